@@ -1,0 +1,87 @@
+"""Runtime settings (environment variables) and research parameters (params.yaml).
+
+Environment variables carry where things run (broker, topics, feed URL);
+``params.yaml`` carries what a result depends on (windows, thresholds), so DVC
+can track it. Extra Kafka client settings pass through from ``KAFKA_*``
+variables and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMS_FILE = ROOT / "params.yaml"
+
+DEFAULT_BOOTSTRAP = "localhost:9092"
+DEFAULT_GBFS_BASE_URL = "https://velib-metropole-opendata.smovengo.cloud/opendata/Velib_Metropole"
+DEFAULT_OPENDATA_URL = (
+    "https://opendata.paris.fr/api/explore/v2.1/catalog/datasets/"
+    "velib-disponibilite-en-temps-reel"
+)
+
+# Settings read by velib itself; any other KAFKA_* variable is a client setting.
+_OWN_KAFKA_VARS = {"KAFKA_BOOTSTRAP_SERVERS"}
+
+
+def bootstrap_servers() -> str:
+    """Kafka bootstrap servers, from KAFKA_BOOTSTRAP_SERVERS or localhost:9092."""
+    return os.getenv("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+
+
+def topic_status() -> str:
+    """The station-status topic."""
+    return os.getenv("VELIB_TOPIC_STATUS", "velib.station_status")
+
+
+def topic_alerts() -> str:
+    """The alerts topic written by the stream job."""
+    return os.getenv("VELIB_TOPIC_ALERTS", "velib.alerts")
+
+
+def topic_dead_letter() -> str:
+    """Where rejected inputs go, with their reason."""
+    return os.getenv("VELIB_TOPIC_DEAD_LETTER", "velib.dead_letter")
+
+
+def gbfs_base_url() -> str:
+    """GBFS base URL; configurable because it moved in 2023."""
+    return os.getenv("VELIB_GBFS_BASE_URL", DEFAULT_GBFS_BASE_URL).rstrip("/")
+
+
+def opendata_url() -> str:
+    """Paris open-data dataset URL (Explore API v2.1)."""
+    return os.getenv("VELIB_OPENDATA_URL", DEFAULT_OPENDATA_URL).rstrip("/")
+
+
+def kafka_client_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Extra kafka-python settings from KAFKA_* variables (SASL/SSL for a managed cluster).
+
+    ``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` becomes ``security_protocol="SASL_SSL"``.
+    Values are passed through as strings, except digits which become ints.
+    """
+    env = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    for key, value in env.items():
+        if key.startswith("KAFKA_") and key not in _OWN_KAFKA_VARS:
+            settings[key[len("KAFKA_"):].lower()] = int(value) if value.isdigit() else value
+    return settings
+
+
+def load_params(path: Path | None = None) -> dict[str, Any]:
+    """The whole params.yaml as a dict ({} when the file is absent)."""
+    path = path or PARAMS_FILE
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def params_section(name: str, path: Path | None = None) -> dict[str, Any]:
+    """One stage's parameters merged over the shared ``base`` section."""
+    params = load_params(path)
+    return {**params.get("base", {}), **params.get(name, {})}
