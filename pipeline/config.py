@@ -85,3 +85,8 @@ def params_section(name: str, path: Path | None = None) -> dict[str, Any]:
     """One stage's parameters merged over the shared ``base`` section."""
     params = load_params(path)
     return {**params.get("base", {}), **params.get(name, {})}
+
+
+def topic_replication() -> int:
+    """Replication factor for topics velib creates (1 on a single local broker)."""
+    return int(os.getenv("VELIB_TOPIC_REPLICATION", "1"))

@@ -1,0 +1,63 @@
+"""Kafka clients built the same way everywhere: settings, serializers, topics.
+
+Stages call these instead of constructing kafka-python clients themselves, so
+pass-through security settings and defaults live in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from pipeline import config
+
+log = logging.getLogger(__name__)
+
+
+def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
+    """A producer with idempotence and acks=all left on, gzip compression, batching."""
+    settings: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "compression_type": "gzip",
+        "linger_ms": 20,
+        "batch_size": 256 * 1024,
+        "key_serializer": lambda key: key.encode() if isinstance(key, str) else key,
+        **config.kafka_client_settings(),
+        **overrides,
+    }
+    return KafkaProducer(**settings)
+
+
+def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
+    """A consumer that starts at the earliest offset and never auto-commits."""
+    settings: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "group_id": group_id,
+        "auto_offset_reset": "earliest",
+        "enable_auto_commit": False,
+        **config.kafka_client_settings(),
+        **overrides,
+    }
+    return KafkaConsumer(**settings)
+
+
+def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool:
+    """Create the topic if missing (replication from VELIB_TOPIC_REPLICATION, 1 by default); True when it was created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **config.kafka_client_settings())
+    try:
+        if name in admin.list_topics():
+            return False
+        admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=config.topic_replication())],
+            wait_for_metadata=True,
+        )
+        log.info("created topic %s with %d partitions", name, partitions)
+        return True
+    except TopicAlreadyExistsError:
+        return False
+    finally:
+        admin.close()
