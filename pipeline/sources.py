@@ -1,0 +1,579 @@
+"""Where snapshots come from: recorded files (replay) and the live feeds.
+
+A :class:`Snapshot` is everything one poll or one recorded file says about the
+stations at one moment, already normalized (see :mod:`pipeline.normalize` for
+the validation rules and the commune / arrondissement rule). Recorded files are
+recognised by their content, never by their name, and a file that cannot be
+parsed at all becomes a snapshot with no records and one rejection, so replay
+never stops on a bad file.
+
+Observed time (``observed_at``) per format:
+- GBFS: the feed's ``lastUpdatedOther`` (``last_updated`` in standard GBFS).
+- open-data CSV export: the UTC time in the file name when it has one
+  (``...2022-05-12T102218Z...``, the recorder's commit time), else the latest
+  ``Actualisation de la donnée`` of the file.
+- the seed's v1 records table: it has no poll time, so rows are split into polls
+  (a new poll starts when a station repeats) and each poll is stamped with the
+  latest ``duedate`` seen so far plus its poll index in microseconds, which keeps
+  polls strictly ordered (needed to resume exactly after a restart).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline.normalize import (
+    Reference,
+    Rejection,
+    RowError,
+    collect,
+    default_reference,
+    epoch_to_utc,
+    make_record,
+    paris_local_to_utc,
+    parse_latlon,
+    to_float,
+)
+from pipeline.record import StationRecord
+
+log = logging.getLogger(__name__)
+
+_NAME_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})(\d{2})Z")
+_EXCERPT = 300
+
+
+@dataclass
+class Snapshot:
+    """All stations of one poll or one recorded file, normalized."""
+
+    observed_at: datetime
+    source: str
+    origin: str
+    records: list[StationRecord]
+    rejects: list[Rejection]
+    oddities: dict[str, int] = field(default_factory=dict)
+    unmapped_ids: int = 0
+
+
+class SnapshotError(ValueError):
+    """A whole payload that cannot be read (its message is the reason)."""
+
+
+def failed_snapshot(
+    reason: str, raw: Any, origin: str, observed_at: datetime, source: str
+) -> Snapshot:
+    """Build a snapshot that is only one dead-letter entry, so the loop goes on."""
+    excerpt = raw[:_EXCERPT] if isinstance(raw, (str, bytes)) else raw
+    if isinstance(excerpt, bytes):
+        excerpt = excerpt.decode("utf-8", "replace")
+    return Snapshot(observed_at, source, origin, [], [Rejection(reason, excerpt, origin)])
+
+
+# --- GBFS ------------------------------------------------------------------
+
+
+def _stations(payload: Any, what: str) -> list[Mapping[str, Any]]:
+    try:
+        stations = payload["data"]["stations"]
+    except (TypeError, KeyError):
+        raise SnapshotError(f"GBFS {what} without data.stations") from None
+    if not isinstance(stations, list):
+        raise SnapshotError(f"GBFS {what}: data.stations is not a list")
+    return stations
+
+
+def feed_time(payload: Any) -> datetime | None:
+    """Return the feed time of a GBFS payload (Vélib' uses lastUpdatedOther)."""
+    if not isinstance(payload, Mapping):
+        return None
+    value = payload.get("lastUpdatedOther", payload.get("last_updated"))
+    try:
+        return epoch_to_utc(value, "feed time") if value is not None else None
+    except RowError:
+        return None
+
+
+def _bike_types(types: Any) -> tuple[Any, Any]:
+    """[{'mechanical': 1}, {'ebike': 4}] (Vélib') or {'mechanical': 1, ...} to counts."""
+    merged: dict[str, Any] = {}
+    if isinstance(types, list):
+        for item in types:
+            if isinstance(item, Mapping):
+                merged.update(item)
+    elif isinstance(types, Mapping):
+        merged = dict(types)
+    return merged.get("mechanical"), merged.get("ebike")
+
+
+def parse_gbfs(
+    information: Any,
+    status: Any,
+    *,
+    origin: str,
+    source: str = "gbfs",
+    observed_at: datetime | None = None,
+    ref: Reference | None = None,
+) -> Snapshot:
+    """Join station_information and station_status on station_id into one snapshot.
+
+    Raises:
+        SnapshotError: the status payload is not a GBFS station list.
+
+    """
+    ref = ref or default_reference()
+    statuses = _stations(status, "station_status")
+    infos = _stations(information, "station_information") if information is not None else []
+    info_by_id = {s.get("station_id"): s for s in infos if isinstance(s, Mapping)}
+    when = observed_at or feed_time(status) or datetime.now(UTC)
+
+    def build(raw: Any) -> StationRecord:
+        if not isinstance(raw, Mapping):
+            raise RowError("station entry is not an object")
+        sid = raw.get("station_id")
+        info = info_by_id.get(sid, {})
+        code = raw.get("stationCode") or info.get("stationCode")
+        if not code and isinstance(sid, int):
+            code = ref.codes_by_id.get(sid)
+        mechanical, ebike = _bike_types(raw.get("num_bikes_available_types"))
+        bikes = raw.get("num_bikes_available", raw.get("numBikesAvailable"))
+        return make_record(
+            code=code,
+            station_id=sid if isinstance(sid, int) else None,
+            name=info.get("name"),
+            lat=to_float(info.get("lat")),
+            lon=to_float(info.get("lon")),
+            capacity=info.get("capacity"),
+            bikes=bikes,
+            mechanical=mechanical,
+            ebike=ebike,
+            docks=raw.get("num_docks_available", raw.get("numDocksAvailable")),
+            installed=raw.get("is_installed"),
+            renting=raw.get("is_renting"),
+            returning=raw.get("is_returning"),
+            last_reported=epoch_to_utc(raw.get("last_reported"), "last_reported"),
+            observed_at=when,
+            source=source,
+            ref=ref,
+        )
+
+    records, rejects, odd = collect(statuses, build, origin)
+    return Snapshot(when, source, origin, records, rejects, odd)
+
+
+# --- open-data CSV export (four layouts) and API records (v1 / v2.1) --------
+
+_ID, _LATLON = "Identifiant station", "Coordonnées géographiques"
+_OPENDATA_REQUIRED = (
+    _ID,
+    "Nom station",
+    "Station en fonctionnement",
+    "Nombre bornettes libres",
+    "Nombre total vélos disponibles",
+    "Borne de paiement disponible",
+    "Retour vélib possible",
+    "Actualisation de la donnée",
+)
+_API_REQUIRED = ("stationcode", "numbikesavailable", "numdocksavailable", "duedate")
+
+
+def parse_opendata_csv(
+    text: str,
+    *,
+    origin: str,
+    observed_at: datetime | None = None,
+    ref: Reference | None = None,
+    source: str = "replay:opendata-csv",
+) -> Snapshot:
+    """One open-data CSV export, any of its layouts, read by column name.
+
+    The id column holds GBFS station_ids in the May 2022 layouts and station
+    codes later; which one is decided per file by which table knows more of its
+    ids. GBFS ids with no known code are kept as ``station_id`` with the code
+    ``id:<station_id>`` and counted in ``unmapped_ids``.
+
+    Raises:
+        SnapshotError: not a CSV of a known layout.
+
+    """
+    ref = ref or default_reference()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    header = list(rows[0].keys()) if rows else next(csv.reader(io.StringIO(text)), [])
+    missing = [c for c in _OPENDATA_REQUIRED if c not in header]
+    has_coords = _LATLON in header or ("Lattitude" in header and "Longitude" in header)
+    if missing or not has_coords:
+        raise SnapshotError(
+            f"unknown CSV layout (missing {', '.join(missing) or 'coordinates'}); "
+            f"header: {','.join(h or '' for h in header)[:200]}"
+        )
+    ids = [r[_ID] for r in rows]
+    as_ids = sum(1 for i in ids if i.isdigit() and int(i) in ref.codes_by_id)
+    known = ref.known_codes
+    as_codes = sum(1 for i in ids if i in known)
+    gbfs_ids = as_ids > as_codes
+    when = observed_at
+    if when is None:
+        stamps = [r["Actualisation de la donnée"] for r in rows if r["Actualisation de la donnée"]]
+        try:
+            when = paris_local_to_utc(max(stamps), "file time") if stamps else None
+        except RowError:
+            when = None
+        when = when or datetime.now(UTC)
+    unmapped = 0
+
+    def build(raw: dict[str, str]) -> StationRecord:
+        nonlocal unmapped
+        ident = (raw.get(_ID) or "").strip()
+        sid: int | None = None
+        code: str | None = ident
+        if gbfs_ids and ident.isdigit():
+            sid = int(ident)
+            code = ref.codes_by_id.get(sid)
+            if code is None:
+                unmapped += 1
+                code = f"id:{sid}"
+        if _LATLON in raw:
+            lat, lon = parse_latlon(raw[_LATLON])
+        else:
+            lat, lon = to_float(raw.get("Lattitude")), to_float(raw.get("Longitude"))
+        return make_record(
+            code=code,
+            station_id=sid,
+            name=raw.get("Nom station"),
+            lat=lat,
+            lon=lon,
+            capacity=raw.get("Capacité de la station"),
+            bikes=raw.get("Nombre total vélos disponibles"),
+            mechanical=raw.get("Vélos mécaniques disponibles"),
+            ebike=raw.get("Vélos électriques disponibles"),
+            docks=raw.get("Nombre bornettes libres"),
+            installed=raw.get("Station en fonctionnement"),
+            renting=raw.get("Borne de paiement disponible"),
+            returning=raw.get("Retour vélib possible"),
+            last_reported=paris_local_to_utc(
+                raw.get("Actualisation de la donnée"), "last_reported"
+            ),
+            observed_at=when,
+            source=source,
+            ref=ref,
+            commune=raw.get("Nom communes équipées"),
+        )
+
+    records, rejects, odd = collect(rows, build, origin)
+    return Snapshot(when, source, origin, records, rejects, odd, unmapped)
+
+
+def api_record_builder(
+    observed_at: datetime, source: str, ref: Reference
+) -> Callable[[Mapping[str, Any]], StationRecord]:
+    """Row builder for open-data API records (v1 and v2.1 share the field names)."""
+
+    def build(raw: Mapping[str, Any]) -> StationRecord:
+        lat, lon = parse_latlon(raw.get("coordonnees_geo"))
+        return make_record(
+            code=raw.get("stationcode"),
+            station_id=None,
+            name=raw.get("name"),
+            lat=lat,
+            lon=lon,
+            capacity=raw.get("capacity"),
+            bikes=raw.get("numbikesavailable"),
+            mechanical=raw.get("mechanical"),
+            ebike=raw.get("ebike"),
+            docks=raw.get("numdocksavailable"),
+            installed=raw.get("is_installed"),
+            renting=raw.get("is_renting"),
+            returning=raw.get("is_returning"),
+            last_reported=paris_local_to_utc(raw.get("duedate"), "duedate"),
+            observed_at=observed_at,
+            source=source,
+            ref=ref,
+            commune=raw.get("nom_arrondissement_communes"),
+        )
+
+    return build
+
+
+def parse_opendata_records(
+    records: list[Mapping[str, Any]],
+    *,
+    origin: str,
+    observed_at: datetime,
+    ref: Reference | None = None,
+    source: str = "opendata",
+) -> Snapshot:
+    """One poll of the open-data records API (v2.1 ``results`` or v1 ``fields``)."""
+    ref = ref or default_reference()
+    rows = [r.get("fields", r) if isinstance(r, Mapping) else r for r in records]
+    build = api_record_builder(observed_at, source, ref)
+    kept, rejects, odd = collect(rows, build, origin)  # type: ignore[arg-type]
+    return Snapshot(observed_at, source, origin, kept, rejects, odd)
+
+
+def parse_v1_table(
+    text: str,
+    *,
+    origin: str,
+    ref: Reference | None = None,
+    source: str = "replay:opendata-v1",
+) -> list[Snapshot]:
+    """Split the seed's table of v1 records into its polls (see module docstring).
+
+    Raises:
+        SnapshotError: the header lacks the v1 fields.
+
+    """
+    ref = ref or default_reference()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    header = list(rows[0].keys()) if rows else []
+    if any(c not in header for c in _API_REQUIRED):
+        raise SnapshotError(f"unknown CSV layout; header: {','.join(header)[:200]}")
+    polls: list[list[dict[str, str]]] = []
+    seen: set[str] = set()
+    for row in rows:
+        if not polls or row["stationcode"] in seen:
+            polls.append([])
+            seen = set()
+        polls[-1].append(row)
+        seen.add(row["stationcode"])
+    snapshots: list[Snapshot] = []
+    latest: datetime | None = None
+    for index, poll in enumerate(polls):
+        for row in poll:
+            try:
+                due = paris_local_to_utc(row["duedate"], "duedate")
+            except RowError:
+                continue
+            latest = due if latest is None or due > latest else latest
+        when = (latest or datetime.now(UTC)) + timedelta(microseconds=index)
+        snap = parse_opendata_records(
+            poll, origin=f"{origin}#poll{index}", observed_at=when, ref=ref, source=source
+        )
+        snapshots.append(snap)
+    return snapshots
+
+
+# --- recorded files, read by content -----------------------------------------
+
+
+def _name_time(path: Path) -> datetime | None:
+    match = _NAME_TIME.search(path.name)
+    if not match:
+        return None
+    day, hh, mm, ss = match.groups()
+    return datetime.fromisoformat(f"{day}T{hh}:{mm}:{ss}+00:00")
+
+
+def _file_time(path: Path) -> datetime:
+    return _name_time(path) or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
+def read_payload(path: Path) -> tuple[str, Any]:
+    """Sniff a recorded file: ('json', obj) or ('csv', text); gzip is undone.
+
+    Raises:
+        SnapshotError: zip, HTML, truncated JSON, binary or empty content.
+
+    """
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise SnapshotError(f"corrupt gzip: {exc}") from None
+    if data[:4] == b"PK\x03\x04":
+        raise SnapshotError("zip archive where a CSV or JSON file was expected")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SnapshotError("binary content, not UTF-8 text") from None
+    head = text.lstrip()[:1]
+    if not head:
+        raise SnapshotError("empty file")
+    if head == "<":
+        raise SnapshotError(f"HTML/XML page, not data: {text.lstrip()[:80]!r}")
+    if head in "{[":
+        try:
+            return "json", json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SnapshotError(f"truncated or invalid JSON: {exc}") from None
+    return "csv", text
+
+
+def _gbfs_kind(payload: Any) -> str | None:
+    try:
+        first = payload["data"]["stations"][0]
+    except (TypeError, KeyError, IndexError):
+        return None
+    if not isinstance(first, Mapping):
+        return None
+    if "num_bikes_available" in first or "numBikesAvailable" in first:
+        return "status"
+    if "lat" in first or "capacity" in first:
+        return "information"
+    return None
+
+
+def _read_file(path: Path, ref: Reference) -> list[Snapshot] | dict[str, Any]:
+    """Snapshots of one file; a GBFS file returns {'kind':..., 'payload':...} to be paired."""
+    origin = str(path)
+    try:
+        kind, payload = read_payload(path)
+        if kind == "json":
+            gbfs = _gbfs_kind(payload)
+            if gbfs:
+                return {"kind": gbfs, "payload": payload}
+            if isinstance(payload, Mapping) and isinstance(payload.get("results"), list):
+                return [
+                    parse_opendata_records(
+                        payload["results"],
+                        origin=origin,
+                        observed_at=_file_time(path),
+                        ref=ref,
+                        source="replay:opendata-api",
+                    )
+                ]
+            raise SnapshotError("JSON that is neither GBFS stations nor open-data records")
+        header = payload.split("\n", 1)[0]
+        if "stationcode" in header and "numbikesavailable" in header:
+            return parse_v1_table(payload, origin=origin, ref=ref)
+        return [parse_opendata_csv(payload, origin=origin, observed_at=_name_time(path), ref=ref)]
+    except SnapshotError as exc:
+        return [failed_snapshot(str(exc), _excerpt(path), origin, _file_time(path), "replay")]
+
+
+def _excerpt(path: Path) -> str:
+    try:
+        data = path.read_bytes()[:_EXCERPT]
+    except OSError:
+        return ""
+    return data.decode("utf-8", "replace")
+
+
+def _data_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != ".md"
+    )
+
+
+def read_recorded(path: Path, ref: Reference | None = None) -> Iterator[Snapshot]:
+    """Every snapshot in a recorded file or folder, any format, in time order.
+
+    GBFS status files are joined with the information file of the same folder.
+    Open-data CSV files whose name carries their time are parsed lazily, so a
+    long history does not sit in memory. Documentation files (``*.md``) and
+    dotfiles are skipped; anything else that is not data becomes a failed
+    snapshot (one rejection).
+    """
+    ref = ref or default_reference()
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    units: list[tuple[datetime, int, Callable[[], list[Snapshot]]]] = []
+    gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]] = {}
+    for order, file in enumerate(_data_files(path)):
+        when = _name_time(file)
+        if when is not None and ".csv" in file.name.lower():
+            units.append((when, order, lambda f=file: _as_list(_read_file(f, ref))))
+            continue
+        result = _read_file(file, ref)
+        if isinstance(result, dict):
+            gbfs.setdefault(file.parent, {}).setdefault(result["kind"], []).append(
+                (file, result["payload"])
+            )
+            continue
+        for snap in result:
+            units.append((snap.observed_at, order, lambda s=snap: [s]))
+    for folder, kinds in gbfs.items():
+        infos = kinds.get("information", [])
+        for status_path, status in kinds.get("status", []):
+            info = infos[0][1] if infos else None
+            if not infos:
+                log.warning("%s: no station_information beside it; names/capacity null", folder)
+            snap = parse_gbfs(
+                info,
+                status,
+                origin=str(status_path),
+                source="replay:gbfs",
+                observed_at=feed_time(status) or _file_time(status_path),
+                ref=ref,
+            )
+            units.append((snap.observed_at, len(units), lambda s=snap: [s]))
+    units.sort(key=lambda u: (u[0], u[1]))
+    for _, _, load in units:
+        yield from load()
+
+
+def _as_list(result: list[Snapshot] | dict[str, Any]) -> list[Snapshot]:
+    return result if isinstance(result, list) else []
+
+
+# --- reference tables ----------------------------------------------------------
+
+
+def build_reference_tables(data_dir: Path, out_dir: Path) -> tuple[int, int]:
+    """Rebuild station_ids.csv and station_communes.csv from the recorded data.
+
+    station_ids: every (station_id, stationCode) of the GBFS station_information
+    files under ``data_dir/gbfs``. station_communes: the commune of every station
+    code in the open-data files that carry one (``Nom communes équipées``, the
+    2022-06-03 layout) and in the v1 table (``nom_arrondissement_communes``); a
+    later file wins. Returns the row counts (ids, communes).
+    """
+    ids: dict[int, str] = {}
+    for file in sorted(Path(data_dir).rglob("*")):
+        if not file.is_file() or file.suffix.lower() == ".md":
+            continue
+        try:
+            kind, payload = read_payload(file)
+        except SnapshotError:
+            continue
+        if kind == "json" and _gbfs_kind(payload) == "information":
+            for s in payload["data"]["stations"]:
+                if isinstance(s.get("station_id"), int) and s.get("stationCode"):
+                    ids[s["station_id"]] = str(s["stationCode"])
+    communes: dict[str, str] = {}
+    for file in sorted(Path(data_dir).rglob("*.csv*")):
+        try:
+            kind, text = read_payload(file)
+        except SnapshotError:
+            continue
+        if kind != "csv":
+            continue
+        for row in csv.DictReader(io.StringIO(text)):
+            code = row.get(_ID) if "Nom communes équipées" in row else row.get("stationcode")
+            commune = row.get("Nom communes équipées") or row.get("nom_arrondissement_communes")
+            if code and commune:
+                communes[code.strip()] = commune.strip()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "station_ids.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["station_id", "station_code"])
+        writer.writerows(sorted(ids.items()))
+    with (out_dir / "station_communes.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["station_code", "commune"])
+        writer.writerows(sorted(communes.items()))
+    return len(ids), len(communes)
+
+
+if __name__ == "__main__":  # python -m pipeline.sources ../shared/data data/reference
+    import sys
+
+    logging.basicConfig(level=logging.INFO)
+    counts = build_reference_tables(Path(sys.argv[1]), Path(sys.argv[2]))
+    log.info("wrote %d station ids and %d communes", *counts)
