@@ -20,8 +20,7 @@ PARAMS_FILE = ROOT / "params.yaml"
 DEFAULT_BOOTSTRAP = "localhost:9092"
 DEFAULT_GBFS_BASE_URL = "https://velib-metropole-opendata.smovengo.cloud/opendata/Velib_Metropole"
 DEFAULT_OPENDATA_URL = (
-    "https://opendata.paris.fr/api/explore/v2.1/catalog/datasets/"
-    "velib-disponibilite-en-temps-reel"
+    "https://opendata.paris.fr/api/explore/v2.1/catalog/datasets/velib-disponibilite-en-temps-reel"
 )
 
 # Settings read by velib itself; any other KAFKA_* variable is a client setting.
@@ -68,7 +67,7 @@ def kafka_client_settings(environ: dict[str, str] | None = None) -> dict[str, An
     settings: dict[str, Any] = {}
     for key, value in env.items():
         if key.startswith("KAFKA_") and key not in _OWN_KAFKA_VARS:
-            settings[key[len("KAFKA_"):].lower()] = int(value) if value.isdigit() else value
+            settings[key[len("KAFKA_") :].lower()] = int(value) if value.isdigit() else value
     return settings
 
 

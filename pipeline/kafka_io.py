@@ -12,10 +12,19 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.serializer import Serializer
 
 from pipeline import config
 
 log = logging.getLogger(__name__)
+
+
+class KeySerializer(Serializer):
+    """Station codes (str) to UTF-8 bytes; bytes and None pass through."""
+
+    def serialize(self, topic: str, headers: Any, data: Any) -> bytes | None:
+        """Encode one key."""
+        return data.encode() if isinstance(data, str) else data
 
 
 def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
@@ -25,7 +34,7 @@ def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         "compression_type": "gzip",
         "linger_ms": 20,
         "batch_size": 256 * 1024,
-        "key_serializer": lambda key: key.encode() if isinstance(key, str) else key,
+        "key_serializer": KeySerializer(),
         **config.kafka_client_settings(),
         **overrides,
     }
@@ -46,13 +55,20 @@ def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> 
 
 
 def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool:
-    """Create the topic if missing (replication from VELIB_TOPIC_REPLICATION, 1 by default); True when it was created."""
+    """Create the topic if missing; True when it was created.
+
+    Replication comes from VELIB_TOPIC_REPLICATION (1 on a local broker).
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **config.kafka_client_settings())
     try:
         if name in admin.list_topics():
             return False
         admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=config.topic_replication())],
+            [
+                NewTopic(
+                    name, num_partitions=partitions, replication_factor=config.topic_replication()
+                )
+            ],
             wait_for_metadata=True,
         )
         log.info("created topic %s with %d partitions", name, partitions)

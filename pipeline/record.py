@@ -236,7 +236,13 @@ def spark_schema() -> Any:
 
 
 def pandas_dtypes() -> dict[str, str]:
-    """pandas dtypes for reading the CSV form with nullable integers and booleans."""
-    dtypes = {"str": "string", "int": "Int64", "long": "Int64", "float": "Float64",
-              "bool": "boolean", "timestamp": "string"}
+    """The pandas dtypes for reading the CSV form with nullable integers and booleans."""
+    dtypes = {
+        "str": "string",
+        "int": "Int64",
+        "long": "Int64",
+        "float": "Float64",
+        "bool": "boolean",
+        "timestamp": "string",
+    }
     return {f.name: dtypes[f.kind] for f in FIELDS}

@@ -1,0 +1,323 @@
+"""A local single-node Apache Kafka broker (KRaft) started from Maven-resolved jars.
+
+This is the real Kafka, not a fake: the same broker a cluster runs, in
+combined broker+controller mode, with a small heap so it fits beside Spark on
+a laptop. Tests, ``velib broker`` and ``velib run`` use it when no
+``KAFKA_BOOTSTRAP_SERVERS`` is given. The JVM is tied to this process
+(parent-death signal on Linux, atexit, signal handlers), so it never outlives us.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from pipeline import config
+
+log = logging.getLogger(__name__)
+
+KAFKA_MAIN = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+DEFAULT_HEAP = "512m"
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started; the message carries its log tail."""
+
+
+def jars_dir() -> Path:
+    """Where `make jars` copies the broker's jars (env VELIB_JARS_DIR overrides)."""
+    base = os.getenv("VELIB_JARS_DIR")
+    return (Path(base) if base else config.ROOT / "jvm" / "lib") / "kafka"
+
+
+def java_executable() -> str:
+    """The java binary: $JAVA_HOME/bin/java, else the one on PATH."""
+    home = os.getenv("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise BrokerError("java not found: install Java 17+ or set JAVA_HOME")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def parse_port(text: str) -> int:
+    """A port number from the command line, with a clear error."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"port must be a number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    return port
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """What a single-node KRaft broker needs to know."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int = 9093
+    node_id: int = 1
+    partitions: int = 3
+
+    @property
+    def bootstrap(self) -> str:
+        """HOST:PORT clients connect to."""
+        return f"{self.host}:{self.port}"
+
+
+def render_properties(cfg: BrokerConfig) -> str:
+    """server.properties for combined broker+controller mode, replication 1."""
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": str(cfg.node_id),
+        "controller.quorum.voters": f"{cfg.node_id}@{cfg.host}:{cfg.controller_port}",
+        "listeners": f"PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{cfg.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{cfg.host}:{cfg.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(cfg.data_dir / "logs"),
+        "num.partitions": str(cfg.partitions),
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.retention.hours": "-1",
+        "log.segment.bytes": str(64 * 1024 * 1024),
+    }
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+"""
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, for error messages."""
+    if not path.exists():
+        return "(no log written)"
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        return "".join(deque(fh, maxlen=lines))
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: ask the kernel to SIGTERM the JVM when its parent dies (even on kill -9)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@dataclass
+class LocalBroker:
+    """Start, wait for and stop one local Kafka broker; a context manager.
+
+    Args:
+        port: client port; 0 picks a free one.
+        data_dir: where the log segments go; a temporary folder (deleted on stop) if None.
+        heap: JVM max heap, e.g. "512m".
+    """
+
+    port: int = 0
+    data_dir: Path | None = None
+    host: str = "127.0.0.1"
+    heap: str = DEFAULT_HEAP
+    start_timeout_s: float = 90.0
+    config: BrokerConfig = field(init=False)
+    log_file: Path = field(init=False)
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="velib-kafka-")
+            self.data_dir = Path(self._tmp.name)
+        self.data_dir = Path(self.data_dir)
+        self.config = BrokerConfig(
+            data_dir=self.data_dir,
+            host=self.host,
+            port=self.port or free_port(self.host),
+            controller_port=free_port(self.host),
+        )
+        self.log_file = self.data_dir / "broker.log"
+
+    @property
+    def bootstrap(self) -> str:
+        """HOST:PORT for clients."""
+        return self.config.bootstrap
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        lib = jars_dir()
+        if not lib.is_dir() or not any(lib.glob("kafka_2.13-*.jar")):
+            raise BrokerError(f"Kafka jars not found in {lib}: run `make jars` (needs Maven)")
+        return [
+            java_executable(),
+            f"-Xmx{self.heap}",
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            "-cp",
+            str(lib / "*"),
+            main,
+            *args,
+        ]
+
+    def start(self) -> LocalBroker:
+        """Format storage (first time), start the JVM and wait until it serves metadata."""
+        assert self.data_dir is not None
+        props = self.data_dir / "server.properties"
+        props.write_text(render_properties(self.config), encoding="utf-8")
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES, encoding="utf-8")
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            fmt = subprocess.run(
+                self._java(STORAGE_TOOL, "format", "-t", new_cluster_id(), "-c", str(props)),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if fmt.returncode != 0:
+                raise BrokerError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+        with self.log_file.open("ab") as out:
+            self._process = subprocess.Popen(
+                self._java(KAFKA_MAIN, str(props)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        atexit.register(self.stop)
+        self._wait_ready()
+        log.info("Kafka broker ready on %s (log: %s)", self.bootstrap, self.log_file)
+        return self
+
+    def _wait_ready(self) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise BrokerError(
+                    f"Kafka broker exited with code {self._process.returncode} before it was "
+                    f"ready; last lines of {self.log_file}:\n{log_tail(self.log_file)}"
+                )
+            try:
+                # A plain TCP probe first: kafka-python backs off for seconds after a refusal.
+                socket.create_connection((self.host, self.config.port), timeout=1).close()
+                admin = KafkaAdminClient(
+                    bootstrap_servers=self.bootstrap,
+                    request_timeout_ms=3000,
+                )
+                try:
+                    admin.list_topics()
+                    return
+                finally:
+                    admin.close()
+            except (KafkaError, OSError, ValueError):
+                time.sleep(0.25)
+        self.stop()
+        raise BrokerError(
+            f"Kafka broker did not answer on {self.bootstrap} within {self.start_timeout_s:.0f}s; "
+            f"last lines of {self.log_file}:\n{log_tail(self.log_file)}"
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM the broker (it shuts down cleanly), SIGKILL if it lingers; idempotent."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("Kafka broker did not stop in %.0fs; killing it", timeout_s)
+                process.kill()
+                process.wait()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(broker: LocalBroker, ready: callable = None) -> None:  # type: ignore[valid-type]
+    """Run the broker in the foreground until SIGINT/SIGTERM, then stop it cleanly."""
+    stop = {"now": False}
+
+    def _handle(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        broker.start()
+        if ready is not None:
+            ready(broker)
+        while not stop["now"]:
+            if broker._process is None or broker._process.poll() is not None:
+                raise BrokerError(f"Kafka broker died; log tail:\n{log_tail(broker.log_file)}")
+            time.sleep(0.2)
+    finally:
+        broker.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

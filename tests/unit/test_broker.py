@@ -1,0 +1,85 @@
+"""The local broker's configuration, ports and failure reporting (no JVM needed)."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from pipeline import broker
+from pipeline.broker import BrokerConfig, BrokerError, LocalBroker, render_properties
+
+
+def _props(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def test_properties_describe_a_single_node_kraft_broker(tmp_path: Path):
+    cfg = BrokerConfig(data_dir=tmp_path, host="127.0.0.1", port=19092, controller_port=19093)
+    props = _props(render_properties(cfg))
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["log.dirs"] == str(tmp_path / "logs")
+    assert props["offsets.topic.replication.factor"] == "1"
+    assert cfg.bootstrap == "127.0.0.1:19092"
+
+
+def test_free_port_is_bindable():
+    port = broker.free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize("text", ["abc", "-1", "70000"])
+def test_parse_port_rejects_bad_values(text: str):
+    with pytest.raises(ValueError, match="port"):
+        broker.parse_port(text)
+
+
+def test_given_port_is_kept_and_zero_picks_one(tmp_path: Path):
+    assert LocalBroker(port=19999, data_dir=tmp_path).bootstrap == "127.0.0.1:19999"
+    picked = LocalBroker(port=0, data_dir=tmp_path).config
+    assert picked.port > 0 and picked.port != picked.controller_port
+
+
+def test_cluster_ids_are_22_chars_and_unique():
+    ids = {broker.new_cluster_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 22 for i in ids)
+
+
+def test_missing_jars_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VELIB_JARS_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(BrokerError, match="make jars"):
+        LocalBroker(data_dir=tmp_path).start()
+
+
+def test_a_broker_that_dies_reports_its_log_tail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A fake "java" that prints a recognisable error and exits: the start must fail
+    # with that text in the message, not hang or raise something unrelated.
+    jars = tmp_path / "jars" / "kafka"
+    jars.mkdir(parents=True)
+    (jars / "kafka_2.13-0.jar").write_bytes(b"")
+    fake_java = tmp_path / "bin" / "java"
+    fake_java.parent.mkdir()
+    fake_java.write_text("#!/bin/sh\necho 'ERROR boom: port already in use' ; exit 3\n")
+    fake_java.chmod(fake_java.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("VELIB_JARS_DIR", str(tmp_path / "jars"))
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    data = tmp_path / "data"
+    (data / "logs").mkdir(parents=True)
+    (data / "logs" / "meta.properties").write_text("formatted")  # skip the format step
+    with pytest.raises(BrokerError) as err:
+        LocalBroker(data_dir=data, start_timeout_s=10).start()
+    assert "exited with code 3" in str(err.value)
+    assert "port already in use" in str(err.value)
+
+
+def test_log_tail_keeps_the_last_lines(tmp_path: Path):
+    log = tmp_path / "b.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    tail = broker.log_tail(log, lines=3)
+    assert tail == "line 97\nline 98\nline 99\n"
