@@ -1,0 +1,314 @@
+"""Capture: the status topic -> CSV files, each record exactly once, even across crashes.
+
+Layout of the output folder (one topic per folder)::
+
+    date=2022-05-12/part-00002-000000000123.csv   records of partition 2, first offset 123
+    _rejected/part-00002-000000000130.csv         messages that are not valid records
+    _offsets/partition-00002.json                 {"topic", "partition", "next_offset"}
+
+Records are filed by the UTC date of ``observed_at`` (the snapshot time: every
+record of one snapshot lands in the same folder). Rows are the station record's
+CSV form (:func:`pipeline.record.to_csv_row`) followed by ``topic, partition,
+offset``; UTF-8, RFC 4180 quoting (``csv.QUOTE_MINIMAL``), rows end with LF
+as pandas and Spark write them. Names starting with ``.`` or ``_`` are ignored by
+Spark's file source and by a ``date=*/*.csv`` glob, so temp files, rejects and
+offsets never mix with the data.
+
+Exactly-once, how: a partition's open files are temp files (``.part-*.tmp``) in
+their final folder. Publishing a partition fsyncs them, renames them, fsyncs the
+folders, then atomically rewrites ``_offsets/partition-N.json`` with the next
+offset to read, and only then commits that offset to Kafka. The offsets file is
+the truth: on assignment the consumer seeks to it (without one, to the group's
+committed offset, else the earliest). Files published after the last offsets
+file write (a crash between rename and manifest) are found by the first offset
+in their name; the offsets they hold are read back and skipped, so they are
+never written a second time. Stale temp files of a partition are removed when
+it is assigned. Processes sharing a group must share the output folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from pipeline import kafka_io
+from pipeline.capture_files import (
+    CAPTURE_HEADER,
+    REJECT_HEADER,
+    REJECTED_DIR,
+    CapturedRecord,
+    OutputFolder,
+    PartWriter,
+    date_folder,
+    fsync_dir,
+    pandas_read_options,
+    parse_message,
+    read_captured,
+    read_rejected,
+    render_reject,
+    render_row,
+)
+
+__all__ = [
+    "CAPTURE_HEADER",
+    "CaptureSummary",
+    "CapturedRecord",
+    "DEFAULT_GROUP",
+    "capture",
+    "pandas_read_options",
+    "read_captured",
+    "read_rejected",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "velib-capture"
+
+
+@dataclass
+class _Partition:
+    """Capture state of one assigned partition."""
+
+    number: int
+    published_next: int | None
+    skip: set[int]
+    parts: dict[str, PartWriter] = field(default_factory=dict)
+    rows: int = 0
+    opened_at: float = 0.0
+    next_offset: int | None = None
+
+
+@dataclass
+class CaptureSummary:
+    """What a capture run did; ``last_offsets`` maps partition -> last offset published."""
+
+    records: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    files: int = 0
+    partitions: set[int] = field(default_factory=set)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# --- the consumer loop -------------------------------------------------------
+
+
+class _Capture(ConsumerRebalanceListener):
+    """Consumer loop and rebalance listener; listener methods only touch local files."""
+
+    def __init__(self, consumer: Any, folder: OutputFolder, max_records: int, max_seconds: float):
+        self.consumer = consumer
+        self.folder = folder
+        self.topic = folder.topic
+        self.max_records = max_records
+        self.max_seconds = max_seconds
+        self.owned: dict[int, _Partition] = {}
+        self.to_commit: dict[int, int] = {}
+        self.summary = CaptureSummary()
+        self.last_activity = time.monotonic()
+
+    # listener: runs inside poll(), on the consumer's event loop -- no blocking Kafka calls
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        """Seek each new partition past what the folder already holds."""
+        self.last_activity = time.monotonic()
+        for tp in assigned:
+            if tp.topic != self.topic or tp.partition in self.owned:
+                continue
+            p = tp.partition
+            removed = self.folder.remove_stale_temps(p)
+            published_next = self.folder.next_offset(p)
+            skip = self.folder.published_offsets(p, published_next)
+            if published_next is not None:
+                self.consumer.seek(tp, published_next)
+            self.owned[p] = _Partition(p, published_next, skip)
+            log.info(
+                "partition %d assigned: resume at %s, %d offsets already in files, "
+                "%d stale temp files removed",
+                p,
+                published_next,
+                len(skip),
+                removed,
+            )
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        """Publish what we hold for partitions we give up (their commit is the folder's)."""
+        for tp in revoked:
+            state = self.owned.pop(tp.partition, None) if tp.topic == self.topic else None
+            if state is not None:
+                self._publish(state)
+                self.to_commit.pop(state.number, None)
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        """Another member owns these now: drop unpublished temp files, publish nothing."""
+        for tp in lost:
+            state = self.owned.pop(tp.partition, None) if tp.topic == self.topic else None
+            if state is not None:
+                for part in state.parts.values():
+                    part.discard()
+                self.to_commit.pop(state.number, None)
+
+    def handle(self, tp: TopicPartition, messages: list[Any], now: float) -> None:
+        """Write one polled batch of a partition into its open temp files."""
+        state = self.owned.get(tp.partition)
+        if state is None or not messages:
+            return
+        summary, topic, p, skip = self.summary, self.topic, state.number, state.skip
+        if state.rows == 0:
+            state.opened_at = now
+        for msg in messages:
+            offset = msg.offset
+            state.next_offset = offset + 1
+            if skip and offset in skip:
+                skip.discard(offset)
+                summary.skipped += 1
+                continue
+            try:
+                record = parse_message(msg.value)
+            except ValueError as exc:
+                self._part(state, REJECTED_DIR, offset, REJECT_HEADER).writer.writerow(
+                    render_reject(topic, p, offset, msg.key, msg.value, str(exc))
+                )
+                summary.rejected += 1
+            else:
+                self._part(state, date_folder(record), offset, CAPTURE_HEADER).writer.writerow(
+                    render_row(record, topic, p, offset)
+                )
+                summary.records += 1
+            state.rows += 1
+            if state.rows >= self.max_records:
+                self._publish(state)
+                state.opened_at = now
+        self.last_activity = now
+
+    def _part(self, state: _Partition, folder: str, offset: int, header: tuple) -> PartWriter:
+        part = state.parts.get(folder)
+        if part is None:
+            part = PartWriter(self.folder.root / folder, state.number, offset, header)
+            state.parts[folder] = part
+        return part
+
+    def rotate_due(self, now: float) -> None:
+        """Publish partitions whose oldest unpublished row is max_seconds old."""
+        for state in list(self.owned.values()):
+            if state.rows and now - state.opened_at >= self.max_seconds:
+                self._publish(state)
+
+    def publish_all(self) -> None:
+        """Publish every open file (graceful stop, idle)."""
+        for state in list(self.owned.values()):
+            self._publish(state)
+
+    def _publish(self, state: _Partition) -> None:
+        """Files durable and renamed, folders synced, then the offsets file; commit later."""
+        if state.next_offset is None or state.next_offset == state.published_next:
+            return
+        folders = {self.folder.root}
+        for part in state.parts.values():
+            part.publish()
+            folders.add(part.final.parent)
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            fsync_dir(folder)
+        self.folder.write_next_offset(state.number, state.next_offset)
+        summary = self.summary
+        summary.files += len(state.parts)
+        summary.partitions.add(state.number)
+        summary.last_offsets[state.number] = state.next_offset - 1
+        state.parts.clear()
+        state.rows = 0
+        state.published_next = state.next_offset
+        self.to_commit[state.number] = state.next_offset
+
+    def commit(self) -> None:
+        """Tell Kafka what the folder already holds (the folder stays the truth)."""
+        if not self.to_commit:
+            return
+        offsets = {
+            TopicPartition(self.topic, p): OffsetAndMetadata(n, "", -1)
+            for p, n in self.to_commit.items()
+            if p in self.owned
+        }
+        self.to_commit.clear()
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets)
+        except KafkaError as exc:  # a rebalance raced us; the offsets files still hold it
+            log.warning("offset commit failed (%s); the offsets files keep the position", exc)
+
+
+def capture(
+    *,
+    bootstrap_servers: str,
+    topic: str,
+    out_dir: Path | str,
+    group_id: str = DEFAULT_GROUP,
+    until_idle_s: float | None = None,
+    max_records: int = 100_000,
+    max_seconds: float = 60.0,
+    stop: threading.Event | None = None,
+    progress: Callable[[CaptureSummary], None] | None = None,
+    progress_every_s: float = 2.0,
+) -> CaptureSummary:
+    """Consume ``topic`` in ``group_id`` into CSV parts under ``out_dir`` until stopped.
+
+    Args:
+        bootstrap_servers: Kafka "host:port[,...]".
+        topic: the station-status topic.
+        out_dir: the capture folder (one topic per folder).
+        group_id: consumer group; processes of one group must share ``out_dir``.
+        until_idle_s: stop after this many seconds without a new message; None runs
+            until ``stop`` is set.
+        max_records: rows per file at most (memory stays bounded: rows go straight to disk).
+        max_seconds: publish a partition's files at most this long after their first row.
+        stop: set it (e.g. from a signal handler) to publish, commit and return.
+        progress: called with the running summary at most every ``progress_every_s``.
+        progress_every_s: seconds between progress calls.
+
+    Returns:
+        What was published; ``last_offsets`` holds the last offset per partition.
+
+    Raises:
+        ValueError: bad limits, or ``out_dir`` holds a capture of another topic.
+
+    """
+    if max_records < 1 or max_seconds <= 0 or (until_idle_s is not None and until_idle_s <= 0):
+        raise ValueError("max_records, max_seconds and until_idle_s must be positive")
+    stop = stop or threading.Event()
+    folder = OutputFolder(out_dir, topic)
+    folder.prepare()
+    consumer = kafka_io.consumer(bootstrap_servers, group_id, max_poll_records=10_000)
+    run = _Capture(consumer, folder, max_records, max_seconds)
+    started = last_progress = time.monotonic()
+    try:
+        consumer.subscribe([topic], listener=run)
+        poll_ms = int(min(500, max_seconds * 1000, (until_idle_s or 1) * 1000))
+        while not stop.is_set():
+            batch = consumer.poll(timeout_ms=poll_ms)
+            now = time.monotonic()
+            for tp, messages in batch.items():
+                run.handle(tp, messages, now)
+            run.rotate_due(now)
+            run.commit()
+            if progress and now - last_progress >= progress_every_s:
+                run.summary.seconds = now - started
+                progress(run.summary)
+                last_progress = now
+            if until_idle_s is not None and now - run.last_activity >= until_idle_s:
+                log.info("nothing new for %.1f s: stopping", until_idle_s)
+                break
+        run.publish_all()
+        run.commit()
+    finally:
+        consumer.close(autocommit=False)
+    run.summary.seconds = time.monotonic() - started
+    return run.summary
