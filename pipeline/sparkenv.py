@@ -9,6 +9,7 @@ the connector is the platform's (or ``--packages`` on spark-submit).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pipeline import config
@@ -36,6 +37,9 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    # Python workers (pandas UDFs, applyInPandasWithState) must run this venv's
+    # interpreter, not whatever `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master or os.getenv("SPARK_MASTER", "local[2]"))
