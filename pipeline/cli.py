@@ -32,38 +32,228 @@ def _common_kafka(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_broker(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("broker", help="run a local single-node Kafka (KRaft) broker")
+    p = sub.add_parser(
+        "broker",
+        help="run a local single-node Kafka (KRaft) broker in the foreground",
+        description="Start Apache Kafka (KRaft, from the Maven jars of `make jars`) and print "
+        "'ready: HOST:PORT' once it accepts clients. Ctrl-C or SIGTERM stops it cleanly.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
+    p.add_argument(
+        "--port", default="9092", help="client port; 0 picks a free one (default %(default)s)"
+    )
+    p.add_argument("--data-dir", help="keep the log segments here (default: a temporary folder)")
+    p.add_argument("--heap", default="512m", help="JVM max heap (default %(default)s)")
     p.set_defaults(func=_run_broker)
 
 
 def _run_broker(args: argparse.Namespace) -> int:
-    raise UsageError("broker: not implemented yet")
+    from pathlib import Path
+
+    from pipeline.broker import BrokerError, LocalBroker, parse_port, serve_forever
+
+    try:
+        port = parse_port(args.port)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    broker = LocalBroker(port=port, data_dir=data_dir, host=args.host, heap=args.heap)
+
+    def ready(b: LocalBroker) -> None:
+        print(f"ready: {b.bootstrap}", flush=True)  # noqa: T201 - the contract with scripts
+
+    try:
+        serve_forever(broker, ready)
+    except BrokerError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    log.info("broker stopped")
+    return 0
 
 
 # --- ingest ----------------------------------------------------------------
 
 
 def _add_ingest(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ingest", help="read a Vélib' source, normalize, detect changes, produce")
+    p = sub.add_parser(
+        "ingest",
+        help="read a Vélib' source, normalize, detect changes, produce",
+        description="Normalize a Vélib' source into one keyed JSON message per station, "
+        "emitted only when its state changed (or on heartbeat); rejects go to the "
+        "dead-letter topic. Ends with one summary line.",
+    )
     _common_kafka(p)
+    p.add_argument(
+        "--source",
+        choices=("gbfs", "opendata", "replay"),
+        default="gbfs",
+        help="live GBFS feed, live open-data API, or recorded files (default gbfs)",
+    )
+    p.add_argument("path", nargs="?", help="with --source replay: a recorded file or folder")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="one poll (live) / one pass (replay)")
+    mode.add_argument("--follow", action="store_true", help="poll the live source forever")
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between polls (60)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="replay speed-up of recorded time: 0 = as fast as possible (default), "
+        "60 = one recorded minute per second",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=None,
+        help="re-emit unchanged stations after this many observed seconds; "
+        "0 disables (default: params.yaml ingest.heartbeat or 3600 live, "
+        "ingest.replay_heartbeat or 0 for replay)",
+    )
+    p.add_argument("--topic", default=config.topic_status(), help="status topic (%(default)s)")
+    p.add_argument(
+        "--dead-letter-topic",
+        default=config.topic_dead_letter(),
+        help="dead-letter topic (%(default)s)",
+    )
+    p.add_argument(
+        "--no-restore",
+        action="store_true",
+        help="do not rebuild change state from the topic at start-up",
+    )
     p.set_defaults(func=_run_ingest)
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
-    raise UsageError("ingest: not implemented yet")
+    import threading
+    from pathlib import Path
+
+    from kafka.errors import KafkaError
+
+    from pipeline import feeds, ingest, sources
+
+    if args.speed < 0 or args.interval <= 0 or (args.heartbeat or 0) < 0:
+        raise UsageError("--speed and --heartbeat must be >= 0, --interval > 0")
+    params = config.params_section("ingest")
+    stop = threading.Event()
+    if args.source == "replay":
+        if not args.path:
+            raise UsageError("--source replay needs a PATH (a recorded file or folder)")
+        if args.follow:
+            raise UsageError("--follow is for live sources; replay reads PATH once")
+        if not Path(args.path).exists():
+            raise UsageError(f"no such file or folder: {args.path}")
+        snapshots = sources.read_recorded(Path(args.path))
+        default_heartbeat = params.get("replay_heartbeat", 0)
+    else:
+        if args.path:
+            raise UsageError(f"PATH is only for --source replay (got {args.path!r})")
+        if args.source == "gbfs":
+            feed: feeds.Feed = feeds.GbfsFeed(config.gbfs_base_url())
+        else:
+            feed = feeds.OpenDataFeed(config.opendata_url())
+        snapshots = feeds.follow(feed, args.interval, stop) if args.follow else iter([feed.poll()])
+        default_heartbeat = params.get("heartbeat", 3600)
+    heartbeat = default_heartbeat if args.heartbeat is None else args.heartbeat
+    try:
+        summary = ingest.ingest(
+            snapshots,
+            bootstrap_servers=args.bootstrap_servers,
+            topic=args.topic,
+            dead_letter_topic=args.dead_letter_topic,
+            heartbeat_s=float(heartbeat),
+            speed=args.speed,
+            restore_state=not args.no_restore,
+            stop=stop,
+            on_snapshot=(lambda s: log.info("poll: %s", s.line())) if args.follow else None,
+        )
+    except KafkaError as exc:
+        raise UsageError(f"Kafka at {args.bootstrap_servers}: {exc}") from None
+    print(f"ingest: {summary.line()}", file=sys.stderr)  # noqa: T201
+    return 0
 
 
 # --- capture ---------------------------------------------------------------
 
 
 def _add_capture(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("capture", help="consume the status topic into CSV files")
+    p = sub.add_parser(
+        "capture",
+        help="consume the status topic into CSV files",
+        description=(
+            "Consume the status topic in a consumer group into CSV files "
+            "DIR/date=YYYY-MM-DD/part-<partition>-<first offset>.csv (UTC date of observed_at). "
+            "Files appear only when complete; offsets are kept in DIR/_offsets so a restart "
+            "after any crash writes each record exactly once. Invalid messages go to "
+            "DIR/_rejected/. Ctrl-C or SIGTERM publishes what is pending and exits 0."
+        ),
+    )
     _common_kafka(p)
+    p.add_argument("--out", default="data/interim/csv", metavar="DIR", help="%(default)s")
+    p.add_argument("--topic", default=config.topic_status(), help="(default %(default)s)")
+    p.add_argument("--group", default="velib-capture", help="consumer group (%(default)s)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--follow", action="store_true", help="run until stopped (the default)")
+    mode.add_argument(
+        "--until-idle", type=float, metavar="SECONDS", help="stop when nothing new arrives"
+    )
+    p.add_argument(
+        "--max-records", type=int, default=100_000, help="rows per file at most (%(default)s)"
+    )
+    p.add_argument(
+        "--max-seconds", type=float, default=60.0, help="publish files this often (%(default)s)"
+    )
     p.set_defaults(func=_run_capture)
 
 
 def _run_capture(args: argparse.Namespace) -> int:
-    raise UsageError("capture: not implemented yet")
+    import signal
+    import threading
+
+    from kafka.errors import NoBrokersAvailable
+    from tqdm import tqdm
+
+    from pipeline.capture import CaptureSummary, capture
+
+    if args.max_records < 1 or args.max_seconds <= 0:
+        raise UsageError("--max-records and --max-seconds must be positive")
+    if args.until_idle is not None and args.until_idle <= 0:
+        raise UsageError("--until-idle must be positive")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    bar = tqdm(unit=" rec", desc="capture", disable=None, mininterval=2.0)
+
+    def progress(summary: CaptureSummary) -> None:
+        bar.update(summary.records + summary.rejected - bar.n)
+        bar.set_postfix(files=summary.files, rejected=summary.rejected, refresh=False)
+
+    try:
+        summary = capture(
+            bootstrap_servers=args.bootstrap_servers,
+            topic=args.topic,
+            out_dir=args.out,
+            group_id=args.group,
+            until_idle_s=args.until_idle,
+            max_records=args.max_records,
+            max_seconds=args.max_seconds,
+            stop=stop,
+            progress=progress,
+        )
+    except NoBrokersAvailable:
+        raise UsageError(f"no Kafka broker answers at {args.bootstrap_servers}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        bar.close()
+    offsets = " ".join(f"{p}:{o}" for p, o in sorted(summary.last_offsets.items())) or "-"
+    sys.stdout.write(
+        f"captured {summary.records} records ({summary.rejected} rejected, "
+        f"{summary.skipped} already in files) into {summary.files} files in "
+        f"{summary.seconds:.1f} s; partitions {sorted(summary.partitions)}; "
+        f"last offsets {offsets}\n"
+    )
+    return 0
 
 
 # --- stream ----------------------------------------------------------------

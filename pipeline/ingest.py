@@ -1,0 +1,301 @@
+"""Ingest: snapshots -> change detection -> Kafka, rejects -> dead-letter topic.
+
+:func:`ingest` is the whole loop; ``velib ingest``, ``velib run``, the tests and
+the benchmarks call it directly and get an :class:`IngestSummary` back.
+
+Restart state (the lead's choice, kept): the topic is the truth. At start-up
+:func:`restore_from_topic` reads the status topic from the beginning and keeps
+the latest record per key, which gives (a) the last emitted state and emission
+time of every station and (b) a resume point per source, the latest
+``observed_at`` already in the topic. Snapshots older than the resume point are
+skipped, so a replay restarted after ``kill -9`` does not re-emit old states as
+"changes"; the snapshot *at* the resume point is processed again, and the
+restored states make that idempotent (the part that reached the topic is
+unchanged, the rest is emitted). Because the producer is flushed after every
+snapshot, at most one snapshot is in flight when the process dies. Dead-letter
+entries of that one snapshot can be written twice; station records cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kafka import TopicPartition
+from tqdm import tqdm
+
+from pipeline import kafka_io
+from pipeline.changes import ChangeDetector, Decision
+from pipeline.normalize import Rejection
+from pipeline.record import StationRecord, format_timestamp, from_json, to_json
+from pipeline.sources import Snapshot
+
+log = logging.getLogger(__name__)
+
+STATUS_PARTITIONS = 3  # key = station code keeps one station ordered; 3 is plenty for ~1,500
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did; ``line()`` is the CLI's summary line."""
+
+    snapshots: int = 0
+    skipped: int = 0
+    seen: int = 0
+    emitted: int = 0
+    heartbeats: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
+    unmapped_ids: int = 0
+    delivery_errors: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    oddities: Counter[str] = field(default_factory=Counter)
+
+    def line(self) -> str:
+        """One line for logs and the command line."""
+        return (
+            f"snapshots={self.snapshots} skipped={self.skipped} seen={self.seen} "
+            f"emitted={self.emitted} (heartbeats={self.heartbeats}) unchanged={self.unchanged} "
+            f"rejected={self.rejected} dead_lettered={self.dead_lettered} "
+            f"unmapped_ids={self.unmapped_ids} delivery_errors={self.delivery_errors}"
+        )
+
+
+def restore_from_topic(
+    bootstrap_servers: str, topic: str, detector: ChangeDetector, timeout_s: float = 30.0
+) -> dict[str, datetime]:
+    """Fill the detector with the topic's latest record per key; return resume points.
+
+    Returns:
+        source -> latest observed_at among those latest records (empty when the
+        topic is missing or empty).
+    """
+    consumer = kafka_io.consumer(bootstrap_servers, None)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return {}
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        latest: dict[bytes, bytes] = {}
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+            for messages in consumer.poll(timeout_ms=500, max_records=5000).values():
+                for message in messages:
+                    if message.key is not None and message.value is not None:
+                        latest[message.key] = message.value
+    finally:
+        consumer.close()
+    resume: dict[str, datetime] = {}
+    bad = 0
+    for value in latest.values():
+        try:
+            record = from_json(value)
+        except ValueError:
+            bad += 1
+            continue
+        detector.remember(record)
+        if record.source not in resume or record.observed_at > resume[record.source]:
+            resume[record.source] = record.observed_at
+    if bad:
+        log.warning(
+            "%d latest records of %s were unreadable; their stations start fresh", bad, topic
+        )
+    log.info(
+        "restored %d stations from %s; resume points %s",
+        len(detector),
+        topic,
+        {k: format_timestamp(v) for k, v in resume.items()},
+    )
+    return resume
+
+
+def dead_letter_value(rejection: Rejection, source: str, observed_at: datetime) -> bytes:
+    """The dead-letter message value: reason, origin, source, observed_at, raw."""
+    return json.dumps(
+        {
+            "reason": rejection.reason,
+            "origin": rejection.origin,
+            "source": source,
+            "observed_at": format_timestamp(observed_at),
+            "raw": rejection.raw,
+        },
+        ensure_ascii=False,
+        default=str,
+    ).encode()
+
+
+def dead_letter_key(raw: Any) -> str | None:
+    """The station code of a rejected row, when it has one."""
+    if isinstance(raw, Mapping):
+        for name in ("stationCode", "stationcode", "Identifiant station", "station_code"):
+            value = raw.get(name)
+            if value not in (None, ""):
+                return str(value)
+    return None
+
+
+def _resume_point(resume: Mapping[str, datetime], snap: Snapshot) -> datetime | None:
+    if snap.source in resume:
+        return resume[snap.source]
+    if not snap.records and resume:  # a failed file: replayed past it already?
+        return max(resume.values())
+    return None
+
+
+def ingest(
+    snapshots: Iterable[Snapshot],
+    *,
+    bootstrap_servers: str,
+    topic: str,
+    dead_letter_topic: str,
+    heartbeat_s: float = 0,
+    speed: float = 0,
+    restore_state: bool = True,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    max_snapshots: int | None = None,
+    on_snapshot: Callable[[IngestSummary], None] | None = None,
+) -> IngestSummary:
+    """Produce the changed stations of every snapshot; rejects to the dead-letter topic.
+
+    Args:
+        snapshots: in time order (``read_recorded`` or a live ``follow``).
+        bootstrap_servers: Kafka bootstrap servers.
+        topic: the station-status topic (created with 3 partitions if missing).
+        dead_letter_topic: where rejections go (created if missing).
+        heartbeat_s: re-emit unchanged stations after this much observed time; 0 = never.
+        speed: 0 = as fast as possible; N = N recorded seconds per wall second.
+        restore_state: rebuild change state and resume points from the topic first.
+        progress: show a tqdm bar on stderr (only when stderr is a terminal).
+        stop: set it to end after the current snapshot; SIGINT/SIGTERM set it too.
+        max_snapshots: stop after this many processed snapshots (tests, benchmarks).
+        on_snapshot: called with the running summary after each snapshot (follow mode logs).
+    """
+    stop = stop or threading.Event()
+    summary = IngestSummary()
+    kafka_io.ensure_topic(bootstrap_servers, topic, STATUS_PARTITIONS)
+    kafka_io.ensure_topic(bootstrap_servers, dead_letter_topic, 1)
+    detector = ChangeDetector(heartbeat_s)
+    resume = restore_from_topic(bootstrap_servers, topic, detector) if restore_state else {}
+    producer = kafka_io.producer(bootstrap_servers)
+
+    def on_error(exc: BaseException) -> None:
+        summary.delivery_errors += 1
+        if summary.delivery_errors == 1:
+            log.error("delivery failed: %s (further failures only counted)", exc)
+
+    previous = _install_signal_handlers(stop)
+    total = len(snapshots) if hasattr(snapshots, "__len__") else None  # type: ignore[arg-type]
+    bar = tqdm(total=total, unit="snap", disable=None if progress else True, leave=False)
+    last_time: datetime | None = None
+    try:
+        for snap in snapshots:
+            if stop.is_set():
+                break
+            bar.update(1)
+            point = _resume_point(resume, snap)
+            if point is not None and snap.observed_at < point:
+                summary.skipped += 1
+                continue
+            if speed > 0 and last_time is not None:
+                gap = (snap.observed_at - last_time).total_seconds() / speed
+                if gap > 0 and stop.wait(gap):
+                    break
+            last_time = snap.observed_at
+            _one_snapshot(snap, producer, detector, summary, topic, dead_letter_topic, on_error)
+            producer.flush()
+            if on_snapshot is not None:
+                on_snapshot(summary)
+            if max_snapshots is not None and summary.snapshots >= max_snapshots:
+                break
+    finally:
+        bar.close()
+        producer.flush()
+        producer.close()
+        _restore_signal_handlers(previous)
+    _log_explanations(summary)
+    return summary
+
+
+def _one_snapshot(
+    snap: Snapshot,
+    producer: Any,
+    detector: ChangeDetector,
+    summary: IngestSummary,
+    topic: str,
+    dead_letter_topic: str,
+    on_error: Any,
+) -> None:
+    summary.snapshots += 1
+    summary.seen += len(snap.records)
+    summary.unmapped_ids += snap.unmapped_ids
+    summary.oddities.update(snap.oddities)
+    send = producer.send
+    for record, decision in detector.process(snap.records):
+        send(topic, key=record.station_code, value=to_json(record)).add_errback(on_error)
+        summary.emitted += 1
+        if decision is Decision.HEARTBEAT:
+            summary.heartbeats += 1
+    summary.unchanged = summary.seen - summary.emitted
+    for rejection in snap.rejects:
+        summary.rejected += 1
+        summary.reasons[_reason_kind(rejection.reason)] += 1
+        value = dead_letter_value(rejection, snap.source, snap.observed_at)
+        key = dead_letter_key(rejection.raw)
+        send(dead_letter_topic, key=key, value=value).add_errback(on_error)
+        summary.dead_lettered += 1
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons without their values ("negative bikes_available (-1)" -> without "(-1)")."""
+    return reason.split(" (", 1)[0].split(":", 1)[0]
+
+
+def _log_explanations(summary: IngestSummary) -> None:
+    if summary.unchanged:
+        log.info(
+            "%d records dropped as unchanged: same counts, flags and capacity as the "
+            "station's last emission (repeated polls and re-reports)",
+            summary.unchanged,
+        )
+    for reason, count in summary.reasons.most_common():
+        log.info("rejected %d: %s", count, reason)
+    kept = {k: v for k, v in summary.oddities.items() if v}
+    if kept:
+        log.info("kept but flagged: %s", ", ".join(f"{k}={v}" for k, v in sorted(kept.items())))
+
+
+def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:
+    """SIGINT/SIGTERM end the loop after the current snapshot, so flush() runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def emitted_records(
+    records: Iterable[StationRecord], heartbeat_s: float = 0
+) -> list[StationRecord]:
+    """What :func:`ingest` would emit for these records, without Kafka (tests, bench)."""
+    return [r for r, _ in ChangeDetector(heartbeat_s).process(records)]
