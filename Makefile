@@ -1,0 +1,72 @@
+# velib-paris — every target installs what it needs on first use.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.PHONY: help install jars run test test-fast bench lab repro broker lint format lock clean
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP   := $(VENV)/.installed
+JARS_STAMP := jvm/lib/.resolved
+PYTEST_ARGS ?=
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(PY_STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "velib-paris needs Python 3.11+; set PYTHON=/path/to/python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev,research,bench]'
+	@touch $@
+
+$(JARS_STAMP): jvm/kafka/pom.xml jvm/spark/pom.xml
+	@command -v java >/dev/null || { echo "Java 17+ is needed (java not on PATH)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (mvn not on PATH)"; exit 1; }
+	rm -rf jvm/lib/kafka jvm/lib/spark
+	mvn -q -B -f jvm/kafka/pom.xml dependency:copy-dependencies
+	mvn -q -B -f jvm/spark/pom.xml dependency:copy-dependencies
+	@touch $@
+
+install: $(PY_STAMP) $(JARS_STAMP) ## Create .venv (pinned packages) and fetch the JVM jars from Maven Central
+
+jars: $(JARS_STAMP) ## Fetch Kafka broker and Spark connector jars into jvm/lib
+
+run: install ## The main job on the bundled real sample: broker, ingest, capture, stream
+	$(BIN)/velib run
+
+test: install ## The whole test suite (unit, property, integration on a real broker and Spark)
+	$(BIN)/pytest -rs $(PYTEST_ARGS)
+
+test-fast: install ## Unit and property tests only
+	$(BIN)/pytest -rs -m "not integration and not slow" $(PYTEST_ARGS)
+
+bench: install ## Throughput and memory ratios; writes reports/bench/latest.json
+	$(BIN)/python -m bench
+
+lab: install ## JupyterLab on the project's environment (notebooks open as notebooks)
+	$(BIN)/jupyter lab --notebook-dir=.
+
+repro: install ## dvc repro: the research pipeline from data/raw to figures and metrics
+	$(BIN)/dvc repro
+
+broker: install ## A local Kafka broker in the foreground (Ctrl-C stops it)
+	$(BIN)/velib broker
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## ruff format and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: ## Re-resolve requirements.lock from pyproject.toml (maintainers)
+	rm -rf /tmp/velib-lock && $(PYTHON) -m venv /tmp/velib-lock
+	/tmp/velib-lock/bin/pip install -q --upgrade pip
+	/tmp/velib-lock/bin/pip install -q -e '.[dev,research,bench]'
+	/tmp/velib-lock/bin/pip freeze --exclude-editable > requirements.lock
+
+clean: ## Remove produced data, caches and the venv (raw data is kept)
+	rm -rf $(VENV) jvm/lib data/interim data/processed data/run reports/bench/*.log
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
