@@ -218,7 +218,7 @@ def _run_capture(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from kafka.errors import NoBrokersAvailable
+    from kafka.errors import KafkaTimeoutError
     from tqdm import tqdm
 
     from pipeline.capture import CaptureSummary, capture
@@ -248,8 +248,8 @@ def _run_capture(args: argparse.Namespace) -> int:
             stop=stop,
             progress=progress,
         )
-    except NoBrokersAvailable:
-        raise UsageError(f"no Kafka broker answers at {args.bootstrap_servers}") from None
+    except KafkaTimeoutError as exc:
+        raise UsageError(f"Kafka at {args.bootstrap_servers}: {exc}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     finally:
