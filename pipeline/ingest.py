@@ -274,6 +274,13 @@ def _log_explanations(summary: IngestSummary) -> None:
         )
     for reason, count in summary.reasons.most_common():
         log.info("rejected %d: %s", count, reason)
+    repeated = summary.oddities.pop("repeated_rows_dropped", 0)
+    if repeated:
+        log.info(
+            "%d rows dropped before change detection: repeated verbatim from an earlier poll "
+            "(the seed table appended the same polls again and again)",
+            repeated,
+        )
     kept = {k: v for k, v in summary.oddities.items() if v}
     if kept:
         log.info("kept but flagged: %s", ", ".join(f"{k}={v}" for k, v in sorted(kept.items())))

@@ -328,6 +328,11 @@ def parse_v1_table(
 ) -> list[Snapshot]:
     """Split the seed's table of v1 records into its polls (see module docstring).
 
+    The seed appended the same polls again and again, so its row order is not
+    time order: a row repeated verbatim (same duedate too) from an earlier poll
+    says nothing new and is dropped (counted as ``repeated_rows_dropped``);
+    replaying it would turn old states into false "changes".
+
     Raises:
         SnapshotError: the header lacks the v1 fields.
 
@@ -347,7 +352,14 @@ def parse_v1_table(
         seen.add(row["stationcode"])
     snapshots: list[Snapshot] = []
     latest: datetime | None = None
+    earlier: set[tuple[tuple[str, str], ...]] = set()
     for index, poll in enumerate(polls):
+        fresh = []
+        for row in poll:
+            key = tuple(row.items())
+            if key not in earlier:
+                earlier.add(key)
+                fresh.append(row)
         for row in poll:
             try:
                 due = paris_local_to_utc(row["duedate"], "duedate")
@@ -356,8 +368,9 @@ def parse_v1_table(
             latest = due if latest is None or due > latest else latest
         when = (latest or datetime.now(UTC)) + timedelta(microseconds=index)
         snap = parse_opendata_records(
-            poll, origin=f"{origin}#poll{index}", observed_at=when, ref=ref, source=source
+            fresh, origin=f"{origin}#poll{index}", observed_at=when, ref=ref, source=source
         )
+        snap.oddities["repeated_rows_dropped"] = len(poll) - len(fresh)
         snapshots.append(snap)
     return snapshots
 

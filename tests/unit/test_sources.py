@@ -102,7 +102,7 @@ def test_opendata_layout4_codes_latlon_oui_non_communes():
 
 def test_seed_v1_table_split_into_polls_in_strict_time_order():
     snaps = list(read_recorded(FIX / "seed"))
-    assert len(snaps) == 31 and sum(len(s.records) for s in snaps) == 310
+    assert len(snaps) == 31 and sum(len(s.records) for s in snaps) == 43
     times = [s.observed_at for s in snaps]
     assert times == sorted(times) and len(set(times)) == 31
     r = by_code(snaps[0])["31024"]
@@ -136,7 +136,7 @@ def test_whole_fixture_tree_in_time_order_without_exception():
     snaps = list(read_recorded(FIX))
     times = [s.observed_at for s in snaps]
     assert times == sorted(times)
-    assert sum(1 for s in snaps if not s.records) == 4  # the four malformed files
+    assert sum(1 for s in snaps if s.rejects and not s.records) == 4  # the 4 malformed files
 
 
 # --- live feeds over real HTTP (recorded payloads served locally) ------------
