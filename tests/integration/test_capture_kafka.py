@@ -1,0 +1,284 @@
+"""Capture against a real broker: exactly what was produced, after crashes and rebalances."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import kafka_io, record
+from pipeline.capture import capture, pandas_read_options, read_captured, read_rejected
+from pipeline.capture_files import CAPTURE_HEADER
+from pipeline.sources import read_recorded
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+# Real records over six UTC dates: a 2022-05-13 time series, open-data layouts, GBFS.
+SLICES = [FIXTURES / "history", FIXTURES / "opendata", FIXTURES / "gbfs"]
+MALFORMED = [b"<html>503 Service Temporarily Unavailable</html>", b"\xff\xfe\x00not utf-8", None]
+
+
+def _real_records() -> list[record.StationRecord]:
+    return [r for path in SLICES for snap in read_recorded(path) for r in snap.records]
+
+
+def _produce(bootstrap: str, topic: str, records: list[record.StationRecord], bad=()) -> None:
+    producer = kafka_io.producer(bootstrap)
+    try:
+        for rec in records:
+            producer.send(topic, key=rec.station_code, value=record.to_json(rec))
+        for i, value in enumerate(bad):
+            producer.send(topic, key=f"bad-{i}", value=value)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def _captured(out: Path) -> collections.Counter:
+    return collections.Counter(c.record for c in read_captured(out))
+
+
+def _coordinates(out: Path) -> list[tuple[int, int]]:
+    return [(c.partition, c.offset) for c in read_captured(out)]
+
+
+def _assert_exactly(out: Path, produced: list[record.StationRecord]) -> None:
+    assert _captured(out) == collections.Counter(produced)
+    coordinates = _coordinates(out)
+    assert len(coordinates) == len(set(coordinates)) == len(produced)
+    assert not list(out.rglob("*.tmp"))
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline.cli", "capture", *args]
+
+
+def test_capture_writes_every_produced_record_once(kafka_bootstrap, make_topic, group_id, tmp_path):
+    topic = make_topic(partitions=3)
+    produced = _real_records()
+    _produce(kafka_bootstrap, topic, produced, MALFORMED)
+    out = tmp_path / "csv"
+
+    summary = capture(
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        out_dir=out,
+        group_id=group_id,
+        until_idle_s=3,
+        max_records=40,
+    )
+
+    assert summary.records == len(produced) and summary.rejected == len(MALFORMED)
+    assert summary.partitions == {0, 1, 2}
+    _assert_exactly(out, produced)
+    dates = {p.parent.name for p in out.glob("date=*/part-*.csv")}
+    assert dates == {f"date={r.observed_at:%Y-%m-%d}" for r in produced}
+    assert {row["key"]: row["encoding"] for row in read_rejected(out)} == {
+        "bad-0": "utf-8",
+        "bad-1": "base64",
+        "bad-2": "null",
+    }
+    # Every file reads with pandas, typed, rows within the rotation limit.
+    frames = [pd.read_csv(p, **pandas_read_options()) for p in out.glob("date=*/part-*.csv")]
+    assert all(list(f.columns) == list(CAPTURE_HEADER) and len(f) <= 40 for f in frames)
+    assert sum(len(f) for f in frames) == len(produced)
+
+    # Running again, with the same group or a new one, adds nothing: the folder knows.
+    files = sorted(out.rglob("*.csv"))
+    for group in (group_id, group_id + "-other"):
+        again = capture(
+            bootstrap_servers=kafka_bootstrap,
+            topic=topic,
+            out_dir=out,
+            group_id=group,
+            until_idle_s=2,
+        )
+        assert again.records == 0 and again.rejected == 0
+    assert sorted(out.rglob("*.csv")) == files
+
+    # A crash after the renames but before the offsets file: nothing written twice.
+    for path in (out / "_offsets").glob("*.json"):
+        path.write_text(
+            json.dumps({"topic": topic, "partition": int(path.stem[-5:]), "next_offset": 0})
+        )
+    third = capture(
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        out_dir=out,
+        group_id=group_id + "-third",
+        until_idle_s=2,
+    )
+    assert third.records == 0 and third.skipped == len(produced) + len(MALFORMED)
+    _assert_exactly(out, produced)
+
+
+def test_spark_reads_the_capture_folder(kafka_bootstrap, make_topic, group_id, tmp_path, spark):
+    topic = make_topic(partitions=2)
+    produced = _real_records()
+    _produce(kafka_bootstrap, topic, produced)
+    out = tmp_path / "csv"
+    capture(
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        out_dir=out,
+        group_id=group_id,
+        until_idle_s=3,
+    )
+    frame = spark.read.csv(str(out), header=True, schema=None, inferSchema=False)
+    assert frame.count() == len(produced)
+    assert set(frame.columns) == {*CAPTURE_HEADER, "date"}
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_kill_9_in_the_middle_of_a_file_then_restart(
+    kafka_bootstrap, make_topic, group_id, tmp_path
+):
+    topic = make_topic(partitions=2)
+    produced = _real_records()
+    first, second = produced[: len(produced) // 2], produced[len(produced) // 2 :]
+    _produce(kafka_bootstrap, topic, first)
+    out = tmp_path / "csv"
+    args = [
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group_id,
+        "--out",
+        str(out),
+        "--max-records",
+        "17",
+    ]
+
+    # Files of 17 rows get published; the remainder of each partition waits in a temp file
+    # (max-seconds is an hour): kill -9 then is a kill in the middle of a file.
+    proc = subprocess.Popen(
+        _cli(*args, "--follow", "--max-seconds", "3600"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(
+            lambda: list(out.glob("date=*/part-*.csv")) and list(out.rglob(".part-*.tmp")),
+            60,
+            "published files and an open temp file",
+        )
+        _wait_for(
+            lambda: sum(1 for _ in read_captured(out)) + _temp_rows(out) >= len(first),
+            60,
+            "every record consumed",
+        )
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert list(out.rglob(".part-*.tmp")), "the kill should leave a half-written file"
+    assert sum(1 for _ in read_captured(out)) < len(first)
+
+    _produce(kafka_bootstrap, topic, second)
+    done = subprocess.run(
+        _cli(*args, "--until-idle", "4"), cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    _assert_exactly(out, produced)
+
+
+def _temp_rows(out: Path) -> int:
+    return sum(
+        max(0, len(p.read_text(encoding="utf-8").splitlines()) - 1)
+        for p in out.rglob(".part-*.tmp")
+    )
+
+
+def test_sigterm_publishes_pending_rows_and_exits_0(
+    kafka_bootstrap, make_topic, group_id, tmp_path
+):
+    topic = make_topic(partitions=1)
+    produced = _real_records()[:50]
+    _produce(kafka_bootstrap, topic, produced)
+    out = tmp_path / "csv"
+    proc = subprocess.Popen(
+        _cli(
+            "--bootstrap-servers",
+            kafka_bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group_id,
+            "--out",
+            str(out),
+            "--follow",
+            "--max-seconds",
+            "3600",
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(lambda: _temp_rows(out) >= len(produced), 60, "rows in the open file")
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert f"captured {len(produced)} records" in stdout
+    _assert_exactly(out, produced)
+
+
+def test_two_processes_in_one_group_write_each_record_once(
+    kafka_bootstrap, make_topic, group_id, tmp_path
+):
+    topic = make_topic(partitions=4)
+    produced = _real_records()
+    out = tmp_path / "csv"
+    args = [
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group_id,
+        "--out",
+        str(out),
+        "--until-idle",
+        "10",
+        "--max-records",
+        "25",
+    ]
+    procs = [
+        subprocess.Popen(
+            _cli(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(4)  # both join the group and split the partitions
+        third = len(produced) // 3
+        for chunk in (produced[:third], produced[third : 2 * third], produced[2 * third :]):
+            _produce(kafka_bootstrap, topic, chunk)
+            time.sleep(0.5)
+        results = [p.communicate(timeout=180) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
+    _assert_exactly(out, produced)
