@@ -1,0 +1,170 @@
+"""Ingest against a real Kafka broker: exact records, keys, dead letters, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pipeline import kafka_io
+from pipeline.ingest import emitted_records, ingest
+from pipeline.record import from_json, to_json
+from pipeline.sources import read_recorded
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FIX = ROOT / "tests" / "fixtures"
+
+
+def consume_all(bootstrap: str, topic: str, group_id: str, expected: int, timeout_s: float = 30):
+    consumer = kafka_io.consumer(bootstrap, group_id, consumer_timeout_ms=2000)
+    consumer.subscribe([topic])
+    messages = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=1000)
+            for records in batch.values():
+                messages.extend(records)
+            if len(messages) >= expected and not batch:
+                break
+    finally:
+        consumer.close()
+    return messages
+
+
+def per_key(messages):
+    out: dict[str, list[bytes]] = {}
+    for m in sorted(messages, key=lambda m: (m.partition, m.offset)):
+        out.setdefault(m.key.decode(), []).append(m.value)
+    return out
+
+
+def expected_per_key(path: Path):
+    records = [r for s in read_recorded(path) for r in s.records]
+    out: dict[str, list[bytes]] = {}
+    for r in emitted_records(records):
+        out.setdefault(r.station_code, []).append(to_json(r))
+    return out
+
+
+def run(bootstrap, snapshots, topic, dead, **kw):
+    return ingest(
+        snapshots,
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        dead_letter_topic=dead,
+        heartbeat_s=kw.pop("heartbeat_s", 0),
+        speed=0,
+        progress=False,
+        **kw,
+    )
+
+
+def test_replay_history_emits_exactly_the_changes_with_keys(kafka_bootstrap, make_topic, group_id):
+    topic, dead = make_topic(3), make_topic(1)
+    expected = expected_per_key(FIX / "history")
+    total = sum(len(v) for v in expected.values())
+    summary = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead)
+    assert (summary.snapshots, summary.seen, summary.emitted) == (6, 150, total)
+    assert summary.unchanged == 150 - total and summary.delivery_errors == 0
+    got = per_key(consume_all(kafka_bootstrap, topic, group_id, total))
+    assert got == expected
+    one = from_json(next(iter(got.values()))[0])
+    assert one.source == "replay:opendata-csv" and one.observed_at.tzinfo is not None
+
+
+def test_malformed_files_become_dead_letters_and_the_loop_goes_on(
+    kafka_bootstrap, make_topic, group_id
+):
+    topic, dead = make_topic(1), make_topic(1)
+    snaps = list(read_recorded(FIX / "malformed")) + list(read_recorded(FIX / "gbfs/2024-11-19"))
+    summary = run(kafka_bootstrap, snaps, topic, dead)
+    assert (summary.dead_lettered, summary.emitted) == (4, 20)
+    letters = [json.loads(m.value) for m in consume_all(kafka_bootstrap, dead, group_id, 4)]
+    assert len(letters) == 4
+    reasons = " | ".join(sorted(x["reason"] for x in letters))
+    for part in ("HTML", "truncated or invalid JSON", "zip archive", "unknown CSV layout"):
+        assert part in reasons
+    assert all({"reason", "origin", "source", "observed_at", "raw"} <= x.keys() for x in letters)
+
+
+def test_rejected_row_dead_lettered_with_station_key(kafka_bootstrap, make_topic, group_id):
+    topic, dead = make_topic(1), make_topic(1)
+    snap = next(iter(read_recorded(FIX / "gbfs/2024-11-19")))
+    from pipeline.normalize import Rejection
+
+    bad = Rejection("negative bikes_available (-1)", {"stationCode": "16107"}, snap.origin)
+    run(kafka_bootstrap, [replace(snap, rejects=[bad])], topic, dead)
+    [letter] = consume_all(kafka_bootstrap, dead, group_id, 1)
+    assert letter.key == b"16107"
+    assert json.loads(letter.value)["reason"] == "negative bikes_available (-1)"
+
+
+def test_restart_after_partial_snapshot_neither_repeats_nor_misses(
+    kafka_bootstrap, make_topic, group_id
+):
+    topic, dead = make_topic(3), make_topic(1)
+    snaps = list(read_recorded(FIX / "history"))
+    # first run dies in the middle of snapshot 3: only part of it reached the topic
+    partial = replace(snaps[2], records=snaps[2].records[:12])
+    run(kafka_bootstrap, [*snaps[:2], partial], topic, dead)
+    summary = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead)
+    assert summary.skipped == 2  # snapshots older than the resume point
+    expected = expected_per_key(FIX / "history")
+    total = sum(len(v) for v in expected.values())
+    assert per_key(consume_all(kafka_bootstrap, topic, group_id, total)) == expected
+    # a third run over the same files emits nothing at all
+    again = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead)
+    assert again.emitted == 0
+
+
+@pytest.mark.slow
+def test_cli_killed_with_sigkill_then_restarted(kafka_bootstrap, make_topic, group_id):
+    topic, dead = make_topic(3), make_topic(1)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "ingest",
+        "--source",
+        "replay",
+        str(FIX / "history"),
+        "--heartbeat",
+        "0",
+        "--topic",
+        topic,
+        "--dead-letter-topic",
+        dead,
+        "--bootstrap-servers",
+        kafka_bootstrap,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # 4 recorded hours per second: ~0.5 s between the history's snapshots
+    proc = subprocess.Popen([*cmd, "--speed", "14400"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    try:
+        consumer = kafka_io.consumer(kafka_bootstrap, group_id + "-watch")
+        consumer.subscribe([topic])
+        seen = 0
+        deadline = time.monotonic() + 60
+        while seen < 25 and time.monotonic() < deadline:  # the first snapshot is in
+            seen += sum(len(v) for v in consumer.poll(timeout_ms=200).values())
+        consumer.close()
+        assert seen >= 25, proc.stderr.read().decode() if proc.poll() is not None else ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "ingest: snapshots=" in done.stderr
+    expected = expected_per_key(FIX / "history")
+    total = sum(len(v) for v in expected.values())
+    assert per_key(consume_all(kafka_bootstrap, topic, group_id, total)) == expected
