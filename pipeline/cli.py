@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipeline import config
 
@@ -281,24 +282,116 @@ def _run_stream(args: argparse.Namespace) -> int:
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="compare two data snapshots")
+    p = sub.add_parser(
+        "compare",
+        help="compare two data snapshots (stations, capacity, availability per area)",
+        description="Compare snapshot set A with B: stations added/removed/renamed/moved, "
+        "capacity changes, and availability indicators per commune and arrondissement. "
+        "A and B are recorded raw files or folders (GBFS, open-data history) or processed "
+        "Parquet roots (with status/); --rev-a/--rev-b read them at a git revision through "
+        "dvc.api. Writes OUT/{report.md,stations.csv,areas.csv,areas.png} and prints one line.",
+    )
+    p.add_argument("a", metavar="A", help="snapshot set A (path, relative to the repo with --rev)")
+    p.add_argument("b", metavar="B", help="snapshot set B")
+    p.add_argument("--rev-a", metavar="REV", help="read A at this git revision (dvc.api)")
+    p.add_argument("--rev-b", metavar="REV", help="read B at this git revision (dvc.api)")
+    p.add_argument("--a-dates", metavar="FROM[:TO]", help="keep A's snapshots of these UTC dates")
+    p.add_argument("--b-dates", metavar="FROM[:TO]", help="keep B's snapshots of these UTC dates")
+    p.add_argument("--out", default="reports/compare", help="report folder (%(default)s)")
+    p.add_argument("--metrics", metavar="JSON", help="also write the summary as metrics JSON")
+    p.add_argument(
+        "--move-threshold",
+        type=float,
+        default=None,
+        metavar="M",
+        help="a station moved if it shifted more than M metres "
+        "(default: params.yaml compare.move_threshold_m or 50)",
+    )
     p.set_defaults(func=_run_compare)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    raise UsageError("compare: not implemented yet")
+    from pathlib import Path
+
+    from pipeline import compare
+
+    threshold = args.move_threshold
+    if threshold is None:
+        threshold = float(config.params_section("compare").get("move_threshold_m", 50.0))
+    if threshold < 0:
+        raise UsageError("--move-threshold must be >= 0")
+    try:
+        a_dates = compare.parse_dates(args.a_dates) if args.a_dates else None
+        b_dates = compare.parse_dates(args.b_dates) if args.b_dates else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for path, rev in ((args.a, args.rev_a), (args.b, args.rev_b)):
+        if rev is None and not Path(path).exists():
+            raise UsageError(f"no such file or folder: {path}")
+    try:
+        summary = compare.compare(
+            compare.Side(args.a, args.rev_a, a_dates),
+            compare.Side(args.b, args.rev_b, b_dates),
+            Path(args.out),
+            metrics_path=Path(args.metrics) if args.metrics else None,
+            move_threshold_m=threshold,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    sys.stdout.write(f"{compare.summary_line(summary)}; report in {args.out}\n")
+    return 0
 
 
 # --- run (the whole chain) -------------------------------------------------
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="the main job: local broker, ingest, capture, stream")
+    from pipeline import run
+
+    p = sub.add_parser(
+        "run",
+        help="the main job: local broker, replay ingest, capture and Spark stream",
+        description="Replay recorded data through a local Kafka broker (or --bootstrap-servers) "
+        "into CSV (capture) and Parquet (Spark availableNow), print a summary, stop everything. "
+        "Outputs are rewritten completely.",
+    )
+    p.add_argument(
+        "--raw",
+        action="append",
+        type=Path,
+        help=f"recorded file or folder, repeatable (default {run.DEFAULT_RAW[0]})",
+    )
+    p.add_argument("--csv-out", type=Path, default=run.DEFAULT_CSV_OUT, help="capture folder")
+    p.add_argument("--out", type=Path, default=run.DEFAULT_OUT, help="Parquet output root")
+    p.add_argument("--metrics", type=Path, default=run.DEFAULT_METRICS, help="metrics JSON")
+    p.add_argument(
+        "--bootstrap-servers",
+        default=None,
+        help="use this Kafka cluster instead of starting a local broker",
+    )
+    p.add_argument("--heartbeat", type=float, default=None, help="ingest heartbeat seconds")
     p.set_defaults(func=_run_run)
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    raise UsageError("run: not implemented yet")
+    from pipeline.broker import BrokerError
+    from pipeline.run import DEFAULT_RAW, run_chain
+
+    try:
+        summary = run_chain(
+            args.raw or list(DEFAULT_RAW),
+            csv_out=args.csv_out,
+            out_root=args.out,
+            metrics_path=args.metrics,
+            bootstrap_servers=args.bootstrap_servers,
+            heartbeat_s=args.heartbeat,
+        )
+    except (FileNotFoundError, BrokerError) as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    for line in summary.lines():
+        print(line)  # noqa: T201 - the command's result
+    print(f"outputs: {args.csv_out} (CSV), {args.out} (Parquet), {args.metrics} (metrics)")  # noqa: T201
+    return 0
 
 
 # --- entry point -------------------------------------------------------------
