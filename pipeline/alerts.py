@@ -232,6 +232,14 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=value * units[unit])
 
 
+def spark_interval(text: str) -> str:
+    """Normalize a duration to the interval text every Spark API accepts ('900 seconds')."""
+    seconds = parse_duration(text).total_seconds()
+    if seconds.is_integer():
+        return f"{int(seconds)} seconds"
+    return f"{int(seconds * 1000)} milliseconds"
+
+
 def alerts_batch(records: DataFrame, stale_after: str, now: Any = None) -> DataFrame:
     """Alerts of a batch of records (all history in one go), the streaming rules on a batch.
 

@@ -269,13 +269,91 @@ def _run_capture(args: argparse.Namespace) -> int:
 
 
 def _add_stream(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stream", help="Spark Structured Streaming: Kafka -> Parquet, alerts")
+    params = {"window": "15 minutes", "watermark": "30 minutes", "stale_after": "2 hours"}
+    params.update(config.params_section("stream"))
+    p = sub.add_parser(
+        "stream",
+        help="Spark Structured Streaming: Kafka -> Parquet, indicators, alerts",
+        description=(
+            "Read the status topic with Spark and write under OUT: status/, "
+            "indicators_station/, indicators_area/, alerts/ (also sent to the alerts "
+            "topic) and _rejected/, each Parquet partitioned by UTC date, each with its "
+            "own checkpoint. Re-running resumes from the checkpoints. Window, watermark "
+            "and stale threshold default to params.yaml (stream:)."
+        ),
+    )
     _common_kafka(p)
+    p.add_argument("--topic", default=config.topic_status(), help="status topic (%(default)s)")
+    p.add_argument("--out", default="data/processed", help="output root, path or URI (%(default)s)")
+    p.add_argument("--checkpoints", help="checkpoint root (default OUT/_checkpoints)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--available-now",
+        action="store_true",
+        help="process everything in the topic, then stop (the default)",
+    )
+    mode.add_argument(
+        "--processing-time", metavar="INTERVAL", help="run live, one micro-batch every INTERVAL"
+    )
+    p.add_argument("--window", default=params["window"], help="indicator window (%(default)s)")
+    p.add_argument(
+        "--watermark", default=params["watermark"], help="allowed lateness (%(default)s)"
+    )
+    p.add_argument(
+        "--stale-after", default=params["stale_after"], help="stale alert after (%(default)s)"
+    )
+    p.add_argument(
+        "--alerts-topic", default=config.topic_alerts(), help="alerts topic (%(default)s)"
+    )
+    p.add_argument(
+        "--starting-offsets",
+        default="earliest",
+        help="earliest | latest | Spark JSON offsets, first run only (%(default)s)",
+    )
+    p.add_argument(
+        "--max-offsets-per-trigger", type=int, help="cap records per micro-batch (default: none)"
+    )
+    p.add_argument("--master", help="Spark master (default $SPARK_MASTER or local[2])")
     p.set_defaults(func=_run_stream)
 
 
 def _run_stream(args: argparse.Namespace) -> int:
-    raise UsageError("stream: not implemented yet")
+    from pipeline.alerts import parse_duration
+
+    durations = {
+        "--window": args.window,
+        "--watermark": args.watermark,
+        "--stale-after": args.stale_after,
+        "--processing-time": args.processing_time or "30 seconds",
+    }
+    for option, text in durations.items():
+        try:
+            parse_duration(str(text))
+        except ValueError as exc:
+            raise UsageError(f"{option}: {exc}") from None
+    if args.max_offsets_per_trigger is not None and args.max_offsets_per_trigger < 1:
+        raise UsageError("--max-offsets-per-trigger must be at least 1")
+
+    from pipeline.sparkenv import get_spark
+    from pipeline.stream import run_stream
+
+    summary = run_stream(
+        get_spark("velib-stream", args.master),
+        bootstrap_servers=args.bootstrap_servers,
+        topic=args.topic,
+        out_root=args.out,
+        checkpoints=args.checkpoints,
+        available_now=args.processing_time is None,
+        processing_time=args.processing_time or "30 seconds",
+        window=str(args.window),
+        watermark=str(args.watermark),
+        stale_after=str(args.stale_after),
+        alerts_topic=args.alerts_topic,
+        starting_offsets=args.starting_offsets,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+    )
+    log.info("stream: %s", summary.line())
+    return 0
 
 
 # --- compare ---------------------------------------------------------------

@@ -267,11 +267,18 @@ def run_stream(
     Returns:
         The run's counts (records read, rows per output, alerts published).
     """
-    for name, text in (("window", window), ("watermark", watermark), ("stale_after", stale_after)):
-        try:
-            alerts.parse_duration(text)
-        except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from None
+    durations = {
+        "window": window,
+        "watermark": watermark,
+        "stale_after": stale_after,
+        "processing_time": processing_time,
+    }
+    try:  # '30s' and '2 hours' alike become '30 seconds', '7200 seconds' for Spark
+        norm = {name: alerts.spark_interval(text) for name, text in durations.items()}
+    except ValueError as exc:
+        raise ValueError(f"stream durations: {exc}") from None
+    window, watermark = norm["window"], norm["watermark"]
+    stale_after, processing_time = norm["stale_after"], norm["processing_time"]
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     checkpoints = checkpoints or join_path(out_root, "_checkpoints")
     alerts_topic = alerts_topic or config.topic_alerts()
