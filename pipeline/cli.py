@@ -116,8 +116,8 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="re-emit unchanged stations after this many observed seconds; "
-        "0 disables (default: params.yaml ingest.heartbeat or 3600 live, "
-        "ingest.replay_heartbeat or 0 for replay)",
+        "0 disables (default: params.yaml ingest.heartbeat_s or 3600 live; "
+        "ingest.replay_heartbeat_s or 0 for replay, so replay emits only changes)",
     )
     p.add_argument("--topic", default=config.topic_status(), help="status topic (%(default)s)")
     p.add_argument(
@@ -153,7 +153,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         if not Path(args.path).exists():
             raise UsageError(f"no such file or folder: {args.path}")
         snapshots = sources.read_recorded(Path(args.path))
-        default_heartbeat = params.get("replay_heartbeat", 0)
+        default_heartbeat = params.get("replay_heartbeat_s", 0)
     else:
         if args.path:
             raise UsageError(f"PATH is only for --source replay (got {args.path!r})")
@@ -162,7 +162,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         else:
             feed = feeds.OpenDataFeed(config.opendata_url())
         snapshots = feeds.follow(feed, args.interval, stop) if args.follow else iter([feed.poll()])
-        default_heartbeat = params.get("heartbeat", 3600)
+        default_heartbeat = params.get("heartbeat_s", 3600)
     heartbeat = default_heartbeat if args.heartbeat is None else args.heartbeat
     try:
         summary = ingest.ingest(
