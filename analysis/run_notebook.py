@@ -1,0 +1,112 @@
+"""Run one jupytext notebook of analysis/ with papermill, parameters from params.yaml.
+
+DVC stages call ``python analysis/run_notebook.py analysis/NN-name.py``. The
+py:percent script is converted to ``build/notebooks/NN-name.ipynb`` (git-ignored),
+executed there with the parameters of the ``base`` + ``analysis`` sections of
+``params.yaml`` (``-p key=value`` overrides), on a kernel named ``velib`` that
+runs this very interpreter (registered in its prefix on first use), with the
+project root as working directory and first on PYTHONPATH, so a clone imports
+its own ``pipeline``. The notebook's real outputs are its figures and metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KERNEL = "velib"
+log = logging.getLogger("run_notebook")
+
+
+def ensure_kernel() -> str:
+    """Register a kernelspec for this interpreter (idempotent) and return its name."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+        if spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+            return KERNEL
+    except NoSuchKernel:
+        pass
+    from ipykernel.kernelspec import install
+
+    install(kernel_name=KERNEL, display_name="Python (velib)", prefix=sys.prefix)
+    return KERNEL
+
+
+def load_parameters(root: Path, section: str, overrides: list[str]) -> dict[str, Any]:
+    """``base`` merged with one section of params.yaml, then ``key=value`` (YAML values)."""
+    path = root / "params.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    params = {**(data.get("base") or {}), **(data.get(section) or {})}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"run_notebook: bad -p {item!r}: expected key=value")
+        params[key] = yaml.safe_load(value)
+    return params
+
+
+def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path:
+    """Convert, execute, and return the executed .ipynb path."""
+    import jupytext
+    import papermill
+
+    build.mkdir(parents=True, exist_ok=True)
+    source = build / f"{notebook.stem}.source.ipynb"
+    executed = build / f"{notebook.stem}.ipynb"
+    nb = jupytext.read(notebook)
+    kernel = ensure_kernel()
+    nb.metadata["kernelspec"] = {
+        "name": kernel,
+        "display_name": "Python (velib)",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    jupytext.write(nb, source)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p
+    )
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    declared = papermill.inspect_notebook(str(source))
+    papermill.execute_notebook(
+        str(source),
+        str(executed),
+        parameters={k: v for k, v in params.items() if k in declared},
+        kernel_name=kernel,
+        cwd=str(root),
+        progress_bar=False,
+        request_save_on_cell_execute=False,
+    )
+    return executed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: NOTEBOOK [--section analysis] [-p key=value ...]."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path, help="analysis/NN-name.py (jupytext py:percent)")
+    parser.add_argument("--section", default="analysis", help="params.yaml section (analysis)")
+    parser.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--build", type=Path, default=Path("build/notebooks"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.notebook.is_file():
+        print(f"run_notebook: no such notebook: {args.notebook}", file=sys.stderr)
+        return 2
+    root = Path.cwd().resolve()
+    params = load_parameters(root, args.section, args.overrides)
+    log.info("%s with %s", args.notebook, json.dumps(params, sort_keys=True))
+    out = run(args.notebook.resolve(), root, params, (root / args.build).resolve())
+    log.info("executed notebook: %s", out.relative_to(root))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
