@@ -72,6 +72,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "velib-capture"
+JOIN_GRACE_S = 60.0
 
 
 @dataclass
@@ -116,11 +117,13 @@ class _Capture(ConsumerRebalanceListener):
         self.to_commit: dict[int, int] = {}
         self.summary = CaptureSummary()
         self.last_activity = time.monotonic()
+        self.joined = False  # the idle clock starts once the group gave us an assignment
 
     # listener: runs inside poll(), on the consumer's event loop -- no blocking Kafka calls
     def on_partitions_assigned(self, assigned: Any) -> None:
         """Seek each new partition past what the folder already holds."""
         self.last_activity = time.monotonic()
+        self.joined = True
         for tp in assigned:
             if tp.topic != self.topic or tp.partition in self.owned:
                 continue
@@ -246,6 +249,17 @@ class _Capture(ConsumerRebalanceListener):
             log.warning("offset commit failed (%s); the offsets files keep the position", exc)
 
 
+def _idle(run: _Capture, now: float, started: float, until_idle_s: float) -> bool:
+    """Idle once assigned and quiet for until_idle_s (joining can take a session timeout)."""
+    if run.joined and now - run.last_activity >= until_idle_s:
+        log.info("nothing new for %.1f s: stopping", until_idle_s)
+        return True
+    if not run.joined and now - started >= until_idle_s + JOIN_GRACE_S:
+        log.warning("no partition assignment after %.0f s: stopping", now - started)
+        return True
+    return False
+
+
 def capture(
     *,
     bootstrap_servers: str,
@@ -286,7 +300,10 @@ def capture(
     stop = stop or threading.Event()
     folder = OutputFolder(out_dir, topic)
     folder.prepare()
-    consumer = kafka_io.consumer(bootstrap_servers, group_id, max_poll_records=10_000)
+    # A killed capture's partitions move to the others after session_timeout_ms: keep it short.
+    consumer = kafka_io.consumer(
+        bootstrap_servers, group_id, max_poll_records=10_000, session_timeout_ms=10_000
+    )
     run = _Capture(consumer, folder, max_records, max_seconds)
     started = last_progress = time.monotonic()
     try:
@@ -303,8 +320,7 @@ def capture(
                 run.summary.seconds = now - started
                 progress(run.summary)
                 last_progress = now
-            if until_idle_s is not None and now - run.last_activity >= until_idle_s:
-                log.info("nothing new for %.1f s: stopping", until_idle_s)
+            if until_idle_s is not None and _idle(run, now, started, until_idle_s):
                 break
         run.publish_all()
         run.commit()

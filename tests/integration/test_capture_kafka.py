@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kafka import TopicPartition
 
 from pipeline import kafka_io, record
 from pipeline.capture import capture, pandas_read_options, read_captured, read_rejected
@@ -147,6 +148,16 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
+    consumer = kafka_io.consumer(bootstrap, None)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = consumer.end_offsets(tps)
+        return [ends[tp] for tp in tps]
+    finally:
+        consumer.close()
+
+
 def test_kill_9_in_the_middle_of_a_file_then_restart(
     kafka_bootstrap, make_topic, group_id, tmp_path
 ):
@@ -155,6 +166,7 @@ def test_kill_9_in_the_middle_of_a_file_then_restart(
     first, second = produced[: len(produced) // 2], produced[len(produced) // 2 :]
     _produce(kafka_bootstrap, topic, first)
     out = tmp_path / "csv"
+    rows = 17
     args = [
         "--bootstrap-servers",
         kafka_bootstrap,
@@ -165,11 +177,14 @@ def test_kill_9_in_the_middle_of_a_file_then_restart(
         "--out",
         str(out),
         "--max-records",
-        "17",
+        str(rows),
     ]
+    ends = _end_offsets(kafka_bootstrap, topic, 2)
+    full_files = sum(end // rows * rows for end in ends)
+    assert any(end % rows for end in ends), "need a partition that ends mid-file"
 
-    # Files of 17 rows get published; the remainder of each partition waits in a temp file
-    # (max-seconds is an hour): kill -9 then is a kill in the middle of a file.
+    # Files of 17 rows get published; each partition's remainder waits in a temp file
+    # (max-seconds is an hour), so kill -9 then is a kill in the middle of a file.
     proc = subprocess.Popen(
         _cli(*args, "--follow", "--max-seconds", "3600"),
         cwd=ROOT,
@@ -178,20 +193,18 @@ def test_kill_9_in_the_middle_of_a_file_then_restart(
     )
     try:
         _wait_for(
-            lambda: list(out.glob("date=*/part-*.csv")) and list(out.rglob(".part-*.tmp")),
-            60,
-            "published files and an open temp file",
+            lambda: (
+                sum(1 for _ in read_captured(out)) >= full_files and list(out.rglob(".part-*.tmp"))
+            ),
+            90,
+            "full files and an open temp file",
         )
-        _wait_for(
-            lambda: sum(1 for _ in read_captured(out)) + _temp_rows(out) >= len(first),
-            60,
-            "every record consumed",
-        )
+        time.sleep(0.5)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert list(out.rglob(".part-*.tmp")), "the kill should leave a half-written file"
-    assert sum(1 for _ in read_captured(out)) < len(first)
+    assert sum(1 for _ in read_captured(out)) == full_files < len(first)
 
     _produce(kafka_bootstrap, topic, second)
     done = subprocess.run(
@@ -201,13 +214,6 @@ def test_kill_9_in_the_middle_of_a_file_then_restart(
     _assert_exactly(out, produced)
 
 
-def _temp_rows(out: Path) -> int:
-    return sum(
-        max(0, len(p.read_text(encoding="utf-8").splitlines()) - 1)
-        for p in out.rglob(".part-*.tmp")
-    )
-
-
 def test_sigterm_publishes_pending_rows_and_exits_0(
     kafka_bootstrap, make_topic, group_id, tmp_path
 ):
@@ -215,30 +221,34 @@ def test_sigterm_publishes_pending_rows_and_exits_0(
     produced = _real_records()[:50]
     _produce(kafka_bootstrap, topic, produced)
     out = tmp_path / "csv"
+    args = [
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group_id,
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(
-        _cli(
-            "--bootstrap-servers",
-            kafka_bootstrap,
-            "--topic",
-            topic,
-            "--group",
-            group_id,
-            "--out",
-            str(out),
-            "--follow",
-            "--max-seconds",
-            "3600",
-        ),
+        _cli(*args, "--follow", "--max-seconds", "3600"),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(lambda: _temp_rows(out) >= len(produced), 60, "rows in the open file")
+    _wait_for(lambda: list(out.rglob(".part-*.tmp")), 60, "an open file")
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr[-2000:]
-    assert f"captured {len(produced)} records" in stdout
+    assert "captured " in stdout and not list(out.rglob("*.tmp"))
+    got = [c.offset for c in read_captured(out)]
+    assert got == list(range(len(got))) and got, "what was consumed is published, in order"
+    rest = subprocess.run(
+        _cli(*args, "--until-idle", "3"), cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert rest.returncode == 0, rest.stderr[-2000:]
     _assert_exactly(out, produced)
 
 
