@@ -1,0 +1,214 @@
+"""velib compare and the research readers/writers, on real snapshot pairs.
+
+Expected station differences are computed here straight from the raw GBFS JSON
+(station codes, capacities, coordinates), not through pipeline.sources.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import cli, research
+from pipeline.compare import Side, compare, parse_dates, repair_text
+from pipeline.sources import read_recorded
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW = ROOT / "data" / "raw"
+GBFS_A, GBFS_B = RAW / "gbfs" / "2024-11-19", RAW / "gbfs" / "2025-10-18"
+
+
+def _info(folder: Path) -> dict[str, dict]:
+    data = json.loads((folder / "station_information.json").read_text(encoding="utf-8"))
+    return {s["stationCode"]: s for s in data["data"]["stations"]}
+
+
+def _metres(a: dict, b: dict) -> float:
+    p1, p2 = math.radians(a["lat"]), math.radians(b["lat"])
+    dp, dl = p2 - p1, math.radians(b["lon"] - a["lon"])
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+
+
+@pytest.fixture(scope="module")
+def gbfs_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp")
+    summary = compare(
+        Side(str(GBFS_A)), Side(str(GBFS_B)), out / "report", metrics_path=out / "m.json"
+    )
+    changes = pd.read_csv(out / "report" / "stations.csv", dtype={"station_code": str})
+    return summary, changes, out
+
+
+def _codes(changes: pd.DataFrame, kind: str) -> set[str]:
+    return set(changes.loc[changes["change"] == kind, "station_code"])
+
+
+def test_gbfs_networks_added_removed_match_the_raw_json(gbfs_report):
+    summary, changes, _ = gbfs_report
+    a, b = _info(GBFS_A), _info(GBFS_B)
+    assert _codes(changes, "added") == set(b) - set(a)
+    assert _codes(changes, "removed") == set(a) - set(b)
+    assert summary["stations"]["a"] == len(a) == 1485
+    assert summary["stations"]["b"] == len(b) == 1495
+    assert (summary["stations"]["added"], summary["stations"]["removed"]) == (49, 39)
+
+
+def test_gbfs_capacity_and_moves_match_the_raw_json(gbfs_report):
+    _, changes, _ = gbfs_report
+    a, b = _info(GBFS_A), _info(GBFS_B)
+    both = set(a) & set(b)
+    assert _codes(changes, "capacity") == {c for c in both if a[c]["capacity"] != b[c]["capacity"]}
+    assert _codes(changes, "moved") == {c for c in both if _metres(a[c], b[c]) > 50}
+
+
+def test_mojibake_names_are_not_renames(gbfs_report):
+    _, changes, _ = gbfs_report
+    a, b = _info(GBFS_A), _info(GBFS_B)
+    differing = {c for c in set(a) & set(b) if a[c]["name"] != b[c]["name"]}
+    renamed = _codes(changes, "renamed")
+    assert len(differing) > 400  # the 2024 file double-encodes accents
+    assert renamed <= differing and len(renamed) < 20
+    assert "10005" not in renamed  # 'PoissonniÃƒÂ¨re' vs 'Poissonnière'
+    assert repair_text("Mairie du 10\u00c3\u0192\u00c2\u00a8me") == "Mairie du 10ème"
+    assert repair_text("Suresnes - Muette \u00c3\u0192  Neuilly") == "Suresnes - Muette à Neuilly"
+
+
+def test_report_files_and_deterministic_metrics(gbfs_report, tmp_path):
+    summary, _, out = gbfs_report
+    names = sorted(p.name for p in (out / "report").iterdir())
+    assert names == ["areas.csv", "areas.png", "report.md", "stations.csv"]
+    areas = pd.read_csv(out / "report" / "areas.csv")
+    assert set(areas["area_level"]) == {"network", "commune", "arrondissement"}
+    assert sorted(areas.loc[areas.area_level == "arrondissement", "area"].astype(int)) == list(
+        range(1, 21)
+    )
+    again = compare(
+        Side(str(GBFS_A)), Side(str(GBFS_B)), tmp_path / "r", metrics_path=tmp_path / "m.json"
+    )
+    assert (tmp_path / "m.json").read_bytes() == (out / "m.json").read_bytes()
+    assert (tmp_path / "r" / "areas.png").read_bytes() == (
+        out / "report" / "areas.png"
+    ).read_bytes()
+    assert again["network"]["occupancy_mean"]["delta"] == pytest.approx(
+        summary["network"]["occupancy_mean"]["delta"]
+    )
+
+
+def _history_pair(tmp_path: Path) -> Path:
+    """One real open-data file of 2022-05-12 and one of 2022-05-14 in one folder."""
+    folder = tmp_path / "history"
+    folder.mkdir()
+    for name in (
+        "velib-opendata-2022-05-12T184647Z.csv.gz",
+        "velib-opendata-2022-05-14T184253Z.csv.gz",
+    ):
+        shutil.copy(RAW / "opendata-history" / name, folder / name)
+    return folder
+
+
+def test_cli_compares_two_days_of_history(tmp_path, capsys):
+    folder = _history_pair(tmp_path)
+    days = {
+        s.observed_at.date(): {r.station_code for r in s.records} for s in read_recorded(folder)
+    }
+    code = cli.main(
+        [
+            "compare",
+            str(folder),
+            str(folder),
+            "--a-dates",
+            "2022-05-12",
+            "--b-dates",
+            "2022-05-14",
+            "--out",
+            str(tmp_path / "out"),
+            "--metrics",
+            str(tmp_path / "m.json"),
+        ]
+    )
+    assert code == 0
+    assert "added=" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    a, b = days[date(2022, 5, 12)], days[date(2022, 5, 14)]
+    assert metrics["stations"]["a"] == len(a) and metrics["stations"]["b"] == len(b)
+    assert metrics["stations"]["added"] == len(b - a)
+    assert metrics["stations"]["removed"] == len(a - b)
+
+
+def test_compare_reads_processed_parquet_like_raw(tmp_path):
+    folder = _history_pair(tmp_path)
+    records = [r for s in read_recorded(folder) for r in s.records]
+    research.write_status_parquet(research.status_frame(records), tmp_path / "processed")
+    s1 = compare(Side(str(folder)), Side(str(tmp_path / "processed")), tmp_path / "o")
+    assert s1["stations"]["a"] == s1["stations"]["b"]
+    assert s1["stations"]["added"] == s1["stations"]["removed"] == 0
+    assert s1["network"]["occupancy_mean"]["delta"] == pytest.approx(0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "nope", "also-nope"], "no such file or folder: nope"),
+        (["compare", str(GBFS_A), str(GBFS_B), "--a-dates", "2022-13-01"], "bad date range"),
+        (["compare", str(GBFS_A), str(GBFS_B), "--move-threshold", "-1"], "--move-threshold"),
+        (["compare", str(GBFS_A), str(GBFS_B), "--b-dates", "2001-01-01"], "no station records"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
+    code = cli.main([*argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_parse_dates():
+    assert parse_dates("2022-05-12") == (date(2022, 5, 12), date(2022, 5, 12))
+    assert parse_dates("2022-05-12:2022-05-18") == (date(2022, 5, 12), date(2022, 5, 18))
+    with pytest.raises(ValueError):
+        parse_dates("2022-05-18:2022-05-12")
+
+
+def test_status_parquet_round_trip_and_state_grid(tmp_path):
+    folder = _history_pair(tmp_path)
+    records = [r for s in read_recorded(folder) for r in s.records]
+    frame = research.status_frame(records)
+    research.write_status_parquet(frame, tmp_path / "p")
+    back = research.read_status(tmp_path / "p")
+    assert list(back.columns) == list(research.STATUS_COLUMNS)
+    assert sorted(back["date"].unique()) == ["2022-05-12", "2022-05-14"]
+    assert len(back) == len(records)
+    assert str(back["observed_at"].dt.tz) == "UTC"
+    # Two snapshots two days apart: with a 2 h memory the gap stays empty.
+    grid = research.state_grid(back, "1h", "2h")
+    per_slot = grid.groupby("slot")["station_code"].size()
+    assert per_slot.max() == back.groupby("observed_at").size().max()
+    # The first snapshot lives 3 slots (its own + 2 h); the grid ends at the last one.
+    assert len(per_slot) == 3 + 1
+
+
+def test_writers_are_byte_stable(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = {"b": 1 / 3, "a": {"y": float("nan"), "x": [0.123456789, 2]}}
+    research.write_json(data, tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text()) == {
+        "a": {"x": [0.1235, 2], "y": None},
+        "b": 0.3333,
+    }
+    pngs = []
+    for i in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3, 1, 2])
+        ax.set_title("stable")
+        pngs.append(research.save_figure(fig, tmp_path / f"{i}.png").read_bytes())
+    assert pngs[0] == pngs[1]
