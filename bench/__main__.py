@@ -1,0 +1,187 @@
+"""`python -m bench` (`make bench`): every stage against its ceiling, in one run.
+
+Parses the recorded history once, starts one local Kafka broker, runs each
+stage in its own subprocess (:mod:`bench.worker`), prints a table and writes
+``reports/bench/latest.json``. Worker logs go to ``reports/bench/<stage>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report, workload
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "reports" / "bench"
+STAGES = ("ingest", "capture", "memory", "stream", "e2e")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Throughput of each stage as a ratio to its raw-client ceiling, "
+        "peak RSS at 1x and 4x, and the whole chain end to end, on the real "
+        "open-data history replayed with shifted times.",
+    )
+    p.add_argument("--records", type=int, default=1_000_000, help="ingest workload (records seen)")
+    p.add_argument(
+        "--stream-records", type=int, default=300_000, help="records in the stream topic"
+    )
+    p.add_argument(
+        "--memory-records", type=int, default=200_000, help="1x of the memory runs (4x is 4 times)"
+    )
+    p.add_argument("--e2e-records", type=int, default=300_000, help="end-to-end workload")
+    p.add_argument("--runs", type=int, default=3, help="rounds of ingest, capture and memory")
+    p.add_argument("--stream-runs", type=int, default=3, help="rounds of the Spark comparison")
+    p.add_argument("--e2e-runs", type=int, default=1, help="end-to-end runs")
+    p.add_argument("--only", default=",".join(STAGES), help=f"comma list of {', '.join(STAGES)}")
+    p.add_argument("--history", type=Path, default=workload.HISTORY, help="recorded history")
+    p.add_argument("--out", type=Path, default=OUT / "latest.json", help="JSON report path")
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = [s for s in args.only if s not in STAGES]
+    if bad:
+        p.error(f"unknown stage {bad[0]!r}; choose from {', '.join(STAGES)}")
+    if min(args.records, args.stream_records, args.memory_records, args.e2e_records) < 1:
+        p.error("sizes must be positive")
+    if min(args.runs, args.stream_runs, args.e2e_runs) < 1:
+        p.error("run counts must be positive")
+    if not args.history.exists():
+        p.error(f"recorded history not found: {args.history}")
+    return args
+
+
+def run_worker(stage: str, params: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """One stage in a fresh interpreter; its stderr goes to reports/bench/<stage>.log."""
+    inp, out = tmp / f"{stage}.in.json", tmp / f"{stage}.out.json"
+    inp.write_text(json.dumps({"stage": stage, **params}), encoding="utf-8")
+    out.unlink(missing_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / f"{stage}.log"
+    started = time.perf_counter()
+    print(f"  {stage} ...", end="", flush=True)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n=== {stage} {json.dumps(params)}\n")
+        fh.flush()
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.worker", str(inp), str(out)],
+            cwd=ROOT,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            check=False,
+        )
+    print(f" {time.perf_counter() - started:.0f} s", flush=True)
+    if done.returncode != 0 or not out.exists():
+        raise RuntimeError(f"bench stage {stage} failed (exit {done.returncode}); see {log}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _memory(
+    args: argparse.Namespace, common: dict[str, Any], tmp: Path, capture_topic: str, avail: int
+) -> dict[str, Any]:
+    """Peak RSS of ingest and capture at 1x and 4x, each run in its own process."""
+    results: dict[str, Any] = {"ingest": {"1x": [], "4x": []}, "capture": {"1x": [], "4x": []}}
+    for scale, factor in (("1x", 1), ("4x", 4)):
+        n = args.memory_records * factor
+        for _ in range(args.runs):
+            run = run_worker("ingest_memory", {**common, "records": n}, tmp)
+            results["ingest"][scale].append({**run, "records_asked": n})
+            if capture_topic:
+                m = min(n, avail)
+                run = run_worker(
+                    "capture_memory", {**common, "topic": capture_topic, "records": m}, tmp
+                )
+                results["capture"][scale].append({**run, "records_asked": m})
+    if not capture_topic:
+        del results["capture"]
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wall = time.perf_counter()
+    from pipeline.broker import LocalBroker
+
+    print(f"bench: parsing {args.history} once ...", flush=True)
+    snaps, facts = workload.load_history(args.history)
+    facts["span_days"] = round(workload.span(snaps).total_seconds() / 86400, 2)
+    raw: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="velib-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        cache = tmp / "history.pickle"
+        workload.save(snaps, cache)
+        del snaps
+        common: dict[str, Any] = {"cache": str(cache), "history": str(args.history)}
+        with LocalBroker() as broker:
+            common["bootstrap"] = broker.bootstrap
+            print(f"bench: broker on {broker.bootstrap}; stages:", flush=True)
+            ingest = {}
+            if {"ingest", "capture", "memory", "stream"} & set(args.only):
+                ingest = run_worker(
+                    "ingest",
+                    {
+                        **common,
+                        "records": args.records,
+                        "runs": args.runs if "ingest" in args.only else 1,
+                        "stream_records": args.stream_records,
+                        "warmup_records": min(5_000, args.stream_records),
+                    },
+                    tmp,
+                )
+                if "ingest" in args.only:
+                    raw["ingest"] = ingest
+            topic, avail = ingest.get("capture_topic", ""), ingest.get("capture_topic_records", 0)
+            if "capture" in args.only:
+                raw["capture"] = run_worker(
+                    "capture", {**common, "topic": topic, "records": avail, "runs": args.runs}, tmp
+                )
+            if "memory" in args.only:
+                raw["memory"] = _memory(args, common, tmp, topic, avail)
+            if "stream" in args.only:
+                raw["stream"] = run_worker(
+                    "stream",
+                    {
+                        **common,
+                        "topic": ingest["stream_topic"],
+                        "warmup_topic": ingest["warmup_topic"],
+                        "runs": args.stream_runs,
+                    },
+                    tmp,
+                )
+        if "e2e" in args.only:  # run_chain starts (and stops) its own broker, like `make run`
+            raw["e2e"] = [
+                run_worker("e2e", {**common, "records": args.e2e_records}, tmp)
+                for _ in range(args.e2e_runs)
+            ]
+    sizes = {
+        "records": args.records,
+        "capture_records": ingest.get("capture_topic_records"),
+        "stream_records": ingest.get("stream_topic_records"),
+        "memory_records_1x": args.memory_records,
+        "memory_records_4x": 4 * args.memory_records,
+        "e2e_records": args.e2e_records,
+        "runs": args.runs,
+        "stream_runs": args.stream_runs,
+        "e2e_runs": args.e2e_runs,
+        "stages": args.only,
+    }
+    doc = report.document(report.figures(raw), sizes, facts, ROOT, time.perf_counter() - wall)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    print()
+    print(report.table(doc))
+    print(f"\nwritten {args.out} in {doc['bench_wall_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Turn the stages' raw runs into figures, ratios, targets, a table and the JSON report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.measure import rate, summarize
+
+TARGET_RATIO = 0.5
+FLAT_TOLERANCE = 0.10  # peak RSS at 4x may exceed 1x by this fraction (or 32 MiB) and be "flat"
+FLAT_SLACK_MB = 32.0
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on; load averages show how shared it was."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "platform": platform.platform(),
+        "cpu_model": model or platform.processor(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def versions(root: Path) -> dict[str, Any]:
+    """Versions of everything a figure depends on."""
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
+    kafka_jars = sorted((root / "jvm" / "lib" / "kafka").glob("kafka-clients-*.jar"))
+    try:
+        import confluent_kafka
+
+        librdkafka = confluent_kafka.libversion()[0]
+    except ImportError:
+        librdkafka = "absent"
+    commit = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "python": platform.python_version(),
+        "java": (java.stderr.splitlines() or ["absent"])[0],
+        "kafka_broker": kafka_jars[-1].stem.removeprefix("kafka-clients-") if kafka_jars else "",
+        "kafka-python": _version("kafka-python"),
+        "confluent-kafka": _version("confluent-kafka"),
+        "librdkafka": librdkafka,
+        "pyspark": _version("pyspark"),
+        "git_commit": commit,
+    }
+
+
+def _ratio(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]]) -> float:
+    """Median over rounds of seconds(b) / seconds(a): a's speed as a fraction of b's."""
+    return round(
+        statistics.median(
+            float(b["seconds"]) / float(a["seconds"]) for a, b in zip(runs_a, runs_b, strict=True)
+        ),
+        3,
+    )
+
+
+def figures(raw: dict[str, Any]) -> dict[str, Any]:
+    """Medians, ratios and target verdicts from the stages' runs."""
+    out: dict[str, Any] = {}
+    if "ingest" in raw:
+        runs = raw["ingest"]["runs"]
+        ingest = summarize(runs["ingest"], ("seen", "emitted"))
+        kp = summarize(runs["kafka_python_producer"], ("messages",))
+        ck = summarize(runs["confluent_kafka_producer"], ("messages",))
+        ratio = _ratio(runs["ingest"], runs["kafka_python_producer"])
+        out["ingest"] = {
+            "ingest": ingest,
+            "ceiling_kafka_python": kp,
+            "context_confluent_kafka": ck,
+            "message_bytes_mean": raw["ingest"]["message_bytes_mean"],
+            "ratio_vs_kafka_python": ratio,
+            "ratio_seen_vs_kafka_python": round(
+                ratio * ingest["seen"] / max(ingest["emitted"], 1), 3
+            ),
+            "ratio_vs_confluent_kafka": _ratio(runs["ingest"], runs["confluent_kafka_producer"]),
+            "target": TARGET_RATIO,
+            "target_met": ratio >= TARGET_RATIO,
+            "rss": raw["ingest"]["rss"],
+        }
+    if "capture" in raw:
+        runs = raw["capture"]["runs"]
+        ratio = _ratio(runs["capture"], runs["kafka_python_consumer"])
+        out["capture"] = {
+            "capture": summarize(runs["capture"], ("records",)),
+            "ceiling_kafka_python": summarize(runs["kafka_python_consumer"], ("records",)),
+            "ratio_vs_kafka_python": ratio,
+            "target": TARGET_RATIO,
+            "target_met": ratio >= TARGET_RATIO,
+            "rss": raw["capture"]["rss"],
+        }
+    if "stream" in raw:
+        runs = raw["stream"]["runs"]
+        ratio = _ratio(runs["stream"], runs["spark_plain_copy"])
+        out["stream"] = {
+            "stream": summarize(runs["stream"], ("records",)),
+            "ceiling_spark_plain_copy": summarize(runs["spark_plain_copy"], ("records",)),
+            "ratio_vs_plain_copy": ratio,
+            "target": TARGET_RATIO,
+            "target_met": ratio >= TARGET_RATIO,
+            "warmup": raw["stream"]["warmup"],
+        }
+    if "memory" in raw:
+        out["memory"] = {name: _memory(runs) for name, runs in raw["memory"].items()}
+    if "e2e" in raw:
+        runs = raw["e2e"]
+        best = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+        out["e2e"] = {
+            "runs": len(runs),
+            "records": runs[0]["seen"],
+            "median_seconds": best["seconds"],
+            "records_per_s": rate(runs[0]["seen"], best["seconds"]),
+            "peak_rss_mb_by_process": best.get("peak_rss_mb_by_process", {}),
+            "peak_rss_mb_total": best.get("peak_rss_mb_total", 0),
+            "each_run": runs,
+        }
+    return out
+
+
+def _memory(by_scale: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Median peak RSS at each scale; flat when 4x stays within the tolerance of 1x."""
+    out: dict[str, Any] = {}
+    for scale, runs in by_scale.items():
+        out[scale] = {
+            "runs": len(runs),
+            "records": runs[0]["records_asked"],
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+            "start_rss_mb": statistics.median(r["start_rss_mb"] for r in runs),
+            "median_seconds": statistics.median(r["seconds"] for r in runs),
+            "each_run": runs,
+        }
+    one, four = out["1x"]["peak_rss_mb"], out["4x"]["peak_rss_mb"]
+    out["growth_mb"] = round(four - one, 1)
+    out["flat"] = four - one <= max(FLAT_SLACK_MB, FLAT_TOLERANCE * one)
+    out["flat_rule"] = (
+        f"peak(4x) - peak(1x) <= max({FLAT_SLACK_MB:.0f} MiB, {FLAT_TOLERANCE:.0%} of peak(1x))"
+    )
+    return out
+
+
+def document(
+    figs: dict[str, Any], sizes: dict[str, Any], workload: dict[str, Any], root: Path, wall: float
+) -> dict[str, Any]:
+    """The whole latest.json."""
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "bench_wall_seconds": round(wall, 1),
+        "machine": machine(),
+        "versions": versions(root),
+        "sizes": sizes,
+        "workload": workload,
+        "figures": figs,
+    }
+
+
+def _row(name: str, value: str, ceiling: str, ratio: float | None, met: bool | None) -> str:
+    verdict = "" if met is None else ("met" if met else "MISSED")
+    shown = "" if ratio is None else f"{ratio:.2f}x"
+    return f"{name:<22}{value:>24}{ceiling:>26}{shown:>9}  {verdict}"
+
+
+def table(doc: dict[str, Any]) -> str:
+    """The terminal summary: each figure beside its ceiling, the ratio and the target."""
+    f = doc["figures"]
+    lines = [_row("stage", "records/s (median)", "ceiling records/s", None, None).rstrip()]
+    lines[0] = f"{'stage':<22}{'records/s (median)':>24}{'ceiling records/s':>26}{'ratio':>9}"
+    if "ingest" in f:
+        i = f["ingest"]
+        lines.append(
+            _row(
+                "ingest (emitted)",
+                f"{i['ingest']['emitted_per_s']:,.0f}",
+                f"kafka-python {i['ceiling_kafka_python']['messages_per_s']:,.0f}",
+                i["ratio_vs_kafka_python"],
+                i["target_met"],
+            )
+        )
+        lines.append(
+            _row(
+                "ingest (seen)",
+                f"{i['ingest']['seen_per_s']:,.0f}",
+                "",
+                i["ratio_seen_vs_kafka_python"],
+                None,
+            )
+        )
+        lines.append(
+            _row(
+                "  context",
+                "",
+                f"confluent {i['context_confluent_kafka']['messages_per_s']:,.0f}",
+                i["ratio_vs_confluent_kafka"],
+                None,
+            )
+        )
+    if "capture" in f:
+        c = f["capture"]
+        lines.append(
+            _row(
+                "capture",
+                f"{c['capture']['records_per_s']:,.0f}",
+                f"consumer {c['ceiling_kafka_python']['records_per_s']:,.0f}",
+                c["ratio_vs_kafka_python"],
+                c["target_met"],
+            )
+        )
+    if "stream" in f:
+        s = f["stream"]
+        lines.append(
+            _row(
+                "stream (availableNow)",
+                f"{s['stream']['records_per_s']:,.0f}",
+                f"plain copy {s['ceiling_spark_plain_copy']['records_per_s']:,.0f}",
+                s["ratio_vs_plain_copy"],
+                s["target_met"],
+            )
+        )
+    for name, m in f.get("memory", {}).items():
+        lines.append(
+            f"{name + ' peak RSS':<22}{m['1x']['peak_rss_mb']:>14,.0f} MiB at 1x"
+            f"{m['4x']['peak_rss_mb']:>16,.0f} MiB at 4x   "
+            f"{'flat' if m['flat'] else 'GROWS'} ({m['growth_mb']:+.0f} MiB)"
+        )
+    if "e2e" in f:
+        e = f["e2e"]
+        procs = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(e["peak_rss_mb_by_process"].items()))
+        lines.append(
+            f"{'end to end':<22}{e['records_per_s']:>24,.0f}   {e['median_seconds']:.0f} s for "
+            f"{e['records']:,} records; peak RSS MiB: {procs}"
+        )
+    return "\n".join(lines)
