@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import json
 import os
 import re
@@ -95,7 +96,13 @@ def render_reject(
 
 def date_folder(record: StationRecord) -> str:
     """Name the Hive-style folder of a record: the UTC date of its snapshot."""
-    return "date=" + record.observed_at.astimezone(UTC).strftime("%Y-%m-%d")
+    return _date_folder(record.observed_at)
+
+
+@functools.lru_cache(maxsize=1024)
+def _date_folder(observed_at: datetime) -> str:
+    # one snapshot's records share observed_at: format it once
+    return "date=" + observed_at.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def part_name(partition: int, first_offset: int) -> str:

@@ -234,6 +234,10 @@ def _run_capture(args: argparse.Namespace) -> int:
     bar = tqdm(unit=" rec", desc="capture", disable=None, mininterval=2.0)
 
     def progress(summary: CaptureSummary) -> None:
+        if bar.disable:  # not a terminal (make run, DVC): a log line instead of a bar
+            rate = summary.records / summary.seconds if summary.seconds else 0.0
+            log.info("capture: %d records (%.0f/s), %d files", summary.records, rate, summary.files)
+            return
         bar.update(summary.records + summary.rejected - bar.n)
         bar.set_postfix(files=summary.files, rejected=summary.rejected, refresh=False)
 
@@ -248,6 +252,7 @@ def _run_capture(args: argparse.Namespace) -> int:
             max_seconds=args.max_seconds,
             stop=stop,
             progress=progress,
+            progress_every_s=2.0 if not bar.disable else 10.0,
         )
     except KafkaTimeoutError as exc:
         raise UsageError(f"Kafka at {args.bootstrap_servers}: {exc}") from None

@@ -8,6 +8,7 @@ This module imports nothing else from the project.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -110,8 +111,13 @@ class StationRecord:
 # --- timestamps ----------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8192)
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with a 'Z' suffix; seconds unless there are microseconds."""
+    """ISO 8601 in UTC with a 'Z' suffix; seconds unless there are microseconds.
+
+    Cached: a snapshot's records share observed_at and many last_reported values,
+    and this is the hottest call when rendering JSON and CSV (capture throughput).
+    """
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
     value = value.astimezone(UTC)

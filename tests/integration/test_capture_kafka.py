@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -292,3 +293,6 @@ def test_two_processes_in_one_group_write_each_record_once(
                 p.wait()
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
     _assert_exactly(out, produced)
+    counts = [int(re.search(r"captured (\d+) records", stdout)[1]) for stdout, _ in results]
+    assert sum(counts) == len(produced)
+    assert all(counts), f"both processes should have taken partitions: {counts}"
