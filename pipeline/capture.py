@@ -18,8 +18,10 @@ Exactly-once, how: a partition's open files are temp files (``.part-*.tmp``) in
 their final folder. Publishing a partition fsyncs them, renames them, fsyncs the
 folders, then atomically rewrites ``_offsets/partition-N.json`` with the next
 offset to read, and only then commits that offset to Kafka. The offsets file is
-the truth: on assignment the consumer seeks to it (without one, to the group's
-committed offset, else the earliest). Files published after the last offsets
+the truth: on assignment the consumer seeks to it, and without one to the
+beginning of the partition, whatever the group committed -- so an emptied or new
+folder gets a full copy (make run, DVC) and Kafka's committed offsets only show
+progress and lag. Files published after the last offsets
 file write (a crash between rename and manifest) are found by the first offset
 in their name; the offsets they hold are read back and skipped, so they are
 never written a second time. Stale temp files of a partition are removed when
@@ -133,6 +135,8 @@ class _Capture(ConsumerRebalanceListener):
             skip = self.folder.published_offsets(p, published_next)
             if published_next is not None:
                 self.consumer.seek(tp, published_next)
+            else:  # the folder holds nothing of this partition: copy it all
+                self.consumer.seek_to_beginning(tp)
             self.owned[p] = _Partition(p, published_next, skip)
             log.info(
                 "partition %d assigned: resume at %s, %d offsets already in files, "

@@ -108,6 +108,18 @@ def test_capture_writes_every_produced_record_once(kafka_bootstrap, make_topic, 
         assert again.records == 0 and again.rejected == 0
     assert sorted(out.rglob("*.csv")) == files
 
+    # The same group into a fresh folder copies everything again: the folder is the truth.
+    fresh = tmp_path / "fresh"
+    copy = capture(
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        out_dir=fresh,
+        group_id=group_id,
+        until_idle_s=2,
+    )
+    assert copy.records == len(produced)
+    _assert_exactly(fresh, produced)
+
     # A crash after the renames but before the offsets file: nothing written twice.
     for path in (out / "_offsets").glob("*.json"):
         path.write_text(
