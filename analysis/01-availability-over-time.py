@@ -60,7 +60,7 @@ ax.set_ylim(bottom=0)
 ax.set_title("Vélib' bikes available across the network")
 ax.set_xlabel("local time (Europe/Paris)")
 ax.set_ylabel("bikes available")
-ax.legend(loc="upper left")
+ax.legend(loc="lower right")
 ax.grid(alpha=0.3)
 research.save_figure(fig, fig_dir / "network_bikes.png", close=False)
 
