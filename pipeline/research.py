@@ -137,14 +137,18 @@ def write_csv(df: pd.DataFrame, path: Path, digits: int = 4) -> Path:
     return path
 
 
-def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:
-    """Save a matplotlib figure as PNG with no software/date metadata (same bytes each run)."""
+def save_figure(fig: Any, path: Path, dpi: int = 100, close: bool = True) -> Path:
+    """Save a matplotlib figure as PNG with no software/date metadata (same bytes each run).
+
+    Notebooks pass ``close=False`` so the figure still shows inline.
+    """
     import matplotlib.pyplot as plt
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, format="png", metadata={"Software": None})
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return path
 
 
@@ -175,3 +179,8 @@ def state_grid(df: pd.DataFrame, freq: str = "30min", max_age: str = "2h") -> pd
     long = wide.stack("station_code", future_stack=True).dropna(subset=["bikes_available"])
     long.index.names = ["slot", "station_code"]
     return long.reset_index()
+
+
+def local_naive(times: pd.Series) -> pd.Series:
+    """UTC timestamps as naive Europe/Paris wall-clock times, for plot axes only."""
+    return times.dt.tz_convert(PARIS_TZ).dt.tz_localize(None)
