@@ -20,7 +20,8 @@ restart resumes from the checkpoints. Status dedup uses
 ingest time, which only moves forward), so a re-sent record is dropped but a
 station whose own ``last_reported`` is days old (real: back to 2018) is not
 thrown away as late. Indicators and alerts use event time ``last_reported``
-with the configured watermark: windows are written once the watermark passes
+with the configured watermark (and the same dedup, so a re-sent record is
+counted once): windows are written once the watermark passes
 their end (append mode), so the newest windows appear on a later run; reports
 older than the watermark when they arrive are dropped from indicators and
 alerts (counted in the progress line as ``late``). Alerts go to Kafka from the
@@ -143,7 +144,11 @@ def build_outputs(
     deduped = records.withWatermark("observed_at", watermark).dropDuplicatesWithinWatermark(
         indicators.dedup_key()
     )
-    timed = records.withWatermark("last_reported", watermark)
+    # Event time for windows and alerts; a re-sent record must not count twice there
+    # either, and any copy arriving after the watermark would be dropped as late anyway.
+    timed = records.withWatermark("last_reported", watermark).dropDuplicatesWithinWatermark(
+        indicators.dedup_key()
+    )
     return {
         "status": indicators.status_rows(deduped),
         "indicators_station": indicators.station_indicators(timed, window),
@@ -335,7 +340,11 @@ def alerts_json(df: DataFrame) -> DataFrame:
     """Alert rows as Kafka ``key``/``value`` (JSON of ``alerts.COLUMNS``, UTC 'Z' times)."""
     value = F.to_json(
         F.struct(*alerts.COLUMNS),
-        {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'", "timeZone": "UTC"},
+        {
+            "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
+            "timeZone": "UTC",
+            "ignoreNullFields": "false",  # consumers see "previous": null, not a missing key
+        },
     )
     return df.select(F.col("station_code").alias("key"), value.alias("value"))
 
