@@ -288,7 +288,7 @@ def alerts_stream(records: DataFrame, stale_after: str) -> DataFrame:
         if current is not None:
             state.update(_state_tuple(current))
             if current.alert != "stale":
-                due_ms = (current.last_us + stale_us) // 1000 + 1
+                due_ms = (current.last_us + stale_us) // 1000  # fires once watermark > due
                 watermark = state.getCurrentWatermarkMs()
                 state.setTimeoutTimestamp(max(due_ms, watermark, 1))
         if rows:
