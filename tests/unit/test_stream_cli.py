@@ -1,0 +1,30 @@
+"""`velib stream` option errors: one line on stderr, exit 2, before Spark starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--window", "soon"], "velib stream: --window: bad duration 'soon'"),
+        (["--watermark", "-5 minutes"], "velib stream: --watermark: bad duration"),
+        (["--processing-time", "0s"], "velib stream: --processing-time: bad duration '0s'"),
+        (["--max-offsets-per-trigger", "0"], "velib stream: --max-offsets-per-trigger must be"),
+    ],
+)
+def test_bad_stream_options_are_one_line_usage_errors(capsys, argv, message):
+    assert main(["stream", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message)
+    assert "\n" not in err
+
+
+def test_available_now_and_processing_time_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--available-now", "--processing-time", "30s"])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
