@@ -33,7 +33,9 @@ CAPTURE_HEADER: tuple[str, ...] = (*CSV_HEADER, *KAFKA_COLUMNS)
 REJECT_HEADER: tuple[str, ...] = (*KAFKA_COLUMNS, "key", "reason", "encoding", "value")
 REJECTED_DIR = "_rejected"
 OFFSETS_DIR = "_offsets"
-LINE_END = "\n"
+# RFC 4180 line ends: with "\n" alone, Python's csv writer would leave a name holding a
+# bare "\r" unquoted, and every reader would split the row there (found by hypothesis).
+LINE_END = "\r\n"
 
 _PART_RE = re.compile(r"^part-(\d+)-(\d+)\.csv$")
 

@@ -31,10 +31,14 @@ from pipeline.capture_files import (
 )
 from pipeline.sources import read_recorded
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-OPENDATA = DATA / "opendata-history" / "velib-opendata-2022-05-12T102218Z.csv.gz"
-OPENDATA_JUNE = DATA / "opendata-history" / "velib-opendata-2022-06-03T003427Z.csv.gz"
-GBFS = DATA / "gbfs" / "2025-10-18"
+# The bundled real sample (data/raw, see its README): whole files, so real names
+# with apostrophes, commas and quotes are in them.
+RAW = Path(__file__).resolve().parents[2] / "data" / "raw"
+OPENDATA = RAW / "opendata-history" / "velib-opendata-2022-05-12T102218Z.csv.gz"
+OPENDATA_JUNE = Path(__file__).resolve().parents[1] / "fixtures" / "opendata" / (
+    "velib-opendata-2022-06-03T003427Z.csv"
+)
+GBFS = RAW / "gbfs" / "2025-10-18"
 
 
 def _records(path: Path, n: int | None = None) -> list[record.StationRecord]:
@@ -74,7 +78,7 @@ def test_names_with_apostrophes_commas_and_quotes_are_quoted_per_rfc4180(real_re
     tricky = apostrophe.replace(name='Gare de l\'Est, "quai" 1')
     text = _write_rows([render_row(tricky, "t", 0, 7)])
     assert '"Gare de l\'Est, ""quai"" 1"' in text
-    assert "\r" not in text
+    assert text.endswith("\r\n") and text.count("\r\n") == 2  # RFC 4180 line ends
     assert (
         parse_row(next(itertools.islice(csv.reader(io.StringIO(text)), 1, None))).record == tricky
     )
