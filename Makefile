@@ -1,7 +1,7 @@
 # velib-paris — every target installs what it needs on first use.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help install jars run test test-fast bench lab repro broker lint format lock clean
+.PHONY: help install jars run test test-fast bench lab repro metrics broker lint format lock clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -44,11 +44,20 @@ test-fast: install ## Unit and property tests only
 bench: install ## Throughput and memory ratios; writes reports/bench/latest.json
 	$(BIN)/python -m bench
 
+# DVC stage commands call `python`: the venv must come first on PATH.
+DVC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc
+
 lab: install ## JupyterLab on the project's environment (notebooks open as notebooks)
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/python -m ipykernel install --sys-prefix --name velib --display-name "Python (velib)" >/dev/null
+	PATH="$(abspath $(BIN)):$$PATH" JUPYTERLAB_SETTINGS_DIR=.jupyter/lab/user-settings \
+		$(BIN)/jupyter lab --notebook-dir=.
 
 repro: install ## dvc repro: the research pipeline from data/raw to figures and metrics
-	$(BIN)/dvc repro
+	$(DVC) repro
+
+metrics: install ## dvc metrics show / plots show (HTML under dvc_plots/)
+	$(DVC) metrics show
+	$(DVC) plots show
 
 broker: install ## A local Kafka broker in the foreground (Ctrl-C stops it)
 	$(BIN)/velib broker
@@ -68,5 +77,6 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (maintainers)
 	/tmp/velib-lock/bin/pip freeze --exclude-editable > requirements.lock
 
 clean: ## Remove produced data, caches and the venv (raw data is kept)
-	rm -rf $(VENV) jvm/lib data/interim data/processed data/run reports/bench/*.log
+	rm -rf $(VENV) jvm/lib data/interim data/processed data/run reports/bench/*.log \
+		build reports/figures reports/compare dvc_plots
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
