@@ -1,6 +1,6 @@
 """Live Vélib' feeds over HTTP: the GBFS feed and the Paris open-data records API.
 
-Both turn one poll into one :class:`~pipeline.sources.Snapshot` through the same
+Both turn one poll into one :class:`~pipeline.parsers.Snapshot` through the same
 parse functions that read the recorded files, so the recorded payloads test
 them. Network trouble never raises out of ``poll()``: after the retries (429,
 5xx and connection errors, exponential backoff) the poll becomes a failed
@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from pipeline.normalize import Reference, default_reference
-from pipeline.sources import (
+from pipeline.parsers import (
     Snapshot,
     SnapshotError,
     failed_snapshot,
