@@ -29,7 +29,8 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
 
     Args:
         app_name: Spark application name.
-        master: Spark master; default ``$SPARK_MASTER`` or ``local[2]``.
+        master: Spark master; default ``$SPARK_MASTER`` or ``local[2]``. Under
+            spark-submit the submitted master and packages are kept.
     """
     from pyspark import __version__ as pyspark_version
     from pyspark.sql import SparkSession
@@ -37,19 +38,21 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
+    if os.getenv("PYSPARK_GATEWAY_PORT") and master is None:
+        # Launched by spark-submit (or a platform): its --master, --packages and
+        # memory settings rule; only the session settings the job relies on are set.
+        return builder.getOrCreate()
     # Python workers (pandas UDFs, applyInPandasWithState) must run this venv's
     # interpreter, not whatever `python3` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
-        SparkSession.builder.appName(app_name)
-        .master(master or os.getenv("SPARK_MASTER", "local[2]"))
-        .config("spark.sql.session.timeZone", "UTC")
+        builder.master(master or os.getenv("SPARK_MASTER", "local[2]"))
         .config("spark.sql.shuffle.partitions", os.getenv("VELIB_SHUFFLE_PARTITIONS", "4"))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.getenv("VELIB_SPARK_DRIVER_MEMORY", "2g"))
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
-        .config("spark.sql.adaptive.enabled", "false")
     )
     jars = connector_jars()
     if jars:
