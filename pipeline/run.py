@@ -16,12 +16,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline import config
 from pipeline.capture import CaptureSummary, capture
 from pipeline.ingest import IngestSummary, ingest
+from pipeline.record import format_timestamp
 from pipeline.sources import Snapshot, read_recorded
 
 log = logging.getLogger(__name__)
@@ -88,11 +90,15 @@ def _dataset_facts(out_root: Path) -> dict[str, Any]:
     if table.num_rows == 0:
         return {}
     span = pc.min_max(table["observed_at"]).as_py()
+
+    def utc(value: datetime) -> str:  # Spark stores UTC instants; pyarrow may read them naive
+        return format_timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+
     return {
         "rows": table.num_rows,
         "stations": len(pc.unique(table["station_code"])),
-        "first": span["min"].isoformat(),
-        "last": span["max"].isoformat(),
+        "first": utc(span["min"]),
+        "last": utc(span["max"]),
     }
 
 
