@@ -24,8 +24,11 @@ def role_of(proc: psutil.Process, root_pid: int) -> str:
         cmd = proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return "other"
+    line = " ".join(cmd)
     if cmd and cmd[0].endswith("java"):
-        return "kafka_broker_jvm" if "kafka.Kafka" in cmd else "spark_jvm"
+        if "kafka.Kafka" in cmd or "kafka.tools" in line:
+            return "kafka_broker_jvm"
+        return "spark_jvm" if "spark" in line else "other_jvm"
     if cmd and "python" in cmd[0]:
         return "pyspark_python_workers"
     return "other"
@@ -50,7 +53,6 @@ class RssSampler:
 
     def _sample(self) -> None:
         me = psutil.Process(os.getpid())
-        roles: dict[int, str] = {}
         while True:
             per_role: dict[str, int] = {}
             procs = [me, *me.children(recursive=True)] if self.children else [me]
@@ -59,7 +61,7 @@ class RssSampler:
                     rss = proc.memory_info().rss
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
-                role = roles.get(proc.pid) or roles.setdefault(proc.pid, role_of(proc, me.pid))
+                role = role_of(proc, me.pid)  # not cached: spark-submit execs into java
                 per_role[role] = per_role.get(role, 0) + rss
             for role, rss in per_role.items():
                 self.peak[role] = max(self.peak.get(role, 0), rss)

@@ -126,7 +126,7 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
             "ratio_vs_plain_copy": ratio,
             "target": TARGET_RATIO,
             "target_met": ratio >= TARGET_RATIO,
-            "warmup": raw["stream"]["warmup"],
+            "warmup_copy": raw["stream"]["warmup_copy"],
         }
     if "memory" in raw:
         out["memory"] = {name: _memory(runs) for name, runs in raw["memory"].items()}
