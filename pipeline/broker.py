@@ -228,7 +228,10 @@ class LocalBroker:
                 check=False,
             )
             if fmt.returncode != 0:
-                raise BrokerError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+                raise BrokerError(
+                    f"formatting Kafka storage failed (exit {fmt.returncode}): "
+                    f"{(fmt.stdout + fmt.stderr).strip() or 'no output'}"
+                )
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(
                 self._java(KAFKA_MAIN, str(props)),

@@ -143,7 +143,14 @@ def _spark_session(stack: ExitStack) -> Any:
     if SparkSession.getActiveSession() is not None:
         return get_spark()
     spark = get_spark("velib-run")
-    stack.callback(spark.stop)
+
+    def stop() -> None:
+        # Spark 4.2 logs a harmless stack trace from its state-store maintenance
+        # thread when the context stops under it; keep the run's output readable.
+        spark.sparkContext.setLogLevel("ERROR")
+        spark.stop()
+
+    stack.callback(stop)
     return spark
 
 

@@ -53,6 +53,9 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.getenv("VELIB_SPARK_DRIVER_MEMORY", "2g"))
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
+        # streaming queries cannot use AQE (Spark warns per query); the record has 19 fields
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.sql.debug.maxToStringFields", "200")
     )
     jars = connector_jars()
     if jars:
