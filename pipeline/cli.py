@@ -274,8 +274,7 @@ def _run_capture(args: argparse.Namespace) -> int:
 
 
 def _add_stream(sub: argparse._SubParsersAction) -> None:
-    params = {"window": "15 minutes", "watermark": "30 minutes", "stale_after": "2 hours"}
-    params.update(config.params_section("stream"))
+    params = config.stream_params()
     p = sub.add_parser(
         "stream",
         help="Spark Structured Streaming: Kafka -> Parquet, indicators, alerts",

@@ -89,3 +89,20 @@ def params_section(name: str, path: Path | None = None) -> dict[str, Any]:
 def topic_replication() -> int:
     """Replication factor for topics velib creates (1 on a single local broker)."""
     return int(os.getenv("VELIB_TOPIC_REPLICATION", "1"))
+
+
+# Defaults of the stream job; params.yaml `stream:` overrides them. Kept here (not in
+# pipeline.stream) so the command line can show them without importing Spark.
+STREAM_DEFAULTS: dict[str, Any] = {
+    "window": "15 minutes",
+    "watermark": "30 minutes",
+    "stale_after": "2 hours",
+    "processing_time": "30 seconds",
+    "starting_offsets": "earliest",
+    "max_offsets_per_trigger": None,
+}
+
+
+def stream_params(path: Path | None = None) -> dict[str, Any]:
+    """Stream defaults merged with params.yaml ``base`` and ``stream`` sections."""
+    return {**STREAM_DEFAULTS, **params_section("stream", path)}

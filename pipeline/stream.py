@@ -58,14 +58,7 @@ OUTPUTS: tuple[str, ...] = (
 )
 PUBLISH = "alerts_kafka"  # checkpoint name of the alerts -> Kafka query
 
-DEFAULTS: dict[str, Any] = {
-    "window": "15 minutes",
-    "watermark": "30 minutes",
-    "stale_after": "2 hours",
-    "processing_time": "30 seconds",
-    "starting_offsets": "earliest",
-    "max_offsets_per_trigger": None,
-}
+DEFAULTS = config.STREAM_DEFAULTS
 
 
 @dataclass
@@ -103,7 +96,7 @@ class StreamSummary:
 
 def stream_params() -> dict[str, Any]:
     """Defaults merged with the ``stream:`` section of params.yaml."""
-    return {**DEFAULTS, **config.params_section("stream")}
+    return config.stream_params()
 
 
 def join_path(root: str, name: str) -> str:
