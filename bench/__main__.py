@@ -31,14 +31,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "peak RSS at 1x and 4x, and the whole chain end to end, on the real "
         "open-data history replayed with shifted times.",
     )
-    p.add_argument("--records", type=int, default=1_000_000, help="ingest workload (records seen)")
+    p.add_argument("--records", type=int, default=300_000, help="ingest workload (records seen)")
     p.add_argument(
-        "--stream-records", type=int, default=300_000, help="records in the stream topic"
+        "--stream-records", type=int, default=100_000, help="records in the stream topic"
     )
     p.add_argument(
-        "--memory-records", type=int, default=200_000, help="1x of the memory runs (4x is 4 times)"
+        "--memory-records", type=int, default=50_000, help="1x of the memory runs (4x is 4 times)"
     )
-    p.add_argument("--e2e-records", type=int, default=300_000, help="end-to-end workload")
+    p.add_argument("--e2e-records", type=int, default=50_000, help="end-to-end workload")
     p.add_argument("--runs", type=int, default=3, help="rounds of ingest, capture and memory")
     p.add_argument("--stream-runs", type=int, default=3, help="rounds of the Spark comparison")
     p.add_argument("--e2e-runs", type=int, default=1, help="end-to-end runs")

@@ -257,3 +257,73 @@ def table(doc: dict[str, Any]) -> str:
             f"{e['records']:,} records; peak RSS MiB: {procs}"
         )
     return "\n".join(lines)
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The figures as a Markdown table, for the README section (docs/bench.md)."""
+    f, s = doc["figures"], doc["sizes"]
+    rows = ["| stage | measured | ceiling | ratio | target |", "|---|---|---|---|---|"]
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "**missed**"
+
+    if "ingest" in f:
+        i = f["ingest"]
+        rows.append(
+            f"| ingest, {i['ingest']['seen']:,} records seen, {i['ingest']['emitted']:,} emitted "
+            f"| {i['ingest']['emitted_per_s']:,.0f} emitted/s ({i['ingest']['seen_per_s']:,.0f} "
+            f"seen/s) | kafka-python producer {i['ceiling_kafka_python']['messages_per_s']:,.0f}/s "
+            f"| {i['ratio_vs_kafka_python']:.2f} | ≥ 0.5: {verdict(i['target_met'])} |"
+        )
+        rows.append(
+            f"| (context) | | confluent-kafka producer "
+            f"{i['context_confluent_kafka']['messages_per_s']:,.0f}/s "
+            f"| {i['ratio_vs_confluent_kafka']:.2f} | |"
+        )
+    if "capture" in f:
+        c = f["capture"]
+        rows.append(
+            f"| capture, {c['capture']['records']:,} records "
+            f"| {c['capture']['records_per_s']:,.0f}/s "
+            f"| kafka-python consumer loop {c['ceiling_kafka_python']['records_per_s']:,.0f}/s "
+            f"| {c['ratio_vs_kafka_python']:.2f} | ≥ 0.5: {verdict(c['target_met'])} |"
+        )
+    if "stream" in f:
+        t = f["stream"]
+        rows.append(
+            f"| stream (availableNow, all outputs), {t['stream']['records']:,} records "
+            f"| {t['stream']['records_per_s']:,.0f}/s "
+            "| plain Spark Kafka → Parquet copy "
+            f"{t['ceiling_spark_plain_copy']['records_per_s']:,.0f}/s "
+            f"| {t['ratio_vs_plain_copy']:.2f} | ≥ 0.5: {verdict(t['target_met'])} |"
+        )
+    for name, m in f.get("memory", {}).items():
+        rows.append(
+            f"| {name} peak RSS, {m['1x']['records']:,} → {m['4x']['records']:,} records "
+            f"| {m['1x']['peak_rss_mb']:,.0f} → {m['4x']['peak_rss_mb']:,.0f} MiB "
+            f"| | {m['growth_mb']:+.0f} MiB | flat: {verdict(m['flat'])} |"
+        )
+    if "e2e" in f:
+        e = f["e2e"]
+        procs = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(e["peak_rss_mb_by_process"].items()))
+        rows.append(
+            f"| end to end (`velib run` chain), {e['records']:,} records "
+            f"| {e['records_per_s']:,.0f}/s, {e['median_seconds']:.0f} s | peak RSS MiB: {procs} "
+            f"| | |"
+        )
+    m = doc["machine"]
+    rows.append("")
+    rows.append(
+        f"Measured {doc['generated_at']} on {m['cpus']} CPUs ({m['cpu_model']}), "
+        f"{m['memory_gb']} GB, load average {m['load_average']}; median of {s['runs']} rounds "
+        f"({s['stream_runs']} for Spark, {s['e2e_runs']} end to end); "
+        f"`make bench` took {doc['bench_wall_seconds'] / 60:.0f} min."
+    )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m bench.report reports/bench/latest.json
+    import json
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))
