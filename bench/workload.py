@@ -10,6 +10,7 @@ longer, still realistic time series.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import time
 from collections.abc import Iterator
@@ -22,7 +23,19 @@ from pipeline.sources import Snapshot, read_recorded
 
 log = logging.getLogger(__name__)
 
-HISTORY = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "opendata-history"
+_ROOT = Path(__file__).resolve().parent.parent
+_SHARED = _ROOT.parent / "shared" / "data" / "opendata-history"  # the full two weeks
+
+
+def default_history() -> Path:
+    """$VELIB_BENCH_HISTORY, else ../shared/data (full history), else the bundled sample."""
+    env = os.getenv("VELIB_BENCH_HISTORY")
+    if env:
+        return Path(env)
+    return _SHARED if _SHARED.is_dir() else _ROOT / "data" / "raw" / "opendata-history"
+
+
+HISTORY = default_history()
 GAP = timedelta(hours=1)  # between the end of one copy and the start of the next
 
 
