@@ -50,14 +50,12 @@ from pipeline.capture_files import (
     CapturedRecord,
     OutputFolder,
     PartWriter,
-    date_folder,
     fsync_dir,
+    message_cells,
     pandas_read_options,
-    parse_message,
     read_captured,
     read_rejected,
     render_reject,
-    render_row,
 )
 
 __all__ = [
@@ -180,15 +178,15 @@ class _Capture(ConsumerRebalanceListener):
                 summary.skipped += 1
                 continue
             try:
-                record = parse_message(msg.value)
+                cells, folder = message_cells(msg.value)
             except ValueError as exc:
                 self._part(state, REJECTED_DIR, offset, REJECT_HEADER).writer.writerow(
                     render_reject(topic, p, offset, msg.key, msg.value, str(exc))
                 )
                 summary.rejected += 1
             else:
-                self._part(state, date_folder(record), offset, CAPTURE_HEADER).writer.writerow(
-                    render_row(record, topic, p, offset)
+                self._part(state, folder, offset, CAPTURE_HEADER).writer.writerow(
+                    [*cells, topic, str(p), str(offset)]
                 )
                 summary.records += 1
             state.rows += 1

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from pipeline.record import (
     CSV_HEADER,
     StationRecord,
+    csv_row_from_json_dict,
     from_csv_row,
     from_json_dict,
     pandas_dtypes,
@@ -94,6 +95,31 @@ def render_reject(
     if value is None:
         encoding = "null"
     return [topic, str(partition), str(offset), key_text, reason, encoding, text]
+
+
+_OBSERVED_AT = CSV_HEADER.index("observed_at")
+
+
+def message_cells(value: bytes | None) -> tuple[list[str], str]:
+    """The CSV cells of one message value and its date folder, in one pass.
+
+    Equivalent to ``to_csv_row(parse_message(value))`` and ``date_folder``, but a
+    well-typed value (what ingest writes) never becomes a StationRecord on the way.
+
+    Raises:
+        ValueError: not a station record; the message says why.
+    """
+    if value is not None:
+        try:
+            data = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        if isinstance(data, dict):
+            cells = csv_row_from_json_dict(data)
+            if cells is not None:
+                return cells, "date=" + cells[_OBSERVED_AT][:10]
+    record = parse_message(value)  # the full checks, and the reason it is rejected
+    return to_csv_row(record), date_folder(record)
 
 
 def date_folder(record: StationRecord) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,10 +95,9 @@ class StationRecord:
     source: str
     schema_version: int = SCHEMA_VERSION
 
-    @property
-    def state(self) -> State:
-        """What change detection compares: counts, flags and capacity."""
-        return tuple(getattr(self, name) for name in STATE_FIELDS)
+    # What change detection compares: counts, flags and capacity (one C-level call:
+    # it runs for every record of every snapshot).
+    state = property(operator.attrgetter(*STATE_FIELDS), doc="The station's state tuple.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values in FIELDS order (datetimes stay datetimes)."""
@@ -136,20 +136,24 @@ def parse_timestamp(text: str) -> datetime:
 # --- JSON form -----------------------------------------------------------
 
 
-def _to_jsonable(field: Field, value: Any) -> Any:
-    if value is None or field.kind != "timestamp":
-        return value
-    return format_timestamp(value)
+# Hot path (every emitted record): values in one call, timestamps by position, one encoder.
+_VALUES = operator.attrgetter(*FIELD_NAMES)
+_TIMESTAMPS = tuple(i for i, f in enumerate(FIELDS) if f.kind == "timestamp")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def to_json_dict(record: StationRecord) -> dict[str, Any]:
     """The JSON-ready dict of a record (timestamps as ISO strings)."""
-    return {f.name: _to_jsonable(f, getattr(record, f.name)) for f in FIELDS}
+    values = list(_VALUES(record))
+    for i in _TIMESTAMPS:
+        if values[i] is not None:
+            values[i] = format_timestamp(values[i])
+    return dict(zip(FIELD_NAMES, values, strict=True))
 
 
 def to_json(record: StationRecord) -> bytes:
     """The Kafka message value: compact UTF-8 JSON."""
-    return json.dumps(to_json_dict(record), ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(to_json_dict(record)).encode()
 
 
 def _coerce(field: Field, value: Any) -> Any:
@@ -213,6 +217,47 @@ def to_csv_row(record: StationRecord) -> list[str]:
             cells.append(repr(float(value)))
         else:
             cells.append(str(value))
+    return cells
+
+
+_CELL_SPEC = tuple((f.name, f.kind, f.nullable) for f in FIELDS)
+
+
+@functools.lru_cache(maxsize=16384)
+def _timestamp_cell(text: str) -> str:
+    return format_timestamp(parse_timestamp(text))
+
+
+def csv_row_from_json_dict(data: Mapping[str, Any]) -> list[str] | None:
+    """The cells of :func:`to_csv_row` straight from a well-typed JSON dict, or None.
+
+    Capture renders every message: for what ingest writes (every value already of
+    its field's JSON type) this skips building a StationRecord. None means some
+    value needs :func:`from_json_dict`'s full checks (and its error message).
+    """
+    cells: list[str] = []
+    for name, kind, nullable in _CELL_SPEC:
+        value = data.get(name)
+        vtype = type(value)
+        if value is None:
+            if not nullable:
+                return None
+            cells.append("")
+        elif kind == "str" and vtype is str and value:
+            cells.append(value)
+        elif kind in ("int", "long") and vtype is int:
+            cells.append(str(value))
+        elif kind == "float" and vtype is float:
+            cells.append(repr(value))
+        elif kind == "bool" and vtype is bool:
+            cells.append("true" if value else "false")
+        elif kind == "timestamp" and vtype is str:
+            try:
+                cells.append(_timestamp_cell(value))
+            except ValueError:
+                return None
+        else:
+            return None
     return cells
 
 

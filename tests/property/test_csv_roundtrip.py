@@ -82,3 +82,11 @@ def test_json_then_csv_is_the_same_record(rec):
     from pipeline.capture_files import parse_message
 
     assert parse_row(render_row(parse_message(record.to_json(rec)), "t", 0, 0)).record == rec
+
+
+@given(station_records)
+def test_fast_capture_cells_equal_the_record_path(rec):
+    from pipeline.capture_files import date_folder, message_cells
+
+    value = record.to_json(rec)
+    assert message_cells(value) == (record.to_csv_row(rec), date_folder(rec))
