@@ -120,12 +120,13 @@ def parse_values(raw: DataFrame) -> DataFrame:
         [*record.spark_schema().fields, T.StructField(CORRUPT_COLUMN, T.StringType())]
     )
     text = F.col("value").cast("string")
-    parsed = raw.withColumn(
-        "rec",
-        F.from_json(
-            text, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-        ),
+    rec = F.from_json(
+        text, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
     )
+    # Parse through a one-element explode: the generator's output is a new column, so
+    # the optimizer cannot push the ``reason`` filters below it and inline from_json
+    # into every ``rec.*`` reference (it did: 25 parses per value, 6x slower).
+    parsed = raw.select("*", F.explode(F.array(rec)).alias("rec"))
     missing = F.concat_ws(
         ",", *(F.when(F.col(f"rec.{n}").isNull(), F.lit(n)) for n in REQUIRED_FIELDS)
     )
