@@ -313,3 +313,16 @@ def _state_tuple(state: StationState) -> tuple[Any, ...]:
         state.commune,
         state.arrondissement,
     )
+
+
+def alerts_json(df: DataFrame) -> DataFrame:
+    """Alert rows as Kafka ``key``/``value`` (JSON of ``COLUMNS``, UTC 'Z' times)."""
+    value = F.to_json(
+        F.struct(*COLUMNS),
+        {
+            "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
+            "timeZone": "UTC",
+            "ignoreNullFields": "false",  # consumers see "previous": null, not a missing key
+        },
+    )
+    return df.select(F.col("station_code").alias("key"), value.alias("value"))

@@ -34,7 +34,7 @@ Definitions used by the indicators (the notebooks rely on them):
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -172,6 +172,17 @@ def status_rows(records: DataFrame) -> DataFrame:
     return records.select(*record.FIELD_NAMES, utc_date(F.col("last_reported")).alias("date"))
 
 
+def status_schema() -> T.StructType:
+    """Schema of the ``status/`` table: the station record plus ``date``."""
+    return T.StructType([*record.spark_schema().fields, T.StructField("date", T.DateType())])
+
+
+def station_schema(spark: SparkSession) -> T.StructType:
+    """Schema of the ``indicators_station/`` table, derived from the transform itself."""
+    empty = spark.createDataFrame([], record.spark_schema())
+    return station_indicators(empty, "1 hour").schema
+
+
 def dedup_key() -> list[str]:
     """What makes two status records the same: station, report time and state."""
     return ["station_code", "last_reported", *record.STATE_FIELDS]
@@ -243,8 +254,15 @@ def station_indicators(records: DataFrame, window: str) -> DataFrame:
     return _finish(station_windows(records, window), STATION_COLUMNS)
 
 
-def area_windows(stations: DataFrame) -> DataFrame:
-    """Roll :func:`station_windows` rows up to communes and Paris arrondissements."""
+def area_windows(stations: DataFrame, keys: tuple[str, ...] = ("window",)) -> DataFrame:
+    """Roll station-window rows up to communes and Paris arrondissements.
+
+    Args:
+        stations: :func:`station_windows` rows (``keys`` = ``("window",)``) or
+            published ``indicators_station`` rows (``("window_start", "window_end")``).
+        keys: the window columns to group by; in a streaming query one of them
+            must carry the watermark.
+    """
     areas = F.array(
         F.struct(F.lit("commune").alias("area_level"), F.col("commune").alias("area")),
         F.struct(
@@ -254,7 +272,7 @@ def area_windows(stations: DataFrame) -> DataFrame:
     )
     exploded = stations.withColumn("_area", F.explode(areas)).where(F.col("_area.area").isNotNull())
     return exploded.groupBy(
-        F.col("window"),
+        *(F.col(k) for k in keys),
         F.col("_area.area_level").alias("area_level"),
         F.col("_area.area").alias("area"),
     ).agg(
@@ -271,6 +289,19 @@ def area_windows(stations: DataFrame) -> DataFrame:
         F.count(F.when(F.col("full_share") > 0, 1)).alias("stations_full"),
         F.count(F.when(F.col("out_of_service_share") > 0, 1)).alias("stations_out_of_service"),
     )
+
+
+def area_from_station_rows(station_rows: DataFrame) -> DataFrame:
+    """The ``indicators_area`` layout from ``indicators_station`` rows (same values).
+
+    Area rows are defined over the station rows of a window, so rolling up the
+    published station table gives what :func:`area_indicators` computes from
+    records, without aggregating the records a second time. In a streaming
+    query, set the watermark on ``window_end`` (a window's station rows are
+    all written in one micro-batch, so a zero delay loses none).
+    """
+    out = area_windows(station_rows, ("window_start", "window_end"))
+    return out.withColumn("date", utc_date(F.col("window_start"))).select(*AREA_COLUMNS)
 
 
 def area_indicators(records: DataFrame, window: str) -> DataFrame:

@@ -1,8 +1,12 @@
 """The stream job: Kafka -> clean Parquet, windowed indicators, alerts (Spark).
 
-One call of :func:`run_stream` starts one Structured Streaming query per
-output, each with its own checkpoint, all reading the status topic with the
-native Kafka source:
+One call of :func:`run_stream` runs one Structured Streaming query per output,
+each with its own checkpoint. Only ``status`` and ``_rejected`` read the
+status topic (native Kafka source) and parse it; ``indicators_station`` and
+``alerts`` read the committed ``status/`` files, ``indicators_area`` rolls up
+the committed ``indicators_station/`` rows (a file sink feeding a file source
+is exactly-once), and a last query publishes ``alerts/`` to Kafka. With
+``availableNow`` these stages run one after the other:
 
 ========================  ======================================================
 ``status/``               every valid record (``record.FIELDS`` + ``date``),
@@ -15,7 +19,9 @@ native Kafka source:
 ========================  ======================================================
 
 Guarantees. Parquet outputs are exactly-once (file sink + checkpoint); a
-restart resumes from the checkpoints. Status dedup uses
+restart resumes from the checkpoints. Downstream queries remember which
+upstream files they read, so delete all outputs and checkpoints together.
+Status dedup uses
 ``dropDuplicatesWithinWatermark`` with the watermark on ``observed_at`` (the
 ingest time, which only moves forward), so a re-sent record is dropped but a
 station whose own ``last_reported`` is days old (real: back to 2018) is not
@@ -25,7 +31,7 @@ counted once): windows are written once the watermark passes
 their end (append mode), so the newest windows appear on a later run; reports
 older than the watermark when they arrive are dropped from indicators and
 alerts (counted in the progress line as ``late``). Alerts go to Kafka from the
-committed ``alerts/`` files by a last query (at-least-once: a crash between
+committed ``alerts/`` files (at-least-once: a crash between
 send and commit re-sends that batch; the Parquet mirror has each transition
 once).
 
@@ -35,14 +41,16 @@ as well as local directories; see docs/cluster.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from pipeline import alerts, config, indicators
@@ -128,26 +136,32 @@ def read_kafka(
     return reader.load()
 
 
-def build_outputs(
-    raw: DataFrame, *, window: str, watermark: str, stale_after: str
-) -> dict[str, DataFrame]:
-    """The five output DataFrames of one raw Kafka stream, in ``OUTPUTS`` order."""
+def kafka_outputs(raw: DataFrame, *, watermark: str) -> dict[str, DataFrame]:
+    """``status`` and ``_rejected`` of the raw Kafka stream (the only queries that parse JSON)."""
     parsed = indicators.parse_values(raw)
-    records = indicators.valid_records(parsed)
-    deduped = records.withWatermark("observed_at", watermark).dropDuplicatesWithinWatermark(
-        indicators.dedup_key()
+    deduped = (
+        indicators.valid_records(parsed)
+        .withWatermark("observed_at", watermark)
+        .dropDuplicatesWithinWatermark(indicators.dedup_key())
     )
-    # Event time for windows and alerts; a re-sent record must not count twice there
-    # either, and any copy arriving after the watermark would be dropped as late anyway.
+    return {
+        "status": indicators.status_rows(deduped),
+        "_rejected": indicators.rejected_rows(parsed),
+    }
+
+
+def event_outputs(
+    records: DataFrame, *, window: str, watermark: str, stale_after: str
+) -> dict[str, DataFrame]:
+    """``indicators_station`` and ``alerts`` of status records, in event time."""
+    # A re-sent record must not count twice, and any copy arriving after the watermark
+    # would be dropped as late anyway.
     timed = records.withWatermark("last_reported", watermark).dropDuplicatesWithinWatermark(
         indicators.dedup_key()
     )
     return {
-        "status": indicators.status_rows(deduped),
         "indicators_station": indicators.station_indicators(timed, window),
-        "indicators_area": indicators.area_indicators(timed, window),
         "alerts": alerts.alerts_stream(timed, stale_after),
-        "_rejected": indicators.rejected_rows(parsed),
     }
 
 
@@ -288,37 +302,60 @@ def run_stream(
         max_offsets_per_trigger=max_offsets_per_trigger,
         kafka_options=kafka_options,
     )
-    frames = build_outputs(raw, window=window, watermark=watermark, stale_after=stale_after)
+
+    def table(name: str, schema: T.StructType) -> DataFrame:
+        return spark.readStream.schema(schema).parquet(join_path(out_root, name))
+
+    # Only status and _rejected read and parse Kafka; the event-time outputs chain from
+    # the committed files of status/ and area rows roll up the committed station rows
+    # (file sink -> file source keeps exactly-once). A stage is built once the queries
+    # it reads from have started (a file source needs its folder); under availableNow
+    # it also starts only when they have finished, so it sees all they committed.
+    stages: list[Callable[[], dict[str, DataFrame]]] = [
+        lambda: kafka_outputs(raw, watermark=watermark),
+        lambda: event_outputs(
+            table("status", indicators.status_schema()).drop("date"),
+            window=window,
+            watermark=watermark,
+            stale_after=stale_after,
+        ),
+        lambda: {
+            "indicators_area": indicators.area_from_station_rows(
+                table("indicators_station", indicators.station_schema(spark)).withWatermark(
+                    "window_end", "0 seconds"
+                )
+            )
+        },
+    ]
     summary = StreamSummary(rows={name: 0 for name in OUTPUTS})
     log.info("stream %s -> %s (checkpoints %s)", topic, out_root, checkpoints)
+    start = functools.partial(
+        _start_file_query,
+        out_root=out_root,
+        checkpoints=checkpoints,
+        available_now=available_now,
+        processing_time=processing_time,
+    )
+    publish = functools.partial(
+        _publish_alerts,
+        spark,
+        out_root=out_root,
+        checkpoints=checkpoints,
+        bootstrap_servers=bootstrap_servers,
+        alerts_topic=alerts_topic,
+        available_now=available_now,
+        processing_time=processing_time,
+        kafka_options=kafka_options,
+    )
     queries: list[StreamingQuery] = []
     try:
-        for name, frame in frames.items():
-            counted = frame.observe(_metric(name), F.count(F.lit(1)).alias("rows"))
-            writer = (
-                counted.writeStream.queryName(f"velib.{name}")
-                .format("parquet")
-                .option("path", join_path(out_root, name))
-                .option("checkpointLocation", join_path(checkpoints, name))
-                .partitionBy("date")
-                .outputMode("append")
-            )
-            queries.append(_trigger(writer, available_now, processing_time).start())
-        if available_now:  # publish only what this run committed to alerts/
-            _watch(queries, summary)
-            queries = []
-        queries.append(
-            _publish_alerts(
-                spark,
-                out_root=out_root,
-                checkpoints=checkpoints,
-                bootstrap_servers=bootstrap_servers,
-                alerts_topic=alerts_topic,
-                available_now=available_now,
-                processing_time=processing_time,
-                kafka_options=kafka_options,
-            )
-        )
+        for i, stage in enumerate(stages):
+            queries += [start(name, frame) for name, frame in stage().items()]
+            if i == len(stages) - 1:
+                queries.append(publish())  # only what this run committed to alerts/
+            if available_now:
+                _watch(queries, summary)
+                queries = []
         _watch(queries, summary)
     except BaseException:
         for q in queries:
@@ -329,17 +366,26 @@ def run_stream(
     return summary
 
 
-def alerts_json(df: DataFrame) -> DataFrame:
-    """Alert rows as Kafka ``key``/``value`` (JSON of ``alerts.COLUMNS``, UTC 'Z' times)."""
-    value = F.to_json(
-        F.struct(*alerts.COLUMNS),
-        {
-            "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
-            "timeZone": "UTC",
-            "ignoreNullFields": "false",  # consumers see "previous": null, not a missing key
-        },
+def _start_file_query(
+    name: str,
+    frame: DataFrame,
+    *,
+    out_root: str,
+    checkpoints: str,
+    available_now: bool,
+    processing_time: str,
+) -> StreamingQuery:
+    """Start the Parquet file-sink query of one output (partitioned by date, counted)."""
+    counted = frame.observe(_metric(name), F.count(F.lit(1)).alias("rows"))
+    writer = (
+        counted.writeStream.queryName(f"velib.{name}")
+        .format("parquet")
+        .option("path", join_path(out_root, name))
+        .option("checkpointLocation", join_path(checkpoints, name))
+        .partitionBy("date")
+        .outputMode("append")
     )
-    return df.select(F.col("station_code").alias("key"), value.alias("value"))
+    return _trigger(writer, available_now, processing_time).start()
 
 
 def _publish_alerts(
@@ -357,7 +403,7 @@ def _publish_alerts(
     _ensure_topic(bootstrap_servers, alerts_topic)
     source = spark.readStream.schema(alerts.output_schema()).parquet(join_path(out_root, "alerts"))
     writer = (
-        alerts_json(source)
+        alerts.alerts_json(source)
         .writeStream.queryName(f"velib.{PUBLISH}")
         .format("kafka")
         .option("kafka.bootstrap.servers", bootstrap_servers)
