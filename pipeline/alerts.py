@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -154,28 +155,50 @@ def expire(code: str, state: StationState, stale_after_us: int) -> list[dict[str
     return [_alert(code, "stale", state.alert, state.last_us + stale_after_us, state)]
 
 
-def _reports(pdf: pd.DataFrame) -> list[Report]:
+_REPORT_COLUMNS = ("alert", "t_us", "o_us", "bikes", "docks", "commune", "arrondissement")
+_OUTPUT_NAMES = tuple(c.split(" ")[0] for c in _OUTPUT_SCHEMA.split(", "))
+_OUTPUT_DTYPES = {"at_us": "int64", "bikes_available": "int32", "docks_available": "int32"}
+
+
+def _na(value: Any) -> bool:
+    return value is None or value is pd.NA or value != value  # NaN != NaN
+
+
+def _reports(pdfs: Iterable[pd.DataFrame]) -> list[Report]:
+    """A station's rows as reports ordered by (last_reported, observed_at), ties in arrival order.
+
+    Plain lists, not per-row pandas access: this runs once per station and
+    micro-batch inside the streaming operator, where pandas overhead dominated.
+    """
+    cols: dict[str, list[Any]] = {c: [] for c in _REPORT_COLUMNS}
+    for pdf in pdfs:
+        for name, values in cols.items():
+            values.extend(pdf[name].tolist())
+    alert, t_us, o_us, bikes, docks, commune, arr = cols.values()
+    order = sorted(range(len(t_us)), key=lambda i: (t_us[i], o_us[i]))  # stable
     return [
         Report(
-            alert=str(row.alert),
-            t_us=int(row.t_us),
-            bikes=int(row.bikes),
-            docks=int(row.docks),
-            commune=None if pd.isna(row.commune) else str(row.commune),
-            arrondissement=None if pd.isna(row.arrondissement) else int(row.arrondissement),
+            alert=str(alert[i]),
+            t_us=int(t_us[i]),
+            bikes=int(bikes[i]),
+            docks=int(docks[i]),
+            commune=None if _na(commune[i]) else str(commune[i]),
+            arrondissement=None if _na(arr[i]) else int(arr[i]),
         )
-        for row in pdf.itertuples(index=False)
+        for i in order
     ]
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=[c.split(" ")[0] for c in _OUTPUT_SCHEMA.split(", ")])
-    return frame.astype(
+    cols = {name: [row[name] for row in rows] for name in _OUTPUT_NAMES}
+    return pd.DataFrame(
         {
-            "at_us": "int64",
-            "bikes_available": "int32",
-            "docks_available": "int32",
-            "arrondissement": "Int32",
+            name: (
+                pd.array(values, dtype="Int32")
+                if name == "arrondissement"
+                else np.array(values, dtype=_OUTPUT_DTYPES.get(name, object))
+            )
+            for name, values in cols.items()
         }
     )
 
@@ -253,9 +276,8 @@ def alerts_batch(records: DataFrame, stale_after: str, now: Any = None) -> DataF
     now_us = None if now is None else int(now.timestamp() * 1_000_000)
 
     def per_station(pdf: pd.DataFrame) -> pd.DataFrame:
-        pdf = pdf.sort_values(["t_us", "o_us"], kind="stable")
         code = str(pdf["station_code"].iloc[0])
-        rows, state = advance(code, None, _reports(pdf), stale_us)
+        rows, state = advance(code, None, _reports([pdf]), stale_us)
         if state is not None and now_us is not None and now_us - state.last_us > stale_us:
             rows += expire(code, state, stale_us)
         return _frame(rows)
@@ -280,11 +302,10 @@ def alerts_stream(records: DataFrame, stale_after: str) -> DataFrame:
                 if rows:
                     yield _frame(rows)
             return
-        frames = [pdf for pdf in pdfs if len(pdf)]
-        if not frames:
+        reports = _reports(pdfs)
+        if not reports:
             return
-        pdf = pd.concat(frames, ignore_index=True).sort_values(["t_us", "o_us"], kind="stable")
-        rows, current = advance(code, current, _reports(pdf), stale_us)
+        rows, current = advance(code, current, reports, stale_us)
         if current is not None:
             state.update(_state_tuple(current))
             if current.alert != "stale":
