@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -216,7 +215,7 @@ def _metric(output: str) -> str:
     return f"velib_{output.strip('_')}_rows"
 
 
-def _watch(queries: list[StreamingQuery], summary: StreamSummary, poll_s: float = 1.0) -> None:
+def _watch(queries: list[StreamingQuery], summary: StreamSummary, poll_s: float = 0.5) -> None:
     """Wait for the queries to end, logging progress; re-raise a query's failure."""
     seen: dict[str, int] = {}
     try:
@@ -225,7 +224,10 @@ def _watch(queries: list[StreamingQuery], summary: StreamSummary, poll_s: float 
                 _log_progress(q, seen, summary)
                 if q.exception() is not None:
                     raise q.exception()  # type: ignore[misc]
-            time.sleep(poll_s)
+            # returns as soon as that query ends (a sleep cost up to poll_s per stage)
+            active = [q for q in queries if q.isActive]
+            if active:
+                active[0].awaitTermination(poll_s)
         for q in queries:
             q.awaitTermination()  # raises the query's error, if any
             _log_progress(q, seen, summary)
