@@ -48,7 +48,8 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         builder.master(master or os.getenv("SPARK_MASTER", "local[2]"))
-        .config("spark.sql.shuffle.partitions", os.getenv("VELIB_SHUFFLE_PARTITIONS", "4"))
+        # one shuffle partition per local core: fewer state-store tasks and files per batch
+        .config("spark.sql.shuffle.partitions", os.getenv("VELIB_SHUFFLE_PARTITIONS", "2"))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.getenv("VELIB_SPARK_DRIVER_MEMORY", "2g"))
