@@ -35,8 +35,11 @@ from pipeline.sources import read_recorded
 # with apostrophes, commas and quotes are in them.
 RAW = Path(__file__).resolve().parents[2] / "data" / "raw"
 OPENDATA = RAW / "opendata-history" / "velib-opendata-2022-05-12T102218Z.csv.gz"
-OPENDATA_JUNE = Path(__file__).resolve().parents[1] / "fixtures" / "opendata" / (
-    "velib-opendata-2022-06-03T003427Z.csv"
+OPENDATA_JUNE = (
+    Path(__file__).resolve().parents[1]
+    / "fixtures"
+    / "opendata"
+    / ("velib-opendata-2022-06-03T003427Z.csv")
 )
 GBFS = RAW / "gbfs" / "2025-10-18"
 
