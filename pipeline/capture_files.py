@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
+
 from pipeline.record import (
     CSV_HEADER,
     StationRecord,
@@ -111,8 +113,8 @@ def message_cells(value: bytes | None) -> tuple[list[str], str]:
     """
     if value is not None:
         try:
-            data = json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = orjson.loads(value)  # ~4x faster than json.loads: capture's hottest call
+        except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict):
             cells = csv_row_from_json_dict(data)
