@@ -260,7 +260,7 @@ def table(doc: dict[str, Any]) -> str:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    """The figures as a Markdown table, for the README section (docs/bench.md)."""
+    """The figures as a Markdown table, for the README section (README.md, Benchmarks)."""
     f, s = doc["figures"], doc["sizes"]
     rows = ["| stage | measured | ceiling | ratio | target |", "|---|---|---|---|---|"]
 
