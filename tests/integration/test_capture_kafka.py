@@ -65,6 +65,14 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", "capture", *args]
 
 
+def _capture_args(bootstrap: str, topic: str, group: str, out: Path, *extra: str) -> list[str]:
+    """`velib capture` options shared by the subprocess tests."""
+    return [
+        "--bootstrap-servers", bootstrap, "--topic", topic, "--group", group, "--out", str(out),
+        *extra,
+    ]  # fmt: skip
+
+
 def test_capture_writes_every_produced_record_once(kafka_bootstrap, make_topic, group_id, tmp_path):
     topic = make_topic(partitions=3)
     produced = _real_records()
@@ -180,18 +188,7 @@ def test_kill_9_in_the_middle_of_a_file_then_restart(
     _produce(kafka_bootstrap, topic, first)
     out = tmp_path / "csv"
     rows = 17
-    args = [
-        "--bootstrap-servers",
-        kafka_bootstrap,
-        "--topic",
-        topic,
-        "--group",
-        group_id,
-        "--out",
-        str(out),
-        "--max-records",
-        str(rows),
-    ]
+    args = _capture_args(kafka_bootstrap, topic, group_id, out, "--max-records", str(rows))
     ends = _end_offsets(kafka_bootstrap, topic, 2)
     full_files = sum(end // rows * rows for end in ends)
     assert any(end % rows for end in ends), "need a partition that ends mid-file"
@@ -234,16 +231,7 @@ def test_sigterm_publishes_pending_rows_and_exits_0(
     produced = _real_records()[:50]
     _produce(kafka_bootstrap, topic, produced)
     out = tmp_path / "csv"
-    args = [
-        "--bootstrap-servers",
-        kafka_bootstrap,
-        "--topic",
-        topic,
-        "--group",
-        group_id,
-        "--out",
-        str(out),
-    ]
+    args = _capture_args(kafka_bootstrap, topic, group_id, out)
     proc = subprocess.Popen(
         _cli(*args, "--follow", "--max-seconds", "3600"),
         cwd=ROOT,
@@ -271,20 +259,9 @@ def test_two_processes_in_one_group_write_each_record_once(
     topic = make_topic(partitions=4)
     produced = _real_records()
     out = tmp_path / "csv"
-    args = [
-        "--bootstrap-servers",
-        kafka_bootstrap,
-        "--topic",
-        topic,
-        "--group",
-        group_id,
-        "--out",
-        str(out),
-        "--until-idle",
-        "10",
-        "--max-records",
-        "25",
-    ]
+    args = _capture_args(
+        kafka_bootstrap, topic, group_id, out, "--until-idle", "10", "--max-records", "25"
+    )
     procs = [
         subprocess.Popen(
             _cli(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
