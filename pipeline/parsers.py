@@ -175,8 +175,39 @@ _OPENDATA_REQUIRED = (
     "Borne de paiement disponible",
     "Retour vélib possible",
     "Actualisation de la donnée",
-)
+)  # (mechanical/e-bike counts, capacity and commune may be absent: they become null)
 _API_REQUIRED = ("stationcode", "numbikesavailable", "numdocksavailable", "duedate")
+
+# make_record argument -> column, for the values each open-data form carries as they are
+# (ids, coordinates and timestamps need more than a lookup and are handled in the builders).
+_CSV_COLUMNS = {
+    "name": "Nom station",
+    "capacity": "Capacité de la station",
+    "bikes": "Nombre total vélos disponibles",
+    "mechanical": "Vélos mécaniques disponibles",
+    "ebike": "Vélos électriques disponibles",
+    "docks": "Nombre bornettes libres",
+    "installed": "Station en fonctionnement",
+    "renting": "Borne de paiement disponible",
+    "returning": "Retour vélib possible",
+    "commune": COMMUNE_COLUMN,
+}
+_API_COLUMNS = {
+    "name": "name",
+    "capacity": "capacity",
+    "bikes": "numbikesavailable",
+    "mechanical": "mechanical",
+    "ebike": "ebike",
+    "docks": "numdocksavailable",
+    "installed": "is_installed",
+    "renting": "is_renting",
+    "returning": "is_returning",
+    "commune": "nom_arrondissement_communes",
+}
+
+
+def _columns(raw: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
+    return {arg: raw.get(column) for arg, column in columns.items()}
 
 
 def parse_opendata_csv(
@@ -241,24 +272,15 @@ def parse_opendata_csv(
         return make_record(
             code=code,
             station_id=sid,
-            name=raw.get("Nom station"),
             lat=lat,
             lon=lon,
-            capacity=raw.get("Capacité de la station"),
-            bikes=raw.get("Nombre total vélos disponibles"),
-            mechanical=raw.get("Vélos mécaniques disponibles"),
-            ebike=raw.get("Vélos électriques disponibles"),
-            docks=raw.get("Nombre bornettes libres"),
-            installed=raw.get("Station en fonctionnement"),
-            renting=raw.get("Borne de paiement disponible"),
-            returning=raw.get("Retour vélib possible"),
             last_reported=paris_local_to_utc(
                 raw.get("Actualisation de la donnée"), "last_reported"
             ),
             observed_at=when,
             source=source,
             ref=ref,
-            commune=raw.get(COMMUNE_COLUMN),
+            **_columns(raw, _CSV_COLUMNS),
         )
 
     records, rejects, odd = collect(rows, build, origin)
@@ -275,22 +297,13 @@ def api_record_builder(
         return make_record(
             code=raw.get("stationcode"),
             station_id=None,
-            name=raw.get("name"),
             lat=lat,
             lon=lon,
-            capacity=raw.get("capacity"),
-            bikes=raw.get("numbikesavailable"),
-            mechanical=raw.get("mechanical"),
-            ebike=raw.get("ebike"),
-            docks=raw.get("numdocksavailable"),
-            installed=raw.get("is_installed"),
-            renting=raw.get("is_renting"),
-            returning=raw.get("is_returning"),
             last_reported=paris_local_to_utc(raw.get("duedate"), "duedate"),
             observed_at=observed_at,
             source=source,
             ref=ref,
-            commune=raw.get("nom_arrondissement_communes"),
+            **_columns(raw, _API_COLUMNS),
         )
 
     return build
