@@ -13,9 +13,8 @@ from pipeline.sources import Snapshot
 
 def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) -> dict[str, Any]:
     """`velib stream --available-now`: all five outputs and the alerts publication."""
-    from pipeline.stream import run_stream, stream_params
+    from pipeline.stream import run_stream
 
-    params = stream_params()
     out = Path(tempfile.mkdtemp(prefix="velib-bench-stream-"))
     try:
         summary = run_stream(
@@ -24,9 +23,6 @@ def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) ->
             topic=topic,
             out_root=str(out),
             available_now=True,
-            window=params["window"],
-            watermark=params["watermark"],
-            stale_after=params["stale_after"],
             alerts_topic=alerts_topic,
         )
     finally:

@@ -98,8 +98,6 @@ STREAM_DEFAULTS: dict[str, Any] = {
     "watermark": "30 minutes",
     "stale_after": "2 hours",
     "processing_time": "30 seconds",
-    "starting_offsets": "earliest",
-    "max_offsets_per_trigger": None,
 }
 
 

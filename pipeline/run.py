@@ -177,7 +177,7 @@ def run_chain(
         idle_s: capture stops after this long with nothing new.
     """
     from pipeline.broker import LocalBroker
-    from pipeline.stream import run_stream, stream_params
+    from pipeline.stream import run_stream
 
     missing = [str(p) for p in raw if not Path(p).exists()]
     if missing:
@@ -186,7 +186,6 @@ def run_chain(
     ingest_params = config.params_section("ingest")
     if heartbeat_s is None:
         heartbeat_s = float(ingest_params.get("heartbeat_s", 3600))
-    params = stream_params()
     topic = config.topic_status()
     summary = RunSummary()
 
@@ -230,9 +229,6 @@ def run_chain(
             topic=topic,
             out_root=str(out_root),
             available_now=True,
-            window=params["window"],
-            watermark=params["watermark"],
-            stale_after=params["stale_after"],
         )
         summary.stream = result.as_dict()
         worker.join()

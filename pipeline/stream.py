@@ -65,8 +65,6 @@ OUTPUTS: tuple[str, ...] = (
 )
 PUBLISH = "alerts_kafka"  # checkpoint name of the alerts -> Kafka query
 
-DEFAULTS = config.STREAM_DEFAULTS
-
 
 @dataclass
 class StreamSummary:
@@ -99,11 +97,6 @@ class StreamSummary:
             f"records_in={self.records_in} {rows} alerts_published={self.alerts_published} "
             f"late_dropped={self.late_dropped} batches={self.batches}"
         )
-
-
-def stream_params() -> dict[str, Any]:
-    """Defaults merged with the ``stream:`` section of params.yaml."""
-    return config.stream_params()
 
 
 def join_path(root: str, name: str) -> str:
@@ -246,12 +239,12 @@ def run_stream(
     out_root: str,
     checkpoints: str | None = None,
     available_now: bool = True,
-    processing_time: str = DEFAULTS["processing_time"],
-    window: str = DEFAULTS["window"],
-    watermark: str = DEFAULTS["watermark"],
-    stale_after: str = DEFAULTS["stale_after"],
+    processing_time: str | None = None,
+    window: str | None = None,
+    watermark: str | None = None,
+    stale_after: str | None = None,
     alerts_topic: str | None = None,
-    starting_offsets: str = DEFAULTS["starting_offsets"],
+    starting_offsets: str = "earliest",
     max_offsets_per_trigger: int | None = None,
     kafka_options: Mapping[str, str] | None = None,
 ) -> StreamSummary:
@@ -271,6 +264,8 @@ def run_stream(
         window: tumbling window of the indicators, e.g. ``"15 minutes"``.
         watermark: how late (event time) a report may arrive and still count.
         stale_after: no report for longer than this makes a station stale.
+            Durations left None come from params.yaml ``stream:`` (else
+            ``config.STREAM_DEFAULTS``), so every caller runs the tracked parameters.
         alerts_topic: where alerts are published; default ``config.topic_alerts()``.
         starting_offsets: ``earliest``, ``latest`` or Spark's JSON offsets,
             used only on the first run (then the checkpoint decides).
@@ -281,12 +276,14 @@ def run_stream(
     Returns:
         The run's counts (records read, rows per output, alerts published).
     """
-    durations = {
+    params = config.stream_params()
+    given = {
         "window": window,
         "watermark": watermark,
         "stale_after": stale_after,
         "processing_time": processing_time,
     }
+    durations = {name: value or params[name] for name, value in given.items()}
     try:  # '30s' and '2 hours' alike become '30 seconds', '7200 seconds' for Spark
         norm = {name: alerts.spark_interval(text) for name, text in durations.items()}
     except ValueError as exc:
