@@ -30,10 +30,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common_kafka(parser: argparse.ArgumentParser) -> None:
+    """Where the station-status stream lives: the options every Kafka stage shares."""
     parser.add_argument(
         "--bootstrap-servers",
         default=config.bootstrap_servers(),
         help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--topic",
+        default=config.topic_status(),
+        help="station-status topic (env VELIB_TOPIC_STATUS; default %(default)s)",
     )
 
 
@@ -119,7 +125,6 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         "0 disables (default: params.yaml ingest.heartbeat_s or 3600 live; "
         "ingest.replay_heartbeat_s or 0 for replay, so replay emits only changes)",
     )
-    p.add_argument("--topic", default=config.topic_status(), help="status topic (%(default)s)")
     p.add_argument(
         "--dead-letter-topic",
         default=config.topic_dead_letter(),
@@ -199,7 +204,6 @@ def _add_capture(sub: argparse._SubParsersAction) -> None:
     )
     _common_kafka(p)
     p.add_argument("--out", default="data/interim/csv", metavar="DIR", help="%(default)s")
-    p.add_argument("--topic", default=config.topic_status(), help="(default %(default)s)")
     p.add_argument("--group", default="velib-capture", help="consumer group (%(default)s)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--follow", action="store_true", help="run until stopped (the default)")
@@ -287,7 +291,6 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         ),
     )
     _common_kafka(p)
-    p.add_argument("--topic", default=config.topic_status(), help="status topic (%(default)s)")
     p.add_argument("--out", default="data/processed", help="output root, path or URI (%(default)s)")
     p.add_argument("--checkpoints", help="checkpoint root (default OUT/_checkpoints)")
     mode = p.add_mutually_exclusive_group()
