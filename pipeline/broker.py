@@ -75,8 +75,20 @@ def parse_port(text: str) -> int:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid()``, an id starting with ``-`` is drawn
+    again: one in 64 would otherwise look like an option to command-line tools.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_command(cluster_id: str, properties: Path) -> list[str]:
+    """``kafka-storage format`` arguments; ``--cluster-id=ID`` so an id never reads as an option."""
+    return ["format", f"--cluster-id={cluster_id}", "-c", str(properties)]
 
 
 @dataclass(frozen=True)
@@ -214,24 +226,19 @@ class LocalBroker:
             *args,
         ]
 
-    def start(self) -> LocalBroker:
-        """Format storage (first time), start the JVM and wait until it serves metadata."""
+    def _write_config(self) -> Path:
+        """Write server.properties and the log4j2 file; return the former."""
         assert self.data_dir is not None
         props = self.data_dir / "server.properties"
         props.write_text(render_properties(self.config), encoding="utf-8")
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES, encoding="utf-8")
+        return props
+
+    def start(self) -> LocalBroker:
+        """Format storage (first time), start the JVM and wait until it serves metadata."""
+        props = self._write_config()
         if not (self.data_dir / "logs" / "meta.properties").exists():
-            fmt = subprocess.run(
-                self._java(STORAGE_TOOL, "format", "-t", new_cluster_id(), "-c", str(props)),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if fmt.returncode != 0:
-                raise BrokerError(
-                    f"formatting Kafka storage failed (exit {fmt.returncode}): "
-                    f"{(fmt.stdout + fmt.stderr).strip() or 'no output'}"
-                )
+            self.format_storage(new_cluster_id())
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(
                 self._java(KAFKA_MAIN, str(props)),
@@ -244,6 +251,21 @@ class LocalBroker:
         self._wait_ready()
         log.info("Kafka broker ready on %s (log: %s)", self.bootstrap, self.log_file)
         return self
+
+    def format_storage(self, cluster_id: str) -> None:
+        """Format the KRaft metadata log of ``data_dir`` for ``cluster_id`` (first start only)."""
+        props = self._write_config()
+        fmt = subprocess.run(
+            self._java(STORAGE_TOOL, *format_command(cluster_id, props)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if fmt.returncode != 0:
+            raise BrokerError(
+                f"formatting Kafka storage failed (exit {fmt.returncode}): "
+                f"{(fmt.stdout + fmt.stderr).strip() or 'no output'}"
+            )
 
     def _wait_ready(self) -> None:
         from kafka import KafkaAdminClient

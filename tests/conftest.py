@@ -48,6 +48,18 @@ def _docker_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
+def java() -> str:
+    """The java binary the local broker runs on (skip, or fail under REQUIRE_KAFKA=1)."""
+    from pipeline.broker import BrokerError, java_executable
+
+    try:
+        return java_executable()
+    except BrokerError as exc:
+        _unavailable(str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """HOST:PORT of a real Kafka broker for the whole test run."""
     given = os.getenv("KAFKA_BOOTSTRAP_SERVERS")

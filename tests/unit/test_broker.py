@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,21 @@ def test_given_port_is_kept_and_zero_picks_one(tmp_path: Path):
 def test_cluster_ids_are_22_chars_and_unique():
     ids = {broker.new_cluster_id() for _ in range(50)}
     assert len(ids) == 50 and all(len(i) == 22 for i in ids)
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch):
+    # 0xF8 encodes to a leading "-" in URL-safe base64 (1 draw in 64): it must be drawn again.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\xfc" + bytes(15))])
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(draws))
+    assert broker.new_cluster_id() == "_AAAAAAAAAAAAAAAAAAAAA"
+
+
+@pytest.mark.parametrize("cluster_id", ["-AAAAAAAAAAAAAAAAAAAAA", "_AAAAAAAAAAAAAAAAAAAAA"])
+def test_format_passes_the_id_as_the_value_of_its_option(cluster_id: str, tmp_path: Path):
+    # "-t ID" let kafka-storage's parser read an id starting with "-" as an option.
+    args = broker.format_command(cluster_id, tmp_path / "server.properties")
+    assert args[:2] == ["format", f"--cluster-id={cluster_id}"]
+    assert cluster_id not in args
 
 
 def test_missing_jars_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
