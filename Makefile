@@ -39,7 +39,7 @@ test: install ## The whole test suite (unit, property, integration on a real bro
 	$(BIN)/pytest -rs $(PYTEST_ARGS)
 
 test-fast: install ## Unit and property tests only
-	$(BIN)/pytest -rs -m "not integration and not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -rs -m "not integration and not spark and not slow" $(PYTEST_ARGS)
 
 bench: install ## Throughput and memory ratios; writes reports/bench/latest.json
 	$(BIN)/python -m bench

@@ -121,9 +121,9 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
         "--heartbeat",
         type=float,
         default=None,
-        help="re-emit unchanged stations after this many observed seconds; "
-        "0 disables (default: params.yaml ingest.heartbeat_s or 3600 live; "
-        "ingest.replay_heartbeat_s or 0 for replay, so replay emits only changes)",
+        help="re-emit unchanged stations after this many observed seconds, so the stream "
+        "knows they are still there (its stale_after must be >= 2x this); 0 disables "
+        "(default: params.yaml ingest.heartbeat_s)",
     )
     p.add_argument(
         "--dead-letter-topic",
@@ -158,7 +158,6 @@ def _run_ingest(args: argparse.Namespace) -> int:
         if not Path(args.path).exists():
             raise UsageError(f"no such file or folder: {args.path}")
         snapshots = sources.read_recorded(Path(args.path))
-        default_heartbeat = params.get("replay_heartbeat_s", 0)
     else:
         if args.path:
             raise UsageError(f"PATH is only for --source replay (got {args.path!r})")
@@ -167,8 +166,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         else:
             feed = feeds.OpenDataFeed(config.opendata_url())
         snapshots = feeds.follow(feed, args.interval, stop) if args.follow else iter([feed.poll()])
-        default_heartbeat = params.get("heartbeat_s", 3600)
-    heartbeat = default_heartbeat if args.heartbeat is None else args.heartbeat
+    heartbeat = params.get("heartbeat_s", 3600) if args.heartbeat is None else args.heartbeat
     try:
         summary = ingest.ingest(
             snapshots,
@@ -285,9 +283,10 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         description=(
             "Read the status topic with Spark and write under OUT: status/, "
             "indicators_station/, indicators_area/, alerts/ (also sent to the alerts "
-            "topic) and _rejected/, each Parquet partitioned by UTC date, each with its "
-            "own checkpoint. Re-running resumes from the checkpoints. Window, watermark "
-            "and stale threshold default to params.yaml (stream:)."
+            "topic) and _rejected/, each Parquet partitioned by UTC date, with one "
+            "checkpoint (OUT/_checkpoints). Indicators are over the time each state was in "
+            "force. Re-running resumes from the checkpoint. Window and stale threshold "
+            "default to params.yaml (stream:)."
         ),
     )
     _common_kafka(p)
@@ -300,14 +299,16 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         help="process everything in the topic, then stop (the default)",
     )
     mode.add_argument(
-        "--processing-time", metavar="INTERVAL", help="run live, one micro-batch every INTERVAL"
+        "--processing-time",
+        metavar="INTERVAL",
+        help=f"run live, one micro-batch every INTERVAL (params.yaml: {params['processing_time']})",
     )
     p.add_argument("--window", default=params["window"], help="indicator window (%(default)s)")
     p.add_argument(
-        "--watermark", default=params["watermark"], help="allowed lateness (%(default)s)"
-    )
-    p.add_argument(
-        "--stale-after", default=params["stale_after"], help="stale alert after (%(default)s)"
+        "--stale-after",
+        default=params["stale_after"],
+        help="a station with no record for longer is unknown; keep it >= 2x the ingest "
+        "heartbeat (%(default)s)",
     )
     p.add_argument(
         "--alerts-topic", default=config.topic_alerts(), help="alerts topic (%(default)s)"
@@ -325,17 +326,15 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_stream(args: argparse.Namespace) -> int:
-    from pipeline.alerts import parse_duration
-
+    params = config.stream_params()
     durations = {
         "--window": args.window,
-        "--watermark": args.watermark,
         "--stale-after": args.stale_after,
-        "--processing-time": args.processing_time or "30 seconds",
+        "--processing-time": args.processing_time or params["processing_time"],
     }
     for option, text in durations.items():
         try:
-            parse_duration(str(text))
+            config.parse_duration(str(text))
         except ValueError as exc:
             raise UsageError(f"{option}: {exc}") from None
     if args.max_offsets_per_trigger is not None and args.max_offsets_per_trigger < 1:
@@ -351,9 +350,8 @@ def _run_stream(args: argparse.Namespace) -> int:
         out_root=args.out,
         checkpoints=args.checkpoints,
         available_now=args.processing_time is None,
-        processing_time=args.processing_time or "30 seconds",
+        processing_time=durations["--processing-time"],
         window=str(args.window),
-        watermark=str(args.watermark),
         stale_after=str(args.stale_after),
         alerts_topic=args.alerts_topic,
         starting_offsets=args.starting_offsets,
@@ -471,7 +469,7 @@ def _run_run(args: argparse.Namespace) -> int:
             bootstrap_servers=args.bootstrap_servers,
             heartbeat_s=args.heartbeat,
         )
-    except (FileNotFoundError, BrokerError) as exc:
+    except (FileNotFoundError, BrokerError, ValueError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
     for line in summary.lines():
         print(line)  # noqa: T201 - the command's result

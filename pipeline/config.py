@@ -9,6 +9,7 @@ variables and are never logged.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,6 @@ def topic_replication() -> int:
 # pipeline.stream) so the command line can show them without importing Spark.
 STREAM_DEFAULTS: dict[str, Any] = {
     "window": "15 minutes",
-    "watermark": "30 minutes",
     "stale_after": "2 hours",
     "processing_time": "30 seconds",
 }
@@ -104,3 +104,58 @@ STREAM_DEFAULTS: dict[str, Any] = {
 def stream_params(path: Path | None = None) -> dict[str, Any]:
     """Stream defaults merged with params.yaml ``base`` and ``stream`` sections."""
     return {**STREAM_DEFAULTS, **params_section("stream", path)}
+
+
+_UNITS = {
+    "ms": 0.001,
+    "millisecond": 0.001,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration like '2 hours', '15 minutes', '30s' or '3600' (seconds) as a timedelta."""
+    raw = str(text).strip().lower()
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz ").strip()
+    unit = raw[len(number) :].strip()
+    unit = unit[:-1] if unit.endswith("s") and unit not in ("s", "ms") else unit
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if unit and unit not in _UNITS or value != value:
+        raise ValueError(f"bad duration {text!r}: use e.g. '30 minutes', '2 hours', '30s'")
+    if value <= 0:
+        raise ValueError(f"bad duration {text!r}: must be positive")
+    return timedelta(seconds=value * _UNITS.get(unit or "s", 1))
+
+
+def spark_interval(text: str) -> str:
+    """A duration as the interval text every Spark API accepts ('900 seconds')."""
+    seconds = parse_duration(text).total_seconds()
+    if seconds.is_integer():
+        return f"{int(seconds)} seconds"
+    return f"{int(seconds * 1000)} milliseconds"
+
+
+def check_stale_after(heartbeat_s: float, stale_after: str) -> None:
+    """Refuse a stale threshold shorter than two heartbeats (one lost heartbeat would show).
+
+    Raises:
+        ValueError: with both values, when ``stale_after < 2 * heartbeat_s``.
+    """
+    stale_s = parse_duration(stale_after).total_seconds()
+    if heartbeat_s > 0 and stale_s < 2 * heartbeat_s:
+        raise ValueError(
+            f"stream.stale_after ({stale_after}) must be at least twice the ingest heartbeat "
+            f"({heartbeat_s:g} s): a station would turn unknown between two heartbeats"
+        )

@@ -1,87 +1,35 @@
-"""Pure DataFrame transforms of the stream stage: parse, clean, windowed indicators.
+"""Pure DataFrame transforms of the stream stage: parse and clean, then window indicators.
 
 Every function here takes and returns a Spark DataFrame and works the same on
-a batch DataFrame (unit tests) and a streaming one (``pipeline.stream``); none
-of them reads, writes, or sets a watermark. No Python UDF is used: parsing and
-aggregation stay in the JVM, which matters for throughput.
+a batch DataFrame (unit tests) and inside the stream's micro-batches. No
+Python UDF is used: parsing and aggregation stay in the JVM, which matters
+for throughput. The per-station time in force that the indicators aggregate
+comes from :mod:`pipeline.timeline`; the names and one-line definitions of
+every column are in :mod:`pipeline.vocabulary`.
 
-Definitions used by the indicators (the notebooks rely on them):
-
-* A station is *empty* when ``bikes_available == 0``, *full* when
-  ``docks_available == 0``, *out of service* when it is not installed or
-  neither rents nor returns bikes (``not is_installed or (not is_renting and
-  not is_returning)``; the real feed has both patterns). A capacity-0 station
-  with 0 bikes and 0 docks is therefore both empty and full.
-* ``occupancy = bikes / (bikes + docks)``, null where both are 0 (bikes and
-  docks never add up to capacity in the real feed, so capacity is not used).
-* Shares (``empty_share``, ``full_share``, ``out_of_service_share``) are
-  **shares of reports**: the fraction of the station's records whose
-  ``last_reported`` falls in the window that were empty / full / out of
-  service. They are not time-weighted. Ingest emits a station only when its
-  state changes (plus hourly heartbeats), so a window may hold no report for a
-  station: such a (station, window) pair has **no row**; indicators cover only
-  windows with at least one report, and ``n_reports`` says how many.
-* Area rows (per commune, and per arrondissement for Paris) aggregate the
-  station rows of the same window: means are means over stations of the
-  station means, shares are means over stations of the station shares, and
-  ``stations_empty`` / ``_full`` / ``_out_of_service`` count stations with at
-  least one such report in the window. Stations with a null commune or
-  arrondissement do not contribute to that level.
-* ``date`` is the UTC calendar date (of the window start, of
-  ``last_reported``, or of the Kafka timestamp for rejected rows), computed
-  without the session time zone.
+* Parsing: one ``from_json`` per value; a value that is null, not a JSON
+  object, mistyped, incomplete or of another ``schema_version`` is rejected
+  with its reason, never dropped.
+* Station rows: time-weighted means (each state weighs the seconds it was in
+  force in the window), min/max over the states in force, shares of the known
+  time, and the condition at the window's end.
+* Area rows: the station rows of a window rolled up, weighted by station-time,
+  so a station known for a minute weighs a minute and coverage shows in
+  ``stations_known*`` instead of moving the means.
+* ``date`` is the UTC calendar date (of the window start, of ``last_reported``
+  or of the Kafka timestamp for rejected rows), whatever the session time zone.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline import record
+from pipeline import record, vocabulary
 
 CORRUPT_COLUMN = "_corrupt_record"
 REQUIRED_FIELDS: tuple[str, ...] = tuple(f.name for f in record.FIELDS if not f.nullable)
-
-STATION_COLUMNS: tuple[str, ...] = (
-    "window_start",
-    "window_end",
-    "station_code",
-    "name",
-    "commune",
-    "arrondissement",
-    "n_reports",
-    *(
-        f"{m}_{s}"
-        for m in ("bikes", "mechanical", "ebike", "docks")
-        for s in ("mean", "min", "max")
-    ),
-    "occupancy_mean",
-    "empty_share",
-    "full_share",
-    "out_of_service_share",
-    "date",
-)
-
-AREA_COLUMNS: tuple[str, ...] = (
-    "window_start",
-    "window_end",
-    "area_level",
-    "area",
-    "n_stations",
-    "bikes_mean",
-    "mechanical_mean",
-    "ebike_mean",
-    "docks_mean",
-    "occupancy_mean",
-    "empty_share",
-    "full_share",
-    "out_of_service_share",
-    "stations_empty",
-    "stations_full",
-    "stations_out_of_service",
-    "date",
-)
 
 REJECTED_COLUMNS: tuple[str, ...] = (
     "value",
@@ -93,18 +41,6 @@ REJECTED_COLUMNS: tuple[str, ...] = (
     "reason",
     "date",
 )
-
-_METRICS = {
-    "bikes": "bikes_available",
-    "mechanical": "mechanical_available",
-    "ebike": "ebike_available",
-    "docks": "docks_available",
-}
-
-
-def utc_date(ts: Column) -> Column:
-    """The UTC calendar date of a timestamp, whatever the session time zone."""
-    return F.date_from_unix_date(F.floor(F.unix_seconds(ts) / F.lit(86400)).cast("int"))
 
 
 def parse_values(raw: DataFrame) -> DataFrame:
@@ -146,23 +82,38 @@ def parse_values(raw: DataFrame) -> DataFrame:
     return parsed.withColumn("reason", reason)
 
 
-def valid_records(parsed: DataFrame) -> DataFrame:
-    """The records that passed :func:`parse_values`, as the columns of ``record.FIELDS``."""
+def valid_records(parsed: DataFrame, with_position: bool = False) -> DataFrame:
+    """The records that passed :func:`parse_values`, as the columns of ``record.FIELDS``.
+
+    ``with_position`` keeps the Kafka ``partition`` and ``offset`` (arrival order).
+    """
+    position = ("partition", "offset") if with_position else ()
     return parsed.where(F.col("reason").isNull()).select(
-        *(F.col(f"rec.{n}").alias(n) for n in record.FIELD_NAMES)
+        *(F.col(f"rec.{n}").alias(n) for n in record.FIELD_NAMES), *position
     )
 
 
-def rejected_rows(parsed: DataFrame) -> DataFrame:
-    """The rows that failed :func:`parse_values`, raw value kept as text for inspection."""
-    return parsed.where(F.col("reason").isNotNull()).select(
+def rejected_rows(parsed: DataFrame, extra: DataFrame | None = None) -> DataFrame:
+    """The rows that failed :func:`parse_values`, raw value kept as text for inspection.
+
+    Args:
+        parsed: the output of :func:`parse_values`.
+        extra: more rows to reject, by Kafka ``partition`` and ``offset`` with
+            their ``reason`` (valid records the timeline left out of order).
+    """
+    reason = F.col("reason")
+    if extra is not None:
+        more = F.broadcast(extra.withColumnRenamed("reason", "_extra"))
+        parsed = parsed.join(more, ["partition", "offset"], "left")
+        reason = F.coalesce(F.col("reason"), F.col("_extra"))
+    return parsed.where(reason.isNotNull()).select(
         F.col("value").cast("string").alias("value"),
         F.col("key").cast("string").alias("key"),
         "topic",
         "partition",
         "offset",
         "timestamp",
-        "reason",
+        reason.alias("reason"),
         utc_date(F.col("timestamp")).alias("date"),
     )
 
@@ -177,133 +128,126 @@ def status_schema() -> T.StructType:
     return T.StructType([*record.spark_schema().fields, T.StructField("date", T.DateType())])
 
 
-def station_schema(spark: SparkSession) -> T.StructType:
-    """Schema of the ``indicators_station/`` table, derived from the transform itself."""
-    empty = spark.createDataFrame([], record.spark_schema())
-    return station_indicators(empty, "1 hour").schema
-
-
-def dedup_key() -> list[str]:
-    """What makes two status records the same: station, report time and state."""
-    return ["station_code", "last_reported", *record.STATE_FIELDS]
-
-
-def is_empty() -> Column:
-    """No bike to take."""
-    return F.col("bikes_available") == 0
-
-
-def is_full() -> Column:
-    """No dock to return a bike to."""
-    return F.col("docks_available") == 0
-
-
-def is_out_of_service() -> Column:
-    """Not installed, or neither renting nor returning."""
-    return ~F.col("is_installed") | (~F.col("is_renting") & ~F.col("is_returning"))
+def utc_date(ts: Column) -> Column:
+    """The UTC calendar date of a timestamp, whatever the session time zone."""
+    return F.date_from_unix_date(F.floor(F.unix_seconds(ts) / F.lit(86400)).cast("int"))
 
 
 def occupancy() -> Column:
-    """Occupancy = bikes / (bikes + docks); null where both are 0."""
+    """Occupancy = bikes / (bikes + docks), null where both are 0 (see vocabulary.DEFINITIONS)."""
     total = F.col("bikes_available") + F.col("docks_available")
     return F.when(total > 0, F.col("bikes_available") / total)
 
 
-def _share(condition: Column) -> Column:
-    return F.avg(condition.cast("double"))
+def _weighted_mean(value: str) -> Column:
+    """Time-weighted mean of a column over the pieces where it is known."""
+    v, s = F.col(value).cast("double"), F.col("seconds")
+    return F.sum(v * s) / F.sum(F.when(F.col(value).isNotNull(), s))
 
 
-def station_windows(records: DataFrame, window: str) -> DataFrame:
-    """Per station and tumbling window aggregates, keeping Spark's ``window`` struct.
+def _share(flag: str) -> Column:
+    return F.sum(F.when(F.col(flag), F.col("seconds")).otherwise(0.0)) / F.sum("seconds")
 
-    The struct column carries the event-time watermark through to a chained
-    aggregation (:func:`area_windows`) in a streaming query; use
-    :func:`station_indicators` for the published layout.
-    """
-    metrics = [
-        agg(F.col(col)).alias(f"{short}_{suffix}")
-        for short, col in _METRICS.items()
-        for suffix, agg in (("mean", F.avg), ("min", F.min), ("max", F.max))
-    ]
-    return records.groupBy(
-        F.window("last_reported", window).alias("window"), F.col("station_code")
-    ).agg(
-        F.max_by("name", "last_reported").alias("name"),
-        F.max_by("commune", "last_reported").alias("commune"),
-        F.max_by("arrondissement", "last_reported").alias("arrondissement"),
-        F.count(F.lit(1)).alias("n_reports"),
+
+def station_rows(parts: DataFrame, window_us: int) -> DataFrame:
+    """The ``indicators_station`` rows of the pieces (vocabulary.STATION columns)."""
+    metrics = []
+    for short, col in (
+        ("bikes", "bikes_available"),
+        ("mechanical", "mechanical_available"),
+        ("ebike", "ebike_available"),
+        ("docks", "docks_available"),
+    ):
+        metrics += [
+            _weighted_mean(col).alias(f"{short}_mean"),
+            F.min(col).alias(f"{short}_min"),
+            F.max(col).alias(f"{short}_max"),
+        ]
+    at_end = F.struct("empty", "full", "out_of_service")
+    grouped = parts.groupBy("station_code", "window_start_us").agg(
+        F.max_by("name", "start_us").alias("name"),
+        F.max_by("commune", "start_us").alias("commune"),
+        F.max_by("arrondissement", "start_us").alias("arrondissement"),
+        F.sum("seconds").alias("seconds_known"),
+        F.count(F.when(F.col("first"), 1)).cast("int").alias("n_records"),
+        F.count(F.when(F.col("first") & F.col("changed"), 1)).cast("int").alias("n_changes"),
         *metrics,
-        F.avg(occupancy()).alias("occupancy_mean"),
-        _share(is_empty()).alias("empty_share"),
-        _share(is_full()).alias("full_share"),
-        _share(is_out_of_service()).alias("out_of_service_share"),
+        _weighted_mean("occupancy").alias("occupancy_mean"),
+        F.sum(F.when(F.col("occupancy").isNotNull(), F.col("seconds"))).alias("occupancy_seconds"),
+        _share("empty").alias("empty_share"),
+        _share("full").alias("full_share"),
+        _share("out_of_service").alias("out_of_service_share"),
+        F.max("end_us").alias("_last_end"),
+        F.max_by(at_end, "end_us").alias("_end"),
+    )
+    end_us = F.col("window_start_us") + F.lit(window_us)
+    known_at_end = F.col("_last_end") == end_us
+    derived = {
+        "window_start": F.timestamp_micros("window_start_us"),
+        "window_end": F.timestamp_micros(end_us),
+        "occupancy_seconds": F.coalesce(F.col("occupancy_seconds"), F.lit(0.0)),
+        "empty_at_end": F.when(known_at_end, F.col("_end.empty")),
+        "full_at_end": F.when(known_at_end, F.col("_end.full")),
+        "out_of_service_at_end": F.when(known_at_end, F.col("_end.out_of_service")),
+        "date": utc_date(F.timestamp_micros("window_start_us")),
+    }
+    return grouped.select(
+        *(derived.get(n, F.col(n)).alias(n) for n in vocabulary.names(vocabulary.STATION))
     )
 
 
-def _finish(df: DataFrame, columns: tuple[str, ...]) -> DataFrame:
-    return (
-        df.withColumn("window_start", F.col("window.start"))
-        .withColumn("window_end", F.col("window.end"))
-        .withColumn("date", utc_date(F.col("window.start")))
-        .select(*columns)
-    )
+def area_rows(stations: DataFrame, window_seconds: float) -> DataFrame:
+    """Roll ``indicators_station`` rows up to the network, communes and arrondissements.
 
-
-def station_indicators(records: DataFrame, window: str) -> DataFrame:
-    """The ``indicators_station`` layout: one row per station and window with reports."""
-    return _finish(station_windows(records, window), STATION_COLUMNS)
-
-
-def area_windows(stations: DataFrame, keys: tuple[str, ...] = ("window",)) -> DataFrame:
-    """Roll station-window rows up to communes and Paris arrondissements.
-
-    Args:
-        stations: :func:`station_windows` rows (``keys`` = ``("window",)``) or
-            published ``indicators_station`` rows (``("window_start", "window_end")``).
-        keys: the window columns to group by; in a streaming query one of them
-            must carry the watermark.
+    Means are over the area's station-time (each station row weighted by its
+    known seconds), so a station known for a minute weighs a minute; counts at
+    the end use the ``*_at_end`` flags; ``*_mean`` counts divide station-time
+    by the window length.
     """
-    areas = F.array(
-        F.struct(F.lit("commune").alias("area_level"), F.col("commune").alias("area")),
+    levels = F.array(
+        F.struct(F.lit("network").alias("level"), F.lit(vocabulary.NETWORK_AREA).alias("area")),
+        F.struct(F.lit("commune").alias("level"), F.col("commune").alias("area")),
         F.struct(
-            F.lit("arrondissement").alias("area_level"),
+            F.lit("arrondissement").alias("level"),
             F.col("arrondissement").cast("string").alias("area"),
         ),
     )
-    exploded = stations.withColumn("_area", F.explode(areas)).where(F.col("_area.area").isNotNull())
-    return exploded.groupBy(
-        *(F.col(k) for k in keys),
-        F.col("_area.area_level").alias("area_level"),
-        F.col("_area.area").alias("area"),
-    ).agg(
-        F.count(F.lit(1)).alias("n_stations"),
-        F.avg("bikes_mean").alias("bikes_mean"),
-        F.avg("mechanical_mean").alias("mechanical_mean"),
-        F.avg("ebike_mean").alias("ebike_mean"),
-        F.avg("docks_mean").alias("docks_mean"),
-        F.avg("occupancy_mean").alias("occupancy_mean"),
-        F.avg("empty_share").alias("empty_share"),
-        F.avg("full_share").alias("full_share"),
-        F.avg("out_of_service_share").alias("out_of_service_share"),
-        F.count(F.when(F.col("empty_share") > 0, 1)).alias("stations_empty"),
-        F.count(F.when(F.col("full_share") > 0, 1)).alias("stations_full"),
-        F.count(F.when(F.col("out_of_service_share") > 0, 1)).alias("stations_out_of_service"),
+    s = F.col("seconds_known")
+    length = F.lit(float(window_seconds))
+
+    def weighted(column: str, weight: Column = s) -> Column:
+        known = F.col(column).isNotNull()
+        return F.sum(F.col(column) * weight) / F.sum(F.when(known, weight))
+
+    def count(flag: str) -> Column:
+        return F.count(F.when(F.col(flag), 1)).cast("int")
+
+    exploded = stations.withColumn("_a", F.explode(levels)).where(F.col("_a.area").isNotNull())
+    return (
+        exploded.groupBy(
+            "window_start",
+            "window_end",
+            F.col("_a.level").alias("area_level"),
+            F.col("_a.area").alias("area"),
+        )
+        .agg(
+            F.count(F.lit(1)).cast("int").alias("stations_known"),
+            (F.sum(s) / length).alias("stations_known_mean"),
+            F.count(F.col("empty_at_end")).cast("int").alias("stations_known_at_end"),
+            weighted("bikes_mean").alias("bikes_mean"),
+            weighted("mechanical_mean").alias("mechanical_mean"),
+            weighted("ebike_mean").alias("ebike_mean"),
+            weighted("docks_mean").alias("docks_mean"),
+            weighted("occupancy_mean", F.col("occupancy_seconds")).alias("occupancy_mean"),
+            weighted("empty_share").alias("empty_share"),
+            weighted("full_share").alias("full_share"),
+            weighted("out_of_service_share").alias("out_of_service_share"),
+            count("empty_at_end").alias("stations_empty"),
+            count("full_at_end").alias("stations_full"),
+            count("out_of_service_at_end").alias("stations_out_of_service"),
+            (F.sum(F.col("empty_share") * s) / length).alias("stations_empty_mean"),
+            (F.sum(F.col("full_share") * s) / length).alias("stations_full_mean"),
+        )
+        .withColumn("date", utc_date(F.col("window_start")))
+        .select(*vocabulary.names(vocabulary.AREA))
     )
-
-
-def area_from_station_rows(station_rows: DataFrame) -> DataFrame:
-    """The ``indicators_area`` layout from ``indicators_station`` rows (same values).
-
-    Area rows are defined over the station rows of a window, so rolling up the
-    published station table gives what :func:`area_indicators` computes from
-    records, without aggregating the records a second time. In a streaming
-    query, set the watermark on ``window_end`` (a window's station rows are
-    all written in one micro-batch, so a zero delay loses none).
-    """
-    out = area_windows(station_rows, ("window_start", "window_end"))
-    return out.withColumn("date", utc_date(F.col("window_start"))).select(*AREA_COLUMNS)
-
-
-def area_indicators(records: DataFrame, window: str) -> DataFrame:
-    """The ``indicators_area`` layout: one row per area and window with reports."""
-    return _finish(area_windows(station_windows(records, window)), AREA_COLUMNS)

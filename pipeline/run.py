@@ -51,10 +51,11 @@ class RunSummary:
             f"ingest:  {self.ingest.line()}",
             f"capture: records={self.capture.records} files={self.capture.files} "
             f"partitions={sorted(self.capture.partitions)} rejected={self.capture.rejected}",
-            "stream:  records_in={} {} alerts_published={}".format(
+            "stream:  records_in={} {} alerts_published={} complete_until={}".format(
                 self.stream.get("records_in", 0),
                 " ".join(f"{k}={v}" for k, v in sorted(rows.items())),
                 self.stream.get("alerts_published", 0),
+                self.stream.get("complete_until") or "-",
             ),
             "dataset: stations={stations} from {first} to {last}".format(**self.dataset)
             if self.dataset
@@ -126,6 +127,8 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
             "records_in": summary.stream.get("records_in", 0),
             "rows": dict(sorted(summary.stream.get("rows", {}).items())),
             "alerts_published": summary.stream.get("alerts_published", 0),
+            "late": summary.stream.get("late", 0),
+            "complete_until": summary.stream.get("complete_until"),
         },
         "dataset": summary.dataset,
     }
@@ -186,6 +189,7 @@ def run_chain(
     ingest_params = config.params_section("ingest")
     if heartbeat_s is None:
         heartbeat_s = float(ingest_params.get("heartbeat_s", 3600))
+    config.check_stale_after(heartbeat_s, config.stream_params()["stale_after"])
     topic = config.topic_status()
     summary = RunSummary()
 

@@ -1,58 +1,51 @@
-"""The stream job: Kafka -> clean Parquet, windowed indicators, alerts (Spark).
+"""The stream job: Kafka -> clean Parquet, indicators over time, alerts (Spark).
 
-One call of :func:`run_stream` runs one Structured Streaming query per output,
-each with its own checkpoint. Only ``status`` and ``_rejected`` read the
-status topic (native Kafka source) and parse it; ``indicators_station`` and
-``alerts`` read the committed ``status/`` files, ``indicators_area`` rolls up
-the committed ``indicators_station/`` rows (a file sink feeding a file source
-is exactly-once), and a last query publishes ``alerts/`` to Kafka. With
-``availableNow`` these stages run one after the other:
+One Structured Streaming query reads the status topic (native Kafka source)
+and hands each micro-batch to :class:`BatchStep`, which parses it once and
+runs the per-station state pass of :mod:`pipeline.timeline` in the JVM:
 
 ========================  ======================================================
 ``status/``               every valid record (``record.FIELDS`` + ``date``),
-                          deduplicated on (station_code, last_reported, state)
-``indicators_station/``   per station and tumbling window (see ``indicators``)
-``indicators_area/``      per commune / Paris arrondissement and window
-``alerts/``               alert transitions (see ``alerts``); then published
+                          without repeats of a station's previous
+                          (last_reported, state)
+``indicators_station/``   per station and window, over the time in force
+``indicators_area/``      per window and network / commune / arrondissement
+``alerts/``               condition changes, stale and back; also published
                           as JSON (key = station code) to the alerts topic
 ``_rejected/``            values that failed parsing, with the reason
 ========================  ======================================================
 
-Guarantees. Parquet outputs are exactly-once (file sink + checkpoint); a
-restart resumes from the checkpoints. Downstream queries remember which
-upstream files they read, so delete all outputs and checkpoints together.
-Status dedup uses
-``dropDuplicatesWithinWatermark`` with the watermark on ``observed_at`` (the
-ingest time, which only moves forward), so a re-sent record is dropped but a
-station whose own ``last_reported`` is days old (real: back to 2018) is not
-thrown away as late. Indicators and alerts use event time ``last_reported``
-with the configured watermark (and the same dedup, so a re-sent record is
-counted once): windows are written once the watermark passes
-their end (append mode), so the newest windows appear on a later run; reports
-older than the watermark when they arrive are dropped from indicators and
-alerts (counted in the progress line as ``late``). Alerts go to Kafka from the
-committed ``alerts/`` files (at-least-once: a crash between
-send and commit re-sends that batch; the Parquet mirror has each transition
-once).
+Columns and their meaning: :mod:`pipeline.vocabulary`.
 
-Paths are plain strings, so ``s3a://``, ``abfss://`` and ``dbfs:/`` roots work
-as well as local directories; see docs/cluster.md.
+Completeness. A window or an alert is written once every record observed
+before its end has arrived: the least, over the topic's partitions, of the
+newest ``observed_at`` read (:func:`pipeline.timeline.frontier`). Partitions
+may advance unevenly (small ``maxOffsetsPerTrigger``, a lagging broker): that
+only delays output, it never drops a record as late. The newest windows
+appear on a later run. A record observed before that frontier when it arrives
+(two producers on one topic) is counted as ``late`` and kept in ``status/``.
+
+Guarantees. Parquet outputs are exactly-once (:mod:`pipeline.batchstore`
+replaces a replayed batch's files); the alerts topic is at-least-once (a crash
+between send and commit re-sends that batch). Delete the outputs and the
+checkpoints together, never one without the other. Paths are plain strings,
+so ``s3a://``, ``abfss://`` and ``dbfs:/`` roots work; see docs/cluster.md.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
-from pyspark.sql.streaming import StreamingQuery
 
-from pipeline import alerts, config, indicators
+from pipeline import alerts, config, indicators, timeline
+from pipeline.batchstore import BatchStore, join_path
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +56,23 @@ OUTPUTS: tuple[str, ...] = (
     "alerts",
     "_rejected",
 )
-PUBLISH = "alerts_kafka"  # checkpoint name of the alerts -> Kafka query
+QUERY = "velib.stream"
 
 
 @dataclass
 class StreamSummary:
-    """What one run wrote: rows per output, as reported by the queries' progress."""
+    """What one run wrote: rows per output and how far the output is complete."""
 
     records_in: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=lambda: {name: 0 for name in OUTPUTS})
     alerts_published: int = 0
-    late_dropped: int = 0
+    late: int = 0
     batches: int = 0
+    complete_until: str | None = None
 
     @property
     def alerts(self) -> int:
-        """Alert transitions written to ``alerts/`` in this run."""
+        """Alert rows written to ``alerts/`` in this run."""
         return self.rows.get("alerts", 0)
 
     @property
@@ -95,13 +89,27 @@ class StreamSummary:
         rows = " ".join(f"{name}={n}" for name, n in self.rows.items())
         return (
             f"records_in={self.records_in} {rows} alerts_published={self.alerts_published} "
-            f"late_dropped={self.late_dropped} batches={self.batches}"
+            f"late={self.late} batches={self.batches} complete_until={self.complete_until or '-'}"
         )
 
 
-def join_path(root: str, name: str) -> str:
-    """``root/name`` for local paths and URIs alike (no pathlib: s3a:// must survive)."""
-    return f"{root.rstrip('/')}/{name}"
+@dataclass(frozen=True)
+class Durations:
+    """The stream's durations in microseconds, parsed once."""
+
+    window_us: int
+    stale_after_us: int
+
+    @classmethod
+    def parse(cls, window: str, stale_after: str) -> Durations:
+        """From texts like '15 minutes' and '2 hours'; ValueError with the option's name."""
+        parsed = {}
+        for name, text in (("window", window), ("stale_after", stale_after)):
+            try:
+                parsed[name] = int(config.parse_duration(text).total_seconds() * 1_000_000)
+            except ValueError as exc:
+                raise ValueError(f"stream {name}: {exc}") from None
+        return cls(parsed["window"], parsed["stale_after"])
 
 
 def read_kafka(
@@ -128,107 +136,105 @@ def read_kafka(
     return reader.load()
 
 
-def kafka_outputs(raw: DataFrame, *, watermark: str) -> dict[str, DataFrame]:
-    """``status`` and ``_rejected`` of the raw Kafka stream (the only queries that parse JSON)."""
-    parsed = indicators.parse_values(raw)
-    deduped = (
-        indicators.valid_records(parsed)
-        .withWatermark("observed_at", watermark)
-        .dropDuplicatesWithinWatermark(indicators.dedup_key())
-    )
-    return {
-        "status": indicators.status_rows(deduped),
-        "_rejected": indicators.rejected_rows(parsed),
-    }
+def _iso(us: int | None) -> str | None:
+    from datetime import UTC, datetime
+
+    from pipeline.record import format_timestamp
+
+    if us is None:
+        return None
+    return format_timestamp(datetime.fromtimestamp(us / 1_000_000, tz=UTC))
 
 
-def event_outputs(
-    records: DataFrame, *, window: str, watermark: str, stale_after: str
-) -> dict[str, DataFrame]:
-    """``indicators_station`` and ``alerts`` of status records, in event time."""
-    # A re-sent record must not count twice, and any copy arriving after the watermark
-    # would be dropped as late anyway.
-    timed = records.withWatermark("last_reported", watermark).dropDuplicatesWithinWatermark(
-        indicators.dedup_key()
-    )
-    return {
-        "indicators_station": indicators.station_indicators(timed, window),
-        "alerts": alerts.alerts_stream(timed, stale_after),
-    }
+class BatchStep:
+    """The ``foreachBatch`` function: one micro-batch through every output.
 
+    Args:
+        store: where tables and state go.
+        durations: window and stale threshold.
+        publish: writes the batch's alert rows to the alerts topic (or None).
+        summary: counts added up across batches.
+    """
 
-def _trigger(writer: Any, available_now: bool, processing_time: str) -> Any:
-    return (
-        writer.trigger(availableNow=True)
-        if available_now
-        else writer.trigger(processingTime=processing_time)
-    )
+    def __init__(
+        self,
+        store: BatchStore,
+        durations: Durations,
+        publish: Any,
+        summary: StreamSummary,
+    ) -> None:
+        self.store = store
+        self.d = durations
+        self.publish = publish
+        self.summary = summary
 
+    def __call__(self, raw: DataFrame, batch_id: int) -> None:
+        """Process one micro-batch (re-run with the same id and input after a crash)."""
+        started = time.monotonic()
+        keep: list[DataFrame] = []
 
-def _log_progress(query: StreamingQuery, seen: dict[str, int], summary: StreamSummary) -> None:
-    """Log one line per new micro-batch of ``query`` and add its counts to ``summary``."""
-    name = query.name or query.id
-    for p in query.recentProgress:
-        batch = int(p.batchId)
-        if batch <= seen.get(name, -1):
-            continue
-        seen[name] = batch
-        n_in = int(p.numInputRows)
-        out = p.sink.numOutputRows if p.sink is not None else -1
-        metric = (p.observedMetrics or {}).get(_metric(name.removeprefix("velib.")))
-        if metric is not None:
-            out = int(metric["rows"])
-        late = sum(int(op.numRowsDroppedByWatermark) for op in (p.stateOperators or []))
-        wm = (p.eventTime or {}).get("watermark", "-")
-        log.info(
-            "%s batch %d: %d rows in, %.1f rows/s in, %.1f rows/s processed, %d ms, "
-            "%s rows out, late %d, watermark %s",
-            name,
-            batch,
-            n_in,
-            float(p.inputRowsPerSecond or 0.0),
-            float(p.processedRowsPerSecond or 0.0),
-            int((p.durationMs or {}).get("triggerExecution", 0)),
-            out,
-            late,
-            wm,
+        def cached(frame: DataFrame) -> DataFrame:
+            keep.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+            return frame
+
+        try:
+            counts = self._process(raw, batch_id, cached)
+        finally:
+            for frame in keep:
+                frame.unpersist()
+        self._report(batch_id, counts, time.monotonic() - started)
+
+    def _process(self, raw: DataFrame, batch_id: int, cached: Any) -> dict[str, Any]:
+        parsed = cached(indicators.parse_values(raw))
+        kept, meta = self.store.load_state(batch_id, timeline.state_schema())
+        step = timeline.advance(
+            kept,
+            indicators.valid_records(parsed, with_position=True),
+            complete_until_us=meta.get("complete_until_us"),
+            partition_newest_us={int(k): v for k, v in meta.get("partition_newest_us", {}).items()},
+            window_us=self.d.window_us,
+            stale_after_us=self.d.stale_after_us,
+            cache=cached,
         )
-        summary.batches += 1
-        output = name.removeprefix("velib.")
-        if output == "status":
-            summary.records_in += n_in
-        if output == PUBLISH:
-            summary.alerts_published += max(int(out), 0)
-        elif output in OUTPUTS:
-            summary.rows[output] = summary.rows.get(output, 0) + max(int(out), 0)
-            summary.late_dropped += late
+        frames = dict(step.frames)
+        frames["_rejected"] = indicators.rejected_rows(parsed, frames.pop("out_of_order"))
+        counts: dict[str, Any] = {"late": step.late, "complete_until_us": step.complete_until_us}
+        for name, frame in frames.items():
+            seen = Observation(f"velib_{name.strip('_')}_{batch_id}")
+            self.store.write(name, frame.observe(seen, F.count(F.lit(1)).alias("n")), batch_id)
+            counts[name] = int(seen.get.get("n", 0))
+        if self.publish is not None and counts.get("alerts"):
+            self.publish(frames["alerts"])
+            counts["published"] = counts["alerts"]
+        self.store.save_state(
+            batch_id,
+            step.kept,
+            {
+                "complete_until_us": step.complete_until_us,
+                "partition_newest_us": {str(k): v for k, v in step.partition_newest_us.items()},
+            },
+        )
+        # _rejected holds the unparsable values and the valid records left out of order
+        counts["records_in"] = step.records + counts["_rejected"] - step.late
+        return counts
 
-
-def _metric(output: str) -> str:
-    return f"velib_{output.strip('_')}_rows"
-
-
-def _watch(queries: list[StreamingQuery], summary: StreamSummary, poll_s: float = 0.5) -> None:
-    """Wait for the queries to end, logging progress; re-raise a query's failure."""
-    seen: dict[str, int] = {}
-    try:
-        while any(q.isActive for q in queries):
-            for q in queries:
-                _log_progress(q, seen, summary)
-                if q.exception() is not None:
-                    raise q.exception()  # type: ignore[misc]
-            # returns as soon as that query ends (a sleep cost up to poll_s per stage)
-            active = [q for q in queries if q.isActive]
-            if active:
-                active[0].awaitTermination(poll_s)
-        for q in queries:
-            q.awaitTermination()  # raises the query's error, if any
-            _log_progress(q, seen, summary)
-    except BaseException:
-        for q in queries:
-            if q.isActive:
-                q.stop()
-        raise
+    def _report(self, batch_id: int, counts: dict[str, Any], seconds: float) -> None:
+        s = self.summary
+        s.batches += 1
+        s.records_in += counts["records_in"]
+        s.late += counts["late"]
+        s.alerts_published += counts.get("published", 0)
+        for name in OUTPUTS:
+            s.rows[name] += counts.get(name, 0)
+        s.complete_until = _iso(counts["complete_until_us"]) or s.complete_until
+        log.info(
+            "stream batch %d: %s, late %d, complete until %s, %.1f s",
+            batch_id,
+            " ".join(f"{n}+{counts.get(n, 0)}" for n in OUTPUTS),
+            counts["late"],
+            s.complete_until or "-",
+            seconds,
+        )
 
 
 def run_stream(
@@ -241,7 +247,6 @@ def run_stream(
     available_now: bool = True,
     processing_time: str | None = None,
     window: str | None = None,
-    watermark: str | None = None,
     stale_after: str | None = None,
     alerts_topic: str | None = None,
     starting_offsets: str = "earliest",
@@ -262,10 +267,8 @@ def run_stream(
             live with ``processing_time`` micro-batches until interrupted.
         processing_time: live trigger interval, e.g. ``"30 seconds"``.
         window: tumbling window of the indicators, e.g. ``"15 minutes"``.
-        watermark: how late (event time) a report may arrive and still count.
-        stale_after: no report for longer than this makes a station stale.
-            Durations left None come from params.yaml ``stream:`` (else
-            ``config.STREAM_DEFAULTS``), so every caller runs the tracked parameters.
+        stale_after: no record for longer than this makes a station unknown.
+            Durations left None come from params.yaml ``stream:``.
         alerts_topic: where alerts are published; default ``config.topic_alerts()``.
         starting_offsets: ``earliest``, ``latest`` or Spark's JSON offsets,
             used only on the first run (then the checkpoint decides).
@@ -277,22 +280,29 @@ def run_stream(
         The run's counts (records read, rows per output, alerts published).
     """
     params = config.stream_params()
-    given = {
-        "window": window,
-        "watermark": watermark,
-        "stale_after": stale_after,
-        "processing_time": processing_time,
-    }
-    durations = {name: value or params[name] for name, value in given.items()}
-    try:  # '30s' and '2 hours' alike become '30 seconds', '7200 seconds' for Spark
-        norm = {name: alerts.spark_interval(text) for name, text in durations.items()}
-    except ValueError as exc:
-        raise ValueError(f"stream durations: {exc}") from None
-    window, watermark = norm["window"], norm["watermark"]
-    stale_after, processing_time = norm["stale_after"], norm["processing_time"]
+    durations = Durations.parse(window or params["window"], stale_after or params["stale_after"])
+    trigger_every = config.spark_interval(processing_time or params["processing_time"])
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     checkpoints = checkpoints or join_path(out_root, "_checkpoints")
     alerts_topic = alerts_topic or config.topic_alerts()
+    store = BatchStore(spark, out_root, checkpoints)
+    store.ensure_tables(OUTPUTS)
+    _ensure_topic(bootstrap_servers, alerts_topic)
+
+    def publish(rows: DataFrame) -> None:
+        writer = (
+            alerts.alerts_json(rows)
+            .write.format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap_servers)
+            .option("topic", alerts_topic)
+        )
+        for key, value in (kafka_options or {}).items():
+            if key.startswith("kafka."):
+                writer = writer.option(key, value)
+        writer.save()
+
+    summary = StreamSummary()
+    step = BatchStep(store, durations, publish, summary)
     raw = read_kafka(
         spark,
         bootstrap_servers=bootstrap_servers,
@@ -301,118 +311,25 @@ def run_stream(
         max_offsets_per_trigger=max_offsets_per_trigger,
         kafka_options=kafka_options,
     )
-
-    def table(name: str, schema: T.StructType) -> DataFrame:
-        return spark.readStream.schema(schema).parquet(join_path(out_root, name))
-
-    # Only status and _rejected read and parse Kafka; the event-time outputs chain from
-    # the committed files of status/ and area rows roll up the committed station rows
-    # (file sink -> file source keeps exactly-once). A stage is built once the queries
-    # it reads from have started (a file source needs its folder); under availableNow
-    # it also starts only when they have finished, so it sees all they committed.
-    stages: list[Callable[[], dict[str, DataFrame]]] = [
-        lambda: kafka_outputs(raw, watermark=watermark),
-        lambda: event_outputs(
-            table("status", indicators.status_schema()).drop("date"),
-            window=window,
-            watermark=watermark,
-            stale_after=stale_after,
-        ),
-        lambda: {
-            "indicators_area": indicators.area_from_station_rows(
-                table("indicators_station", indicators.station_schema(spark)).withWatermark(
-                    "window_end", "0 seconds"
-                )
-            )
-        },
-    ]
-    summary = StreamSummary(rows={name: 0 for name in OUTPUTS})
+    writer = (
+        raw.writeStream.queryName(QUERY)
+        .foreachBatch(step)
+        .option("checkpointLocation", join_path(checkpoints, "stream"))
+    )
+    writer = (
+        writer.trigger(availableNow=True)
+        if available_now
+        else writer.trigger(processingTime=trigger_every)
+    )
     log.info("stream %s -> %s (checkpoints %s)", topic, out_root, checkpoints)
-    start = functools.partial(
-        _start_file_query,
-        out_root=out_root,
-        checkpoints=checkpoints,
-        available_now=available_now,
-        processing_time=processing_time,
-    )
-    publish = functools.partial(
-        _publish_alerts,
-        spark,
-        out_root=out_root,
-        checkpoints=checkpoints,
-        bootstrap_servers=bootstrap_servers,
-        alerts_topic=alerts_topic,
-        available_now=available_now,
-        processing_time=processing_time,
-        kafka_options=kafka_options,
-    )
-    queries: list[StreamingQuery] = []
+    query = writer.start()
     try:
-        for i, stage in enumerate(stages):
-            queries += [start(name, frame) for name, frame in stage().items()]
-            if i == len(stages) - 1:
-                queries.append(publish())  # only what this run committed to alerts/
-            if available_now:
-                _watch(queries, summary)
-                queries = []
-        _watch(queries, summary)
-    except BaseException:
-        for q in queries:
-            if q.isActive:
-                q.stop()
-        raise
+        query.awaitTermination()
+    finally:
+        if query.isActive:
+            query.stop()
     log.info("stream done: %s", summary.line())
     return summary
-
-
-def _start_file_query(
-    name: str,
-    frame: DataFrame,
-    *,
-    out_root: str,
-    checkpoints: str,
-    available_now: bool,
-    processing_time: str,
-) -> StreamingQuery:
-    """Start the Parquet file-sink query of one output (partitioned by date, counted)."""
-    counted = frame.observe(_metric(name), F.count(F.lit(1)).alias("rows"))
-    writer = (
-        counted.writeStream.queryName(f"velib.{name}")
-        .format("parquet")
-        .option("path", join_path(out_root, name))
-        .option("checkpointLocation", join_path(checkpoints, name))
-        .partitionBy("date")
-        .outputMode("append")
-    )
-    return _trigger(writer, available_now, processing_time).start()
-
-
-def _publish_alerts(
-    spark: SparkSession,
-    *,
-    out_root: str,
-    checkpoints: str,
-    bootstrap_servers: str,
-    alerts_topic: str,
-    available_now: bool,
-    processing_time: str,
-    kafka_options: Mapping[str, str] | None,
-) -> StreamingQuery:
-    """Stream the committed ``alerts/`` files to the alerts topic."""
-    _ensure_topic(bootstrap_servers, alerts_topic)
-    source = spark.readStream.schema(alerts.output_schema()).parquet(join_path(out_root, "alerts"))
-    writer = (
-        alerts.alerts_json(source)
-        .writeStream.queryName(f"velib.{PUBLISH}")
-        .format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap_servers)
-        .option("topic", alerts_topic)
-        .option("checkpointLocation", join_path(checkpoints, PUBLISH))
-    )
-    for key, value in (kafka_options or {}).items():
-        if key.startswith("kafka."):
-            writer = writer.option(key, value)
-    return _trigger(writer, available_now, processing_time).start()
 
 
 def _ensure_topic(bootstrap_servers: str, topic: str) -> None:

@@ -1,32 +1,39 @@
-"""The stream job against a real broker and a real SparkSession.
+"""The stream job against a real broker and a real SparkSession, held against an oracle.
 
 A slice of the real 2022-05-13 open-data history (tests/fixtures/history, 25
-stations, 6 snapshots) goes through ingest into a topic; the job runs with
-availableNow; its Parquet outputs are held against the records read back from
-the topic and against indicators computed independently with pandas. A second
-run after more records (and a re-sent one) arrive resumes from the checkpoints.
+stations, 6 snapshots) goes through ingest (with its heartbeat) into a
+3-partition topic; the job's tables are compared with ``tests/oracle.py``, an
+independent plain-Python computation of the states in force written from the
+definitions, sharing no code with the pipeline.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.dataset as ds
 import pytest
-from pyspark.sql import Row
-from pyspark.testing import assertDataFrameEqual
 
-from pipeline import alerts, indicators, kafka_io, record
+from pipeline import alerts, kafka_io, record, vocabulary
 from pipeline.ingest import ingest
 from pipeline.sources import read_recorded
 from pipeline.stream import run_stream
+from tests import oracle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HISTORY = Path(__file__).parent.parent / "fixtures" / "history"
-WATERMARK = timedelta(minutes=30)
+WINDOW = timedelta(minutes=15)
+STALE = timedelta(hours=2)
+HEARTBEAT_S = 3600
 MALFORMED = b'{"station_code": "16107", "bikes_available": "plenty"'
 
 
@@ -49,81 +56,65 @@ def valid(messages: list[tuple[str | None, bytes]]) -> list[record.StationRecord
     return out
 
 
-def naive(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None)
+def table(out: Path, name: str) -> pd.DataFrame:
+    df = ds.dataset(out / name, format="parquet", partitioning="hive").to_table().to_pandas()
+    for column in ("window_start", "window_end", "at", "observed_at", "last_reported"):
+        if column in df:
+            df[column] = pd.to_datetime(df[column], utc=True)
+    return df
 
 
-def pandas_station_windows(recs: list[record.StationRecord], closed_before: datetime) -> list[Row]:
-    """Station indicators of 15-minute windows ending by the watermark, with pandas."""
-    df = pd.DataFrame([r.to_dict() for r in recs])
-    df["start"] = pd.to_datetime(df["last_reported"], utc=True).dt.floor("15min")
-    total = df["bikes_available"] + df["docks_available"]
-    df["occ"] = (df["bikes_available"] / total).where(total > 0)
-    df["oos"] = ~df["is_installed"] | (~df["is_renting"] & ~df["is_returning"])
-    rows = []
-    for (start, code), g in df.groupby(["start", "station_code"]):
-        end = start + pd.Timedelta("15min")
-        if end > closed_before:
-            continue
-        occ = g["occ"].dropna()
-        rows.append(
-            Row(
-                window_start=naive(start.to_pydatetime()),
-                station_code=code,
-                n_reports=len(g),
-                bikes_mean=float(g["bikes_available"].mean()),
-                ebike_max=int(g["ebike_available"].max()),
-                docks_min=int(g["docks_available"].min()),
-                occupancy_mean=float(occ.mean()) if len(occ) else None,
-                empty_share=float((g["bikes_available"] == 0).mean()),
-                full_share=float((g["docks_available"] == 0).mean()),
-                out_of_service_share=float(g["oos"].mean()),
-            )
-        )
-    return rows
+def until(summary) -> datetime:
+    return datetime.fromisoformat(summary.complete_until.replace("Z", "+00:00"))
 
 
-def check_outputs(spark, out: Path, recs: list[record.StationRecord], watermark: datetime):
-    # status: exactly the produced records, once each
-    status = spark.read.parquet(str(out / "status"))
-    assert status.columns == [*record.FIELD_NAMES, "date"]
-    produced = spark.createDataFrame([r.to_dict() for r in recs], record.spark_schema())
-    assertDataFrameEqual(status.drop("date"), produced, checkRowOrder=False)
-    assert status.where("date != to_date(last_reported)").count() == 0
+def check_against_oracle(out: Path, recs: list[record.StationRecord], complete: datetime) -> None:
+    """Every station row, area row and alert equals the oracle's, and nothing more."""
+    expected = oracle.station_windows(recs, WINDOW, STALE, complete)
+    got = table(out, "indicators_station")
+    assert list(got.columns) == [c for c in vocabulary.names(vocabulary.STATION) if c != "date"] + [
+        "date"
+    ]
+    got_keys = list(zip(got["station_code"], got["window_start"], strict=True))
+    assert len(got_keys) == len(set(got_keys)), "a (station, window) row was written twice"
+    assert set(got_keys) == set(expected)
+    for row in got.itertuples():
+        want = expected[(row.station_code, row.window_start.to_pydatetime())]
+        for column, value in want.items():
+            actual = getattr(row, column)
+            if value is None:
+                assert pd.isna(actual), (row.station_code, row.window_start, column)
+            elif isinstance(value, float):
+                assert actual == pytest.approx(value), (row.station_code, column)
+            else:
+                assert actual == value, (row.station_code, row.window_start, column)
 
-    # station indicators: equal to pandas on the windows the watermark closed
-    station = spark.read.parquet(str(out / "indicators_station"))
-    assert station.columns == list(indicators.STATION_COLUMNS)
-    expected = pandas_station_windows(recs, watermark)
-    assert expected, "the slice should close some windows"
-    assertDataFrameEqual(station.select(*expected[0].__fields__), expected, checkRowOrder=False)
+    areas = oracle.area_windows(expected, WINDOW)
+    got_areas = table(out, "indicators_area")
+    assert len(got_areas) == len(areas)
+    for row in got_areas.itertuples():
+        want = areas[(row.window_start.to_pydatetime(), row.area_level, row.area)]
+        for column, value in want.items():
+            actual = getattr(row, column)
+            assert pd.isna(actual) if value is None else actual == pytest.approx(value), column
 
-    # area indicators: the commune rows roll up the station rows of each window
-    area = spark.read.parquet(str(out / "indicators_area")).where("area_level = 'commune'")
-    pst = station.toPandas()
-    by_commune = (
-        pst.dropna(subset=["commune"])
-        .groupby(["window_start", "commune"])
-        .agg(
-            n=("station_code", "size"),
-            bikes=("bikes_mean", "mean"),
-            empty=("empty_share", lambda s: int((s > 0).sum())),
-        )
-        .reset_index()
-    )
-    assertDataFrameEqual(
-        area.selectExpr("window_start", "area", "n_stations", "bikes_mean", "stations_empty"),
-        [
-            Row(
-                window_start=r.window_start.to_pydatetime(),
-                area=r.commune,
-                n_stations=int(r.n),
-                bikes_mean=float(r.bikes),
-                stations_empty=int(r.empty),
-            )
-            for r in by_commune.itertuples()
-        ],
-        checkRowOrder=False,
+    got_alerts = table(out, "alerts")
+    as_tuples = {
+        (r.station_code, r.alert, None if pd.isna(r.previous) else r.previous, r.at.to_pydatetime())
+        for r in got_alerts.itertuples()
+    }
+    assert len(as_tuples) == len(got_alerts)
+    assert as_tuples == oracle.alerts(recs, STALE, complete)
+
+
+def ingest_files(bootstrap: str, topic: str, dead: str, files: list[Path]) -> None:
+    ingest(
+        [s for f in files for s in read_recorded(f)],
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        dead_letter_topic=dead,
+        heartbeat_s=HEARTBEAT_S,
+        progress=False,
     )
 
 
@@ -132,14 +123,7 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
     assert len(files) == 6
     topic, dead, alerts_topic = make_topic(3), make_topic(1), make_topic(1)
     out = tmp_path / "processed"
-
-    ingest(
-        [s for f in files[:4] for s in read_recorded(f)],
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        dead_letter_topic=dead,
-        progress=False,
-    )
+    ingest_files(kafka_bootstrap, topic, dead, files[:4])
     producer = kafka_io.producer(kafka_bootstrap)
     producer.send(topic, key="16107", value=MALFORMED)
     producer.flush()
@@ -153,43 +137,32 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
         out_root=str(out),
         alerts_topic=alerts_topic,
     )
-    wm1 = max(r.last_reported for r in first) - WATERMARK
     assert summary.records_in == len(first) + 1
-    assert summary.rows["status"] == len(first)
+    assert summary.rows["status"] == len(first) and summary.late == 0
     assert summary.rejected == 1
-    check_outputs(spark, out, first, wm1)
+    status = table(out, "status")
+    assert len(status) == len(first)
+    assert set(status["station_code"] + status["observed_at"].astype(str)) == {
+        r.station_code + str(pd.Timestamp(r.observed_at)) for r in first
+    }
+    complete = until(summary)
+    newest = max(r.observed_at for r in first)
+    assert newest - WINDOW < complete <= newest  # all but the window still open
+    check_against_oracle(out, first, complete)
 
-    rejected = spark.read.parquet(str(out / "_rejected")).collect()
-    assert [(r.key, r.value, r.topic) for r in rejected] == [("16107", MALFORMED.decode(), topic)]
-    assert rejected[0].reason == "malformed JSON or a field of the wrong type"
+    rejected = table(out, "_rejected")
+    assert list(zip(rejected["key"], rejected["value"], strict=True)) == [
+        ("16107", MALFORMED.decode())
+    ]
+    assert rejected["reason"].iloc[0] == "malformed JSON or a field of the wrong type"
 
-    # alerts: the batch rules with "now" = the watermark give the same transitions
-    got_alerts = spark.read.parquet(str(out / "alerts"))
-    batch = alerts.alerts_batch(
-        spark.createDataFrame([r.to_dict() for r in first], record.spark_schema()),
-        "2 hours",
-        now=wm1,
-    )
-    assertDataFrameEqual(got_alerts, batch, checkRowOrder=False)
-    n_alerts = got_alerts.count()
-    assert summary.alerts == n_alerts > 0
-
-    # second run: two more snapshots and a re-sent record arrive
-    ingest(
-        [s for f in files[4:] for s in read_recorded(f)],
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        dead_letter_topic=dead,
-        progress=False,
-    )
-    newest = max(first, key=lambda r: r.observed_at)
-    producer.send(topic, key=newest.station_code, value=record.to_json(newest))
+    # second run: two more snapshots and a re-sent record arrive; the checkpoint resumes
+    ingest_files(kafka_bootstrap, topic, dead, files[4:])
+    last = max(first, key=lambda r: r.observed_at)
+    producer.send(topic, key=last.station_code, value=record.to_json(last))
     producer.flush()
     producer.close()
     everything = valid(read_topic(kafka_bootstrap, topic))
-    distinct = list(dict.fromkeys(everything))
-    assert len(distinct) == len(everything) - 1  # the re-sent record
-
     summary2 = run_stream(
         spark,
         bootstrap_servers=kafka_bootstrap,
@@ -198,37 +171,85 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
         alerts_topic=alerts_topic,
     )
     assert summary2.records_in == len(everything) - len(first)
-    assert summary2.rejected == 0
-    # reports older than the first run's watermark are late for the windows
-    seen = set(first)
-    on_time = first + [r for r in distinct if r not in seen and r.last_reported > wm1]
-    wm2 = max(r.last_reported for r in on_time) - WATERMARK
-    status = spark.read.parquet(str(out / "status")).drop("date")
-    assertDataFrameEqual(
-        status,
-        spark.createDataFrame([r.to_dict() for r in distinct], record.spark_schema()),
-        checkRowOrder=False,
-    )
-    station = spark.read.parquet(str(out / "indicators_station"))
-    assert station.count() == station.dropDuplicates(["station_code", "window_start"]).count()
-    assertDataFrameEqual(
-        station.select(*pandas_station_windows(on_time, wm2)[0].__fields__),
-        pandas_station_windows(on_time, wm2),
-        checkRowOrder=False,
-    )
-    all_alerts = spark.read.parquet(str(out / "alerts"))
-    assert all_alerts.count() == all_alerts.distinct().count() >= n_alerts
+    assert summary2.rows["status"] == len(everything) - len(first) - 1  # not the re-sent one
+    assert summary2.late == summary2.rejected == 1
+    resent = table(out, "_rejected").query("offset > 0 and key == @last.station_code")
+    assert list(resent["reason"]) == [
+        "out of order: observed before an earlier record of the station"
+    ]
+    check_against_oracle(out, everything, until(summary2))
 
     # every alert was published once, as JSON keyed by station code
     published = read_topic(kafka_bootstrap, alerts_topic)
-    assert len(published) == all_alerts.count() == n_alerts + summary2.alerts
-    assert summary.alerts_published + summary2.alerts_published == len(published)
-    first_msg = json.loads(published[0][1])
-    assert set(first_msg) == set(alerts.COLUMNS)
-    assert published[0][0] == first_msg["station_code"]
-    assert first_msg["at"].endswith("Z")
-    keys = {(k, json.loads(v)["alert"], json.loads(v)["at"]) for k, v in published}
-    parquet = {
-        (r.station_code, r.alert, r.at.strftime("%Y-%m-%dT%H:%M:%SZ")) for r in all_alerts.collect()
-    }
-    assert keys == parquet
+    all_alerts = table(out, "alerts")
+    assert len(published) == len(all_alerts) == summary.alerts + summary2.alerts > 0
+    message = json.loads(published[0][1])
+    assert set(message) == set(alerts.COLUMNS)
+    assert published[0][0] == message["station_code"] and message["at"].endswith("Z")
+
+
+def test_uneven_partitions_drop_nothing(spark, kafka_bootstrap, make_topic, tmp_path):
+    # Tiny micro-batches over 3 partitions: partitions advance unevenly in observed time.
+    # An event-time watermark would drop records as late here; the frontier only waits.
+    topic, dead = make_topic(3), make_topic(1)
+    ingest_files(kafka_bootstrap, topic, dead, sorted(HISTORY.glob("*.csv*")))
+    recs = valid(read_topic(kafka_bootstrap, topic))
+    out = tmp_path / "processed"
+    summary = run_stream(
+        spark,
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        out_root=str(out),
+        alerts_topic=make_topic(1),
+        max_offsets_per_trigger=25,
+    )
+    assert summary.batches >= 5 and summary.late == 0
+    assert summary.rows["status"] == len(recs) == len(table(out, "status"))
+    check_against_oracle(out, recs, until(summary))
+
+
+def test_kill_9_mid_run_then_restart_gives_the_same_tables(
+    spark, kafka_bootstrap, make_topic, tmp_path
+):
+    topic, dead = make_topic(3), make_topic(1)
+    ingest_files(kafka_bootstrap, topic, dead, sorted(HISTORY.glob("*.csv*")))
+    recs = valid(read_topic(kafka_bootstrap, topic))
+    out, alerts_topic = tmp_path / "processed", make_topic(1)
+    argv = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "stream",
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--out",
+        str(out),
+        "--alerts-topic",
+        alerts_topic,
+        "--max-offsets-per-trigger",
+        "30",
+    ]
+    env = {**os.environ, "VELIB_SPARK_DRIVER_MEMORY": "1g"}
+    log = tmp_path / "stream.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 240
+        while "stream batch 2:" not in log.read_text(errors="replace"):
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the job did not reach its third batch"
+            time.sleep(0.2)
+        time.sleep(1.0)  # somewhere inside a later batch
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    summary = run_stream(
+        spark,
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        out_root=str(out),
+        alerts_topic=alerts_topic,
+        max_offsets_per_trigger=30,
+    )
+    assert len(table(out, "status")) == len(recs)
+    check_against_oracle(out, recs, until(summary))

@@ -10,14 +10,17 @@ station with 0 bikes and 0 docks and no known commune (id:907081682).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from pipeline import alerts, indicators, record
+from pipeline import indicators, record, timeline
+from tests import oracle
+
+pytestmark = pytest.mark.spark
 
 # code, capacity, bikes, mechanical, ebike, docks, installed|renting|returning,
 # last_reported, observed_at (2022-05-12, UTC)
@@ -176,242 +179,56 @@ def test_status_rows_keep_every_field_and_a_utc_date(spark, records):
         spark.conf.set("spark.sql.session.timeZone", "UTC")
 
 
-# --- station indicators ------------------------------------------------------
+# --- indicators over time, held against the oracle ----------------------------------
 
 
-def pandas_station_indicators(recs: list[record.StationRecord], freq: str) -> list[dict]:
-    """An independent computation of the documented definitions."""
-    df = pd.DataFrame([r.to_dict() for r in recs])
-    df["last_reported"] = pd.to_datetime(df["last_reported"], utc=True)
-    df["window_start"] = df["last_reported"].dt.floor(freq)
-    total = df["bikes_available"] + df["docks_available"]
-    df["occ"] = (df["bikes_available"] / total).where(total > 0)
-    df["empty"] = (df["bikes_available"] == 0).astype(float)
-    df["full"] = (df["docks_available"] == 0).astype(float)
-    oos = ~df["is_installed"] | (~df["is_renting"] & ~df["is_returning"])
-    df["oos"] = oos.astype(float)
-    rows = []
-    for (start, code), g in df.groupby(["window_start", "station_code"]):
-        last = g.sort_values("last_reported", kind="stable").iloc[-1]
-        row = {
-            "window_start": start.tz_convert(None).to_pydatetime(),  # Spark collects naive UTC
-            "window_end": (start + pd.Timedelta(freq)).tz_convert(None).to_pydatetime(),
-            "station_code": code,
-            "name": last["name"],
-            "commune": None if pd.isna(last["commune"]) else last["commune"],
-            "arrondissement": None
-            if pd.isna(last["arrondissement"])
-            else int(last["arrondissement"]),
-            "n_reports": len(g),
-        }
-        for short, col in indicators._METRICS.items():
-            row[f"{short}_mean"] = float(g[col].mean())
-            row[f"{short}_min"] = int(g[col].min())
-            row[f"{short}_max"] = int(g[col].max())
-        occ = g["occ"].dropna()
-        row["occupancy_mean"] = float(occ.mean()) if len(occ) else None
-        row["empty_share"] = float(g["empty"].mean())
-        row["full_share"] = float(g["full"].mean())
-        row["out_of_service_share"] = float(g["oos"].mean())
-        row["date"] = start.date()
-        rows.append(row)
-    return rows
-
-
-@pytest.mark.parametrize(("window", "freq"), [("15 minutes", "15min"), ("1 hour", "1h")])
-def test_station_indicators_equal_an_independent_pandas_computation(spark, records, window, freq):
-    got = indicators.station_indicators(records, window)
-    assert got.columns == list(indicators.STATION_COLUMNS)
-    expected = [Row(**r) for r in pandas_station_indicators(real_records(), freq)]
-    assertDataFrameEqual(got, expected, checkRowOrder=False)
-
-
-def test_station_window_values_by_hand(spark, records):
-    got = indicators.station_indicators(records, "1 hour").where(
-        "window_start = '2022-05-12 11:00:00'"
+def _tables(spark, recs, window_minutes: int, until: datetime):
+    rows = [{**r.to_dict(), "partition": 0, "offset": i} for i, r in enumerate(recs)]
+    step = timeline.advance(
+        spark.createDataFrame([], timeline.state_schema()),
+        spark.createDataFrame(rows, timeline.state_schema()),
+        complete_until_us=None,
+        partition_newest_us={},
+        window_us=window_minutes * 60 * 1_000_000,
+        stale_after_us=2 * 3600 * 1_000_000,
+        hi_us=int(until.timestamp() * 1_000_000),
     )
-    rows = {r.station_code: r for r in got.collect()}
-    # 15020 reported twice at 11:15:59: 0 bikes / 32 docks, then 4 / 28
-    s = rows["15020"]
-    assert (s.n_reports, s.bikes_mean, s.bikes_min, s.bikes_max) == (2, 2.0, 0, 4)
-    assert (s.empty_share, s.full_share, s.out_of_service_share) == (0.5, 0.0, 0.0)
-    assert s.occupancy_mean == pytest.approx((0 / 32 + 4 / 32) / 2)
-    # capacity 0, 0 bikes and 0 docks: occupancy undefined, both empty and full
-    z = rows["id:907081682"]
-    assert z.occupancy_mean is None
-    assert (z.empty_share, z.full_share, z.out_of_service_share) == (1.0, 1.0, 0.0)
-    # installed but neither renting nor returning: out of service the whole time
-    assert rows["14032"].out_of_service_share == 1.0
-    # a station with no report in a window has no row there (42004 has none 13:00-14:00)
-    assert records.where("last_reported >= '2022-05-12 13:00:00'").count() == 0
+    return {name: frame.toPandas() for name, frame in step.frames.items()}
 
 
-# --- area indicators ---------------------------------------------------------
+@pytest.mark.parametrize("window_minutes", [15, 60])
+def test_real_records_give_the_oracles_station_and_area_rows(spark, window_minutes):
+    recs = real_records()
+    until = ts("13:15")
+    got = _tables(spark, recs, window_minutes, until)
+    window = timedelta(minutes=window_minutes)
+    want = oracle.station_windows(recs, window, timedelta(hours=2), until)
+    station = got["indicators_station"]
+    assert len(station) == len(want)
+    for row in station.itertuples():
+        start = pd.Timestamp(row.window_start, tz="UTC").to_pydatetime()
+        for column, value in want[(row.station_code, start)].items():
+            actual = getattr(row, column)
+            assert pd.isna(actual) if value is None else actual == pytest.approx(value), column
+    areas = oracle.area_windows(want, window)
+    area = got["indicators_area"]
+    assert len(area) == len(areas)
+    for row in area.itertuples():
+        start = pd.Timestamp(row.window_start, tz="UTC").to_pydatetime()
+        for column, value in areas[(start, row.area_level, row.area)].items():
+            actual = getattr(row, column)
+            assert pd.isna(actual) if value is None else actual == pytest.approx(value), column
 
 
-def test_area_rollup_of_one_window(spark, records):
-    got = indicators.area_indicators(records, "1 hour").where(
-        "window_start = '2022-05-12 11:00:00'"
-    )
-    assert got.columns == list(indicators.AREA_COLUMNS)
-    start, end = ts("11:00:00").replace(tzinfo=None), ts("12:00:00").replace(tzinfo=None)
-    # station values of that hour: 15020 (bikes 0,4 docks 32,28 mech 0,2 ebike 0,2),
-    # 14032 (0 bikes, 32 docks, out of service), 42004 (39,35 / 2,6 / 35,31 / 4,4)
-    occ_15020 = (0 / 32 + 4 / 32) / 2
-    occ_42004 = (39 / 41 + 35 / 41) / 2
-    expected = [
-        Row(
-            window_start=start,
-            window_end=end,
-            area_level="commune",
-            area="Paris",
-            n_stations=2,
-            bikes_mean=1.0,
-            mechanical_mean=0.5,
-            ebike_mean=0.5,
-            docks_mean=31.0,
-            occupancy_mean=occ_15020 / 2,
-            empty_share=0.75,
-            full_share=0.0,
-            out_of_service_share=0.5,
-            stations_empty=2,
-            stations_full=0,
-            stations_out_of_service=1,
-            date=date(2022, 5, 12),
-        ),
-        Row(
-            window_start=start,
-            window_end=end,
-            area_level="commune",
-            area="Ivry-sur-Seine",
-            n_stations=1,
-            bikes_mean=37.0,
-            mechanical_mean=33.0,
-            ebike_mean=4.0,
-            docks_mean=4.0,
-            occupancy_mean=occ_42004,
-            empty_share=0.0,
-            full_share=0.0,
-            out_of_service_share=0.0,
-            stations_empty=0,
-            stations_full=0,
-            stations_out_of_service=0,
-            date=date(2022, 5, 12),
-        ),
-        Row(
-            window_start=start,
-            window_end=end,
-            area_level="arrondissement",
-            area="14",
-            n_stations=1,
-            bikes_mean=0.0,
-            mechanical_mean=0.0,
-            ebike_mean=0.0,
-            docks_mean=32.0,
-            occupancy_mean=0.0,
-            empty_share=1.0,
-            full_share=0.0,
-            out_of_service_share=1.0,
-            stations_empty=1,
-            stations_full=0,
-            stations_out_of_service=1,
-            date=date(2022, 5, 12),
-        ),
-        Row(
-            window_start=start,
-            window_end=end,
-            area_level="arrondissement",
-            area="15",
-            n_stations=1,
-            bikes_mean=2.0,
-            mechanical_mean=1.0,
-            ebike_mean=1.0,
-            docks_mean=30.0,
-            occupancy_mean=occ_15020,
-            empty_share=0.5,
-            full_share=0.0,
-            out_of_service_share=0.0,
-            stations_empty=1,
-            stations_full=0,
-            stations_out_of_service=0,
-            date=date(2022, 5, 12),
-        ),
-    ]  # the capacity-0 station has no commune: it is in no area row
-    assertDataFrameEqual(got, expected, checkRowOrder=False)
-
-
-# --- alerts ------------------------------------------------------------------
-
-
-def alert(code, kind, previous, at, bikes, docks, commune, arr):
-    return Row(
-        station_code=code,
-        alert=kind,
-        previous=previous,
-        at=ts(at).replace(tzinfo=None),
-        bikes_available=bikes,
-        docks_available=docks,
-        commune=commune,
-        arrondissement=arr,
-        date=date(2022, 5, 12),
-    )
-
-
-def test_alert_transitions_on_real_reports(spark, records):
-    got = alerts.alerts_batch(records, "2 hours", now=datetime(2022, 5, 12, 16, tzinfo=UTC))
-    expected = [
-        alert("14032", "out_of_service", None, "09:18:11", 0, 32, "Paris", 14),
-        alert("14032", "stale", "out_of_service", "14:14:25", 0, 32, "Paris", 14),
-        # counts changed twice under one last_reported: empty, then back to normal
-        alert("15020", "empty", "normal", "11:15:59", 0, 32, "Paris", 15),
-        alert("15020", "normal", "empty", "11:15:59", 4, 28, "Paris", 15),
-        alert("15020", "stale", "normal", "14:13:05", 4, 28, "Paris", 15),
-        # out-of-order reports are taken in last_reported order
-        alert("42004", "full", "normal", "10:19:08", 44, 0, "Ivry-sur-Seine", None),
-        alert("42004", "normal", "full", "10:19:25", 42, 1, "Ivry-sur-Seine", None),
-        alert("42004", "stale", "normal", "14:19:29", 37, 4, "Ivry-sur-Seine", None),
-        # 0 bikes and 0 docks (capacity 0) classifies as empty
-        alert("id:907081682", "empty", None, "09:13:06", 0, 0, None, None),
-        alert("id:907081682", "stale", "empty", "14:18:58", 0, 0, None, None),
-    ]
-    assertDataFrameEqual(got, expected, checkRowOrder=False)
-    assert got.columns == [*alerts.COLUMNS, "date"]
-
-
-def test_gaps_longer_than_the_threshold_make_a_station_stale_between_reports(spark, records):
-    got = alerts.alerts_batch(records.where("station_code = '14032'"), "45 minutes")
-    expected = [
-        alert("14032", "out_of_service", None, "09:18:11", 0, 32, "Paris", 14),
-        alert("14032", "stale", "out_of_service", "10:03:11", 0, 32, "Paris", 14),
-        alert("14032", "out_of_service", "stale", "10:10:15", 0, 32, "Paris", 14),
-        alert("14032", "stale", "out_of_service", "10:55:15", 0, 32, "Paris", 14),
-        alert("14032", "out_of_service", "stale", "11:12:22", 0, 32, "Paris", 14),
-        alert("14032", "stale", "out_of_service", "11:57:22", 0, 32, "Paris", 14),
-        alert("14032", "out_of_service", "stale", "12:14:25", 0, 32, "Paris", 14),
-    ]
-    assertDataFrameEqual(got, expected, checkRowOrder=False)
-
-
-def test_advance_ignores_reports_older_than_the_known_state():
-    report = alerts.Report("normal", 2_000, 5, 5, "Paris", 1)
-    old_empty = alerts.Report("empty", 1_000, 0, 10, "Paris", 1)
-    out, state = alerts.advance("1001", None, [report], stale_after_us=10_000)
-    assert out == [] and state is not None and state.alert == "normal"
-    out, state2 = alerts.advance("1001", state, [old_empty], stale_after_us=10_000)
-    assert out == [] and state2 == state
-    assert alerts.expire("1001", state, 10_000)[0]["at_us"] == 12_000
-    assert alerts.expire("1001", alerts.StationState("stale", 0, 0, 0, None, None), 1) == []
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("2 hours", 7200), ("15 minutes", 900), ("30s", 30), ("30 seconds", 30), ("1 day", 86400)],
-)
-def test_parse_duration(text, seconds):
-    assert alerts.parse_duration(text).total_seconds() == seconds
-
-
-@pytest.mark.parametrize("text", ["", "soon", "0 minutes", "5 fortnights"])
-def test_parse_duration_rejects_nonsense(text):
-    with pytest.raises(ValueError):
-        alerts.parse_duration(text)
+def test_real_records_alerts(spark):
+    recs = real_records()
+    got = _tables(spark, recs, 15, ts("13:15"))["alerts"]
+    as_set = {
+        (r.station_code, r.alert, r.previous, pd.Timestamp(r.at, tz="UTC").to_pydatetime())
+        for r in got.itertuples()
+    }
+    assert as_set == oracle.alerts(recs, timedelta(hours=2), ts("13:15"))
+    # 15020 runs empty at 11:34:57 and recovers at 11:47:44; 14032 is out of service
+    assert ("15020", "empty", "normal", ts("11:34:57")) in as_set
+    assert ("15020", "normal", "empty", ts("11:47:44")) in as_set
+    assert ("14032", "out_of_service", None, ts("10:22:18")) in as_set

@@ -11,7 +11,7 @@ from pipeline.cli import main
     ("argv", "message"),
     [
         (["--window", "soon"], "velib stream: --window: bad duration 'soon'"),
-        (["--watermark", "-5 minutes"], "velib stream: --watermark: bad duration"),
+        (["--stale-after", "-5 minutes"], "velib stream: --stale-after: bad duration"),
         (["--processing-time", "0s"], "velib stream: --processing-time: bad duration '0s'"),
         (["--max-offsets-per-trigger", "0"], "velib stream: --max-offsets-per-trigger must be"),
     ],

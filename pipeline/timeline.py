@@ -1,0 +1,311 @@
+"""The per-station state pass: records -> intervals in force -> windows, alerts, next state.
+
+Pure Spark DataFrame transforms (JVM only, no Python UDF), called by the stream
+once per micro-batch and directly by the unit tests on small batch frames.
+
+A record is in force from its ``observed_at`` until the station's next record,
+or for ``stale_after`` at most; then the station is unknown until it reports
+again. Everything here works on epoch microseconds (``o_us``) and is cut at
+two instants the caller chooses:
+
+* ``lo``: everything before it was emitted by earlier batches (None at first);
+* ``hi``: every record observed before it is known to have arrived, so the
+  windows ending by ``hi`` and the alerts dated before it are final.
+
+Output before ``hi`` is therefore a function of the records alone, whatever the
+batch boundaries were: the same tables come out of one batch or a hundred.
+The state kept between batches is, per station, the last record observed
+before ``hi`` (its condition and staleness clock) plus any record at or after it.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pipeline import indicators, record, vocabulary
+
+US = 1_000_000
+KAFKA_COLUMNS: tuple[str, ...] = ("partition", "offset")
+STATE_COLUMNS: tuple[str, ...] = (*record.FIELD_NAMES, *KAFKA_COLUMNS)
+_FAR = 2**62  # "no upper bound" in microseconds
+
+
+def state_schema() -> T.StructType:
+    """Schema of the kept records: the station record plus its Kafka position."""
+    return T.StructType(
+        [
+            *record.spark_schema().fields,
+            T.StructField("partition", T.IntegerType()),
+            T.StructField("offset", T.LongType()),
+        ]
+    )
+
+
+def condition() -> Column:
+    """A record's condition, by priority: out_of_service, empty, full, normal."""
+    c = F.col
+    return (
+        F.when(
+            vocabulary.is_out_of_service(c("is_installed"), c("is_renting"), c("is_returning")),
+            F.lit("out_of_service"),
+        )
+        .when(vocabulary.is_empty(c("bikes_available")), F.lit("empty"))
+        .when(vocabulary.is_full(c("docks_available")), F.lit("full"))
+        .otherwise(F.lit("normal"))
+    )
+
+
+def _same(columns: tuple[str, ...], window: Window) -> Column:
+    """True when every column equals (null-safe) its value on the previous row."""
+    checks = [F.lag(c).over(window).eqNullSafe(F.col(c)) for c in columns]
+    return functools.reduce(operator.and_, checks)
+
+
+def arrange(kept: DataFrame, batch: DataFrame, lo_us: int | None) -> DataFrame:
+    """Union the kept records with a batch and give each out-of-order batch row its reason.
+
+    Rows are taken in arrival order (Kafka partition, offset; one station is
+    always in one partition). A batch row is out of order, with ``reason``
+    set, when it was observed before the complete part ``lo``, before a
+    record of its station that arrived earlier, or at the same instant as one
+    (a re-send): its time is already accounted for, so it goes to
+    ``_rejected/`` with that reason instead of the timeline.
+    """
+    rows = (
+        kept.select(*STATE_COLUMNS)
+        .withColumn("fresh", F.lit(False))
+        .unionByName(batch.select(*STATE_COLUMNS).withColumn("fresh", F.lit(True)))
+        .withColumn("o_us", F.unix_micros("observed_at"))
+    )
+    arrival = Window.partitionBy("station_code").orderBy("partition", "offset")
+    seen = F.max("o_us").over(arrival.rowsBetween(Window.unboundedPreceding, -1))
+    o = F.col("o_us")
+    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    reason = (
+        F.when(~F.col("fresh"), F.lit(None))
+        .when(o < lo, F.lit("late: observed before the part of the output already complete"))
+        .when(o < seen, F.lit("out of order: observed before an earlier record of the station"))
+        .when(o == seen, F.lit("repeated: the station already has a record observed then"))
+    )
+    return rows.withColumn("reason", reason.cast("string"))
+
+
+def out_of_order(arranged: DataFrame) -> DataFrame:
+    """The batch rows left out of the timeline: ``partition``, ``offset``, ``reason``."""
+    return arranged.where(F.col("reason").isNotNull()).select("partition", "offset", "reason")
+
+
+def timeline(arranged: DataFrame, stale_after_us: int) -> DataFrame:
+    """The accepted records of each station in time order, with what each needs to know.
+
+    Adds ``next_o_us`` / ``prev_o_us`` (neighbours' observed times),
+    ``known_end_us`` (when the record stops being in force), ``condition`` and
+    ``prev_condition``, ``changed`` (state differs from the previous record)
+    and ``same_report`` (report time and state both unchanged: a heartbeat
+    that brought nothing new, which ``status/`` leaves out).
+    """
+    accepted = arranged.where(F.col("reason").isNull())
+    order = Window.partitionBy("station_code").orderBy("o_us")
+    o = F.col("o_us")
+    stale_at = o + F.lit(stale_after_us)
+    same_report = _same(("last_reported", *record.STATE_FIELDS), order)
+    return (
+        accepted.withColumn("condition", condition())
+        .withColumn("next_o_us", F.lead("o_us").over(order))
+        .withColumn("prev_o_us", F.lag("o_us").over(order))
+        .withColumn("prev_condition", F.lag("condition").over(order))
+        .withColumn("changed", ~F.coalesce(_same(record.STATE_FIELDS, order), F.lit(False)))
+        .withColumn("same_report", F.coalesce(same_report, F.lit(False)))
+        .withColumn("known_end_us", F.least(F.coalesce(F.col("next_o_us"), stale_at), stale_at))
+    )
+
+
+def pieces(line: DataFrame, lo_us: int | None, hi_us: int, window_us: int) -> DataFrame:
+    """Each record's time in force within [lo, hi), split at window boundaries.
+
+    One row per (record, window) with ``start_us``/``end_us`` of the piece,
+    ``seconds``, the state's values and flags, and ``first`` when the piece
+    begins at the record's own observed time (so the record counts in that window).
+    """
+    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    a = F.greatest(F.col("o_us"), lo)
+    b = F.least(F.col("known_end_us"), F.lit(hi_us))
+    w = F.lit(window_us)
+    spans = line.withColumn("_a", a).withColumn("_b", b).where(F.col("_a") < F.col("_b"))
+    k = F.explode(F.sequence(F.floor(F.col("_a") / w), F.floor((F.col("_b") - 1) / w)))
+    c = F.col
+    return (
+        spans.withColumn("k", k)
+        .withColumn("window_start_us", c("k") * w)
+        .withColumn("start_us", F.greatest(c("_a"), c("window_start_us")))
+        .withColumn("end_us", F.least(c("_b"), c("window_start_us") + w))
+        .select(
+            "station_code",
+            "window_start_us",
+            "start_us",
+            "end_us",
+            ((c("end_us") - c("start_us")) / F.lit(float(US))).alias("seconds"),
+            (c("start_us") == c("o_us")).alias("first"),
+            "changed",
+            "name",
+            "commune",
+            "arrondissement",
+            "bikes_available",
+            "mechanical_available",
+            "ebike_available",
+            "docks_available",
+            indicators.occupancy().alias("occupancy"),
+            vocabulary.is_empty(c("bikes_available")).alias("empty"),
+            vocabulary.is_full(c("docks_available")).alias("full"),
+            vocabulary.is_out_of_service(
+                c("is_installed"), c("is_renting"), c("is_returning")
+            ).alias("out_of_service"),
+        )
+    )
+
+
+def alert_rows(line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: int) -> DataFrame:
+    """Condition changes dated in [lo, hi): one row each (vocabulary.ALERT columns).
+
+    A record alerts when its condition differs from the previous record's (a
+    station's first record only when it is not ``normal``); a station with no
+    record for longer than ``stale_after`` gets ``stale`` at last record +
+    ``stale_after`` and ``back`` when it reports again.
+    """
+    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    hi = F.lit(hi_us)
+    o, cond, prev = F.col("o_us"), F.col("condition"), F.col("prev_condition")
+    back = F.col("prev_o_us").isNotNull() & (o - F.col("prev_o_us") > F.lit(stale_after_us))
+    alert = (
+        F.when(back, F.lit(vocabulary.BACK))
+        .when(prev.isNull() & (cond != F.lit("normal")), cond)
+        .when(prev.isNotNull() & (cond != prev), cond)
+    )
+    changes = line.where((o >= lo) & (o < hi)).select(
+        "*",
+        alert.alias("alert"),
+        F.when(back, F.lit(vocabulary.STALE)).otherwise(prev).alias("previous"),
+        cond.alias("after"),
+        o.alias("at_us"),
+    )
+    stale_at = o + F.lit(stale_after_us)
+    goes_stale = F.col("next_o_us").isNull() | (F.col("next_o_us") > stale_at)
+    stale = line.where(goes_stale & (stale_at >= lo) & (stale_at < hi)).select(
+        "*",
+        F.lit(vocabulary.STALE).alias("alert"),
+        cond.alias("previous"),
+        F.lit(vocabulary.STALE).alias("after"),
+        stale_at.alias("at_us"),
+    )
+    at = F.timestamp_micros("at_us")
+    columns = {"condition": F.col("after"), "at": at, "date": indicators.utc_date(at)}
+    return (
+        changes.where(F.col("alert").isNotNull())
+        .unionByName(stale)
+        .select(*(columns.get(n, F.col(n)).alias(n) for n in vocabulary.names(vocabulary.ALERT)))
+    )
+
+
+def kept_records(line: DataFrame, hi_us: int | None) -> DataFrame:
+    """What the next batch needs: per station the last record before ``hi``, and any after."""
+    if hi_us is None:
+        return line.select(*STATE_COLUMNS)
+    before = F.max(F.when(F.col("o_us") < F.lit(hi_us), F.col("o_us"))).over(
+        Window.partitionBy("station_code")
+    )
+    return (
+        line.withColumn("_last_before", before)
+        .where((F.col("o_us") >= F.lit(hi_us)) | (F.col("o_us") == F.col("_last_before")))
+        .select(*STATE_COLUMNS)
+    )
+
+
+def frontier(maxima: dict[int, int], window_us: int) -> int | None:
+    """The window-aligned instant before which every record has arrived, or None.
+
+    Ingest writes each partition in ``observed_at`` order, so a partition's
+    future records are observed no earlier than its newest one: the least of
+    the partitions' newest times is a low watermark (Flink's per-partition
+    watermarks, done by hand), immune to partitions advancing unevenly.
+    """
+    if not maxima:
+        return None
+    low = min(maxima.values())
+    return (low // window_us) * window_us
+
+
+@dataclass
+class Step:
+    """One batch through the state pass: the frames to write and what the next batch needs."""
+
+    frames: dict[str, DataFrame]
+    kept: DataFrame
+    complete_until_us: int | None
+    partition_newest_us: dict[int, int]
+    records: int = 0
+    late: int = 0
+
+
+def advance(
+    kept: DataFrame,
+    batch: DataFrame,
+    *,
+    complete_until_us: int | None,
+    partition_newest_us: dict[int, int],
+    window_us: int,
+    stale_after_us: int,
+    hi_us: int | None = None,
+    cache: Callable[[DataFrame], DataFrame] = lambda frame: frame,
+) -> Step:
+    """Apply one batch of valid records (with partition, offset) to the kept state.
+
+    Args:
+        kept: the previous step's ``kept`` (empty at first).
+        batch: the batch's valid records, ``STATE_COLUMNS``.
+        complete_until_us: the previous step's ``complete_until_us`` (``lo``).
+        partition_newest_us: the previous step's newest observed time per partition.
+        window_us: window length.
+        stale_after_us: the stale threshold.
+        hi_us: complete the output up to here instead of the frontier (tests).
+        cache: persists a frame used more than once (the stream passes Spark's).
+
+    Returns:
+        ``frames``: ``status`` and ``out_of_order`` always; ``indicators_station``,
+        ``indicators_area`` and ``alerts`` when the output advanced.
+    """
+    lo = complete_until_us
+    arranged = cache(arrange(kept, batch, lo))
+    fresh = arranged.where("fresh")
+    newest = dict(partition_newest_us)
+    records = late = 0
+    stats = fresh.groupBy("partition").agg(
+        F.max("o_us").alias("newest"),
+        F.count(F.lit(1)).alias("n"),
+        F.count(F.col("reason")).alias("late"),
+    )
+    for row in stats.collect():
+        p = int(row["partition"])
+        newest[p] = max(newest.get(p, int(row["newest"])), int(row["newest"]))
+        records += int(row["n"])
+        late += int(row["late"])
+    hi = hi_us if hi_us is not None else frontier(newest, window_us)
+    if hi is not None and lo is not None:
+        hi = max(hi, lo)
+    line = cache(timeline(arranged, stale_after_us))
+    frames = {
+        "status": indicators.status_rows(line.where(F.col("fresh") & ~F.col("same_report"))),
+        "out_of_order": out_of_order(arranged),
+    }
+    if hi is not None and (lo is None or hi > lo):
+        stations = cache(indicators.station_rows(pieces(line, lo, hi, window_us), window_us))
+        frames["indicators_station"] = stations
+        frames["indicators_area"] = indicators.area_rows(stations, window_us / US)
+        frames["alerts"] = cache(alert_rows(line, lo, hi, stale_after_us))
+    return Step(frames, kept_records(line, hi), hi, newest, records, late)

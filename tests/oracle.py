@@ -1,0 +1,203 @@
+"""An independent computation of the stream's tables, for tests: plain Python, no Spark.
+
+It shares no code with the pipeline (only the StationRecord it reads): the
+states in force are walked second by second of each window's pieces with
+ordinary loops, so a mistake in the Spark transforms cannot hide in both.
+Definitions (README, pipeline.vocabulary): a record is in force from its
+observed_at until the station's next record or for ``stale_after`` at most;
+shares and means are over the known time; area rows weigh each station by its
+known seconds; counts "at the end" use the state in force at the window's end.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pipeline.record import StationRecord
+
+
+def condition(r: StationRecord) -> str:
+    if not r.is_installed or (not r.is_renting and not r.is_returning):
+        return "out_of_service"
+    if r.bikes_available == 0:
+        return "empty"
+    if r.docks_available == 0:
+        return "full"
+    return "normal"
+
+
+@dataclass
+class Piece:
+    start: datetime
+    end: datetime
+    rec: StationRecord
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def timelines(records: list[StationRecord]) -> dict[str, list[StationRecord]]:
+    """Each station's records in time order; a second record at the same instant is ignored."""
+    by_station: dict[str, list[StationRecord]] = defaultdict(list)
+    for r in records:
+        line = by_station[r.station_code]
+        if line and r.observed_at <= line[-1].observed_at:
+            continue  # arrives out of order or at the same instant: not in the timeline
+        line.append(r)
+    return by_station
+
+
+def intervals(
+    line: list[StationRecord], stale: timedelta
+) -> list[tuple[datetime, datetime, StationRecord]]:
+    out = []
+    for i, r in enumerate(line):
+        end = r.observed_at + stale
+        if i + 1 < len(line):
+            end = min(end, line[i + 1].observed_at)
+        out.append((r.observed_at, end, r))
+    return out
+
+
+def station_windows(
+    records: list[StationRecord], window: timedelta, stale: timedelta, until: datetime
+) -> dict[tuple[str, datetime], dict]:
+    """(station, window start) -> the documented station-row values, up to ``until``."""
+    rows: dict[tuple[str, datetime], dict] = {}
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for code, line in timelines(records).items():
+        pieces: dict[datetime, list[Piece]] = defaultdict(list)
+        for start, end, rec in intervals(line, stale):
+            end = min(end, until)
+            t = start
+            while t < end:
+                w0 = epoch + ((t - epoch) // window) * window
+                piece_end = min(end, w0 + window)
+                pieces[w0].append(Piece(t, piece_end, rec))
+                t = piece_end
+        for w0, ps in pieces.items():
+            known = sum(p.seconds for p in ps)
+            occ = [
+                (p.seconds, p.rec.bikes_available / (p.rec.bikes_available + p.rec.docks_available))
+                for p in ps
+                if p.rec.bikes_available + p.rec.docks_available > 0
+            ]
+            last = max(ps, key=lambda p: p.end)
+            at_end = last.end == w0 + window
+            in_window = [r for r in line if w0 <= r.observed_at < w0 + window]
+            changes = 0
+            for r in in_window:
+                i = line.index(r)
+                if i == 0 or _state(line[i - 1]) != _state(r):
+                    changes += 1
+            row = {
+                "seconds_known": known,
+                "n_records": len(in_window),
+                "n_changes": changes,
+                "occupancy_seconds": sum(s for s, _ in occ),
+                "occupancy_mean": sum(s * o for s, o in occ) / sum(s for s, _ in occ)
+                if occ
+                else None,
+                "empty_share": sum(p.seconds for p in ps if p.rec.bikes_available == 0) / known,
+                "full_share": sum(p.seconds for p in ps if p.rec.docks_available == 0) / known,
+                "out_of_service_share": sum(
+                    p.seconds for p in ps if condition(p.rec) == "out_of_service"
+                )
+                / known,
+                "empty_at_end": (last.rec.bikes_available == 0) if at_end else None,
+                "full_at_end": (last.rec.docks_available == 0) if at_end else None,
+                "commune": last.rec.commune,
+                "arrondissement": last.rec.arrondissement,
+            }
+            for short, field in (
+                ("bikes", "bikes_available"),
+                ("ebike", "ebike_available"),
+                ("docks", "docks_available"),
+            ):
+                values = [(p.seconds, getattr(p.rec, field)) for p in ps]
+                row[f"{short}_mean"] = sum(s * v for s, v in values) / known
+                row[f"{short}_min"] = min(v for _, v in values)
+                row[f"{short}_max"] = max(v for _, v in values)
+            rows[(code, w0)] = row
+    return rows
+
+
+def _state(r: StationRecord) -> tuple:
+    return (
+        r.capacity,
+        r.bikes_available,
+        r.mechanical_available,
+        r.ebike_available,
+        r.docks_available,
+        r.is_installed,
+        r.is_renting,
+        r.is_returning,
+    )
+
+
+def area_windows(
+    stations: dict[tuple[str, datetime], dict], window: timedelta
+) -> dict[tuple, dict]:
+    """(window start, level, area) -> area-row values rolled up from station rows."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for (_code, w0), row in stations.items():
+        groups[(w0, "network", "all")].append(row)
+        if row["commune"] is not None:
+            groups[(w0, "commune", row["commune"])].append(row)
+        if row["arrondissement"] is not None:
+            groups[(w0, "arrondissement", str(row["arrondissement"]))].append(row)
+    length = window.total_seconds()
+    out = {}
+    for key, rows in groups.items():
+        known = sum(r["seconds_known"] for r in rows)
+        occ_s = sum(r["occupancy_seconds"] for r in rows)
+        out[key] = {
+            "stations_known": len(rows),
+            "stations_known_mean": known / length,
+            "stations_known_at_end": sum(r["empty_at_end"] is not None for r in rows),
+            "bikes_mean": sum(r["bikes_mean"] * r["seconds_known"] for r in rows) / known,
+            "occupancy_mean": (
+                sum(
+                    r["occupancy_mean"] * r["occupancy_seconds"]
+                    for r in rows
+                    if r["occupancy_seconds"]
+                )
+                / occ_s
+                if occ_s
+                else None
+            ),
+            "empty_share": sum(r["empty_share"] * r["seconds_known"] for r in rows) / known,
+            "stations_empty": sum(r["empty_at_end"] is True for r in rows),
+            "stations_full": sum(r["full_at_end"] is True for r in rows),
+            "stations_empty_mean": sum(r["empty_share"] * r["seconds_known"] for r in rows)
+            / length,
+        }
+    return out
+
+
+def alerts(records: list[StationRecord], stale: timedelta, until: datetime) -> set[tuple]:
+    """(station, alert, previous, at) of every condition change dated before ``until``."""
+    out = set()
+    for code, line in timelines(records).items():
+        prev: StationRecord | None = None
+        for r in line:
+            if r.observed_at >= until:
+                break
+            c = condition(r)
+            if prev is None:
+                if c != "normal":
+                    out.add((code, c, None, r.observed_at))
+            elif r.observed_at - prev.observed_at > stale:
+                out.add((code, "back", "stale", r.observed_at))
+            elif c != condition(prev):
+                out.add((code, c, condition(prev), r.observed_at))
+            prev = r
+        for i, r in enumerate(line):
+            nxt = line[i + 1].observed_at if i + 1 < len(line) else None
+            at = r.observed_at + stale
+            if (nxt is None or nxt > at) and at < until:
+                out.add((code, "stale", condition(r), at))
+    return out
