@@ -115,6 +115,21 @@ class BatchStore:
             self.files.rename(path, join_path(table, partition, f"{prefix}{n:05d}.parquet"))
         self.files.delete(staging)
 
+    def read_batch(self, name: str, batch_id: int, schema: T.StructType) -> DataFrame:
+        """The rows one batch wrote to a table (``date`` read back from the folder names)."""
+        files = self.files.glob(
+            join_path(self.out_root, name, "date=*", f"part-{batch_id:010d}-*.parquet")
+        )
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        table = join_path(self.out_root, name)
+        return (
+            self.spark.read.schema(schema)
+            .option("basePath", table)
+            .parquet(*files)
+            .select(*schema.fieldNames())
+        )
+
     # --- state -------------------------------------------------------------------
 
     def _state_dir(self, batch_id: int) -> str:

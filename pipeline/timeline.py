@@ -112,7 +112,9 @@ def timeline(arranged: DataFrame, stale_after_us: int) -> DataFrame:
     that brought nothing new, which ``status/`` leaves out).
     """
     accepted = arranged.where(F.col("reason").isNull())
-    order = Window.partitionBy("station_code").orderBy("o_us")
+    # Accepted rows are observed strictly later than every earlier arrival, so arrival
+    # order is time order: the same window as ``arrange`` (one sort, not two).
+    order = Window.partitionBy("station_code").orderBy("partition", "offset")
     o = F.col("o_us")
     stale_at = o + F.lit(stale_after_us)
     same_report = _same(("last_reported", *record.STATE_FIELDS), order)
@@ -277,8 +279,9 @@ def advance(
         cache: persists a frame used more than once (the stream passes Spark's).
 
     Returns:
-        ``frames``: ``status`` and ``out_of_order`` always; ``indicators_station``,
-        ``indicators_area`` and ``alerts`` when the output advanced.
+        ``frames``: ``status`` and ``out_of_order`` always; ``indicators_station``
+        and ``alerts`` when the output advanced (``indicators.area_rows`` rolls the
+        station rows up; the stream reads them back from the files it wrote).
     """
     lo = complete_until_us
     arranged = cache(arrange(kept, batch, lo))
@@ -304,8 +307,8 @@ def advance(
         "out_of_order": out_of_order(arranged),
     }
     if hi is not None and (lo is None or hi > lo):
-        stations = cache(indicators.station_rows(pieces(line, lo, hi, window_us), window_us))
-        frames["indicators_station"] = stations
-        frames["indicators_area"] = indicators.area_rows(stations, window_us / US)
+        frames["indicators_station"] = indicators.station_rows(
+            pieces(line, lo, hi, window_us), window_us
+        )
         frames["alerts"] = cache(alert_rows(line, lo, hi, stale_after_us))
     return Step(frames, kept_records(line, hi), hi, newest, records, late)

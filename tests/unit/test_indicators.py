@@ -193,7 +193,11 @@ def _tables(spark, recs, window_minutes: int, until: datetime):
         stale_after_us=2 * 3600 * 1_000_000,
         hi_us=int(until.timestamp() * 1_000_000),
     )
-    return {name: frame.toPandas() for name, frame in step.frames.items()}
+    frames = dict(step.frames)
+    frames["indicators_area"] = indicators.area_rows(
+        frames["indicators_station"], window_minutes * 60.0
+    )
+    return {name: frame.toPandas() for name, frame in frames.items()}
 
 
 @pytest.mark.parametrize("window_minutes", [15, 60])

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from pipeline import record, timeline, vocabulary
+from pipeline import indicators, record, timeline, vocabulary
 from pipeline.record import StationRecord
 
 pytestmark = pytest.mark.spark
@@ -84,7 +84,10 @@ def run(spark, batches, *, until: float | None = None, stale_minutes: float = 12
             stale_after_us=int(stale_minutes * 60 * US),
             hi_us=us(until) if until is not None and last else None,
         )
-        for name, df in step.frames.items():
+        frames = dict(step.frames)
+        if "indicators_station" in frames:
+            frames["indicators_area"] = indicators.area_rows(frames["indicators_station"], 900.0)
+        for name, df in frames.items():
             out.setdefault(name, []).append(df.toPandas())
         kept = spark.createDataFrame(step.kept.collect(), timeline.state_schema())
         lo, newest = step.complete_until_us, step.partition_newest_us
