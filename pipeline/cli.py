@@ -59,6 +59,12 @@ def _add_broker(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", help="keep the log segments here (default: a temporary folder)")
     p.add_argument("--heap", default="512m", help="JVM max heap (default %(default)s)")
+    p.add_argument(
+        "--sasl",
+        action="store_true",
+        help="clients log in with SASL/SCRAM-SHA-512 (a user with a random password is "
+        "written to DATA_DIR/client.env, mode 0600; source it to set the KAFKA_* variables)",
+    )
     p.set_defaults(func=_run_broker)
 
 
@@ -74,9 +80,19 @@ def _run_broker(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
-    broker = LocalBroker(port=port, data_dir=data_dir, host=args.host, heap=args.heap)
+    broker = LocalBroker(
+        port=port, data_dir=data_dir, host=args.host, heap=args.heap, sasl=args.sasl
+    )
 
     def ready(b: LocalBroker) -> None:
+        if b.credentials is not None:  # names and the file only: the password stays in it
+            names = " ".join(b.client_env())
+            print(  # noqa: T201 - the command's result
+                f"sasl: {b.credentials.mechanism}; clients need {names}\n"
+                f"sasl: set them with: . {b.client_env_file}",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"ready: {b.bootstrap}", flush=True)  # noqa: T201 - the contract with scripts
 
     try:
