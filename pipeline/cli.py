@@ -521,14 +521,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python warns on every SASL_PLAINTEXT connection (even SCRAM, which never sends
+    # the password): one line per client would drown the command's own lines.
+    logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
     logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(f"velib {args.command}: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
+        return _fail(args.command, str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from pipeline.kafka_security import refused_login
+
+        message = refused_login(exc)  # wrong credentials, from any stage and client
+        if message is None:
+            raise
+        return _fail(args.command, message)
+
+
+def _fail(command: str, message: str) -> int:
+    """Print one error line (secrets of the KAFKA_* variables scrubbed) and return 2."""
+    line = config.kafka_security().redact(" ".join(message.split()))
+    print(f"velib {command}: {line}", file=sys.stderr)  # noqa: T201
+    return 2
 
 
 if __name__ == "__main__":
