@@ -357,9 +357,18 @@ def _run_stream(args: argparse.Namespace) -> int:
     if args.max_offsets_per_trigger is not None and args.max_offsets_per_trigger < 1:
         raise UsageError("--max-offsets-per-trigger must be at least 1")
 
+    from pipeline import kafka_io
+    from pipeline.kafka_security import KafkaSecurityError
     from pipeline.sparkenv import get_spark
     from pipeline.stream import run_stream
 
+    # SASL/SSL from the KAFKA_* variables, rendered for Spark as for kafka-python; the
+    # login is checked before Spark starts, so wrong credentials are one line at once.
+    try:
+        kafka_options = config.spark_kafka_options()
+    except KafkaSecurityError as exc:
+        raise UsageError(str(exc)) from None
+    kafka_io.check_login(args.bootstrap_servers)
     summary = run_stream(
         get_spark("velib-stream", args.master),
         bootstrap_servers=args.bootstrap_servers,
@@ -374,6 +383,7 @@ def _run_stream(args: argparse.Namespace) -> int:
         alerts_topic=args.alerts_topic,
         starting_offsets=args.starting_offsets,
         max_offsets_per_trigger=args.max_offsets_per_trigger,
+        kafka_options=kafka_options,
     )
     log.info("stream: %s", summary.line())
     return 0

@@ -30,6 +30,15 @@ def test_an_error_line_never_shows_the_password(sasl_env, capsys):
     assert err == "velib ingest: no such file or folder: /nowhere/***\n"
 
 
+def test_stream_rejects_settings_spark_cannot_take_before_starting(sasl_env, monkeypatch, capsys):
+    monkeypatch.delenv("KAFKA_SASL_MECHANISM")
+    assert main(["stream", "--bootstrap-servers", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "velib stream: KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs KAFKA_SASL_MECHANISM\n"
+    )
+
+
 def test_no_login_check_without_sasl(monkeypatch: pytest.MonkeyPatch):
     for key in [k for k in os.environ if k.startswith("KAFKA_")]:
         monkeypatch.delenv(key)
