@@ -8,10 +8,7 @@ password is one clear error at once, not a 30-second "Unable to bootstrap".
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
-import uuid
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -20,94 +17,11 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.serializer import Serializer
 
 from pipeline import config
-from pipeline.kafka_security import KafkaAuthError, auth_failure, library_loggers
+from pipeline.kafka_login import check_login
 
 log = logging.getLogger(__name__)
 
-LOGIN_TIMEOUT_S = 15.0
-_logged_in: set[tuple[str, str]] = set()
-
-
-class _LoginWatch(logging.Filter):
-    """Catch (and keep off the console) the log records of one login probe."""
-
-    def __init__(self, client_id: str) -> None:
-        super().__init__("velib-login-watch")
-        self.threads = {f"kafka-io-{client_id}", f"velib-login-{client_id}"}
-        self.reason: str | None = None
-        self.done = threading.Event()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Drop the probe's records; note a refused login and stop waiting."""
-        if record.threadName not in self.threads:
-            return True
-        causes = [a for a in (record.args or ()) if isinstance(a, BaseException)]
-        for cause in causes:
-            reason = auth_failure(cause)
-            if reason is not None and self.reason is None:
-                self.reason = reason
-                self.done.set()
-        return False
-
-
-def check_login(bootstrap_servers: str, timeout_s: float = LOGIN_TIMEOUT_S) -> None:
-    """Raise :class:`KafkaAuthError` at once when the cluster refuses our SASL login.
-
-    kafka-python (3.0.12) retries a refused login until its bootstrap timeout and
-    then reports only "Unable to bootstrap". This probe connects once in a thread,
-    watches kafka-python's connection log for the broker's refusal and returns as
-    soon as it sees it. It does nothing without SASL, and succeeds once per process
-    and cluster; any other failure is left to the real client to report.
-
-    Raises:
-        KafkaAuthError: the broker refused the user, password or mechanism.
-    """
-    security = config.kafka_security()
-    if security.mechanism is None:
-        return
-    key = (
-        bootstrap_servers,
-        hashlib.sha256(repr(sorted(security.settings.items())).encode()).hexdigest(),
-    )
-    if key in _logged_in:
-        return
-    client_id = f"velib-login-{uuid.uuid4().hex[:8]}"
-    watch = _LoginWatch(client_id)
-    # a slow retry pace: after a refusal the probe keeps trying in the background
-    settings = {**security.client_settings(), "client_id": client_id, "reconnect_backoff_ms": 2000}
-    outcome: dict[str, BaseException | None] = {}
-
-    loggers = library_loggers(("kafka",))
-
-    def probe() -> None:
-        try:
-            KafkaAdminClient(
-                bootstrap_servers=bootstrap_servers,
-                bootstrap_timeout_ms=int(timeout_s * 1000),
-                **settings,
-            ).close()
-            outcome["error"] = None
-        except Exception as exc:  # noqa: BLE001 - judged below, re-raised by the real client
-            outcome["error"] = exc
-        finally:
-            # Removed only now: after a refusal the probe retries until its timeout,
-            # and those retries must stay off the console too.
-            for logger in loggers:
-                logger.removeFilter(watch)
-            watch.done.set()
-
-    for logger in loggers:
-        logger.addFilter(watch)
-    threading.Thread(target=probe, name=f"velib-login-{client_id}", daemon=True).start()
-    watch.done.wait(timeout_s + 5)
-    if watch.reason is not None:
-        user = security.username or "?"
-        raise KafkaAuthError(
-            f"Kafka at {bootstrap_servers} refused the login of {user!r} "
-            f"({security.mechanism}): {watch.reason}"
-        )
-    if outcome.get("error", True) is None:
-        _logged_in.add(key)
+__all__ = ["KeySerializer", "check_login", "consumer", "ensure_topic", "producer"]
 
 
 class KeySerializer(Serializer):

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import kafka_io
 from pipeline.cli import main
+from pipeline.kafka_login import addresses
 
 PASSWORD = "typed-by-mistake-3d9e"
 
@@ -45,3 +46,16 @@ def test_no_login_check_without_sasl(monkeypatch: pytest.MonkeyPatch):
     started = time.monotonic()
     kafka_io.check_login("127.0.0.1:1", timeout_s=5)  # nobody listens: it must not even try
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("b1:9092", [("b1", 9092)]),
+        ("b1:9092, b2:9093", [("b1", 9092), ("b2", 9093)]),
+        ("[::1]:9092", [("::1", 9092)]),
+        ("nohost", []),
+    ],
+)
+def test_bootstrap_addresses(text, expected):
+    assert list(addresses(text)) == expected
