@@ -224,15 +224,22 @@ def jaas_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def jaas_config(mechanism: str, username: str, password: str) -> str:
-    """``sasl.jaas.config`` for PLAIN or SCRAM with a username and password."""
+def jaas_config(mechanism: str, username: str, password: str, module_prefix: str = "") -> str:
+    """``sasl.jaas.config`` for PLAIN or SCRAM with a username and password.
+
+    ``module_prefix`` goes before the login module's class name: ``"kafkashaded."``
+    on Databricks, whose runtime ships a shaded Kafka client.
+    """
     module = LOGIN_MODULES.get(mechanism.upper())
     if module is None:
         raise KafkaSecurityError(
             f"KAFKA_SASL_MECHANISM={mechanism} has no username/password login module "
             f"(known: {', '.join(LOGIN_MODULES)})"
         )
-    return f"{module} required username={jaas_quote(username)} password={jaas_quote(password)};"
+    return (
+        f"{module_prefix}{module} required "
+        f"username={jaas_quote(username)} password={jaas_quote(password)};"
+    )
 
 
 @dataclass(frozen=True)
@@ -310,8 +317,12 @@ class KafkaSecurity:
         protect_logs(self.secrets())
         return MaskedDict(self.settings)
 
-    def spark_options(self) -> MaskedDict:
+    def spark_options(self, login_module_prefix: str = "") -> MaskedDict:
         """Spark Kafka source/sink options (``kafka.*``) for the same security settings.
+
+        Args:
+            login_module_prefix: put before the JAAS login module's class name;
+                ``"kafkashaded."`` on Databricks (shaded Kafka client), else empty.
 
         Only security settings are rendered: the others tune kafka-python and
         Spark's source has its own options for those. Its secrets are scrubbed
@@ -340,7 +351,9 @@ class KafkaSecurity:
                     f"KAFKA_SASL_MECHANISM={mechanism} needs KAFKA_SASL_PLAIN_USERNAME "
                     "and KAFKA_SASL_PLAIN_PASSWORD"
                 )
-            options["kafka.sasl.jaas.config"] = jaas_config(mechanism, username, str(password))
+            options["kafka.sasl.jaas.config"] = jaas_config(
+                mechanism, username, str(password), login_module_prefix
+            )
         elif self.protocol.startswith("SASL_"):
             raise KafkaSecurityError(
                 f"KAFKA_SECURITY_PROTOCOL={self.protocol} needs KAFKA_SASL_MECHANISM"

@@ -70,6 +70,11 @@ def test_plain_uses_the_plain_login_module_and_names_are_normalized():
     )
 
 
+def test_databricks_gets_the_shaded_login_module():
+    options = KafkaSecurity.from_env(SCRAM_ENV).spark_options(login_module_prefix="kafkashaded.")
+    assert options["kafka.sasl.jaas.config"] == f"kafkashaded.{SCRAM_JAAS}"
+
+
 def test_jaas_values_are_quoted_so_any_password_survives():
     text = jaas_config("SCRAM-SHA-256", 'us"er', 'pa\\ss"word;x')
     assert text == (
