@@ -25,8 +25,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger(__name__)
-
 MASK = "***"
 
 # KAFKA_* variables that are not client settings: velib's own, and the Kafka
