@@ -357,9 +357,12 @@ def run_stream(
 
 def _ensure_topic(bootstrap_servers: str, topic: str) -> None:
     """Create the alerts topic when we can; a managed cluster may forbid it (then it must exist)."""
-    try:
-        from pipeline import kafka_io
+    from pipeline import kafka_io
+    from pipeline.kafka_security import KafkaAuthError
 
+    try:
         kafka_io.ensure_topic(bootstrap_servers, topic, partitions=1)
+    except KafkaAuthError:
+        raise  # a refused login is the user's to fix, not a warning
     except Exception as exc:  # noqa: BLE001 - the sink reports a missing topic itself
         log.warning("could not check/create topic %s: %s", topic, exc)
