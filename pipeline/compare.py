@@ -56,8 +56,18 @@ SOURCES: dict[str, str] = {
     f"{OCCUPANCY}_mean": OCCUPANCY,
     **{f"{condition}_share": condition for condition in FLAGS},
 }
-_AREA_COLUMNS = vocabulary.names(vocabulary.AREA)
-INDICATORS: tuple[str, ...] = tuple(sorted(SOURCES, key=_AREA_COLUMNS.index))
+
+
+def _area_indicators() -> tuple[str, ...]:
+    """The SOURCES names in the vocabulary's column order; a name it lacks is an error."""
+    columns = vocabulary.names(vocabulary.AREA)
+    unknown = sorted(set(SOURCES) - set(columns))
+    if unknown:
+        raise RuntimeError(f"compare indicators missing from vocabulary.AREA: {unknown}")
+    return tuple(n for n in columns if n in SOURCES)
+
+
+INDICATORS: tuple[str, ...] = _area_indicators()
 STATIONS_KNOWN = "stations_known"
 _LEVEL_ORDER = {"network": 0, "arrondissement": 1, "commune": 2}
 
