@@ -112,9 +112,9 @@ def how_compared(summary: Summary) -> str:
     """One paragraph: which snapshots of each side the availability indicators use."""
     sel, a, b = summary.selection, summary.a.timing, summary.b.timing
     if sel.rule == "instants":
-        head = (
-            f"Each side is one snapshot: A {a.text()}, B {b.text()}; the indicators are "
-            "every station's state at that moment."
+        return (
+            f"Each side is one snapshot: A {a.text()}, B {b.text()}; area values are means "
+            "over the stations' states at that moment."
         )
     else:
         which = {
