@@ -398,7 +398,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "capacity changes, and availability indicators per commune and arrondissement. "
         "A and B are recorded raw files or folders (GBFS, open-data history) or processed "
         "Parquet roots (with status/); --rev-a/--rev-b read them at a git revision through "
-        "dvc.api. Writes OUT/{report.md,stations.csv,areas.csv,areas.png} and prints one line.",
+        "dvc.api. Availability is compared at the same Paris hours and day types where both "
+        "sides have them; the report says when each side was taken and warns when they differ. "
+        "Writes OUT/{report.md,stations.csv,areas.csv,areas.png} and prints one line.",
     )
     p.add_argument("a", metavar="A", help="snapshot set A (path, relative to the repo with --rev)")
     p.add_argument("b", metavar="B", help="snapshot set B")
@@ -432,6 +434,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     try:
         a_dates = compare.parse_dates(args.a_dates) if args.a_dates else None
         b_dates = compare.parse_dates(args.b_dates) if args.b_dates else None
+        stale_after = config.parse_duration(config.stream_params()["stale_after"])
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for path, rev in ((args.a, args.rev_a), (args.b, args.rev_b)):
@@ -444,6 +447,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             Path(args.out),
             metrics_path=Path(args.metrics) if args.metrics else None,
             move_threshold_m=threshold,
+            stale_after=stale_after,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None

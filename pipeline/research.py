@@ -6,9 +6,8 @@ whichever way it was produced, and write figures and metrics so that two runs
 give identical bytes: PNG without software/date metadata, JSON with sorted
 keys and rounded floats, CSV with rounded floats.
 
-Definitions follow :mod:`pipeline.indicators`: empty = 0 bikes, full = 0 docks,
-out of service = not installed or neither renting nor returning, occupancy =
-bikes / (bikes + docks) (capacity is not used: the two rarely add up).
+Names and definitions of the conditions (empty, full, out of service) and of
+occupancy come from :mod:`pipeline.vocabulary`, as in the stream stage.
 """
 
 from __future__ import annotations
@@ -22,10 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import vocabulary
 from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
 
 STATUS_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "date")
 PARIS_TZ = "Europe/Paris"
+# The condition flags of with_flags: every vocabulary condition but "normal" (the rest).
+FLAGS: tuple[str, ...] = tuple(c for c in vocabulary.CONDITIONS if c != "normal")
+OCCUPANCY = "occupancy"
 _PANDAS = {"str": "string", "int": "Int64", "long": "Int64", "float": "float64", "bool": "boolean"}
 
 
@@ -87,18 +90,28 @@ def is_processed(path: Path) -> bool:
 
 
 def with_flags(df: pd.DataFrame) -> pd.DataFrame:
-    """Add empty/full/out_of_service flags and occupancy (indicator definitions)."""
+    """Add occupancy and one 0/1 column per condition, named and defined by the vocabulary.
+
+    The conditions are :data:`pipeline.vocabulary.CONDITIONS` but ``normal``
+    (the rest), tested by the vocabulary's own ``is_*`` functions, so the
+    notebooks, ``velib compare`` and the stream cannot disagree on what
+    "empty" means. Flags are floats so that a mean of them is a share.
+    """
     out = df.copy()
     bikes = out["bikes_available"].astype("float64")
     docks = out["docks_available"].astype("float64")
     total = bikes + docks
-    out["occupancy"] = (bikes / total).where(total > 0)
-    out["empty"] = (bikes == 0).astype("float64")
-    out["full"] = (docks == 0).astype("float64")
-    installed = out["is_installed"].fillna(False).astype(bool)
-    renting = out["is_renting"].fillna(False).astype(bool)
-    returning = out["is_returning"].fillna(False).astype(bool)
-    out["out_of_service"] = (~installed | (~renting & ~returning)).astype("float64")
+    out[OCCUPANCY] = (bikes / total).where(total > 0)
+    installed, renting, returning = (
+        out[c].fillna(False).astype(bool) for c in ("is_installed", "is_renting", "is_returning")
+    )
+    tests = {
+        "out_of_service": vocabulary.is_out_of_service(installed, renting, returning),
+        "empty": vocabulary.is_empty(bikes),
+        "full": vocabulary.is_full(docks),
+    }
+    for condition in FLAGS:  # a new vocabulary condition without a test here is a KeyError
+        out[condition] = tests[condition].astype("float64")
     return out
 
 
@@ -169,7 +182,7 @@ def state_grid(df: pd.DataFrame, freq: str = "30min", max_age: str = "2h") -> pd
     older than ``max_age`` are dropped (the station is unknown there).
     """
     cols = ["bikes_available", "mechanical_available", "ebike_available", "docks_available"]
-    cols += ["occupancy", "empty", "full", "out_of_service"]
+    cols += [OCCUPANCY, *FLAGS]
     flagged = with_flags(df).sort_values("observed_at")
     flagged["slot"] = flagged["observed_at"].dt.ceil(freq)
     last = flagged.groupby(["slot", "station_code"], sort=True)[cols].last()
