@@ -44,13 +44,15 @@ REJECTED_COLUMNS: tuple[str, ...] = (
 
 
 def parse_values(raw: DataFrame) -> DataFrame:
-    """Parse Kafka rows (``key``, ``value`` binary, ...) into ``rec`` plus a ``reason``.
+    """Parse Kafka rows (``key``, ``value`` binary, ...) into flat record columns and a ``reason``.
 
     ``reason`` is null for a valid record and otherwise says why the value was
     rejected, so one parse feeds both the clean and the rejected outputs and
     nothing is dropped silently. A value is rejected when it is null, not a
     JSON object, has a field of the wrong type, lacks a required field, or has
-    another ``schema_version``.
+    another ``schema_version``. The raw text is kept (``value``) only for
+    rejected rows: the stream caches this frame, and the bytes of a million
+    valid values would double what it holds.
     """
     schema = T.StructType(
         [*record.spark_schema().fields, T.StructField(CORRUPT_COLUMN, T.StringType())]
@@ -79,7 +81,16 @@ def parse_values(raw: DataFrame) -> DataFrame:
             F.concat(F.lit("unsupported schema_version "), F.col("rec.schema_version")),
         )
     )
-    return parsed.withColumn("reason", reason)
+    return parsed.withColumn("reason", reason).select(
+        F.col("key").cast("string").alias("key"),
+        "topic",
+        "partition",
+        "offset",
+        "timestamp",
+        *(F.col(f"rec.{n}").alias(n) for n in record.FIELD_NAMES),
+        "reason",
+        F.when(F.col("reason").isNotNull(), text).alias("value"),
+    )
 
 
 def valid_records(parsed: DataFrame, with_position: bool = False) -> DataFrame:
@@ -88,9 +99,7 @@ def valid_records(parsed: DataFrame, with_position: bool = False) -> DataFrame:
     ``with_position`` keeps the Kafka ``partition`` and ``offset`` (arrival order).
     """
     position = ("partition", "offset") if with_position else ()
-    return parsed.where(F.col("reason").isNull()).select(
-        *(F.col(f"rec.{n}").alias(n) for n in record.FIELD_NAMES), *position
-    )
+    return parsed.where(F.col("reason").isNull()).select(*record.FIELD_NAMES, *position)
 
 
 def rejected_rows(parsed: DataFrame, extra: DataFrame | None = None) -> DataFrame:
@@ -99,16 +108,22 @@ def rejected_rows(parsed: DataFrame, extra: DataFrame | None = None) -> DataFram
     Args:
         parsed: the output of :func:`parse_values`.
         extra: more rows to reject, by Kafka ``partition`` and ``offset`` with
-            their ``reason`` (valid records the timeline left out of order).
+            their ``reason`` (valid records the timeline left out of order);
+            their value is the record as JSON again.
     """
-    reason = F.col("reason")
+    reason, value = F.col("reason"), F.col("value")
     if extra is not None:
         more = F.broadcast(extra.withColumnRenamed("reason", "_extra"))
         parsed = parsed.join(more, ["partition", "offset"], "left")
         reason = F.coalesce(F.col("reason"), F.col("_extra"))
+        again = F.to_json(
+            F.struct(*record.FIELD_NAMES),
+            {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'", "timeZone": "UTC"},
+        )
+        value = F.coalesce(value, F.when(F.col("_extra").isNotNull(), again))
     return parsed.where(reason.isNotNull()).select(
-        F.col("value").cast("string").alias("value"),
-        F.col("key").cast("string").alias("key"),
+        value.alias("value"),
+        "key",
         "topic",
         "partition",
         "offset",

@@ -20,8 +20,6 @@ before ``hi`` (its condition and staleness clock) plus any record at or after it
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,9 +62,14 @@ def condition() -> Column:
 
 
 def _same(columns: tuple[str, ...], window: Window) -> Column:
-    """True when every column equals (null-safe) its value on the previous row."""
-    checks = [F.lag(c).over(window).eqNullSafe(F.col(c)) for c in columns]
-    return functools.reduce(operator.and_, checks)
+    """True when every column equals its value on the previous row (nulls equal nulls).
+
+    One lag of a struct, not one lag per column: each window expression costs
+    the window operator a pass, and struct equality already treats two null
+    fields as equal.
+    """
+    packed = F.struct(*columns)
+    return F.lag(packed).over(window) == packed
 
 
 def arrange(kept: DataFrame, batch: DataFrame, lo_us: int | None) -> DataFrame:
@@ -86,8 +89,10 @@ def arrange(kept: DataFrame, batch: DataFrame, lo_us: int | None) -> DataFrame:
         .withColumn("o_us", F.unix_micros("observed_at"))
     )
     arrival = Window.partitionBy("station_code").orderBy("partition", "offset")
-    seen = F.max("o_us").over(arrival.rowsBetween(Window.unboundedPreceding, -1))
-    o = F.col("o_us")
+    rows = rows.withColumn(
+        "_seen", F.max("o_us").over(arrival.rowsBetween(Window.unboundedPreceding, -1))
+    )
+    seen, o = F.col("_seen"), F.col("o_us")
     lo = F.lit(lo_us if lo_us is not None else -_FAR)
     reason = (
         F.when(~F.col("fresh"), F.lit(None))
@@ -95,7 +100,7 @@ def arrange(kept: DataFrame, batch: DataFrame, lo_us: int | None) -> DataFrame:
         .when(o < seen, F.lit("out of order: observed before an earlier record of the station"))
         .when(o == seen, F.lit("repeated: the station already has a record observed then"))
     )
-    return rows.withColumn("reason", reason.cast("string"))
+    return rows.withColumn("reason", reason.cast("string")).drop("_seen")
 
 
 def out_of_order(arranged: DataFrame) -> DataFrame:

@@ -279,3 +279,14 @@ def test_output_schemas_are_the_vocabulary(spark):
         got = [(f.name, f.dataType) for f in frames[table].schema.fields]
         want = [(f.name, f.dataType) for f in vocabulary.spark_schema(columns).fields]
         assert got == want, table
+
+
+def test_null_fields_compare_equal_between_records(spark):
+    # a source without the bike-type split: unchanged states must not count as changes
+    first = rec("A", 0, 3, 7).replace(mechanical_available=None, ebike_available=None)
+    beat = first.replace(observed_at=first.observed_at + timedelta(minutes=20))
+    tables, _ = run(spark, [[first, beat]], until=30)
+    assert len(tables["status"]) == 1  # same report and state: the heartbeat adds nothing
+    a = station(tables, "A")
+    assert list(a["n_records"]) == [1, 1] and list(a["n_changes"]) == [1, 0]
+    assert a["mechanical_mean"].isna().all() and a["bikes_mean"].eq(3.0).all()
