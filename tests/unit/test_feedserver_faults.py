@@ -148,6 +148,16 @@ def test_gbfs_json_pointing_to_a_moved_base_is_followed():
     assert old.status_code == 404
 
 
+def test_a_move_mid_run_costs_one_dead_letter_then_gbfs_json_is_read_again():
+    with serve(schedule={4: "moved"}) as server:
+        feed = gbfs(server)
+        assert ok(feed.poll())
+        assert failed(feed.poll(), "answered HTTP 404")  # the old URL is gone
+        assert ok(feed.poll())  # found again through gbfs.json
+        paths = [e.path for e in server.ledger()][-2:]
+    assert paths == ["/gbfs/gbfs.json", "/moved-1/gbfs/station_status.json"]
+
+
 def test_last_updated_goes_backwards_once_then_forward_again():
     with serve(schedule={5: "backwards"}) as server:
         feed = gbfs(server)
@@ -171,6 +181,22 @@ def test_a_stale_records_poll_is_stale_on_every_page():
     assert pages == [(2, ())] * 3 + [(1, ("backwards",))] * 3 + [(2, ())] * 3
     reports = [max(r.last_reported for r in p.records) for p in polls]
     assert reports[1] < reports[0] == reports[2]
+
+
+def test_one_of_each_kind_is_produced_and_no_poll_raises():
+    plan = FaultPlan.one_of_each(burst=1, retry_after_s=0, slow_s=0.5, every=4)
+    with FeedServer(HISTORY, speed=0, faults=plan) as server:
+        feed = gbfs(server, timeout_s=0.2, info_refresh_s=0)
+        polls = []
+        for index in range(25):
+            server.seek(min(index // 4, len(REPLAY) - 1))  # "backwards" needs a past
+            polls.append(feed.poll())
+        fired = [e.kind for e in server.faults.events]
+        seen = {f for e in server.ledger() for f in e.faults}
+    assert fired == list(FAULT_KINDS) and seen == set(FAULT_KINDS)
+    assert all(isinstance(p, Snapshot) for p in polls)
+    assert any(p.rejects and not p.records for p in polls)  # some became dead letters
+    assert polls[-1].records and not polls[-1].rejects  # and the feed recovered
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
