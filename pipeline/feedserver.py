@@ -435,10 +435,12 @@ def serve_until_signalled(
             signal.signal(sig, handler)
     ledger = server.ledger()
     reached = max((e.snapshot for e in ledger if e.snapshot is not None), default=-1) + 1
+    fired = [e.kind for e in server.faults.events]
     log.info(
-        "feed stopped: %d requests, %d with faults, snapshots reached %d of %d",
+        "feed stopped: %d requests, %d fault events %s, snapshots reached %d of %d",
         len(ledger),
-        sum(1 for e in ledger if e.faults),
+        len(fired),
+        fired,
         reached,
         len(server.recording),
     )

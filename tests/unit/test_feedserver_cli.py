@@ -48,7 +48,7 @@ def test_serve_prints_the_urls_answers_the_real_clients_and_stops_cleanly(tmp_pa
         _, err = proc.communicate(timeout=20)
     first = next(read_recorded(HISTORY))
     assert proc.returncode == 0 and "Traceback" not in err
-    assert "feed stopped: 4 requests" in err
+    assert "feed stopped: 4 requests, 0 fault events [], snapshots reached 1 of 6" in err
     assert gbfs.observed_at == first.observed_at and len(gbfs.records) == 25
     assert {r.station_code for r in records.records} == {r.station_code for r in first.records}
     assert [json.loads(line)["feed"] for line in ledger.read_text().splitlines()] == [
