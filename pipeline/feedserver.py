@@ -42,12 +42,14 @@ from urllib.parse import parse_qs, urlsplit
 from pipeline.feedfaults import FAULT_KINDS, FaultPlan, Faults, parse_faults
 from pipeline.feedrecording import FeedClock, Recording, frame_index, load_recording
 from pipeline.feedshapes import (
+    GBFS_FEEDS,
     GBFS_TTL_S,
     Reply,
-    Station,
-    bad_request,
+    feed_of,
     html_page,
     json_reply,
+    page_params,
+    records_page,
     station_key,
     too_many_requests,
 )
@@ -67,8 +69,6 @@ log = logging.getLogger(__name__)
 
 GBFS_BASE = "/gbfs"
 OPENDATA_DATASET = "/api/explore/v2.1/catalog/datasets/velib-disponibilite-en-temps-reel"
-MAX_LIMIT, MAX_WINDOW = 100, 10_000  # the Explore API's page size and offset + limit limits
-_GBFS_FEEDS = ("station_information", "station_status")
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ class FeedServer:
         moved = ["moved"] if self.faults.generation else []
         if path == f"{GBFS_BASE}/gbfs.json":
             return "discovery", self._discovery(base, current), None, moved
-        for name in _GBFS_FEEDS:
+        for name in GBFS_FEEDS:
             if path.endswith(f"/{name}.json"):
                 if path != f"{base}/{name}.json":
                     return name, json_reply(404, {"error": "not found"}), None, moved
@@ -277,7 +277,7 @@ class FeedServer:
         return "unknown", json_reply(404, {"error": "not found"}), None, []
 
     def _discovery(self, base: str, current: int) -> Reply:
-        feeds = [{"name": n, "url": f"{self.url}{base}/{n}.json"} for n in _GBFS_FEEDS]
+        feeds = [{"name": n, "url": f"{self.url}{base}/{n}.json"} for n in GBFS_FEEDS]
         updated = int(self.recording.frames[current].at.timestamp())
         return json_reply(
             200, {"lastUpdatedOther": updated, "ttl": GBFS_TTL_S, "data": {"en": {"feeds": feeds}}}
@@ -312,19 +312,10 @@ class FeedServer:
     def _records(
         self, query: Mapping[str, Sequence[str]], current: int
     ) -> tuple[Reply, tuple[Any, ...] | None, list[str]]:
-        try:
-            limit = int(query.get("limit", ["10"])[0])
-            offset = int(query.get("offset", ["0"])[0])
-        except ValueError:
-            return bad_request("limit and offset must be integers"), None, []
-        if not 1 <= limit <= MAX_LIMIT or offset < 0 or offset + limit > MAX_WINDOW:
-            return bad_request(
-                f"Invalid value for limit/offset ({limit}/{offset}): 1 <= limit <= "
-                f"{MAX_LIMIT} and offset + limit <= {MAX_WINDOW} are expected."
-            ), None, []  # fmt: skip
-        order = query.get("order_by", [""])[0].strip()
-        if order not in ("", "stationcode"):
-            return bad_request(f"order_by {order!r}: only stationcode is served here"), None, []
+        params = page_params(query)
+        if isinstance(params, Reply):
+            return params, None, []
+        limit, offset, order = params
         tags = self.faults.tags()
         if offset == 0:  # a new poll: a stale replica answers it whole, or not at all
             self._records_stale = None
@@ -334,21 +325,9 @@ class FeedServer:
         index = self._records_stale if self._records_stale is not None else current
         if index != current and "backwards" not in tags:
             tags = [*tags, "backwards"]
-        records: list[Station] = self.faults.alter(self.recording.payloads(index).records)
-        if order:
-            records.sort(key=lambda r: str(r.get("stationcode") or ""))
-        body = {"total_count": len(records), "results": records[offset : offset + limit]}
-        return json_reply(200, body), (index, self.recording.frames[index].id, None), tags
-
-
-def feed_of(path: str) -> str:
-    """Which feed a path asks for (the ledger's ``feed`` column)."""
-    if path.endswith("/gbfs.json"):
-        return "discovery"
-    for name in _GBFS_FEEDS:
-        if path.endswith(f"/{name}.json"):
-            return name
-    return "records" if path.endswith("/records") else "unknown"
+        records = self.faults.alter(self.recording.payloads(index).records)
+        reply = records_page(records, limit, offset, order)
+        return reply, (index, self.recording.frames[index].id, None), tags
 
 
 class _Handler(BaseHTTPRequestHandler):

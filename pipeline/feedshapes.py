@@ -38,7 +38,7 @@ What each recording gives, and what it cannot:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +56,8 @@ from pipeline.parsers import COMMUNE_COLUMN, ID_COLUMN
 from pipeline.sources import read_payload
 
 GBFS_TTL_S = 3600
+GBFS_FEEDS = ("station_information", "station_status")
+MAX_LIMIT, MAX_WINDOW = 100, 10_000  # the Explore API's page size and offset + limit limits
 REPORT_COLUMN = "Actualisation de la donnée"  # the station's last report, naive Paris time
 _LATLON = "Coordonnées géographiques"
 
@@ -323,3 +325,39 @@ def too_many_requests(retry_after_s: int) -> Reply:
     reply = json_reply(429, {"error_code": "TooManyRequests", "message": "Too many requests"})
     reply.headers["Retry-After"] = str(retry_after_s)
     return reply
+
+
+def page_params(query: Mapping[str, Sequence[str]]) -> tuple[int, int, str] | Reply:
+    """``(limit, offset, order_by)`` of a records request, or the API's 400 answer."""
+    try:
+        limit = int(query.get("limit", ["10"])[0])
+        offset = int(query.get("offset", ["0"])[0])
+    except ValueError:
+        return bad_request("limit and offset must be integers")
+    if not 1 <= limit <= MAX_LIMIT or offset < 0 or offset + limit > MAX_WINDOW:
+        return bad_request(
+            f"Invalid value for limit/offset ({limit}/{offset}): 1 <= limit <= "
+            f"{MAX_LIMIT} and offset + limit <= {MAX_WINDOW} are expected."
+        )
+    order = query.get("order_by", [""])[0].strip()
+    if order not in ("", "stationcode"):
+        return bad_request(f"order_by {order!r}: only stationcode is served here")
+    return limit, offset, order
+
+
+def records_page(records: list[Station], limit: int, offset: int, order: str) -> Reply:
+    """One page of records with the total count, as the Explore API v2.1 answers."""
+    if order:
+        records = sorted(records, key=lambda r: str(r.get("stationcode") or ""))
+    page = records[offset : offset + limit]
+    return json_reply(200, {"total_count": len(records), "results": page})
+
+
+def feed_of(path: str) -> str:
+    """Which feed a path asks for (the ledger's ``feed`` column)."""
+    if path.endswith("/gbfs.json"):
+        return "discovery"
+    for name in GBFS_FEEDS:
+        if path.endswith(f"/{name}.json"):
+            return name
+    return "records" if path.endswith("/records") else "unknown"
