@@ -214,7 +214,7 @@ class FeedServer:
     def respond(self, path: str, query: Mapping[str, Sequence[str]]) -> Reply:
         """Answer one GET: pick the snapshot, apply the faults, write the ledger line."""
         with self._lock:
-            recorded = self.clock.recorded_now()
+            arrived, recorded = datetime.now(UTC), self.clock.recorded_now()  # read together
             current = frame_index(self.recording.times, recorded)
             number, event = self.faults.next_request()
             if event is not None:
@@ -232,7 +232,7 @@ class FeedServer:
                 reply.delay_s = self.plan.slow_s
             entry = Served(
                 number,
-                datetime.now(UTC),
+                arrived,
                 recorded,
                 path,
                 feed,
