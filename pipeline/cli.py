@@ -507,6 +507,71 @@ def _run_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- feed (a local feed for tests and demos) ------------------------------------
+
+
+def _add_feed(sub: argparse._SubParsersAction) -> None:
+    from pipeline.feedfaults import FAULT_KINDS
+
+    p = sub.add_parser(
+        "feed",
+        help="a local Vélib' feed serving a recording (demos without internet, soak tests)",
+        description="Serve recorded snapshots on 127.0.0.1 as the live GBFS feed and the "
+        "open-data records API would answer them.",
+    )
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    s = verbs.add_parser(
+        "serve",
+        help="serve RECORDING until Ctrl-C or SIGTERM",
+        description="Serve the GBFS snapshots and open-data history under RECORDING, advancing "
+        "through them at --speed. Prints 'ready: URL' and the VELIB_GBFS_BASE_URL and "
+        "VELIB_OPENDATA_URL values to use. Ctrl-C or SIGTERM stops it cleanly.",
+    )
+    s.add_argument("recording", metavar="RECORDING", help="a recorded file or folder")
+    s.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="recorded seconds per real second; 0 holds the first snapshot (default %(default)s)",
+    )
+    s.add_argument("--port", default="0", help="port on 127.0.0.1; 0 picks a free one (default)")
+    s.add_argument(
+        "--faults",
+        default="none",
+        help="none | each | each:KIND,... | KIND,... (5%% of requests each) | KIND=RATE,...; "
+        f"kinds: {', '.join(FAULT_KINDS)} (default %(default)s)",
+    )
+    s.add_argument("--seed", type=int, default=0, help="fault seed (default %(default)s)")
+    s.add_argument("--ledger", metavar="FILE", help="append one JSON line per request answered")
+    s.set_defaults(func=_run_feed)
+
+
+def _run_feed(args: argparse.Namespace) -> int:
+    from pipeline import feedserver
+
+    try:
+        server = feedserver.build_server(
+            args.recording,
+            speed=args.speed,
+            port=args.port,
+            faults=args.faults,
+            seed=args.seed,
+            ledger=args.ledger,
+        )
+    except (OSError, ValueError) as exc:  # FileNotFoundError and a busy port are OSErrors
+        raise UsageError(str(exc).splitlines()[0]) from None
+
+    def ready(s: feedserver.FeedServer) -> None:
+        print(  # noqa: T201 - the contract with scripts
+            f"ready: {s.url}/\nVELIB_GBFS_BASE_URL={s.gbfs_base_url}\n"
+            f"VELIB_OPENDATA_URL={s.opendata_url}",
+            flush=True,
+        )
+
+    feedserver.serve_until_signalled(server, ready)
+    return 0
+
+
 # --- entry point -------------------------------------------------------------
 
 
@@ -520,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_broker, _add_ingest, _add_capture, _add_stream, _add_compare, _add_run):
         add(sub)
+    _add_feed(sub)
     return parser
 
 

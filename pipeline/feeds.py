@@ -91,7 +91,9 @@ class GbfsFeed:
 
     ``gbfs.json`` is used for discovery when it answers (feeds by name, any
     language); otherwise ``<base>/station_information.json`` and
-    ``<base>/station_status.json`` are used.
+    ``<base>/station_status.json`` are used. After a failed poll, discovery is
+    done again, so feeds that moved under an unchanged ``gbfs.json`` URL cost
+    one dead letter, not every poll from then on.
     """
 
     def __init__(
@@ -146,6 +148,7 @@ class GbfsFeed:
                 ref=self.ref,
             )
         except SnapshotError as exc:
+            self._urls = None  # read gbfs.json again next time: the feeds may have moved
             return failed_snapshot(str(exc), "", origin, now, "gbfs")
 
 
