@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                     },
                     tmp,
                 )
-        if "e2e" in args.only:  # run_chain starts (and stops) its own broker, like `make run`
+        if "e2e" in args.only:  # the chain starts (and stops) its own broker, like `make run`
             raw["e2e"] = [
                 run_worker("e2e", {**common, "records": args.e2e_records}, tmp)
                 for _ in range(args.e2e_runs)
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             "as `velib run` does.",
             "memory: lazily built workload, one process per run; peak RSS includes the parsed "
             "base history (start_rss_mb) that every run holds alike.",
-            f"e2e: {args.e2e_runs} run(s) of run_chain (own broker, ingest, capture + Spark) "
+            f"e2e: {args.e2e_runs} run(s) of the `velib run` chain (own broker, ingest, capture + Spark) "
             "on the scaled workload; fewer than 3 because one run is Spark-bound and long.",
         ],
     }

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.settings import RunSettings
 from pipeline.sources import Snapshot
 
 
@@ -54,7 +55,7 @@ def run_plain_copy(spark: Any, bootstrap: str, topic: str) -> dict[str, Any]:
 def run_chain_scaled(snapshots: Iterator[Snapshot], history: Path) -> dict[str, Any]:
     """`velib run` on the scaled workload: its own broker, ingest, capture + stream, stop.
 
-    ``run_chain`` reads its input through ``pipeline.run.merged_snapshots``;
+    ``pipeline.run.run`` reads its input through ``pipeline.run.merged_snapshots``;
     the bench hands it the scaled snapshots there instead of files, so
     everything else runs exactly as `make run` does.
     """
@@ -64,12 +65,10 @@ def run_chain_scaled(snapshots: Iterator[Snapshot], history: Path) -> dict[str, 
     original = run_module.merged_snapshots
     run_module.merged_snapshots = lambda _paths: snapshots
     try:
-        summary = run_module.run_chain(
-            [history],
-            csv_out=out / "csv",
-            out_root=out / "processed",
-            metrics_path=None,
+        settings = RunSettings.build(
+            {"raw": [history], "csv_out": out / "csv", "out": out / "processed"}
         )
+        summary = run_module.run(settings.replace(metrics=None))
     finally:
         run_module.merged_snapshots = original
         shutil.rmtree(out, ignore_errors=True)

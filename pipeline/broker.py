@@ -21,15 +21,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pipeline import config
+from pipeline import config, lifecycle
 from pipeline.broker_files import (
     CLIENT_ENV,
     LOG4J2_PROPERTIES,
@@ -45,6 +47,7 @@ from pipeline.broker_files import (
     write_private,
 )
 from pipeline.kafka_security import MASK, KafkaSecurity
+from pipeline.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +82,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def parse_port(text: str) -> int:
-    """A port number from the command line, with a clear error."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(f"port must be a number, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be between 0 and 65535, got {port}")
-    return port
 
 
 def new_cluster_id() -> str:
@@ -340,23 +332,33 @@ class LocalBroker:
         self.stop()
 
 
-def serve_forever(broker: LocalBroker, ready: callable = None) -> None:  # type: ignore[valid-type]
-    """Run the broker in the foreground until SIGINT/SIGTERM, then stop it cleanly."""
-    stop = {"now": False}
+def serve_forever(
+    broker: LocalBroker,
+    ready: Callable[[LocalBroker], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the broker in the foreground until ``stop`` is set (or SIGINT/SIGTERM), then stop it."""
+    with lifecycle.stop_on_signals(stop) as stopping:
+        try:
+            broker.start()
+            if ready is not None:
+                ready(broker)
+            while not stopping.wait(0.2):
+                if broker._process is None or broker._process.poll() is not None:
+                    raise BrokerError(f"Kafka broker died; log tail:\n{log_tail(broker.log_file)}")
+        finally:
+            broker.stop()
 
-    def _handle(signum: int, frame: object) -> None:
-        stop["now"] = True
 
-    previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        broker.start()
-        if ready is not None:
-            ready(broker)
-        while not stop["now"]:
-            if broker._process is None or broker._process.poll() is not None:
-                raise BrokerError(f"Kafka broker died; log tail:\n{log_tail(broker.log_file)}")
-            time.sleep(0.2)
-    finally:
-        broker.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def run(settings: BrokerSettings, ready: Callable[[LocalBroker], None] | None = None) -> None:
+    """``velib broker``: a local broker as ``settings`` say, until stopped."""
+    if settings.data_dir is not None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = LocalBroker(
+        port=settings.port,
+        data_dir=settings.data_dir,
+        host=settings.host,
+        heap=settings.heap,
+        sasl=settings.sasl,
+    )
+    serve_forever(broker, ready)

@@ -42,7 +42,7 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from pipeline import kafka_io
+from pipeline import kafka_io, lifecycle
 from pipeline.capture_files import (
     CAPTURE_HEADER,
     REJECT_HEADER,
@@ -57,12 +57,12 @@ from pipeline.capture_files import (
     read_rejected,
     render_reject,
 )
+from pipeline.settings import CaptureSettings
 
 __all__ = [
     "CAPTURE_HEADER",
     "CaptureSummary",
     "CapturedRecord",
-    "DEFAULT_GROUP",
     "capture",
     "pandas_read_options",
     "read_captured",
@@ -71,7 +71,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GROUP = "velib-capture"
 JOIN_GRACE_S = 60.0
 
 
@@ -99,6 +98,15 @@ class CaptureSummary:
     partitions: set[int] = field(default_factory=set)
     last_offsets: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def line(self) -> str:
+        """One line for the command line: counts, files and where each partition ended."""
+        offsets = " ".join(f"{p}:{o}" for p, o in sorted(self.last_offsets.items())) or "-"
+        return (
+            f"records={self.records} rejected={self.rejected} already_in_files={self.skipped} "
+            f"files={self.files} partitions={sorted(self.partitions)} last_offsets={offsets} "
+            f"seconds={self.seconds:.1f}"
+        )
 
 
 # --- the consumer loop -------------------------------------------------------
@@ -267,7 +275,7 @@ def capture(
     bootstrap_servers: str,
     topic: str,
     out_dir: Path | str,
-    group_id: str = DEFAULT_GROUP,
+    group_id: str,
     until_idle_s: float | None = None,
     max_records: int = 100_000,
     max_seconds: float = 60.0,
@@ -330,3 +338,33 @@ def capture(
         consumer.close(autocommit=False)
     run.summary.seconds = time.monotonic() - started
     return run.summary
+
+
+def run(settings: CaptureSettings, stop: threading.Event | None = None) -> CaptureSummary:
+    """``velib capture``: the topic of ``settings`` into CSV until idle or stopped."""
+    progress = lifecycle.Progress("capture")
+
+    def report(summary: CaptureSummary) -> None:
+        rate = summary.records / summary.seconds if summary.seconds else 0.0
+        progress.update(
+            summary.records + summary.rejected,
+            lambda: f"{summary.records} records ({rate:.0f}/s), {summary.files} files",
+            files=summary.files,
+            rejected=summary.rejected,
+        )
+
+    with lifecycle.stop_on_signals(stop) as stopping:
+        try:
+            return capture(
+                bootstrap_servers=settings.bootstrap_servers,
+                topic=settings.topic,
+                out_dir=settings.out,
+                group_id=settings.group,
+                until_idle_s=settings.until_idle_s,
+                max_records=settings.max_records,
+                max_seconds=settings.max_seconds,
+                stop=stopping,
+                progress=report,
+            )
+        finally:
+            progress.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import vocabulary
+from pipeline import config, vocabulary
 from pipeline.compare_load import Side, load_sides, parse_dates, repair_text
 from pipeline.compare_report import (
     CHANGE_COUNTS,
@@ -33,6 +33,7 @@ from pipeline.compare_report import (
 )
 from pipeline.compare_when import STALE_AFTER, Timing, select, states_at
 from pipeline.research import FLAGS, OCCUPANCY, project_root, with_flags
+from pipeline.settings import CompareSettings
 
 __all__ = [
     "INDICATORS",
@@ -247,3 +248,23 @@ def compare(
     write_report(summary, changes, areas, Path(out_dir), metrics_path)
     log.info("compare: %s", summary_line(summary))
     return summary
+
+
+def run(settings: CompareSettings) -> Summary:
+    """``velib compare`` and the DVC ``compare`` stage: the two sides ``settings`` name.
+
+    Raises:
+        ValueError: bad ``--a-dates``/``--b-dates``, or a side with no station record.
+        FileNotFoundError: a side's path does not exist at its revision.
+    """
+    assert settings.a is not None and settings.b is not None  # checked by CompareSettings
+    a_dates = parse_dates(settings.a_dates) if settings.a_dates else None
+    b_dates = parse_dates(settings.b_dates) if settings.b_dates else None
+    return compare(
+        Side(settings.a, settings.rev_a, a_dates),
+        Side(settings.b, settings.rev_b, b_dates),
+        settings.out,
+        metrics_path=settings.metrics,
+        move_threshold_m=settings.move_threshold_m,
+        stale_after=config.parse_duration(settings.stale_after),
+    )

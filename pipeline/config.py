@@ -102,20 +102,6 @@ def topic_replication() -> int:
     return int(os.getenv("VELIB_TOPIC_REPLICATION", "1"))
 
 
-# Defaults of the stream job; params.yaml `stream:` overrides them. Kept here (not in
-# pipeline.stream) so the command line can show them without importing Spark.
-STREAM_DEFAULTS: dict[str, Any] = {
-    "window": "15 minutes",
-    "stale_after": "2 hours",
-    "processing_time": "30 seconds",
-}
-
-
-def stream_params(path: Path | None = None) -> dict[str, Any]:
-    """Stream defaults merged with params.yaml ``base`` and ``stream`` sections."""
-    return {**STREAM_DEFAULTS, **params_section("stream", path)}
-
-
 _UNITS = {
     "ms": 0.001,
     "millisecond": 0.001,

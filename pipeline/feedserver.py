@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
+from pipeline import lifecycle
 from pipeline.feedfaults import FAULT_KINDS, FaultPlan, Faults, parse_faults
 from pipeline.feedrecording import FeedClock, Recording, frame_index, load_recording
 from pipeline.feedshapes import (
@@ -53,6 +53,7 @@ from pipeline.feedshapes import (
     station_key,
     too_many_requests,
 )
+from pipeline.settings import FeedSettings
 
 __all__ = [
     "FAULT_KINDS",
@@ -60,9 +61,8 @@ __all__ = [
     "FeedClock",
     "FeedServer",
     "Served",
-    "build_server",
     "parse_faults",
-    "serve_until_signalled",
+    "run",
 ]
 
 log = logging.getLogger(__name__)
@@ -360,58 +360,29 @@ class _Handler(BaseHTTPRequestHandler):
 # --- command line support ------------------------------------------------------
 
 
-def build_server(
-    recording: str,
-    *,
-    speed: float,
-    port: str | int,
-    faults: str = "",
-    seed: int = 0,
-    ledger: str | None = None,
-) -> FeedServer:
-    """A FeedServer from command-line values (not started).
+def run(settings: FeedSettings, ready: Callable[[FeedServer], None] | None = None) -> None:
+    """``velib feed serve``: serve until SIGINT/SIGTERM, then stop cleanly and say what was served.
 
     Raises:
-        ValueError: a bad speed, port or fault spec, or nothing to serve.
-        FileNotFoundError: the recording does not exist.
+        ValueError: a bad fault spec, or nothing to serve in the recording.
         OSError: the port cannot be bound.
     """
-    if speed < 0:
-        raise ValueError(f"--speed must be >= 0, got {speed}")
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"--port must be a number, got {port!r}") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"--port must be between 0 and 65535, got {number}")
-    plan = parse_faults(faults, seed=seed)
-    return FeedServer(
-        recording,
-        speed=speed,
-        port=number,
-        faults=plan,
-        ledger_path=Path(ledger) if ledger else None,
+    server = FeedServer(
+        settings.recording,
+        speed=settings.speed,
+        port=settings.port,
+        faults=parse_faults(settings.faults, seed=settings.seed),
+        ledger_path=settings.ledger,
     )
-
-
-def serve_until_signalled(
-    server: FeedServer, ready: Callable[[FeedServer], None] | None = None
-) -> None:
-    """Serve until SIGINT/SIGTERM, then stop cleanly (the ``velib feed serve`` loop)."""
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        server.start()
-        if ready is not None:
-            ready(server)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with lifecycle.stop_on_signals() as stop:
+        try:
+            server.start()
+            if ready is not None:
+                ready(server)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop()
     ledger = server.ledger()
     reached = max((e.snapshot for e in ledger if e.snapshot is not None), default=-1) + 1
     fired = [e.kind for e in server.faults.events]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from collections import Counter
@@ -32,10 +31,11 @@ from typing import Any
 from kafka import TopicPartition
 from tqdm import tqdm
 
-from pipeline import kafka_io
+from pipeline import kafka_io, lifecycle
 from pipeline.changes import ChangeDetector, Decision
 from pipeline.normalize import Rejection
 from pipeline.record import StationRecord, format_timestamp, from_json, to_json
+from pipeline.settings import IngestSettings
 from pipeline.sources import Snapshot
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,8 @@ def ingest(
         speed: 0 = as fast as possible; N = N recorded seconds per wall second.
         restore_state: rebuild change state and resume points from the topic first.
         progress: show a tqdm bar on stderr (only when stderr is a terminal).
-        stop: set it to end after the current snapshot; SIGINT/SIGTERM set it too.
+        stop: set it to end after the current snapshot (``lifecycle.stop_on_signals``
+            gives one that SIGINT/SIGTERM set).
         max_snapshots: stop after this many processed snapshots (tests, benchmarks).
         on_snapshot: called with the running summary after each snapshot (follow mode logs).
     """
@@ -198,7 +199,6 @@ def ingest(
         if summary.delivery_errors == 1:
             log.error("delivery failed: %s (further failures only counted)", exc)
 
-    previous = _install_signal_handlers(stop)
     total = len(snapshots) if hasattr(snapshots, "__len__") else None  # type: ignore[arg-type]
     bar = tqdm(total=total, unit="snap", disable=None if progress else True, leave=False)
     last_time: datetime | None = None
@@ -226,7 +226,6 @@ def ingest(
         bar.close()
         producer.flush()
         producer.close()
-        _restore_signal_handlers(previous)
     _log_explanations(summary)
     return summary
 
@@ -286,23 +285,41 @@ def _log_explanations(summary: IngestSummary) -> None:
         log.info("kept but flagged: %s", ", ".join(f"{k}={v}" for k, v in sorted(kept.items())))
 
 
-def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:
-    """SIGINT/SIGTERM end the loop after the current snapshot, so flush() runs."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    return previous
-
-
-def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
-
-
 def emitted_records(
     records: Iterable[StationRecord], heartbeat_s: float = 0
 ) -> list[StationRecord]:
     """What :func:`ingest` would emit for these records, without Kafka (tests, bench)."""
     return [r for r, _ in ChangeDetector(heartbeat_s).process(records)]
+
+
+def snapshots_for(settings: IngestSettings, stop: threading.Event) -> Iterable[Snapshot]:
+    """The snapshots a settings object names: recorded files, or one / every live poll."""
+    from pipeline import feeds, sources
+
+    if settings.source == "replay":
+        assert settings.path is not None  # checked by IngestSettings
+        return sources.read_recorded(settings.path)
+    feed: feeds.Feed
+    if settings.source == "gbfs":
+        feed = feeds.GbfsFeed(settings.gbfs_url)
+    else:
+        feed = feeds.OpenDataFeed(settings.opendata_url)
+    if settings.follow:
+        return feeds.follow(feed, settings.interval_s, stop)
+    return iter([feed.poll()])
+
+
+def run(settings: IngestSettings, stop: threading.Event | None = None) -> IngestSummary:
+    """``velib ingest``: the source of ``settings`` into Kafka until done or stopped."""
+    with lifecycle.stop_on_signals(stop) as stopping:
+        return ingest(
+            snapshots_for(settings, stopping),
+            bootstrap_servers=settings.bootstrap_servers,
+            topic=settings.topic,
+            dead_letter_topic=settings.dead_letter_topic,
+            heartbeat_s=settings.heartbeat_s,
+            speed=settings.speed,
+            restore_state=not settings.no_restore,
+            stop=stopping,
+            on_snapshot=(lambda s: log.info("poll: %s", s.line())) if settings.follow else None,
+        )

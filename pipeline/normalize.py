@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pipeline import config
 from pipeline.record import StationRecord
 
 log = logging.getLogger(__name__)
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
+REFERENCE_DIR = config.ROOT / "data" / "reference"
 PARIS_TZ = ZoneInfo("Europe/Paris")
 
 MAX_COUNT = 300  # the largest real station has ~75 docks; anything above is garbage

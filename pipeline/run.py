@@ -1,6 +1,6 @@
 """The main job end to end: broker -> replay ingest -> capture + Spark stream -> stop.
 
-``make run`` and the DVC ``stream`` stage call :func:`run_chain`. It rewrites
+``make run`` and the DVC ``stream`` stage call :func:`run`. It rewrites
 its outputs completely (CSV folder, Parquet root with its checkpoints) so a
 run depends only on its inputs and parameters, and it stops everything it
 started, including the local broker, whatever happens.
@@ -20,18 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import config
-from pipeline.capture import CaptureSummary, capture
+from pipeline import config, lifecycle
+from pipeline.capture import CaptureSummary
+from pipeline.capture import run as run_capture
 from pipeline.ingest import IngestSummary, ingest
 from pipeline.record import format_timestamp
+from pipeline.settings import RunSettings
 from pipeline.sources import Snapshot, read_recorded
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RAW = (config.ROOT / "data" / "raw" / "opendata-history",)
-DEFAULT_CSV_OUT = config.ROOT / "data" / "interim" / "csv"
-DEFAULT_OUT = config.ROOT / "data" / "processed"
-DEFAULT_METRICS = config.ROOT / "reports" / "metrics" / "stream.json"
 
 
 @dataclass
@@ -157,56 +154,36 @@ def _spark_session(stack: ExitStack) -> Any:
     return spark
 
 
-def run_chain(
-    raw: Sequence[Path] = DEFAULT_RAW,
-    *,
-    csv_out: Path = DEFAULT_CSV_OUT,
-    out_root: Path = DEFAULT_OUT,
-    metrics_path: Path | None = DEFAULT_METRICS,
-    bootstrap_servers: str | None = None,
-    heartbeat_s: float | None = None,
-    idle_s: float = 5.0,
-) -> RunSummary:
-    """Replay ``raw`` through Kafka into CSV and Parquet, then stop what was started.
+def run(settings: RunSettings) -> RunSummary:
+    """Replay the recordings of ``settings`` through Kafka into CSV and Parquet, then stop.
 
-    Args:
-        raw: recorded files or folders (any format ``read_recorded`` knows).
-        csv_out: capture folder (rewritten).
-        out_root: Parquet root, with its checkpoints (rewritten).
-        metrics_path: where to write the metrics JSON; None for no file.
-        bootstrap_servers: an existing cluster; None starts a local broker
-            (fresh topics, so the run is reproducible). Every stage reaches it with
-            the ``KAFKA_*`` security settings (SASL/SSL), Spark included.
-        heartbeat_s: ingest heartbeat; default from params.yaml ``ingest``.
-        idle_s: capture stops after this long with nothing new.
+    ``make run`` and the DVC ``stream`` stage call this. Outputs are rewritten
+    completely; with no ``bootstrap_servers`` a local broker is started (fresh
+    topics, so the run is reproducible) and stopped. Every stage reaches Kafka
+    with the ``KAFKA_*`` security settings (SASL/SSL), Spark included.
     """
     from pipeline.broker import LocalBroker
-    from pipeline.stream import run_stream
+    from pipeline.stream import run as run_stream
 
-    missing = [str(p) for p in raw if not Path(p).exists()]
-    if missing:
-        raise FileNotFoundError(f"raw data not found: {', '.join(missing)}")
-    _reset(csv_out, out_root)
-    ingest_params = config.params_section("ingest")
-    if heartbeat_s is None:
-        heartbeat_s = float(ingest_params.get("heartbeat_s", 3600))
-    config.check_stale_after(heartbeat_s, config.stream_params()["stale_after"])
-    topic = config.topic_status()
-    kafka_options = config.spark_kafka_options()  # Spark's login = ingest's and capture's
+    _reset(settings.csv_out, Path(settings.out))
     summary = RunSummary()
-
     with ExitStack() as stack:
-        if bootstrap_servers is None:
-            broker = stack.enter_context(LocalBroker())
-            bootstrap_servers = broker.bootstrap
-        summary.bootstrap_servers = bootstrap_servers
-        log.info("replaying %s into %s on %s", ", ".join(map(str, raw)), topic, bootstrap_servers)
+        stop = stack.enter_context(lifecycle.stop_on_signals())
+        bootstrap = settings.bootstrap_servers
+        if bootstrap is None:
+            bootstrap = stack.enter_context(LocalBroker()).bootstrap
+        stream = settings.stream(bootstrap)
+        summary.bootstrap_servers = bootstrap
+        log.info(
+            "replaying %s into %s on %s", ", ".join(map(str, settings.raw)), stream.topic, bootstrap
+        )
         summary.ingest = ingest(
-            merged_snapshots(raw),
-            bootstrap_servers=bootstrap_servers,
-            topic=topic,
+            merged_snapshots(settings.raw),
+            bootstrap_servers=bootstrap,
+            topic=stream.topic,
             dead_letter_topic=config.topic_dead_letter(),
-            heartbeat_s=heartbeat_s,
+            heartbeat_s=settings.heartbeat_s,
+            stop=stop,
         )
         log.info("ingest done: %s", summary.ingest.line())
 
@@ -216,33 +193,18 @@ def run_chain(
 
         def _capture() -> None:
             try:
-                captured["summary"] = capture(
-                    bootstrap_servers=bootstrap_servers,
-                    topic=topic,
-                    out_dir=csv_out,
-                    group_id="velib-run-capture",
-                    until_idle_s=idle_s,
-                )
+                captured["summary"] = run_capture(settings.capture(bootstrap), stop)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 errors.append(exc)
 
         worker = threading.Thread(target=_capture, name="capture", daemon=True)
         worker.start()
-        spark = _spark_session(stack)
-        result = run_stream(
-            spark,
-            bootstrap_servers=bootstrap_servers,
-            topic=topic,
-            out_root=str(out_root),
-            available_now=True,
-            kafka_options=kafka_options,
-        )
-        summary.stream = result.as_dict()
+        summary.stream = run_stream(stream, _spark_session(stack)).as_dict()
         worker.join()
         if errors:
             raise errors[0]
         summary.capture = captured["summary"]
-    summary.dataset = _dataset_facts(out_root)
-    if metrics_path is not None:
-        write_metrics(summary, metrics_path)
+    summary.dataset = _dataset_facts(Path(settings.out))
+    if settings.metrics is not None:
+        write_metrics(summary, settings.metrics)
     return summary

@@ -46,6 +46,7 @@ from pyspark.sql import functions as F
 
 from pipeline import alerts, config, indicators, timeline, vocabulary
 from pipeline.batchstore import BatchStore, join_path
+from pipeline.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,7 @@ def run_stream(
         processing_time: live trigger interval, e.g. ``"30 seconds"``.
         window: tumbling window of the indicators, e.g. ``"15 minutes"``.
         stale_after: no record for longer than this makes a station unknown.
-            Durations left None come from params.yaml ``stream:``.
+            Durations left None come from ``StreamSettings`` (params.yaml ``stream:``).
         alerts_topic: where alerts are published; default ``config.topic_alerts()``.
         starting_offsets: ``earliest``, ``latest`` or Spark's JSON offsets,
             used only on the first run (then the checkpoint decides).
@@ -302,9 +303,9 @@ def run_stream(
     Returns:
         The run's counts (records read, rows per output, alerts published).
     """
-    params = config.stream_params()
-    durations = Durations.parse(window or params["window"], stale_after or params["stale_after"])
-    trigger_every = config.spark_interval(processing_time or params["processing_time"])
+    tracked = StreamSettings.build()  # params.yaml for what the caller left out
+    durations = Durations.parse(window or tracked.window, stale_after or tracked.stale_after)
+    trigger_every = config.spark_interval(processing_time or tracked.processing_time)
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     checkpoints = checkpoints or join_path(out_root, "_checkpoints")
     alerts_topic = alerts_topic or config.topic_alerts()
@@ -366,3 +367,27 @@ def _ensure_topic(bootstrap_servers: str, topic: str) -> None:
         raise  # a refused login is the user's to fix, not a warning
     except Exception as exc:  # noqa: BLE001 - the sink reports a missing topic itself
         log.warning("could not check/create topic %s: %s", topic, exc)
+
+
+def run(settings: StreamSettings, spark: SparkSession | None = None) -> StreamSummary:
+    """``velib stream``: run the job as ``settings`` say (a local session unless given one)."""
+    from pipeline import kafka_io
+    from pipeline.sparkenv import get_spark
+
+    options = settings.kafka_options()
+    kafka_io.check_login(settings.bootstrap_servers)  # one line now, not a Spark stack trace
+    return run_stream(
+        spark or get_spark("velib-stream", settings.master),
+        bootstrap_servers=settings.bootstrap_servers,
+        topic=settings.topic,
+        out_root=settings.out,
+        checkpoints=settings.checkpoints,
+        available_now=not settings.live,
+        processing_time=settings.processing_time,
+        window=settings.window,
+        stale_after=settings.stale_after,
+        alerts_topic=settings.alerts_topic,
+        starting_offsets=settings.starting_offsets,
+        max_offsets_per_trigger=settings.max_offsets_per_trigger,
+        kafka_options=options,
+    )

@@ -243,7 +243,7 @@ def test_sigterm_publishes_pending_rows_and_exits_0(
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr[-2000:]
-    assert "captured " in stdout and not list(out.rglob("*.tmp"))
+    assert stdout.startswith("capture: records=") and not list(out.rglob("*.tmp"))
     got = [c.offset for c in read_captured(out)]
     assert got == list(range(len(got))) and got, "what was consumed is published, in order"
     rest = subprocess.run(
@@ -282,6 +282,6 @@ def test_two_processes_in_one_group_write_each_record_once(
                 p.wait()
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
     _assert_exactly(out, produced)
-    counts = [int(re.search(r"captured (\d+) records", stdout)[1]) for stdout, _ in results]
+    counts = [int(re.search(r"capture: records=(\d+) ", stdout)[1]) for stdout, _ in results]
     assert sum(counts) == len(produced)
     assert all(counts), f"both processes should have taken partitions: {counts}"

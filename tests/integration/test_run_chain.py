@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from pipeline import kafka_io, record
-from pipeline.run import run_chain
+from pipeline.run import run
+from pipeline.settings import RunSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,15 +44,17 @@ def test_run_chain_agrees_across_kafka_csv_and_parquet(
     (out / "stale-from-an-earlier-run").mkdir(parents=True)
     metrics = tmp_path / "stream.json"
 
-    summary = run_chain(
-        [HISTORY],
-        csv_out=tmp_path / "csv",
-        out_root=out,
-        metrics_path=metrics,
-        bootstrap_servers=kafka_bootstrap,
-        heartbeat_s=0,
-        idle_s=3,
+    settings = RunSettings.build(
+        {
+            "raw": [HISTORY],
+            "csv_out": tmp_path / "csv",
+            "out": out,
+            "metrics": metrics,
+            "bootstrap_servers": kafka_bootstrap,
+            "heartbeat_s": 0,
+        }
     )
+    summary = run(settings.replace(idle_s=3))
 
     # What ingest put on the topic, read back independently of capture and Spark.
     produced = _topic_records(kafka_bootstrap, topic)

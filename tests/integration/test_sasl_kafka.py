@@ -3,7 +3,7 @@
 One SASL broker serves the module (``LocalBroker(sasl=True)``). Every client
 gets its credentials from the environment only, as a user who sourced
 ``client.env``: the recorded history goes through ingest, capture (CSV) and the
-Spark job (Kafka source and alerts sink over SASL) with ``run_chain`` and with
+Spark job (Kafka source and alerts sink over SASL) with ``pipeline.run.run`` and with
 ``velib stream``; with a wrong password each stage fails at once with one line.
 The password must appear in no file the runs write and no log line they emit.
 """
@@ -32,7 +32,8 @@ from pipeline.broker_files import read_client_env
 from pipeline.capture import capture
 from pipeline.ingest import ingest
 from pipeline.kafka_security import KafkaAuthError, auth_failure
-from pipeline.run import RunSummary, run_chain
+from pipeline.run import RunSummary, run
+from pipeline.settings import RunSettings
 from pipeline.sources import read_recorded
 from pipeline.stream import run_stream
 
@@ -129,15 +130,17 @@ def chain_run(sasl_broker: LocalBroker, spark, tmp_path_factory) -> Iterator[Cha
         mp.setenv("VELIB_TOPIC_ALERTS", f"{topic}-alerts")
         mp.setenv("VELIB_TOPIC_DEAD_LETTER", f"{topic}-dlq")
         try:
-            summary = run_chain(
-                [HISTORY],
-                csv_out=out / "csv",
-                out_root=out / "processed",
-                metrics_path=out / "metrics" / "stream.json",
-                bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-                heartbeat_s=0,
-                idle_s=3,
+            settings = RunSettings.build(
+                {
+                    "raw": [HISTORY],
+                    "csv_out": out / "csv",
+                    "out": out / "processed",
+                    "metrics": out / "metrics" / "stream.json",
+                    "bootstrap_servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+                    "heartbeat_s": 0,
+                }
             )
+            summary = run(settings.replace(idle_s=3))
         finally:
             root.removeHandler(handler)
             for lg, level in zip(loggers, levels, strict=True):
@@ -185,14 +188,14 @@ def test_velib_stream_reads_the_sasl_topic(chain_run, sasl_broker, tmp_path):
     topic = chain_run.topic
     env = _client_env(sasl_broker)
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "stream", "--available-now", "--topic", topic,
+        [sys.executable, "-m", "pipeline.cli", "stream", "--topic", topic,
          "--alerts-topic", f"{topic}-cli-alerts", "--out", str(tmp_path / "processed")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"records_in={chain_run.summary.ingest.emitted} " in done.stderr
+    assert f"records_in={chain_run.summary.ingest.emitted} " in done.stdout
     alerts = chain_run.summary.stream["rows"]["alerts"]
-    assert f"alerts_published={alerts} " in done.stderr
+    assert f"alerts_published={alerts} " in done.stdout
     assert password not in done.stdout + done.stderr
     assert _files_containing(tmp_path, password) == []
 
@@ -215,7 +218,13 @@ def test_a_wrong_password_stops_each_stage_at_once(wrong_env, spark, tmp_path):
         ingest(read_recorded(HISTORY), bootstrap_servers=bootstrap, topic=topic,
                dead_letter_topic=f"{topic}-dlq", progress=False)  # fmt: skip
     with pytest.raises(KafkaAuthError, match="invalid credentials") as capture_err:
-        capture(bootstrap_servers=bootstrap, topic=topic, out_dir=tmp_path / "csv", until_idle_s=3)
+        capture(
+            bootstrap_servers=bootstrap,
+            topic=topic,
+            out_dir=tmp_path / "csv",
+            group_id="sasl-capture",
+            until_idle_s=3,
+        )
     assert time.monotonic() - started < 10, "a refused login must not wait for a timeout"
     # Spark's own Java client, given the rendered options, is refused too.
     options = config.spark_kafka_options()
@@ -234,7 +243,7 @@ def test_a_wrong_password_stops_each_stage_at_once(wrong_env, spark, tmp_path):
     [
         ["ingest", "--source", "replay", str(HISTORY)],
         ["capture", "--until-idle", "3"],
-        ["stream", "--available-now"],
+        ["stream"],
     ],
     ids=["ingest", "capture", "stream"],
 )

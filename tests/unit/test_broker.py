@@ -17,6 +17,7 @@ from pipeline.broker import (
     SaslCredentials,
     render_properties,
 )
+from pipeline.settings import BrokerSettings, SettingsError
 
 
 def _props(text: str) -> dict[str, str]:
@@ -42,9 +43,9 @@ def test_free_port_is_bindable():
 
 
 @pytest.mark.parametrize("text", ["abc", "-1", "70000"])
-def test_parse_port_rejects_bad_values(text: str):
-    with pytest.raises(ValueError, match="port"):
-        broker.parse_port(text)
+def test_bad_ports_are_one_line_setting_errors(text: str):
+    with pytest.raises(SettingsError, match="^--port: "):
+        BrokerSettings.build({"port": text})
 
 
 def test_given_port_is_kept_and_zero_picks_one(tmp_path: Path):

@@ -1,0 +1,157 @@
+"""One settings layer: the order of sources, one-line errors, --help and params.yaml agree."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import cli, config, settings
+from pipeline.options import option_name, shown, spec_of
+from pipeline.settings import (
+    CaptureSettings,
+    IngestSettings,
+    RunSettings,
+    SettingsError,
+    StreamSettings,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL = (
+    settings.IngestSettings,
+    settings.CaptureSettings,
+    settings.StreamSettings,
+    settings.CompareSettings,
+    settings.RunSettings,
+    settings.BrokerSettings,
+    settings.FeedSettings,
+)
+# Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's settings.
+NOTEBOOK_SECTIONS = {"analysis"}
+
+
+@pytest.fixture
+def params_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A copy of params.yaml that every settings object reads; returns an editor."""
+    path = tmp_path / "params.yaml"
+    data = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    monkeypatch.setattr(config, "PARAMS_FILE", path)
+
+    def edit(section: str, key: str, value: object) -> None:
+        data.setdefault(section, {})[key] = value
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return edit
+
+
+def _help(command: list[str]) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(SystemExit):
+        cli.main([*command, "--help"])
+    return " ".join(out.getvalue().split())
+
+
+def test_order_defaults_params_environment_overrides(params_file):
+    params_file("stream", "window", "20 minutes")
+    assert StreamSettings.build().window == "20 minutes"  # params over code
+    env = {"VELIB_TOPIC_ALERTS": "from.env"}
+    assert StreamSettings.build(environ=env).alerts_topic == "from.env"  # env over code
+    built = StreamSettings.build({"window": "5 minutes"}, environ=env)
+    assert built.window == "5 minutes" and built.alerts_topic == "from.env"  # override wins
+
+
+def test_every_params_key_is_read_by_a_setting():
+    read = {
+        (cls.SECTION, spec_of(f).param)
+        if "." not in spec_of(f).param
+        else tuple(spec_of(f).param.split(".", 1))
+        for cls in ALL
+        for f in dataclasses.fields(cls)
+        if spec_of(f).param
+    }
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    base = {("base", k) for k in params["base"]}
+    unread = [
+        (section, key)
+        for section, values in params.items()
+        if section not in NOTEBOOK_SECTIONS and section != "base"
+        for key in values
+        if (section, key) not in read
+    ]
+    unread += [k for k in base if k not in read and k != ("base", "timezone")]
+    assert unread == [], f"params.yaml keys no setting reads: {unread}"
+
+
+def test_every_default_shows_in_help():
+    for command, cls in [(["stream"], StreamSettings), (["capture"], CaptureSettings),
+                         (["ingest"], IngestSettings), (["run"], RunSettings)]:  # fmt: skip
+        text = _help(command)
+        effective = cls.build()
+        for f in dataclasses.fields(cls):
+            spec = spec_of(f)
+            if spec.flag == "-" or spec.boolean:
+                continue
+            assert option_name(f) in text or spec.flag == ""
+            value = getattr(effective, f.name)
+            if value is not None:
+                # argparse wraps long values (URLs) at hyphens and dots: compare without spaces
+                squeezed = re.sub(r"\s", "", text)
+                assert re.sub(r"\s", "", f"default:{shown(value)}") in squeezed, (command, f.name)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "check"),
+    [
+        ("stream", "processing_time", "7 seconds",
+         lambda: RunSettings.build().stream("b:9092").processing_time == "7 seconds"),
+        ("ingest", "heartbeat_s", 900, lambda: RunSettings.build().heartbeat_s == 900),
+        ("capture", "group", "my-group",
+         lambda: RunSettings.build().capture("b:9092").group == "my-group"),
+    ],
+)  # fmt: skip
+def test_params_reach_velib_run_and_the_command(params_file, section, key, value, check):
+    params_file(section, key, value)
+    if section == "ingest":
+        params_file("stream", "stale_after", "1 hour")  # >= 2 x 900 s
+    assert check()
+    command = {"stream": "stream", "ingest": "ingest", "capture": "capture"}[section]
+    assert str(value) in _help([command])
+
+
+@pytest.mark.parametrize(
+    ("cls", "overrides", "message"),
+    [
+        (StreamSettings, {"window": "soon"}, "--window: bad duration 'soon'"),
+        (CaptureSettings, {"max_records": "0"}, "--max-records: must be at least 1"),
+        (IngestSettings, {"source": "replay"}, "--source replay needs a PATH"),
+        (IngestSettings, {"source": "carrier-pigeon"}, "--source: choose from"),
+        (RunSettings, {"raw": ["no/such/folder"]}, "raw data not found"),
+        (StreamSettings, {"stale_after": "1 hour"}, "--stale-after: stream.stale_after"),
+    ],
+)
+def test_bad_values_are_one_line_errors_naming_the_option(cls, overrides, message):
+    with pytest.raises(SettingsError) as err:
+        cls.build(overrides)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_paths_from_params_are_under_the_root_and_from_the_command_line_under_cwd(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    assert CaptureSettings.build().out == ROOT / "data" / "interim" / "csv"
+    assert CaptureSettings.build({"out": "here"}).out == tmp_path / "here"
+    assert StreamSettings.build({"out": "s3a://bucket/velib"}).out == "s3a://bucket/velib"
+
+
+def test_settings_hold_no_secret(monkeypatch):
+    monkeypatch.setenv("KAFKA_SASL_PLAIN_PASSWORD", "hunter2-secret")
+    built = StreamSettings.build()
+    assert "hunter2-secret" not in repr(built)
+    assert re.search("hunter2", repr(built.kafka_options())) is None
