@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from pipeline.archive import RawPoll, error_details
 from pipeline.normalize import Reference, default_reference
 from pipeline.parsers import (
     Snapshot,
@@ -33,6 +34,8 @@ from pipeline.parsers import (
 
 log = logging.getLogger(__name__)
 
+BODY_HEAD = 500  # characters of a failed answer kept in the archive
+Recorder = Callable[[RawPoll], Any]
 USER_AGENT = "velib-paris/0.1 (+https://github.com/; research pipeline)"
 
 
@@ -67,15 +70,23 @@ def get_json(session: requests.Session, url: str, timeout_s: float, **params: An
         response = session.get(url, params=params or None, timeout=timeout_s)
     except requests.RequestException as exc:
         raise SnapshotError(f"GET {url} failed: {exc.__class__.__name__}: {exc}") from None
-    if response.status_code != 200:
-        raise SnapshotError(f"GET {url} answered HTTP {response.status_code}")
     text = response.text
+    if response.status_code != 200:
+        raise _failed(f"GET {url} answered HTTP {response.status_code}", response)
     if text.lstrip()[:1] == "<":
-        raise SnapshotError(f"GET {url} answered an HTML page, not JSON")
+        raise _failed(f"GET {url} answered an HTML page, not JSON", response)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SnapshotError(f"GET {url}: truncated or invalid JSON: {exc}") from None
+        raise _failed(f"GET {url}: truncated or invalid JSON: {exc}", response) from None
+
+
+def _failed(reason: str, response: requests.Response) -> SnapshotError:
+    """A SnapshotError that keeps what the server said (the archive records it)."""
+    error = SnapshotError(reason)
+    error.status = response.status_code  # type: ignore[attr-defined]
+    error.body_head = response.text[:BODY_HEAD]  # type: ignore[attr-defined]
+    return error
 
 
 class Feed(Protocol):
@@ -104,7 +115,9 @@ class GbfsFeed:
         timeout_s: float = 10.0,
         info_refresh_s: float = 3600.0,
         ref: Reference | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
+        self.recorder = recorder
         self.base_url = base_url.rstrip("/")
         self.session = session or http_session()
         self.timeout_s = timeout_s
@@ -134,12 +147,16 @@ class GbfsFeed:
         urls = self.urls()
         origin = urls["station_status"]
         now = datetime.now(UTC)
+        payloads: dict[str, Any] = {}
+        error: SnapshotError | None = None
         try:
             if self._info is None or time.monotonic() - self._info_at > self.info_refresh_s:
                 self._info = get_json(self.session, urls["station_information"], self.timeout_s)
                 self._info_at = time.monotonic()
+                payloads["station_information"] = self._info
             status = get_json(self.session, origin, self.timeout_s)
-            return parse_gbfs(
+            payloads["station_status"] = status
+            snap = parse_gbfs(
                 self._info,
                 status,
                 origin=origin,
@@ -149,7 +166,40 @@ class GbfsFeed:
             )
         except SnapshotError as exc:
             self._urls = None  # read gbfs.json again next time: the feeds may have moved
-            return failed_snapshot(str(exc), "", origin, now, "gbfs")
+            error = exc
+            snap = failed_snapshot(str(exc), "", origin, now, "gbfs")
+        _record(self.recorder, snap, now, payloads, error)
+        return snap
+
+
+def _record(
+    recorder: Recorder | None,
+    snap: Snapshot,
+    polled_at: datetime,
+    payloads: dict[str, Any],
+    error: SnapshotError | None,
+) -> None:
+    """Hand the poll to the archive: what came, and what went wrong if anything did.
+
+    A payload that arrived but did not parse is kept as it came (no error entry):
+    replaying it meets the same parse error, so the same dead letter.
+    """
+    if recorder is None:
+        return
+    fetched = "station_status" in payloads or "records" in payloads
+    failed = error is not None and not fetched
+    if failed:  # keep information fetched before the failure: later polls join with it
+        payloads = {k: v for k, v in payloads.items() if k == "station_information"}
+    recorder(
+        RawPoll(
+            source=snap.source,
+            origin=snap.origin,
+            observed_at=snap.observed_at,
+            polled_at=polled_at,
+            payloads=payloads,
+            error=error_details(error) if failed and error is not None else None,
+        )
+    )
 
 
 def _discovered(discovery: Any) -> dict[str, str]:
@@ -179,7 +229,9 @@ class OpenDataFeed:
         timeout_s: float = 20.0,
         page_size: int = 100,
         ref: Reference | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
+        self.recorder = recorder
         self.records_url = dataset_url.rstrip("/") + "/records"
         self.session = session or http_session()
         self.timeout_s = timeout_s
@@ -190,6 +242,7 @@ class OpenDataFeed:
         """Fetch every page (until ``total_count``) as one snapshot at poll time."""
         now = datetime.now(UTC)
         rows: list[Any] = []
+        pages: list[Any] = []
         try:
             while True:
                 page = get_json(
@@ -202,15 +255,20 @@ class OpenDataFeed:
                 )
                 if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                     raise SnapshotError("open-data answer without a results list")
+                pages.append(page)
                 rows.extend(page["results"])
                 total = int(page.get("total_count") or 0)
                 if not page["results"] or len(rows) >= total:
                     break
         except SnapshotError as exc:
-            return failed_snapshot(str(exc), "", self.records_url, now, "opendata")
-        return parse_opendata_records(
+            snap = failed_snapshot(str(exc), "", self.records_url, now, "opendata")
+            _record(self.recorder, snap, now, {}, exc)
+            return snap
+        snap = parse_opendata_records(
             rows, origin=self.records_url, observed_at=now, ref=self.ref, source="opendata"
         )
+        _record(self.recorder, snap, now, {"records": pages}, None)
+        return snap
 
 
 def follow(

@@ -32,6 +32,7 @@ from kafka import TopicPartition
 from tqdm import tqdm
 
 from pipeline import kafka_io, lifecycle
+from pipeline.archive import Archive
 from pipeline.changes import ChangeDetector, Decision
 from pipeline.normalize import Rejection
 from pipeline.record import StationRecord, format_timestamp, from_json, to_json
@@ -292,18 +293,24 @@ def emitted_records(
     return [r for r, _ in ChangeDetector(heartbeat_s).process(records)]
 
 
-def snapshots_for(settings: IngestSettings, stop: threading.Event) -> Iterable[Snapshot]:
-    """The snapshots a settings object names: recorded files, or one / every live poll."""
+def snapshots_for(
+    settings: IngestSettings, stop: threading.Event, archive: Archive | None = None
+) -> Iterable[Snapshot]:
+    """The snapshots a settings object names: recorded files, or one / every live poll.
+
+    With an ``archive``, every live poll's raw payloads are written to it first.
+    """
     from pipeline import feeds, sources
 
     if settings.source == "replay":
         assert settings.path is not None  # checked by IngestSettings
         return sources.read_recorded(settings.path)
+    recorder = archive.write if archive is not None else None
     feed: feeds.Feed
     if settings.source == "gbfs":
-        feed = feeds.GbfsFeed(settings.gbfs_url)
+        feed = feeds.GbfsFeed(settings.gbfs_url, recorder=recorder)
     else:
-        feed = feeds.OpenDataFeed(settings.opendata_url)
+        feed = feeds.OpenDataFeed(settings.opendata_url, recorder=recorder)
     if settings.follow:
         return feeds.follow(feed, settings.interval_s, stop)
     return iter([feed.poll()])
@@ -311,15 +318,20 @@ def snapshots_for(settings: IngestSettings, stop: threading.Event) -> Iterable[S
 
 def run(settings: IngestSettings, stop: threading.Event | None = None) -> IngestSummary:
     """``velib ingest``: the source of ``settings`` into Kafka until done or stopped."""
+    archive = Archive(settings.archive) if settings.archive is not None else None
     with lifecycle.stop_on_signals(stop) as stopping:
-        return ingest(
-            snapshots_for(settings, stopping),
-            bootstrap_servers=settings.bootstrap_servers,
-            topic=settings.topic,
-            dead_letter_topic=settings.dead_letter_topic,
-            heartbeat_s=settings.heartbeat_s,
-            speed=settings.speed,
-            restore_state=not settings.no_restore,
-            stop=stopping,
-            on_snapshot=(lambda s: log.info("poll: %s", s.line())) if settings.follow else None,
-        )
+        try:
+            return ingest(
+                snapshots_for(settings, stopping, archive),
+                bootstrap_servers=settings.bootstrap_servers,
+                topic=settings.topic,
+                dead_letter_topic=settings.dead_letter_topic,
+                heartbeat_s=settings.heartbeat_s,
+                speed=settings.speed,
+                restore_state=not settings.no_restore,
+                stop=stopping,
+                on_snapshot=(lambda s: log.info("poll: %s", s.line())) if settings.follow else None,
+            )
+        finally:
+            if archive is not None:
+                archive.close()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.archive import is_archive, read_archive
 from pipeline.normalize import Reference, default_reference
 from pipeline.parsers import (
     COMMUNE_COLUMN,
@@ -165,6 +166,8 @@ def read_recorded(
 ) -> Iterator[Snapshot]:
     """Every snapshot in a recorded file or folder, any format, in time order.
 
+    An archive of live polls (:mod:`pipeline.archive`) replays poll by poll.
+
     GBFS status files are joined with the information file of the same folder.
     Open-data CSV files whose name carries their time are parsed lazily, so a
     long history does not sit in memory. Documentation files (``*.md``) and
@@ -176,6 +179,9 @@ def read_recorded(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
+    if is_archive(path):  # polls kept by `velib ingest --archive`: replayed as they were
+        yield from (s for s in read_archive(path, ref) if keep is None or keep(s.observed_at))
+        return
     units: list[tuple[datetime, int, Callable[[], list[Snapshot]]]] = []
     gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]] = {}
     for order, file in enumerate(_data_files(path)):
