@@ -376,23 +376,3 @@ def project_root(start: Path | None = None) -> Path:
         if (folder / "dvc.yaml").exists():
             return folder
     return here
-
-
-def state_grid(df: pd.DataFrame, freq: str = "30min", max_age: str = "2h") -> pd.DataFrame:
-    """Each station's last known state at regular times (long form, one row per slot x station).
-
-    The stream stage keeps only changes (plus heartbeats), so "how many bikes at
-    10:00" needs the last record of every station at or before 10:00; states
-    older than ``max_age`` are dropped (the station is unknown there).
-    """
-    cols = ["bikes_available", "mechanical_available", "ebike_available", "docks_available"]
-    cols += ["occupancy", "empty", "full", "out_of_service"]
-    flagged = with_flags(df).sort_values("observed_at")
-    flagged["slot"] = flagged["observed_at"].dt.ceil(freq)
-    last = flagged.groupby(["slot", "station_code"], sort=True)[cols].last()
-    slots = pd.date_range(last.index.levels[0].min(), last.index.levels[0].max(), freq=freq)
-    limit = max(int(pd.Timedelta(max_age) / pd.Timedelta(freq)), 0)
-    wide = last.astype("float64").unstack("station_code").reindex(slots).ffill(limit=limit)
-    long = wide.stack("station_code", future_stack=True).dropna(subset=["bikes_available"])
-    long.index.names = ["slot", "station_code"]
-    return long.reset_index()
