@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, workload
+from pipeline import config
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "bench"
@@ -33,12 +34,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--records", type=int, default=300_000, help="ingest workload (records seen)")
     p.add_argument(
-        "--stream-records", type=int, default=100_000, help="records in the stream topic"
+        "--stream-records", type=int, default=100_000, help="records in the small stream topic"
+    )
+    p.add_argument(
+        "--stream-records-large",
+        type=int,
+        default=1_000_000,
+        help="records in the large stream topic, one round (0 skips it)",
     )
     p.add_argument(
         "--memory-records", type=int, default=50_000, help="1x of the memory runs (4x is 4 times)"
     )
-    p.add_argument("--e2e-records", type=int, default=50_000, help="end-to-end workload")
+    p.add_argument(
+        "--e2e-records", type=int, default=1_000_000, help="end-to-end workload (records seen)"
+    )
     p.add_argument("--runs", type=int, default=3, help="rounds of ingest, capture and memory")
     p.add_argument("--stream-runs", type=int, default=3, help="rounds of the Spark comparison")
     p.add_argument("--e2e-runs", type=int, default=1, help="end-to-end runs")
@@ -57,6 +66,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.history.exists():
         p.error(f"recorded history not found: {args.history}")
     return args
+
+
+def _stream_sizes(args: argparse.Namespace) -> list[int]:
+    """The stream topic sizes: the small one (rounds) and the large one (one round)."""
+    return sorted({args.stream_records, args.stream_records_large} - {0})
 
 
 def run_worker(stage: str, params: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -132,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                         **common,
                         "records": args.records,
                         "runs": args.runs if "ingest" in args.only else 1,
-                        "stream_records": args.stream_records,
+                        "stream_sizes": _stream_sizes(args) if "stream" in args.only else [],
+                        "heartbeat_s": float(
+                            config.params_section("ingest").get("heartbeat_s", 3600)
+                        ),
                         "warmup_records": min(5_000, args.stream_records),
                     },
                     tmp,
@@ -151,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                     "stream",
                     {
                         **common,
-                        "topic": ingest["stream_topic"],
+                        "topics": ingest["stream_topics"],
+                        "small_max": args.stream_records,
                         "warmup_topic": ingest["warmup_topic"],
                         "runs": args.stream_runs,
                     },
@@ -165,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {
         "records": args.records,
         "capture_records": ingest.get("capture_topic_records"),
-        "stream_records": ingest.get("stream_topic_records"),
+        "stream_records": {
+            size: spec["records"] for size, spec in ingest.get("stream_topics", {}).items()
+        },
         "memory_records_1x": args.memory_records,
         "memory_records_4x": 4 * args.memory_records,
         "e2e_records": args.e2e_records,
@@ -178,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             "timing; workload.parse_records_per_s is that cost); heartbeat 0 as replay.",
             "ingest ratio = ceiling seconds / ingest seconds per round for the same messages "
             "(ceiling = the messages ingest emits, pre-serialized); median over rounds.",
-            "capture and stream read the topic the first ingest run wrote (changed records).",
+            "capture reads the topic the first ingest run wrote (changed records, heartbeat 0); "
+            "the stream topics hold what ingest emits with its heartbeat (params.yaml), "
+            "as `velib run` does.",
             "memory: lazily built workload, one process per run; peak RSS includes the parsed "
             "base history (start_rss_mb) that every run holds alike.",
             f"e2e: {args.e2e_runs} run(s) of run_chain (own broker, ingest, capture + Spark) "

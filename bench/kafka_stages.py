@@ -26,9 +26,10 @@ PRODUCER_BATCH_SIZE = 256 * 1024  # kafka_io.producer()'s batch_size, for conflu
 
 
 def run_ingest(snapshots: Iterable[Snapshot], bootstrap: str, topic: str) -> dict[str, Any]:
-    """The real ingest loop (change detection + serialize + produce), as `velib ingest` runs it.
+    """The real ingest loop (change detection + serialize + produce), heartbeat 0.
 
-    Replay's default heartbeat is 0 (``params.yaml ingest.replay_heartbeat``).
+    Heartbeat 0: the throughput of change detection and produce, compared with the
+    raw producer on exactly the messages ingest emits.
     """
     summary = ingest(
         snapshots,
@@ -147,3 +148,33 @@ def run_raw_consumer(bootstrap: str, topic: str, n_records: int, group: str) -> 
     finally:
         consumer.close(autocommit=False)
     return {"records": count}
+
+
+def fill_stream_topic(
+    base: list[Snapshot], n: int, heartbeat_s: float, bootstrap: str, topic: str
+) -> int:
+    """Put ``n`` records on a topic as ingest emits them with its heartbeat (the stream's input).
+
+    The stream's indicators depend on heartbeats (a station silent for longer than
+    ``stale_after`` turns unknown), so its workload is what `velib run` would produce.
+    """
+    from bench import workload
+    from pipeline.changes import ChangeDetector
+    from pipeline.record import to_json
+
+    kafka_io.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
+    detector = ChangeDetector(heartbeat_s)
+    producer = kafka_io.producer(bootstrap)
+    sent = 0
+    try:
+        for snapshot in workload.scaled(base, 4 * n):
+            for rec, _ in detector.process(snapshot.records):
+                producer.send(topic, key=rec.station_code, value=to_json(rec))
+                sent += 1
+                if sent == n:
+                    return sent
+            producer.flush()
+    finally:
+        producer.flush()
+        producer.close()
+    return sent

@@ -73,9 +73,16 @@ def stage_ingest(p: dict[str, Any]) -> dict[str, Any]:
                 ),
             },
         )
-    # Topics for the stream stage: its size, and a small one to warm the JVM up.
-    stream_topic, warm_topic = _topic("bench.stream"), _topic("bench.warmup")
-    ks.run_kafka_python_producer(messages[: p["stream_records"]], bootstrap, stream_topic)
+    # Topics for the stream stage (each size, with ingest's heartbeat) and a small warm-up.
+    base = workload.load(Path(p["cache"]))
+    stream_topics = {}
+    for size in p["stream_sizes"]:
+        topic = _topic(f"bench.stream{size}")
+        stream_topics[str(size)] = {
+            "topic": topic,
+            "records": ks.fill_stream_topic(base, size, p["heartbeat_s"], bootstrap, topic),
+        }
+    warm_topic = _topic("bench.warmup")
     ks.run_kafka_python_producer(messages[: p["warmup_records"]], bootstrap, warm_topic)
     return {
         "runs": runs,
@@ -83,8 +90,7 @@ def stage_ingest(p: dict[str, Any]) -> dict[str, Any]:
         "message_bytes_mean": round(sum(len(v) for _, v in messages) / max(len(messages), 1), 1),
         "capture_topic": ingest_topics[0],
         "capture_topic_records": runs["ingest"][0]["emitted"],
-        "stream_topic": stream_topic,
-        "stream_topic_records": min(p["stream_records"], len(messages)),
+        "stream_topics": stream_topics,
         "warmup_topic": warm_topic,
         "rss": rss.result(),
     }
@@ -128,28 +134,34 @@ def stage_capture_memory(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def stage_stream(p: dict[str, Any]) -> dict[str, Any]:
-    """The Spark job vs a plain Kafka -> Parquet copy, one session for both."""
+    """The Spark job vs a plain Kafka -> Parquet copy at each size, one session for all."""
     from bench import spark_stages as ss
     from pipeline.sparkenv import get_spark
 
     spark = get_spark("velib-bench")
-    bootstrap, topic = p["bootstrap"], p["topic"]
+    bootstrap = p["bootstrap"]
     alerts_topic = _topic("bench.alerts")
-    try:
-        # The first query of a session loads the Kafka source and Parquet writer classes;
-        # a small copy pays that. The job's own first-run costs are left to the median.
-        warm = timed(lambda: ss.run_plain_copy(spark, bootstrap, p["warmup_topic"]))
-        log.info("warm-up copy: %s", warm)
-        runs = _rounds(
-            p["runs"],
-            {
-                "stream": lambda: ss.run_stream_job(spark, bootstrap, topic, alerts_topic),
-                "spark_plain_copy": lambda: ss.run_plain_copy(spark, bootstrap, topic),
-            },
-        )
-    finally:
-        spark.stop()
-    return {"runs": runs, "warmup_copy": warm}
+    sizes: dict[str, Any] = {}
+    with RssSampler(children=True) as rss:  # the Spark JVM is a child of this process
+        try:
+            # The first query of a session loads the Kafka source and Parquet writer
+            # classes; a small copy pays that. The job's own first-run costs stay in.
+            warm = timed(lambda: ss.run_plain_copy(spark, bootstrap, p["warmup_topic"]))
+            log.info("warm-up copy: %s", warm)
+            for size, spec in p["topics"].items():
+                topic = spec["topic"]
+                sizes[size] = _rounds(
+                    p["runs"] if int(size) <= p["small_max"] else 1,
+                    {
+                        "stream": lambda t=topic: ss.run_stream_job(
+                            spark, bootstrap, t, alerts_topic
+                        ),
+                        "spark_plain_copy": lambda t=topic: ss.run_plain_copy(spark, bootstrap, t),
+                    },
+                )
+        finally:
+            spark.stop()
+    return {"sizes": sizes, "warmup_copy": warm, "rss": rss.result()}
 
 
 def stage_e2e(p: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,8 @@ combined broker+controller mode, with a small heap so it fits beside Spark on
 a laptop. Tests, ``velib broker`` and ``velib run`` use it when no
 ``KAFKA_BOOTSTRAP_SERVERS`` is given. The JVM is tied to this process
 (parent-death signal on Linux, atexit, signal handlers), so it never outlives us.
+With ``sasl=True`` clients must log in with SCRAM-SHA-512 (``velib broker --sasl``);
+the files it writes for that are rendered by ``pipeline.broker_files``.
 """
 
 from __future__ import annotations
@@ -22,11 +24,27 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from pipeline import config
+from pipeline.broker_files import (
+    CLIENT_ENV,
+    LOG4J2_PROPERTIES,
+    SASL_MECHANISM,
+    SASL_USERNAME,
+    BrokerConfig,
+    SaslCredentials,
+    format_command,
+    java_argfile,
+    read_client_env,
+    render_client_env,
+    render_properties,
+    write_private,
+)
+from pipeline.kafka_security import MASK, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -86,71 +104,6 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def format_command(cluster_id: str, properties: Path) -> list[str]:
-    """``kafka-storage format`` arguments; ``--cluster-id=ID`` so an id never reads as an option."""
-    return ["format", f"--cluster-id={cluster_id}", "-c", str(properties)]
-
-
-@dataclass(frozen=True)
-class BrokerConfig:
-    """What a single-node KRaft broker needs to know."""
-
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 9092
-    controller_port: int = 9093
-    node_id: int = 1
-    partitions: int = 3
-
-    @property
-    def bootstrap(self) -> str:
-        """HOST:PORT clients connect to."""
-        return f"{self.host}:{self.port}"
-
-
-def render_properties(cfg: BrokerConfig) -> str:
-    """server.properties for combined broker+controller mode, replication 1."""
-    lines = {
-        "process.roles": "broker,controller",
-        "node.id": str(cfg.node_id),
-        "controller.quorum.voters": f"{cfg.node_id}@{cfg.host}:{cfg.controller_port}",
-        "listeners": f"PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{cfg.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{cfg.host}:{cfg.port}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(cfg.data_dir / "logs"),
-        "num.partitions": str(cfg.partitions),
-        "auto.create.topics.enable": "true",
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "4",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
-        "log.retention.hours": "-1",
-        "log.segment.bytes": str(64 * 1024 * 1024),
-    }
-    return "".join(f"{key}={value}\n" for key, value in lines.items())
-
-
-LOG4J2_PROPERTIES = """\
-status = warn
-appender.out.type = Console
-appender.out.name = out
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = info
-rootLogger.appenderRef.out.ref = out
-logger.kafka.name = kafka
-logger.kafka.level = warn
-logger.apache.name = org.apache.kafka
-logger.apache.level = warn
-"""
-
-
 def log_tail(path: Path, lines: int = 30) -> str:
     """The last lines of a log file, for error messages."""
     if not path.exists():
@@ -178,6 +131,10 @@ class LocalBroker:
         port: client port; 0 picks a free one.
         data_dir: where the log segments go; a temporary folder (deleted on stop) if None.
         heap: JVM max heap, e.g. "512m".
+        sasl: serve clients on a SASL_PLAINTEXT listener with SCRAM-SHA-512. A user
+            with a random password is created when the storage is formatted and
+            written to ``data_dir/client.env`` (mode 0600), which a later start on
+            the same ``data_dir`` reads back; see :attr:`credentials`.
     """
 
     port: int = 0
@@ -185,6 +142,7 @@ class LocalBroker:
     host: str = "127.0.0.1"
     heap: str = DEFAULT_HEAP
     start_timeout_s: float = 90.0
+    sasl: bool = False
     config: BrokerConfig = field(init=False)
     log_file: Path = field(init=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -208,7 +166,52 @@ class LocalBroker:
         """HOST:PORT for clients."""
         return self.config.bootstrap
 
+    @property
+    def credentials(self) -> SaslCredentials | None:
+        """The SASL user (``sasl=True``, once formatted or started), else None."""
+        return self.config.sasl
+
+    @property
+    def client_env_file(self) -> Path:
+        """``data_dir/client.env``: the client variables, written at start with ``sasl=True``."""
+        assert self.data_dir is not None
+        return self.data_dir / CLIENT_ENV
+
+    def client_env(self) -> dict[str, str]:
+        """The ``KAFKA_*`` variables a client of this broker sets (with the password)."""
+        creds = self.credentials
+        if creds is None:
+            return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+        return creds.client_env(self.bootstrap)
+
+    def client_settings(self) -> dict[str, Any]:
+        """kafka-python settings to reach this broker, rendered like any client's."""
+        return KafkaSecurity.from_env(self.client_env()).client_settings()
+
+    def _ensure_credentials(self) -> None:
+        """Create the SASL user for a fresh storage, or read back the one it was formatted with."""
+        if not self.sasl or self.credentials is not None:
+            return
+        assert self.data_dir is not None
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            creds = SaslCredentials.generate()
+        else:
+            env = read_client_env(self.client_env_file) if self.client_env_file.exists() else {}
+            password = env.get("KAFKA_SASL_PLAIN_PASSWORD")
+            if not password:
+                raise BrokerError(
+                    f"{self.data_dir} was formatted without SASL credentials "
+                    f"(no password in {self.client_env_file}): use a fresh --data-dir"
+                )
+            creds = SaslCredentials(
+                env.get("KAFKA_SASL_PLAIN_USERNAME", SASL_USERNAME),
+                password,
+                env.get("KAFKA_SASL_MECHANISM", SASL_MECHANISM),
+            )
+        self.config = replace(self.config, sasl=creds)
+
     def _java(self, main: str, *args: str) -> list[str]:
+        """Java running ``main`` (or an ``@argfile`` naming it) on the broker's jars."""
         lib = jars_dir()
         if not lib.is_dir() or not any(lib.glob("kafka_2.13-*.jar")):
             raise BrokerError(f"Kafka jars not found in {lib}: run `make jars` (needs Maven)")
@@ -227,10 +230,11 @@ class LocalBroker:
         ]
 
     def _write_config(self) -> Path:
-        """Write server.properties and the log4j2 file; return the former."""
+        """Write server.properties (0600: it may hold the SASL password) and the log4j2 file."""
         assert self.data_dir is not None
+        self._ensure_credentials()
         props = self.data_dir / "server.properties"
-        props.write_text(render_properties(self.config), encoding="utf-8")
+        write_private(props, render_properties(self.config))
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES, encoding="utf-8")
         return props
 
@@ -239,6 +243,8 @@ class LocalBroker:
         props = self._write_config()
         if not (self.data_dir / "logs" / "meta.properties").exists():
             self.format_storage(new_cluster_id())
+        if self.credentials is not None:
+            write_private(self.client_env_file, render_client_env(self.client_env()))
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(
                 self._java(KAFKA_MAIN, str(props)),
@@ -255,17 +261,24 @@ class LocalBroker:
     def format_storage(self, cluster_id: str) -> None:
         """Format the KRaft metadata log of ``data_dir`` for ``cluster_id`` (first start only)."""
         props = self._write_config()
-        fmt = subprocess.run(
-            self._java(STORAGE_TOOL, *format_command(cluster_id, props)),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if fmt.returncode != 0:
-            raise BrokerError(
-                f"formatting Kafka storage failed (exit {fmt.returncode}): "
-                f"{(fmt.stdout + fmt.stderr).strip() or 'no output'}"
+        args = format_command(cluster_id, props, self.credentials)
+        # Through an @argfile (0600, deleted after): --add-scram carries the password.
+        argfile = props.with_name("format.args")
+        write_private(argfile, java_argfile([STORAGE_TOOL, *args]))
+        try:
+            fmt = subprocess.run(
+                self._java(f"@{argfile}"),
+                capture_output=True,
+                text=True,
+                check=False,
             )
+        finally:
+            argfile.unlink(missing_ok=True)
+        if fmt.returncode != 0:
+            output = (fmt.stdout + fmt.stderr).strip() or "no output"
+            if self.credentials is not None:
+                output = output.replace(self.credentials.password, MASK)
+            raise BrokerError(f"formatting Kafka storage failed (exit {fmt.returncode}): {output}")
 
     def _wait_ready(self) -> None:
         from kafka import KafkaAdminClient
@@ -285,6 +298,7 @@ class LocalBroker:
                 admin = KafkaAdminClient(
                     bootstrap_servers=self.bootstrap,
                     request_timeout_ms=3000,
+                    **self.client_settings(),
                 )
                 try:
                     admin.list_topics()

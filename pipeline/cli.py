@@ -59,6 +59,12 @@ def _add_broker(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", help="keep the log segments here (default: a temporary folder)")
     p.add_argument("--heap", default="512m", help="JVM max heap (default %(default)s)")
+    p.add_argument(
+        "--sasl",
+        action="store_true",
+        help="clients log in with SASL/SCRAM-SHA-512 (a user with a random password is "
+        "written to DATA_DIR/client.env, mode 0600; source it to set the KAFKA_* variables)",
+    )
     p.set_defaults(func=_run_broker)
 
 
@@ -74,9 +80,19 @@ def _run_broker(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
-    broker = LocalBroker(port=port, data_dir=data_dir, host=args.host, heap=args.heap)
+    broker = LocalBroker(
+        port=port, data_dir=data_dir, host=args.host, heap=args.heap, sasl=args.sasl
+    )
 
     def ready(b: LocalBroker) -> None:
+        if b.credentials is not None:  # names and the file only: the password stays in it
+            names = " ".join(b.client_env())
+            print(  # noqa: T201 - the command's result
+                f"sasl: {b.credentials.mechanism}; clients need {names}\n"
+                f"sasl: set them with: . {b.client_env_file}",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"ready: {b.bootstrap}", flush=True)  # noqa: T201 - the contract with scripts
 
     try:
@@ -340,9 +356,18 @@ def _run_stream(args: argparse.Namespace) -> int:
     if args.max_offsets_per_trigger is not None and args.max_offsets_per_trigger < 1:
         raise UsageError("--max-offsets-per-trigger must be at least 1")
 
+    from pipeline import kafka_io
+    from pipeline.kafka_security import KafkaSecurityError
     from pipeline.sparkenv import get_spark
     from pipeline.stream import run_stream
 
+    # SASL/SSL from the KAFKA_* variables, rendered for Spark as for kafka-python; the
+    # login is checked before Spark starts, so wrong credentials are one line at once.
+    try:
+        kafka_options = config.spark_kafka_options()
+    except KafkaSecurityError as exc:
+        raise UsageError(str(exc)) from None
+    kafka_io.check_login(args.bootstrap_servers)
     summary = run_stream(
         get_spark("velib-stream", args.master),
         bootstrap_servers=args.bootstrap_servers,
@@ -356,6 +381,7 @@ def _run_stream(args: argparse.Namespace) -> int:
         alerts_topic=args.alerts_topic,
         starting_offsets=args.starting_offsets,
         max_offsets_per_trigger=args.max_offsets_per_trigger,
+        kafka_options=kafka_options,
     )
     log.info("stream: %s", summary.line())
     return 0
@@ -372,7 +398,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "capacity changes, and availability indicators per commune and arrondissement. "
         "A and B are recorded raw files or folders (GBFS, open-data history) or processed "
         "Parquet roots (with status/); --rev-a/--rev-b read them at a git revision through "
-        "dvc.api. Writes OUT/{report.md,stations.csv,areas.csv,areas.png} and prints one line.",
+        "dvc.api. Availability is compared at the same Paris hours and day types where both "
+        "sides have them; the report says when each side was taken and warns when they differ. "
+        "Writes OUT/{report.md,stations.csv,areas.csv,areas.png} and prints one line.",
     )
     p.add_argument("a", metavar="A", help="snapshot set A (path, relative to the repo with --rev)")
     p.add_argument("b", metavar="B", help="snapshot set B")
@@ -406,6 +434,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     try:
         a_dates = compare.parse_dates(args.a_dates) if args.a_dates else None
         b_dates = compare.parse_dates(args.b_dates) if args.b_dates else None
+        stale_after = config.parse_duration(config.stream_params()["stale_after"])
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for path, rev in ((args.a, args.rev_a), (args.b, args.rev_b)):
@@ -418,6 +447,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             Path(args.out),
             metrics_path=Path(args.metrics) if args.metrics else None,
             move_threshold_m=threshold,
+            stale_after=stale_after,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
@@ -503,14 +533,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python warns on every SASL_PLAINTEXT connection (even SCRAM, which never sends
+    # the password): one line per client would drown the command's own lines.
+    logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
     logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(f"velib {args.command}: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
+        return _fail(args.command, str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from pipeline.kafka_security import refused_login
+
+        message = refused_login(exc)  # wrong credentials, from any stage and client
+        if message is None:
+            raise
+        return _fail(args.command, message)
+
+
+def _fail(command: str, message: str) -> int:
+    """Print one error line (secrets of the KAFKA_* variables scrubbed) and return 2."""
+    line = config.kafka_security().redact(" ".join(message.split()))
+    print(f"velib {command}: {line}", file=sys.stderr)  # noqa: T201
+    return 2
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Environment variables carry where things run (broker, topics, feed URL);
 ``params.yaml`` carries what a result depends on (windows, thresholds), so DVC
 can track it. Extra Kafka client settings pass through from ``KAFKA_*``
-variables and are never logged.
+variables and are never logged; ``pipeline.kafka_security`` reads them once and
+renders them for kafka-python and for Spark.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.kafka_security import KafkaSecurity, MaskedDict
+
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS_FILE = ROOT / "params.yaml"
 
@@ -23,9 +26,6 @@ DEFAULT_GBFS_BASE_URL = "https://velib-metropole-opendata.smovengo.cloud/opendat
 DEFAULT_OPENDATA_URL = (
     "https://opendata.paris.fr/api/explore/v2.1/catalog/datasets/velib-disponibilite-en-temps-reel"
 )
-
-# Settings read by velib itself; any other KAFKA_* variable is a client setting.
-_OWN_KAFKA_VARS = {"KAFKA_BOOTSTRAP_SERVERS"}
 
 
 def bootstrap_servers() -> str:
@@ -58,18 +58,28 @@ def opendata_url() -> str:
     return os.getenv("VELIB_OPENDATA_URL", DEFAULT_OPENDATA_URL).rstrip("/")
 
 
-def kafka_client_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def kafka_security(environ: dict[str, str] | None = None) -> KafkaSecurity:
+    """The Kafka client settings of the ``KAFKA_*`` variables (repr masks the secrets)."""
+    return KafkaSecurity.from_env(environ)
+
+
+def kafka_client_settings(environ: dict[str, str] | None = None) -> MaskedDict:
     """Extra kafka-python settings from KAFKA_* variables (SASL/SSL for a managed cluster).
 
     ``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` becomes ``security_protocol="SASL_SSL"``.
-    Values are passed through as strings, except digits which become ints.
+    Values pass through as strings, except digits (ints) and true/false (booleans)
+    of settings that are not text (a password of digits stays a string).
     """
-    env = os.environ if environ is None else environ
-    settings: dict[str, Any] = {}
-    for key, value in env.items():
-        if key.startswith("KAFKA_") and key not in _OWN_KAFKA_VARS:
-            settings[key[len("KAFKA_") :].lower()] = int(value) if value.isdigit() else value
-    return settings
+    return kafka_security(environ).client_settings()
+
+
+def spark_kafka_options(environ: dict[str, str] | None = None) -> MaskedDict:
+    """The same settings as Spark Kafka source/sink options (``run_stream(kafka_options=...)``).
+
+    Raises:
+        KafkaSecurityError: a setting Spark cannot take from these variables.
+    """
+    return kafka_security(environ).spark_options()
 
 
 def load_params(path: Path | None = None) -> dict[str, Any]:

@@ -149,8 +149,18 @@ def _share(flag: str) -> Column:
     return F.sum(F.when(F.col(flag), F.col("seconds")).otherwise(0.0)) / F.sum("seconds")
 
 
-def station_rows(parts: DataFrame, window_us: int) -> DataFrame:
-    """The ``indicators_station`` rows of the pieces (vocabulary.STATION columns)."""
+def station_rows(parts: DataFrame, places: DataFrame, window_us: int) -> DataFrame:
+    """The ``indicators_station`` rows of the pieces (vocabulary.STATION columns).
+
+    Args:
+        parts: :func:`pipeline.timeline.pieces`.
+        places: :func:`pipeline.timeline.places`, the names looked up by version.
+        window_us: the window length.
+
+    Every aggregate buffer is fixed-width (the condition at the end is a bit
+    set, names come from ``places``), so Spark runs a hash aggregate over the
+    station-partitioned pieces: no sort of millions of pieces.
+    """
     metrics = []
     for short, col in (
         ("bikes", "bikes_available"),
@@ -163,11 +173,13 @@ def station_rows(parts: DataFrame, window_us: int) -> DataFrame:
             F.min(col).alias(f"{short}_min"),
             F.max(col).alias(f"{short}_max"),
         ]
-    at_end = F.struct("empty", "full", "out_of_service")
+    bits = (
+        F.col("empty").cast("int")
+        + F.col("full").cast("int") * 2
+        + F.col("out_of_service").cast("int") * 4
+    )
     grouped = parts.groupBy("station_code", "window_start_us").agg(
-        F.max_by("name", "start_us").alias("name"),
-        F.max_by("commune", "start_us").alias("commune"),
-        F.max_by("arrondissement", "start_us").alias("arrondissement"),
+        F.max("place_version").alias("place_version"),
         F.sum("seconds").alias("seconds_known"),
         F.count(F.when(F.col("first"), 1)).cast("int").alias("n_records"),
         F.count(F.when(F.col("first") & F.col("changed"), 1)).cast("int").alias("n_changes"),
@@ -178,20 +190,25 @@ def station_rows(parts: DataFrame, window_us: int) -> DataFrame:
         _share("full").alias("full_share"),
         _share("out_of_service").alias("out_of_service_share"),
         F.max("end_us").alias("_last_end"),
-        F.max_by(at_end, "end_us").alias("_end"),
+        F.max_by(bits, F.col("end_us")).alias("_end"),
     )
     end_us = F.col("window_start_us") + F.lit(window_us)
     known_at_end = F.col("_last_end") == end_us
+
+    def at_end(bit: int) -> Column:
+        return F.when(known_at_end, (F.col("_end").bitwiseAND(F.lit(bit))) != 0)
+
     derived = {
         "window_start": F.timestamp_micros("window_start_us"),
         "window_end": F.timestamp_micros(end_us),
         "occupancy_seconds": F.coalesce(F.col("occupancy_seconds"), F.lit(0.0)),
-        "empty_at_end": F.when(known_at_end, F.col("_end.empty")),
-        "full_at_end": F.when(known_at_end, F.col("_end.full")),
-        "out_of_service_at_end": F.when(known_at_end, F.col("_end.out_of_service")),
+        "empty_at_end": at_end(1),
+        "full_at_end": at_end(2),
+        "out_of_service_at_end": at_end(4),
         "date": utc_date(F.timestamp_micros("window_start_us")),
     }
-    return grouped.select(
+    named = grouped.join(F.broadcast(places), ["station_code", "place_version"], "left")
+    return named.select(
         *(derived.get(n, F.col(n)).alias(n) for n in vocabulary.names(vocabulary.STATION))
     )
 

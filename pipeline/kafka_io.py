@@ -1,7 +1,9 @@
 """Kafka clients built the same way everywhere: settings, serializers, topics.
 
 Stages call these instead of constructing kafka-python clients themselves, so
-pass-through security settings and defaults live in one place.
+pass-through security settings and defaults live in one place. With SASL, the
+first client of a process checks the login (:func:`check_login`) so a refused
+password is one clear error at once, not a 30-second "Unable to bootstrap".
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.serializer import Serializer
 
 from pipeline import config
+from pipeline.kafka_login import check_login
 
 log = logging.getLogger(__name__)
+
+__all__ = ["KeySerializer", "check_login", "consumer", "ensure_topic", "producer"]
 
 
 class KeySerializer(Serializer):
@@ -27,6 +32,12 @@ class KeySerializer(Serializer):
         return data.encode() if isinstance(data, str) else data
 
 
+def _client_settings(bootstrap_servers: str) -> dict[str, Any]:
+    """The environment's client settings, after the login check (secrets kept out of logs)."""
+    check_login(bootstrap_servers)
+    return config.kafka_security().client_settings()
+
+
 def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
     """A producer with idempotence and acks=all left on, gzip compression, batching."""
     settings: dict[str, Any] = {
@@ -35,7 +46,7 @@ def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         "linger_ms": 20,
         "batch_size": 256 * 1024,
         "key_serializer": KeySerializer(),
-        **config.kafka_client_settings(),
+        **_client_settings(bootstrap_servers),
         **overrides,
     }
     return KafkaProducer(**settings)
@@ -48,7 +59,7 @@ def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> 
         "group_id": group_id,
         "auto_offset_reset": "earliest",
         "enable_auto_commit": False,
-        **config.kafka_client_settings(),
+        **_client_settings(bootstrap_servers),
         **overrides,
     }
     return KafkaConsumer(**settings)
@@ -59,7 +70,9 @@ def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool
 
     Replication comes from VELIB_TOPIC_REPLICATION (1 on a local broker).
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **config.kafka_client_settings())
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, **_client_settings(bootstrap_servers)
+    )
     try:
         if name in admin.list_topics():
             return False

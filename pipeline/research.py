@@ -7,6 +7,9 @@ and the record-level ``status/`` and ``_rejected/`` tables only to measure
 data quality. Every time they hand back is UTC-aware (Spark's INT96
 timestamps read back naive, as UTC); Europe/Paris is applied for display only.
 
+Names and definitions of the conditions (empty, full, out of service) and of
+occupancy come from :mod:`pipeline.vocabulary`, as in the stream stage.
+
 Summaries over a whole period weigh each window by the time it was known,
 the way the stream weighs states within a window, so a station (or an area)
 known for one window weighs one window, not one row.
@@ -32,6 +35,9 @@ from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
 STATUS_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "date")
 PARIS_TZ = "Europe/Paris"
 ATTRIBUTION = "© Vélib' Métropole, © Ville de Paris, ODbL"
+# The condition flags of with_flags: every vocabulary condition but "normal" (the rest).
+FLAGS: tuple[str, ...] = tuple(c for c in vocabulary.CONDITIONS if c != "normal")
+OCCUPANCY = "occupancy"
 _PANDAS = {
     "str": "string",
     "int": "Int64",
@@ -288,7 +294,12 @@ def is_processed(path: Path) -> bool:
 
 
 def with_flags(df: pd.DataFrame) -> pd.DataFrame:
-    """Records with their empty/full/out_of_service flags and occupancy (vocabulary rules).
+    """Add occupancy and one 0/1 column per condition, named and defined by the vocabulary.
+
+    The conditions are :data:`pipeline.vocabulary.CONDITIONS` but ``normal``
+    (the rest), tested by the vocabulary's own ``is_*`` functions, so the
+    notebooks, ``velib compare`` and the stream cannot disagree on what
+    "empty" means. Flags are floats so that a mean of them is a share.
 
     For record-level comparisons (``velib compare``); the notebooks read the
     stream's time-weighted indicators instead.
@@ -297,13 +308,17 @@ def with_flags(df: pd.DataFrame) -> pd.DataFrame:
     bikes = out["bikes_available"].astype("float64")
     docks = out["docks_available"].astype("float64")
     total = bikes + docks
-    out["occupancy"] = (bikes / total).where(total > 0)
-    out["empty"] = vocabulary.is_empty(bikes).astype("float64")
-    out["full"] = vocabulary.is_full(docks).astype("float64")
-    flags = [
+    out[OCCUPANCY] = (bikes / total).where(total > 0)
+    installed, renting, returning = (
         out[c].fillna(False).astype(bool) for c in ("is_installed", "is_renting", "is_returning")
-    ]
-    out["out_of_service"] = vocabulary.is_out_of_service(*flags).astype("float64")
+    )
+    tests = {
+        "out_of_service": vocabulary.is_out_of_service(installed, renting, returning),
+        "empty": vocabulary.is_empty(bikes),
+        "full": vocabulary.is_full(docks),
+    }
+    for condition in FLAGS:  # a new vocabulary condition without a test here is a KeyError
+        out[condition] = tests[condition].astype("float64")
     return out
 
 

@@ -175,7 +175,8 @@ def run_chain(
         out_root: Parquet root, with its checkpoints (rewritten).
         metrics_path: where to write the metrics JSON; None for no file.
         bootstrap_servers: an existing cluster; None starts a local broker
-            (fresh topics, so the run is reproducible).
+            (fresh topics, so the run is reproducible). Every stage reaches it with
+            the ``KAFKA_*`` security settings (SASL/SSL), Spark included.
         heartbeat_s: ingest heartbeat; default from params.yaml ``ingest``.
         idle_s: capture stops after this long with nothing new.
     """
@@ -191,6 +192,7 @@ def run_chain(
         heartbeat_s = float(ingest_params.get("heartbeat_s", 3600))
     config.check_stale_after(heartbeat_s, config.stream_params()["stale_after"])
     topic = config.topic_status()
+    kafka_options = config.spark_kafka_options()  # Spark's login = ingest's and capture's
     summary = RunSummary()
 
     with ExitStack() as stack:
@@ -233,6 +235,7 @@ def run_chain(
             topic=topic,
             out_root=str(out_root),
             available_now=True,
+            kafka_options=kafka_options,
         )
         summary.stream = result.as_dict()
         worker.join()

@@ -158,14 +158,19 @@ def _data_files(path: Path) -> list[Path]:
     )
 
 
-def read_recorded(path: Path, ref: Reference | None = None) -> Iterator[Snapshot]:
+def read_recorded(
+    path: Path,
+    ref: Reference | None = None,
+    keep: Callable[[datetime], bool] | None = None,
+) -> Iterator[Snapshot]:
     """Every snapshot in a recorded file or folder, any format, in time order.
 
     GBFS status files are joined with the information file of the same folder.
     Open-data CSV files whose name carries their time are parsed lazily, so a
     long history does not sit in memory. Documentation files (``*.md``) and
     dotfiles are skipped; anything else that is not data becomes a failed
-    snapshot (one rejection).
+    snapshot (one rejection). ``keep`` (a test of the snapshot time) skips the
+    others before they are parsed: one week of a long history costs one week.
     """
     ref = ref or default_reference()
     path = Path(path)
@@ -202,8 +207,9 @@ def read_recorded(path: Path, ref: Reference | None = None) -> Iterator[Snapshot
             )
             units.append((snap.observed_at, len(units), lambda s=snap: [s]))
     units.sort(key=lambda u: (u[0], u[1]))
-    for _, _, load in units:
-        yield from load()
+    for when, _, load in units:
+        if keep is None or keep(when):
+            yield from load()
 
 
 def _as_list(result: list[Snapshot] | dict[str, Any]) -> list[Snapshot]:

@@ -186,6 +186,7 @@ class BatchStep:
         self._report(batch_id, counts, time.monotonic() - started)
 
     def _process(self, raw: DataFrame, batch_id: int, cached: Any) -> dict[str, Any]:
+        started = time.monotonic()
         parsed = cached(indicators.parse_values(raw))
         kept, meta = self.store.load_state(batch_id, timeline.state_schema())
         step = timeline.advance(
@@ -197,6 +198,7 @@ class BatchStep:
             stale_after_us=self.d.stale_after_us,
             cache=cached,
         )
+        log.debug("batch %d: parsed and ordered in %.2f s", batch_id, time.monotonic() - started)
         frames = dict(step.frames)
         frames["_rejected"] = indicators.rejected_rows(parsed, frames.pop("out_of_order"))
         counts: dict[str, Any] = {"late": step.late, "complete_until_us": step.complete_until_us}
@@ -206,9 +208,12 @@ class BatchStep:
                 written = self.store.read_batch(name, batch_id, STATION_SCHEMA)
                 area = indicators.area_rows(written, self.d.window_us / 1e6)
                 self._write("indicators_area", area, batch_id, counts)
+        started = time.monotonic()
         if self.publish is not None and counts.get("alerts"):
             self.publish(frames["alerts"])
             counts["published"] = counts["alerts"]
+        log.debug("batch %d: alerts published in %.2f s", batch_id, time.monotonic() - started)
+        started = time.monotonic()
         self.store.save_state(
             batch_id,
             step.kept,
@@ -217,6 +222,7 @@ class BatchStep:
                 "partition_newest_us": {str(k): v for k, v in step.partition_newest_us.items()},
             },
         )
+        log.debug("batch %d: state saved in %.2f s", batch_id, time.monotonic() - started)
         # _rejected holds the unparsable values and the valid records left out of order
         counts["records_in"] = step.records + counts["_rejected"] - step.late
         return counts
@@ -351,9 +357,12 @@ def run_stream(
 
 def _ensure_topic(bootstrap_servers: str, topic: str) -> None:
     """Create the alerts topic when we can; a managed cluster may forbid it (then it must exist)."""
-    try:
-        from pipeline import kafka_io
+    from pipeline import kafka_io
+    from pipeline.kafka_security import KafkaAuthError
 
+    try:
         kafka_io.ensure_topic(bootstrap_servers, topic, partitions=1)
+    except KafkaAuthError:
+        raise  # a refused login is the user's to fix, not a warning
     except Exception as exc:  # noqa: BLE001 - the sink reports a missing topic itself
         log.warning("could not check/create topic %s: %s", topic, exc)

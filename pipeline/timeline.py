@@ -35,6 +35,7 @@ US = 1_000_000
 KAFKA_COLUMNS: tuple[str, ...] = ("partition", "offset")
 STATE_COLUMNS: tuple[str, ...] = (*record.FIELD_NAMES, *KAFKA_COLUMNS)
 _FAR = 2**62  # "no upper bound" in microseconds
+PLACE_COLUMNS: tuple[str, ...] = ("name", "commune", "arrondissement")
 
 
 def state_schema() -> T.StructType:
@@ -108,8 +109,8 @@ def timeline(arranged: DataFrame, stale_after_us: int) -> DataFrame:
     Adds ``next_o_us`` / ``prev_o_us`` (neighbours' observed times),
     ``known_end_us`` (when the record stops being in force), ``condition`` and
     ``prev_condition``, ``changed`` (state differs from the previous record)
-    and ``same_report`` (report time and state both unchanged: a heartbeat
-    that brought nothing new, which ``status/`` leaves out).
+    ``same_report`` (report time and state both unchanged: a heartbeat that
+    brought nothing new, which ``status/`` leaves out) and ``place_version``.
     """
     accepted = arranged.where(F.col("reason").isNull())
     # Accepted rows are observed strictly later than every earlier arrival, so arrival
@@ -118,8 +119,14 @@ def timeline(arranged: DataFrame, stale_after_us: int) -> DataFrame:
     o = F.col("o_us")
     stale_at = o + F.lit(stale_after_us)
     same_report = _same(("last_reported", *record.STATE_FIELDS), order)
+    moved = ~F.coalesce(_same(PLACE_COLUMNS, order), F.lit(False))
+    so_far = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     return (
         accepted.withColumn("condition", condition())
+        # numbers the station's (name, commune, arrondissement) versions, so window
+        # aggregates carry an int and look the strings up afterwards (a hash aggregate)
+        .withColumn("moved", moved)
+        .withColumn("place_version", F.sum(moved.cast("int")).over(so_far))
         .withColumn("next_o_us", F.lead("o_us").over(order))
         .withColumn("prev_o_us", F.lag("o_us").over(order))
         .withColumn("prev_condition", F.lag("condition").over(order))
@@ -156,9 +163,7 @@ def pieces(line: DataFrame, lo_us: int | None, hi_us: int, window_us: int) -> Da
             ((c("end_us") - c("start_us")) / F.lit(float(US))).alias("seconds"),
             (c("start_us") == c("o_us")).alias("first"),
             "changed",
-            "name",
-            "commune",
-            "arrondissement",
+            "place_version",
             "bikes_available",
             "mechanical_available",
             "ebike_available",
@@ -171,6 +176,12 @@ def pieces(line: DataFrame, lo_us: int | None, hi_us: int, window_us: int) -> Da
             ).alias("out_of_service"),
         )
     )
+
+
+def places(line: DataFrame) -> DataFrame:
+    """Each station's (name, commune, arrondissement) by ``place_version`` (small)."""
+    # a version starts where the place moved: one row per (station, version), no dedup
+    return line.where("moved").select("station_code", "place_version", *PLACE_COLUMNS)
 
 
 def alert_rows(line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: int) -> DataFrame:
@@ -308,7 +319,7 @@ def advance(
     }
     if hi is not None and (lo is None or hi > lo):
         frames["indicators_station"] = indicators.station_rows(
-            pieces(line, lo, hi, window_us), window_us
+            pieces(line, lo, hi, window_us), places(line), window_us
         )
         frames["alerts"] = cache(alert_rows(line, lo, hi, stale_after_us))
     return Step(frames, kept_records(line, hi), hi, newest, records, late)

@@ -67,7 +67,8 @@ def kafka_bootstrap() -> Iterator[str]:
         yield given
         return
     if os.getenv("VELIB_TEST_DOCKER", "1") == "1" and _docker_answers():
-        from testcontainers.kafka import KafkaContainer
+        # testcontainers 4.15 moved the module; testcontainers.kafka is a deprecated alias.
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()

@@ -107,7 +107,8 @@ def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
     shown = dvc(clone, "metrics", "show")
     assert shown.returncode == 0 and "availability.json" in shown.stdout
     compare = json.loads((clone / "reports/metrics/compare.json").read_text())
-    assert (compare["stations"]["added"], compare["stations"]["removed"]) == (49, 39)
+    assert (compare["stations_added"], compare["stations_removed"]) == (49, 39)
+    assert (compare["a_utc"], compare["b_utc"]) == ("2024-11-19T08:22:18Z", "2025-10-18T09:09:16Z")
     # The same comparison read at a git revision through dvc.api.
     at_rev = sh(
         clone,

@@ -55,9 +55,9 @@ def test_gbfs_networks_added_removed_match_the_raw_json(gbfs_report):
     a, b = _info(GBFS_A), _info(GBFS_B)
     assert _codes(changes, "added") == set(b) - set(a)
     assert _codes(changes, "removed") == set(a) - set(b)
-    assert summary["stations"]["a"] == len(a) == 1485
-    assert summary["stations"]["b"] == len(b) == 1495
-    assert (summary["stations"]["added"], summary["stations"]["removed"]) == (49, 39)
+    assert summary.a.stations == len(a) == 1485
+    assert summary.b.stations == len(b) == 1495
+    assert (summary.changes["added"], summary.changes["removed"]) == (49, 39)
 
 
 def test_gbfs_capacity_and_moves_match_the_raw_json(gbfs_report):
@@ -96,9 +96,7 @@ def test_report_files_and_deterministic_metrics(gbfs_report, tmp_path):
     assert (tmp_path / "r" / "areas.png").read_bytes() == (
         out / "report" / "areas.png"
     ).read_bytes()
-    assert again["network"]["occupancy_mean"]["delta"] == pytest.approx(
-        summary["network"]["occupancy_mean"]["delta"]
-    )
+    assert again.network == summary.network
 
 
 def _history_pair(tmp_path: Path) -> Path:
@@ -137,9 +135,9 @@ def test_cli_compares_two_days_of_history(tmp_path, capsys):
     assert "added=" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "m.json").read_text())
     a, b = days[date(2022, 5, 12)], days[date(2022, 5, 14)]
-    assert metrics["stations"]["a"] == len(a) and metrics["stations"]["b"] == len(b)
-    assert metrics["stations"]["added"] == len(b - a)
-    assert metrics["stations"]["removed"] == len(a - b)
+    assert metrics["stations_a"] == len(a) and metrics["stations_b"] == len(b)
+    assert metrics["stations_added"] == len(b - a)
+    assert metrics["stations_removed"] == len(a - b)
 
 
 def test_compare_reads_processed_parquet_like_raw(tmp_path):
@@ -147,9 +145,10 @@ def test_compare_reads_processed_parquet_like_raw(tmp_path):
     records = [r for s in read_recorded(folder) for r in s.records]
     research.write_status_parquet(research.status_frame(records), tmp_path / "processed")
     s1 = compare(Side(str(folder)), Side(str(tmp_path / "processed")), tmp_path / "o")
-    assert s1["stations"]["a"] == s1["stations"]["b"]
-    assert s1["stations"]["added"] == s1["stations"]["removed"] == 0
-    assert s1["network"]["occupancy_mean"]["delta"] == pytest.approx(0, abs=1e-9)
+    assert s1.a.stations == s1.b.stations
+    assert s1.changes["added"] == s1.changes["removed"] == 0
+    occupancy = s1.network["occupancy_mean"]
+    assert occupancy[1] - occupancy[0] == pytest.approx(0, abs=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -256,3 +256,26 @@ def test_frontier_is_the_least_newest_partition_time():
 def test_status_keeps_the_record_fields(spark):
     tables, _ = run(spark, [[rec("A", 0, 3, 7)]], until=15)
     assert list(tables["status"].columns) == [*record.FIELD_NAMES, "date"]
+
+
+def test_output_schemas_are_the_vocabulary(spark):
+    batch = spark.createDataFrame(
+        [{**rec("A", 0, 0, 10).to_dict(), "partition": 0, "offset": 0}], timeline.state_schema()
+    )
+    step = timeline.advance(
+        spark.createDataFrame([], timeline.state_schema()),
+        batch,
+        complete_until_us=None,
+        partition_newest_us={},
+        window_us=WINDOW,
+        stale_after_us=3600 * US,
+        hi_us=us(30),
+    )
+    frames = {
+        **step.frames,
+        "indicators_area": indicators.area_rows(step.frames["indicators_station"], 900.0),
+    }
+    for table, columns in vocabulary.TABLES.items():
+        got = [(f.name, f.dataType) for f in frames[table].schema.fields]
+        want = [(f.name, f.dataType) for f in vocabulary.spark_schema(columns).fields]
+        assert got == want, table

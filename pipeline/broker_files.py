@@ -1,0 +1,173 @@
+"""What a local broker writes before it starts: server.properties, SASL credentials, client.env.
+
+Pure rendering, kept apart from the process handling of ``pipeline.broker`` so it
+can be read (and tested) on its own. The SASL files hold a password: they are
+written with mode 0600 and the password never goes on a command line.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.kafka_security import jaas_config
+
+SASL_MECHANISM = "SCRAM-SHA-512"
+SASL_LISTENER = "SASL_PLAINTEXT"
+SASL_USERNAME = "velib"
+CLIENT_ENV = "client.env"
+
+
+@dataclass(frozen=True)
+class SaslCredentials:
+    """The SCRAM user a SASL broker creates at format time; the password is left out of repr."""
+
+    username: str
+    password: str = field(repr=False)
+    mechanism: str = SASL_MECHANISM
+
+    @classmethod
+    def generate(cls) -> SaslCredentials:
+        """A fresh random password (URL-safe: no quoting issue in JAAS, shell or kafka-storage)."""
+        return cls(SASL_USERNAME, secrets.token_urlsafe(24))
+
+    def scram_argument(self) -> str:
+        """``kafka-storage format --add-scram`` value creating this user."""
+        return f"{self.mechanism}=[name={self.username},password={self.password}]"
+
+    def client_env(self, bootstrap: str) -> dict[str, str]:
+        """The ``KAFKA_*`` variables a client sets to log in (read by ``KafkaSecurity``)."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_SECURITY_PROTOCOL": SASL_LISTENER,
+            "KAFKA_SASL_MECHANISM": self.mechanism,
+            "KAFKA_SASL_PLAIN_USERNAME": self.username,
+            "KAFKA_SASL_PLAIN_PASSWORD": self.password,
+        }
+
+
+def format_command(
+    cluster_id: str, properties: Path, sasl: SaslCredentials | None = None
+) -> list[str]:
+    """``kafka-storage format`` arguments; ``--cluster-id=ID`` so an id never reads as an option.
+
+    With ``sasl``, the SCRAM user is created in the metadata log at format time (KRaft
+    has no ZooKeeper to hold it before the broker starts).
+    """
+    args = ["format", f"--cluster-id={cluster_id}", "-c", str(properties)]
+    if sasl is not None:
+        args += ["--add-scram", sasl.scram_argument()]
+    return args
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only the user can read or write (mode 0600), even if it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)
+
+
+def java_argfile(args: list[str]) -> str:
+    """A java ``@argfile`` body: one double-quoted argument per line.
+
+    Arguments go through a file so a password never shows in the process list.
+    """
+    return "".join('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"\n' for a in args)
+
+
+def render_client_env(env: dict[str, str]) -> str:
+    """``client.env``: ``export NAME=value`` lines a shell can source."""
+    header = "# velib local Kafka broker, SASL client settings: . this file (mode 0600)\n"
+    return header + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
+def read_client_env(path: Path) -> dict[str, str]:
+    """The variables of a ``client.env`` written by :func:`render_client_env`."""
+    env: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].partition("=")
+            env[name] = shlex.split(value)[0] if value else ""
+    return env
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """What a single-node KRaft broker needs to know."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int = 9093
+    node_id: int = 1
+    partitions: int = 3
+    sasl: SaslCredentials | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """HOST:PORT clients connect to."""
+        return f"{self.host}:{self.port}"
+
+
+def _listener_properties(cfg: BrokerConfig) -> dict[str, str]:
+    """Client listener PLAINTEXT, or SASL_PLAINTEXT with SCRAM; the controller stays PLAINTEXT."""
+    client = SASL_LISTENER if cfg.sasl else "PLAINTEXT"
+    props = {
+        "listeners": f"{client}://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{cfg.controller_port}",
+        "advertised.listeners": f"{client}://{cfg.host}:{cfg.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": client,
+        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{client}:{client}",
+    }
+    if cfg.sasl is not None:
+        mech = cfg.sasl.mechanism
+        jaas = jaas_config(mech, cfg.sasl.username, cfg.sasl.password)
+        props |= {
+            "sasl.enabled.mechanisms": mech,
+            "sasl.mechanism.inter.broker.protocol": mech,
+            f"listener.name.{client.lower()}.{mech.lower()}.sasl.jaas.config": jaas,
+        }
+    return props
+
+
+def render_properties(cfg: BrokerConfig) -> str:
+    """server.properties for combined broker+controller mode, replication 1."""
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": str(cfg.node_id),
+        "controller.quorum.voters": f"{cfg.node_id}@{cfg.host}:{cfg.controller_port}",
+        **_listener_properties(cfg),
+        "log.dirs": str(cfg.data_dir / "logs"),
+        "num.partitions": str(cfg.partitions),
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.retention.hours": "-1",
+        "log.segment.bytes": str(64 * 1024 * 1024),
+    }
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+"""

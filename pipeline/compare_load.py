@@ -1,0 +1,142 @@
+"""Reading the two sides of ``velib compare``: paths, git revisions, date ranges.
+
+A *snapshot set* is whatever holds station records: recorded raw files
+(``read_recorded``: GBFS folders, open-data history), the Parquet ``status/``
+table of the stream stage, or either of those at a git revision (through
+``dvc.api``). Every side becomes the same status frame
+(:func:`pipeline.research.status_frame`), so nothing downstream depends on
+where the data came from.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.record import StationRecord
+from pipeline.research import is_processed, read_status, status_frame
+
+
+@dataclass(frozen=True)
+class Side:
+    """One snapshot set to compare: a path, maybe at a git revision, maybe within dates."""
+
+    path: str
+    rev: str | None = None
+    dates: tuple[date, date] | None = None
+
+    def label(self) -> str:
+        """How the report names this side."""
+        text = f"{self.rev}:{self.path}" if self.rev else self.path
+        return f"{text} [{self.dates[0]}..{self.dates[1]}]" if self.dates else text
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The records of one side, and how many raw records were rejected while reading."""
+
+    side: Side
+    frame: pd.DataFrame
+    rejected: int
+
+
+def parse_dates(text: str) -> tuple[date, date]:
+    """``2022-05-12:2022-05-18`` (or one day) as an inclusive pair of UTC dates."""
+    first, _, last = text.partition(":")
+    try:
+        lo, hi = date.fromisoformat(first), date.fromisoformat(last or first)
+    except ValueError:
+        raise ValueError(f"bad date range {text!r}: expected YYYY-MM-DD[:YYYY-MM-DD]") from None
+    if hi < lo:
+        raise ValueError(f"bad date range {text!r}: end before start")
+    return lo, hi
+
+
+def repair_text(text: Any) -> Any:
+    """Undo UTF-8 read as cp1252, once or twice over (the 2024 GBFS names: 'RÃƒÂ©collets').
+
+    Without it, 500 stations of the 2024 snapshot look renamed when only their
+    encoding differs.
+    """
+    if not isinstance(text, str) or not ("Ã" in text or "Â" in text):
+        return text
+    # The no-break space of a double-encoded 'à' was flattened to a plain space.
+    text = text.replace("\u00c3\u0192 ", "\u00c3\u0192\u00c2\u00a0")
+    for _ in range(3):
+        try:
+            fixed = text.encode("cp1252").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            break
+        if fixed == text:
+            break
+        text = fixed
+    return text
+
+
+def load_snapshot_set(
+    path: Path, dates: tuple[date, date] | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Records of a raw folder/file or a processed root, optionally within UTC dates.
+
+    Raw snapshots outside the dates are skipped before their records are
+    kept, so a two-week history split in two weeks is read without holding
+    the other week.
+
+    Returns:
+        The status frame and the number of records rejected while reading raw files.
+    """
+    from pipeline.sources import read_recorded
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    rejected = 0
+    if is_processed(path):
+        df = read_status(path)
+    else:
+        records: list[StationRecord] = []
+        keep = (lambda t: dates[0] <= t.date() <= dates[1]) if dates else None
+        for snap in read_recorded(path, keep=keep):
+            records.extend(snap.records)
+            rejected += len(snap.rejects)
+        df = status_frame(records)
+    if dates:
+        day = df["observed_at"].dt.date
+        df = df[(day >= dates[0]) & (day <= dates[1])].reset_index(drop=True)
+    return df, rejected
+
+
+def materialize(path: str, rev: str, repo: Path, workdir: Path) -> Path:
+    """Copy ``path`` as it was at git revision ``rev`` (git or DVC tracked) into workdir."""
+    from dvc.api import DVCFileSystem
+
+    fs = DVCFileSystem(repo=str(repo), rev=rev)
+    if not fs.exists(path):
+        raise FileNotFoundError(f"{path} does not exist at revision {rev}")
+    dest = Path(workdir) / rev.replace("/", "_") / Path(path).name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fs.get(path, str(dest), recursive=True)
+    return dest
+
+
+def load_sides(a: Side, b: Side, repo: Path) -> tuple[Loaded, Loaded]:
+    """Both sides as status frames; a side at a revision is copied out and read.
+
+    Raises:
+        FileNotFoundError: a path does not exist (at its revision).
+        ValueError: a side holds no station record (e.g. dates outside the data).
+    """
+    loaded = []
+    with tempfile.TemporaryDirectory(prefix="velib-compare-") as tmp:
+        for side in (a, b):
+            path = materialize(side.path, side.rev, repo, Path(tmp)) if side.rev else side.path
+            df, rejected = load_snapshot_set(Path(path), side.dates)
+            if df.empty:
+                raise ValueError(f"no station records in {side.label()}")
+            loaded.append(Loaded(side, df, rejected))
+    return loaded[0], loaded[1]

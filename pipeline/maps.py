@@ -1,0 +1,277 @@
+"""Maps of Paris for the research notebooks: boundaries, stations, choropleths, captions.
+
+Everything is drawn in Lambert-93 (:mod:`pipeline.geo`), shifted so that the
+axes read in kilometres east and north of the Point zéro des routes de France
+(parvis de Notre-Dame): distances on the map are true, the aspect is equal,
+and a reader can measure "3 km from the centre" off the axes.
+
+The default colormap is viridis: perceptually uniform, readable by colour-blind
+readers and in greyscale, and its 0 is a dark purple, so a station or an
+arrondissement at 0 never disappears into the white page.
+
+Typical use::
+
+    fig, ax = maps.base_map()
+    maps.plot_stations(ax, df["lat"], df["lon"], df["empty"], label="share of time empty")
+    maps.add_caption(fig, maps.caption(start, end, "Vélib' stations"))
+    research.save_figure(fig, path)
+
+Figures carry no date or random element, so ``research.save_figure`` writes
+the same bytes on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import patheffects
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.colors import Colormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.text import Text
+from numpy.typing import ArrayLike, NDArray
+from shapely.ops import polylabel
+
+from pipeline import geo
+
+ATTRIBUTION = "© Vélib' Métropole, © Ville de Paris, ODbL"
+CMAP = "viridis"
+PARIS_TZ = ZoneInfo("Europe/Paris")
+_MONTHS = tuple(
+    "January February March April May June July August September October November December".split()
+)
+_HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+
+# gids, so tests and notebooks can find what a helper drew
+BOUNDARIES_GID = "arrondissement-boundaries"
+LABELS_GID = "arrondissement-label"
+CHOROPLETH_GID = "choropleth"
+STATIONS_GID = "stations"
+NO_DATA_GID = "stations-no-data"
+CAPTION_GID = "caption"
+
+
+def _origin() -> tuple[float, float]:
+    """Point zéro des routes de France (48°51′12″N 2°20′56″E, before Notre-Dame) in Lambert-93."""
+    x, y = geo.to_lambert93(48.8534, 2.3488)
+    return float(x), float(y)
+
+
+ORIGIN = _origin()
+
+
+def map_xy(lat: ArrayLike, lon: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Map coordinates: km east and north of the Point zéro (Lambert-93, so true distances)."""
+    x, y = geo.to_lambert93(lat, lon)
+    return (x - ORIGIN[0]) / 1000.0, (y - ORIGIN[1]) / 1000.0
+
+
+def _rings_km() -> list[NDArray[np.float64]]:
+    return [
+        (np.asarray(a.polygon.exterior.coords) - np.array(ORIGIN)) / 1000.0
+        for a in geo.load_arrondissements()
+    ]
+
+
+def draw_arrondissements(
+    ax: Axes, *, labels: bool = True, color: str = "0.25", linewidth: float = 0.7
+) -> PolyCollection:
+    """Draw the 20 boundaries (and their labels 1er ... 20e) on a map's axes.
+
+    Labels sit at each polygon's pole of inaccessibility (the inside point
+    farthest from its edges), so they never fall outside a concave shape.
+    """
+    boundaries = PolyCollection(
+        _rings_km(), facecolors="none", edgecolors=color, linewidths=linewidth, zorder=2
+    )
+    boundaries.set_gid(BOUNDARIES_GID)
+    ax.add_collection(boundaries, autolim=True)
+    if labels:
+        for arr in geo.load_arrondissements():
+            spot = polylabel(arr.polygon, tolerance=10.0)
+            text = ax.text(
+                (spot.x - ORIGIN[0]) / 1000.0,
+                (spot.y - ORIGIN[1]) / 1000.0,
+                arr.label,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="0.1",
+                zorder=5,
+                path_effects=_HALO,
+            )
+            text.set_gid(LABELS_GID)
+    return boundaries
+
+
+def base_map(
+    ax: Axes | None = None,
+    *,
+    labels: bool = True,
+    margin_km: float = 0.5,
+    figsize: tuple[float, float] = (10.0, 5.8),
+) -> tuple[Figure, Axes]:
+    """A map of Paris: boundaries with labels, equal aspect, axes in km, framed on the city.
+
+    The frame is the city (both woods included, about 18 x 9.6 km) plus
+    ``margin_km``. To show the whole network with its suburbs, call
+    ``ax.autoscale()`` after plotting the stations.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    else:
+        fig = ax.get_figure()  # type: ignore[assignment]
+    draw_arrondissements(ax, labels=labels)
+    x0, y0, x1, y1 = np.array(_paris_bounds()) - np.array([1, 1, -1, -1]) * margin_km
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("km east of Notre-Dame (Lambert-93)")
+    ax.set_ylabel("km north of Notre-Dame")
+    ax.tick_params(labelsize=8)
+    return fig, ax
+
+
+def _paris_bounds() -> tuple[float, float, float, float]:
+    rings = np.vstack(_rings_km())
+    x0, y0 = rings.min(axis=0)
+    x1, y1 = rings.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _floats(values: ArrayLike) -> NDArray[np.float64]:
+    """Any numbers (pandas nullable Int64/Float64 included) as floats, missing -> NaN."""
+    array = pd.array(np.ravel(np.asarray(values, dtype=object)), dtype="Float64")
+    return array.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def plot_stations(
+    ax: Axes,
+    lat: ArrayLike,
+    lon: ArrayLike,
+    values: ArrayLike,
+    *,
+    cmap: str | Colormap = CMAP,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    label: str | None = None,
+    size: float = 12.0,
+    colorbar: bool = True,
+) -> PathCollection:
+    """Stations as dots coloured by an indicator; stations without a value as grey rings.
+
+    ``vmin``/``vmax`` default to the values' range; pass them (e.g. 0 and 1
+    for a share) so two maps share one scale. A colorbar titled ``label`` is
+    added unless ``colorbar=False``.
+    """
+    x, y = map_xy(_floats(lat), _floats(lon))
+    v = _floats(values)
+    known = np.isfinite(v) & np.isfinite(x) & np.isfinite(y)
+    missing = ~np.isfinite(v) & np.isfinite(x) & np.isfinite(y)
+    if missing.any():
+        ring = ax.scatter(
+            x[missing], y[missing], s=size, facecolors="none", edgecolors="0.55", linewidths=0.6
+        )
+        ring.set_gid(NO_DATA_GID)
+        ring.set_zorder(3)
+    dots = ax.scatter(
+        x[known], y[known], c=v[known], s=size, cmap=cmap, vmin=vmin, vmax=vmax, linewidths=0
+    )
+    dots.set_gid(STATIONS_GID)
+    dots.set_zorder(3)
+    if colorbar:
+        ax.get_figure().colorbar(dots, ax=ax, shrink=0.8, label=label)  # type: ignore[union-attr]
+    return dots
+
+
+def choropleth(
+    ax: Axes,
+    values: Mapping[int, float],
+    *,
+    cmap: str | Colormap = CMAP,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    label: str | None = None,
+    colorbar: bool = True,
+) -> PolyCollection:
+    """Fill each arrondissement with the colour of its value (``{1: 0.12, 2: 0.3, ...}``).
+
+    Arrondissements missing from ``values`` (or NaN) are hatched, so "no data"
+    is never mistaken for a low value. Draw on a :func:`base_map`: the fills
+    go under its boundaries and labels.
+    """
+    rings = _rings_km()
+    v = np.array([float(values.get(n, np.nan)) for n in range(1, 21)])
+    known = np.isfinite(v)
+    if not known.any():
+        raise ValueError("choropleth needs at least one arrondissement with a value")
+    norm = Normalize(
+        vmin=float(np.nanmin(v)) if vmin is None else vmin,
+        vmax=float(np.nanmax(v)) if vmax is None else vmax,
+    )
+    fills = PolyCollection(
+        [r for r, k in zip(rings, known, strict=True) if k],
+        array=v[known],
+        cmap=cmap,
+        norm=norm,
+        edgecolors="none",
+        zorder=1,
+    )
+    fills.set_gid(CHOROPLETH_GID)
+    ax.add_collection(fills)
+    if not known.all():
+        gaps = PolyCollection(
+            [r for r, k in zip(rings, known, strict=True) if not k],
+            facecolors="none",
+            edgecolors="0.6",
+            hatch="///",
+            linewidths=0,
+            zorder=1,
+        )
+        ax.add_collection(gaps)
+    if colorbar:
+        ax.get_figure().colorbar(fills, ax=ax, shrink=0.8, label=label)  # type: ignore[union-attr]
+    return fills
+
+
+def _paris_day(moment: datetime) -> str:
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def caption(start: datetime, end: datetime, what: str | None = None) -> str:
+    """The period covered, in Paris time, and the data attribution, as one line.
+
+    "12 May 2022 12:22 to 14 May 2022 01:37 (Paris time)", shortened when both
+    ends fall on one day or are one instant (a snapshot). Dates are spelled out
+    in English without the locale (same text on every machine); naive
+    datetimes are refused, since UTC is the rule inside.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError(f"caption needs timezone-aware datetimes, got {start!r}, {end!r}")
+    a, b = start.astimezone(PARIS_TZ), end.astimezone(PARIS_TZ)
+    period = f"{_paris_day(a)} {a:%H:%M}"
+    if b.date() != a.date():
+        period += f" to {_paris_day(b)} {b:%H:%M}"
+    elif f"{b:%H:%M}" != f"{a:%H:%M}":
+        period += f" to {b:%H:%M}"
+    text = f"{period} (Paris time). Data {ATTRIBUTION}."
+    return f"{what}, {text}" if what else text
+
+
+def add_caption(fig: Figure, text: str) -> Text:
+    """Write ``text`` small at the bottom left of the figure, clear of the axes."""
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.set(rect=(0.0, 0.05, 1.0, 0.95))
+    else:
+        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, 0.14))
+    note = fig.text(0.01, 0.012, text, fontsize=7.5, color="0.25", ha="left", va="bottom")
+    note.set_gid(CAPTION_GID)
+    return note

@@ -1,0 +1,85 @@
+"""velib compare speaks the indicator vocabulary, and its figure hides no bar.
+
+If an indicator is renamed in pipeline.vocabulary (or compare grows one the
+vocabulary lacks), these tests fail: compare's names must be the vocabulary's
+area columns and conditions, and its definitions the vocabulary's functions,
+checked against the raw GBFS JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import compare as cmp
+from pipeline import research, vocabulary
+from pipeline.compare_report import comparison_figure
+
+ROOT = Path(__file__).resolve().parents[2]
+GBFS_A, GBFS_B = ROOT / "data/raw/gbfs/2024-11-19", ROOT / "data/raw/gbfs/2025-10-18"
+AREA = set(vocabulary.names(vocabulary.AREA))
+
+
+@pytest.fixture(scope="module")
+def gbfs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vocab") / "r"
+    summary = cmp.compare(cmp.Side(str(GBFS_A)), cmp.Side(str(GBFS_B)), out)
+    return summary, pd.read_csv(out / "areas.csv", dtype={"area": str})
+
+
+def test_indicator_names_are_the_vocabulary_area_columns():
+    assert set(cmp.INDICATORS) == set(cmp.SOURCES), "an indicator the vocabulary lacks"
+    assert set(cmp.INDICATORS) <= AREA
+    conditions = [c for c in vocabulary.CONDITIONS if c != "normal"]
+    shares = {n for n in cmp.INDICATORS if n.endswith("_share")}
+    assert shares == {f"{c}_share" for c in conditions}
+    assert "occupancy" in vocabulary.DEFINITIONS and "occupancy_mean" in cmp.INDICATORS
+    assert list(research.FLAGS) == conditions
+    assert cmp.STATIONS_KNOWN in AREA
+
+
+def test_areas_csv_columns_and_levels_come_from_the_vocabulary(gbfs):
+    _, areas = gbfs
+    stems = {c.removesuffix("_delta").removesuffix("_a").removesuffix("_b") for c in areas}
+    assert stems <= AREA, stems - AREA
+    assert stems >= set(cmp.INDICATORS)
+    assert set(areas["area_level"]) == set(vocabulary.AREA_LEVELS)
+    network = areas[areas["area_level"] == "network"]
+    assert network["area"].tolist() == [vocabulary.NETWORK_AREA]
+
+
+def test_flags_follow_the_vocabulary_definitions_on_the_raw_json(gbfs):
+    """Network shares of A equal the counts read straight from the 2024 status file."""
+    summary, areas = gbfs
+    raw = json.loads((GBFS_A / "station_status.json").read_text(encoding="utf-8"))
+    stations = raw["data"]["stations"]
+    n = len(stations)
+    empty = sum(s["num_bikes_available"] == 0 for s in stations) / n
+    full = sum(s["num_docks_available"] == 0 for s in stations) / n
+    oos = sum(
+        not s["is_installed"] or (not s["is_renting"] and not s["is_returning"]) for s in stations
+    )
+    assert summary.network["empty_share"][0] == pytest.approx(empty)
+    assert summary.network["full_share"][0] == pytest.approx(full)
+    assert summary.network["out_of_service_share"][0] == pytest.approx(oos / n)
+    assert empty > 0.1  # a Tuesday morning: 12.9 % of the stations have no bike
+
+
+def test_figure_legend_covers_no_bar_and_says_when(gbfs):
+    summary, areas = gbfs
+    fig = comparison_figure(areas, summary)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    bars = [p for ax in fig.axes for p in ax.patches]
+    assert len(bars) == 2 * 2 * 20  # two panels, A and B, 20 arrondissements
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent(renderer))
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[0].startswith("A: Tue 2024-11-19 09:22 CET (1 snapshot)")
+    assert labels[1].startswith("B: Sat 2025-10-18 11:09 CEST (1 snapshot)")
+    assert "Not like with like" in fig.get_suptitle()

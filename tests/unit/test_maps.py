@@ -1,0 +1,196 @@
+"""Maps drawn on real data: the GBFS snapshot of 2025-10-18 (data/raw/gbfs, 1,495 stations).
+
+Each test looks inside the figure (collections, texts, colours, limits) rather
+than at a file's existence.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import shapely  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from pyproj import Geod  # noqa: E402
+
+from pipeline import geo, maps, research  # noqa: E402
+from pipeline.sources import read_recorded  # noqa: E402
+
+SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "raw" / "gbfs" / "2025-10-18"
+LABELS = {"1er"} | {f"{n}e" for n in range(2, 21)}
+
+
+@pytest.fixture(scope="module")
+def stations() -> pd.DataFrame:
+    records = [r for snap in read_recorded(SNAPSHOT) for r in snap.records]
+    return research.with_flags(research.status_frame(records))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _by_gid(ax, gid):
+    return [c for c in ax.collections if c.get_gid() == gid]
+
+
+def _luminance(rgba) -> float:
+    r, g, b = rgba[:3]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_base_map_draws_20_boundaries_with_their_labels_inside():
+    fig, ax = maps.base_map()
+    (boundaries,) = _by_gid(ax, maps.BOUNDARIES_GID)
+    assert len(boundaries.get_paths()) == 20
+    labels = [t for t in ax.texts if t.get_gid() == maps.LABELS_GID]
+    assert {t.get_text() for t in labels} == LABELS and len(labels) == 20
+    polygons = {a.label: a.polygon for a in geo.load_arrondissements()}
+    for t in labels:  # each label sits inside its own arrondissement
+        x, y = t.get_position()
+        point = shapely.Point(x * 1000 + maps.ORIGIN[0], y * 1000 + maps.ORIGIN[1])
+        assert polygons[t.get_text()].contains(point), t.get_text()
+
+
+def test_equal_aspect_and_km_axes_framing_paris():
+    fig, ax = maps.base_map()
+    assert ax.get_aspect() == 1.0
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    # Paris with both woods is 18.0 km east-west and 9.6 km north-south, plus 0.5 km margins
+    assert x1 - x0 == pytest.approx(19.0, abs=0.1)
+    assert y1 - y0 == pytest.approx(10.6, abs=0.1)
+    assert x0 < 0 < x1 and y0 < 0 < y1  # Notre-Dame inside the frame
+    assert "km" in ax.get_xlabel() and "km" in ax.get_ylabel()
+    fig.canvas.draw()  # on screen, one km across is as long as one km up
+    box = ax.get_window_extent()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert (box.width / (x1 - x0)) == pytest.approx(box.height / (y1 - y0), rel=0.01)
+
+
+def test_map_xy_is_in_true_kilometres(stations):
+    """Map distances between real stations match WGS84 geodesics (Lambert-93: 110 ppm at Paris)."""
+    assert maps.map_xy(48.8534, 2.3488) == pytest.approx((0.0, 0.0), abs=1e-9)
+    sample = stations.iloc[::50]
+    x, y = maps.map_xy(sample["lat"], sample["lon"])
+    on_map = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
+    lat, lon = sample["lat"].to_numpy(), sample["lon"].to_numpy()
+    _, _, metres = Geod(ellps="WGS84").inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    assert on_map.max() > 10  # pairs across the network, not next-door stations
+    assert on_map == pytest.approx(np.asarray(metres) / 1000, rel=3e-4)
+
+
+def test_stations_coloured_with_zero_visible_on_white(stations):
+    fig, ax = maps.base_map()
+    dots = maps.plot_stations(ax, stations["lat"], stations["lon"], stations["bikes_available"])
+    assert dots.get_gid() == maps.STATIONS_GID
+    assert len(dots.get_offsets()) == 1495  # every station of the snapshot has coordinates
+    colours = dots.to_rgba(dots.get_array())
+    bikes = stations["bikes_available"].to_numpy()
+    zero = colours[bikes == 0]
+    assert len(zero) == 59  # real empty stations in this snapshot
+    assert np.allclose(zero, to_rgba(plt.get_cmap(maps.CMAP)(0.0)))
+    assert _luminance(zero[0]) < 0.2  # dark, never near-white
+    assert not np.allclose(colours[bikes == bikes.max()][0], zero[0])
+    # a colorbar was added beside the map
+    assert len(fig.axes) == 2
+
+
+def test_stations_without_a_value_are_grey_rings(stations):
+    fig, ax = maps.base_map()
+    maps.plot_stations(ax, stations["lat"], stations["lon"], stations["occupancy"], colorbar=False)
+    (rings,) = _by_gid(ax, maps.NO_DATA_GID)
+    (dots,) = _by_gid(ax, maps.STATIONS_GID)
+    missing = int(stations["occupancy"].isna().sum())
+    assert missing == 18  # bikes + docks == 0: occupancy undefined
+    assert len(rings.get_offsets()) == missing
+    assert len(dots.get_offsets()) == 1495 - missing
+    assert len(fig.axes) == 1
+
+
+def test_autoscale_shows_the_whole_network(stations):
+    fig, ax = maps.base_map()
+    maps.plot_stations(ax, stations["lat"], stations["lon"], stations["bikes_available"])
+    ax.autoscale()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x1 - x0 > 27 and y1 - y0 > 22  # the suburbs reach 13 km from Notre-Dame
+
+
+def test_choropleth_colours_follow_the_values(stations):
+    occupancy = stations.dropna(subset=["arrondissement"]).groupby("arrondissement")["occupancy"]
+    values = {int(k): float(v) for k, v in occupancy.mean().items()}
+    assert len(values) == 20 and len(set(values.values())) == 20
+    fig, ax = maps.base_map()
+    fills = maps.choropleth(ax, values, label="mean occupancy")
+    assert fills.get_gid() == maps.CHOROPLETH_GID
+    assert len(fills.get_paths()) == 20
+    colours = fills.to_rgba(fills.get_array())
+    assert len({tuple(c) for c in colours}) == 20  # 20 different values, 20 colours
+    cmap = plt.get_cmap(maps.CMAP)
+    ranked = sorted(values, key=values.get)
+    assert np.allclose(colours[ranked[0] - 1], cmap(0.0))
+    assert np.allclose(colours[ranked[-1] - 1], cmap(1.0))
+    assert _luminance(cmap(0.0)) < 0.2
+    assert min(z.get_zorder() for z in _by_gid(ax, maps.BOUNDARIES_GID)) > fills.get_zorder()
+
+
+def test_choropleth_hatches_missing_arrondissements(stations):
+    values = {n: float(n) for n in range(1, 21) if n != 4}
+    fig, ax = maps.base_map()
+    fills = maps.choropleth(ax, values, colorbar=False)
+    assert len(fills.get_paths()) == 19
+    hatched = [c for c in ax.collections if c.get_hatch()]
+    assert len(hatched) == 1 and len(hatched[0].get_paths()) == 1
+    with pytest.raises(ValueError, match="at least one"):
+        maps.choropleth(ax, {})
+
+
+def test_caption_names_the_period_in_paris_time_and_the_attribution():
+    text = maps.caption(
+        datetime(2022, 5, 12, 10, 22, tzinfo=UTC), datetime(2022, 5, 14, 23, 37, tzinfo=UTC)
+    )
+    assert text == (
+        "12 May 2022 12:22 to 15 May 2022 01:37 (Paris time). "
+        "Data © Vélib' Métropole, © Ville de Paris, ODbL."
+    )
+    snapshot = datetime(2025, 10, 18, 9, 9, 16, tzinfo=UTC)
+    assert maps.caption(snapshot, snapshot, "GBFS").startswith("GBFS, 18 October 2025 11:09 (")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        maps.caption(datetime(2022, 5, 12), datetime(2022, 5, 13))  # noqa: DTZ001
+
+
+def test_caption_sits_below_the_map(stations):
+    fig, ax = maps.base_map()
+    maps.plot_stations(ax, stations["lat"], stations["lon"], stations["bikes_available"])
+    start, end = stations["observed_at"].min(), stations["observed_at"].max()
+    note = maps.add_caption(fig, maps.caption(start.to_pydatetime(), end.to_pydatetime()))
+    assert note.get_gid() == maps.CAPTION_GID and maps.ATTRIBUTION in note.get_text()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert note.get_window_extent(renderer).y1 < ax.get_tightbbox(renderer).y0
+
+
+def test_figures_are_byte_identical_across_renders(stations, tmp_path):
+    def render(path: Path) -> bytes:
+        fig, ax = maps.base_map()
+        maps.plot_stations(ax, stations["lat"], stations["lon"], stations["empty"], vmin=0, vmax=1)
+        maps.add_caption(
+            fig,
+            maps.caption(
+                datetime(2025, 10, 18, 9, 9, tzinfo=UTC), datetime(2025, 10, 18, 9, 9, tzinfo=UTC)
+            ),
+        )
+        return research.save_figure(fig, path).read_bytes()
+
+    first, second = render(tmp_path / "a.png"), render(tmp_path / "b.png")
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and len(first) > 50_000
+    assert first == second
