@@ -21,7 +21,7 @@ areas_shown = 6
 # %%
 import pandas as pd
 
-from pipeline import figures, research
+from pipeline import figures, maps, research
 from pipeline.figures import Line
 
 NAME = "01-availability-over-time"
@@ -34,7 +34,7 @@ places = ["window_start", "window_end", "station_code", "commune", "arrondisseme
 stations = research.stations_per_area(research.read_table(processed, "indicators_station", places))
 index = figures.window_index(area)
 start, end = research.data_span(area)
-caption = research.caption(start, end, "15-minute windows, time-weighted")
+caption = maps.caption(start, end, "15-minute windows, time-weighted")
 VALUES = ["bikes_mean", "mechanical_mean", "ebike_mean", "docks_mean", "occupancy_mean"]
 NETWORK = ("network", "all")
 network = figures.coverage_series(

@@ -16,7 +16,7 @@ min_coverage = 0.5
 # %%
 import pandas as pd
 
-from pipeline import figures, research
+from pipeline import figures, maps, research
 
 NAME = "02-occupancy-heatmap"
 root = research.project_root()
@@ -46,11 +46,11 @@ fig = figures.heatmap_figure(
     grid,
     title=title,
     label="occupancy (%)",
-    caption=research.caption(
+    caption=maps.caption(
         start,
         end,
-        ("with data: " + ", ".join(days) if layout == "date" else f"{len(days)} weekdays")
-        + f"; grey: no data or under {min_coverage:.0%} of stations known",
+        ("Hours with data: " + ", ".join(days) if layout == "date" else f"{len(days)} weekdays")
+        + f"; grey: no data or under {min_coverage:.0%} of stations known; period",
     ),
 )
 _ = research.save_figure(fig, root / figures_dir / NAME / "occupancy_heatmap.png", close=False)

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline import figures, research
+from pipeline import figures, maps, research
 
 NAME = "04-empty-full-hotspots"
 root = research.project_root()
@@ -37,7 +37,6 @@ usable = station_rows.groupby("station_code")["occupancy_seconds"].sum() > 0
 in_service = per_station["out_of_service_share"] <= 0.5
 ranked = per_station[(per_station["hours_known"] >= hotspot_min_hours) & usable & in_service]
 start, end = research.data_span(station_rows)
-caption = research.caption(start, end)
 print(f"{len(per_station)} stations, {len(ranked)} ranked, {int((~in_service).sum())} closed")
 
 
@@ -68,10 +67,8 @@ for ax, table, column, title, color in (
     ax.set_xlim(0, 100)
     ax.tick_params(axis="y", labelsize=7.5)
     ax.grid(axis="x", alpha=0.3)
-figures.add_caption(
-    fig,
-    caption + f" · stations known at least {hotspot_min_hours} h and in service half of it",
-)
+note = f"Stations known at least {hotspot_min_hours} h and in service half of that time"
+figures.add_caption(fig, maps.caption(start, end, note))
 _ = research.save_figure(fig, root / figures_dir / NAME / "station_hotspots.png", close=False)
 
 # %% [markdown]
@@ -92,7 +89,7 @@ ax.set_ylabel("share of known station-time (%)")
 ax.set_title("How often Paris stations are empty or full, per arrondissement", pad=24)
 ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False, fontsize=9)
 ax.grid(axis="y", alpha=0.3)
-figures.add_caption(fig, caption)
+figures.add_caption(fig, maps.caption(start, end, "Shares of known station-time"))
 _ = research.save_figure(
     fig, root / figures_dir / NAME / "arrondissement_hotspots.png", close=False
 )

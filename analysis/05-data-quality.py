@@ -16,7 +16,7 @@ stale_after_hours = 24
 # %%
 import matplotlib.pyplot as plt
 
-from pipeline import figures, research, vocabulary
+from pipeline import figures, maps, research, vocabulary
 
 NAME = "05-data-quality"
 root = research.project_root()
@@ -58,7 +58,7 @@ else:
     axes[2].set_title("Records rejected by the stream stage")
 fig.suptitle("Vélib' data quality")
 start, end = status["observed_at"].min(), status["observed_at"].max()
-figures.add_caption(fig, research.caption(start, end, "every record the stream kept"))
+figures.add_caption(fig, maps.caption(start, end, "Every record the stream kept"))
 _ = research.save_figure(fig, root / figures_dir / NAME / "data_quality.png", close=False)
 
 # %%

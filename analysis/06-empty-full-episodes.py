@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline import episodes, figures, research
+from pipeline import episodes, figures, maps, research
 
 NAME = "06-empty-full-episodes"
 root = research.project_root()
@@ -43,7 +43,7 @@ done = found[found["complete"]]
 snapshots = research.read_table(processed, "status", ["observed_at"])["observed_at"].unique()
 gap_minutes = float(pd.Series(np.diff(np.sort(snapshots))).dt.total_seconds().median() / 60)
 summary = episodes.summary(found)
-caption = research.caption(start, end, f"snapshots every ~{gap_minutes:.0f} min (median)")
+caption = maps.caption(start, end, f"Snapshots every ~{gap_minutes:.0f} min (median)")
 COLORS = {"empty": "#c44e52", "full": "#4c72b0"}
 print(
     f"{len(found)} episodes, {len(done)} complete; median gap between snapshots "

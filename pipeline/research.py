@@ -34,7 +34,6 @@ from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
 
 STATUS_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "date")
 PARIS_TZ = "Europe/Paris"
-ATTRIBUTION = "© Vélib' Métropole, © Ville de Paris, ODbL"
 # The condition flags of with_flags: every vocabulary condition but "normal" (the rest).
 FLAGS: tuple[str, ...] = tuple(c for c in vocabulary.CONDITIONS if c != "normal")
 OCCUPANCY = "occupancy"
@@ -223,20 +222,6 @@ def local_naive(times: pd.Series | pd.DatetimeIndex) -> pd.Series:
     """UTC timestamps as naive Europe/Paris wall-clock times, for plot axes only."""
     series = pd.Series(times)
     return series.dt.tz_convert(PARIS_TZ).dt.tz_localize(None)
-
-
-def describe_period(start: pd.Timestamp, end: pd.Timestamp) -> str:
-    """``Thu 12 May 2022 12:15 – Sat 14 May 2022 23:30 (Europe/Paris)`` for captions."""
-    fmt = "%a %d %b %Y %H:%M"
-    a = start.tz_convert(PARIS_TZ).strftime(fmt)
-    b = end.tz_convert(PARIS_TZ).strftime(fmt)
-    return f"{a} – {b} (Europe/Paris)"
-
-
-def caption(start: pd.Timestamp, end: pd.Timestamp, note: str = "") -> str:
-    """A figure caption: the period covered, an optional note, then the data attribution."""
-    parts = [f"Data: {describe_period(start, end)}", note, ATTRIBUTION]
-    return " · ".join(p for p in parts if p)
 
 
 # --- the status frame (record level: data quality and compare) -------------------------

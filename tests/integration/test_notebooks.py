@@ -30,7 +30,7 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import figcheck  # noqa: E402
 
-from pipeline import figures, research  # noqa: E402
+from pipeline import figures, maps  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -44,7 +44,10 @@ NOTEBOOKS = {
         ["occupancy_heatmap"],
         ["occupancy_heatmap.json", "occupancy_by_hour.csv"],
     ),
-    "03-station-map": (["station_map"], ["station_map.json", "station_map.csv"]),
+    "03-station-map": (
+        ["station_map", "arrondissement_choropleth"],
+        ["station_map.json", "station_map.csv"],
+    ),
     "04-empty-full-hotspots": (
         ["station_hotspots", "arrondissement_hotspots"],
         ["hotspots.json", "hotspots_stations.csv"],
@@ -129,8 +132,8 @@ def test_figures_are_whole_labelled_and_attributed(drawn, project, name):
         assert figcheck.texts_outside(fig) == [], f"{label}: text cut by the canvas edge"
         assert figcheck.empty_axes(fig) == [], f"{label}: an axes frame with no data"
         text = caption(fig)
-        assert research.ATTRIBUTION in text and "Data: " in text, text
-        assert "(Europe/Paris)" in text, text
+        assert maps.ATTRIBUTION in text and "(Paris time)" in text, text
+        assert "12 May 2022" in text and "14 May 2022" in text, text  # the period covered
     for stem in NOTEBOOKS[name][0]:
         png = project / "reports" / "figures" / name / f"{stem}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -185,16 +188,30 @@ def test_heatmap_is_hour_by_date_with_a_fitted_scale(drawn, project):
     assert metrics(project, "occupancy_heatmap.json")["layout"] == "date"
 
 
-def test_station_map_shows_zero_in_a_visible_colour(drawn, project):
-    fig = drawn["03-station-map"]["station_map"]
-    mapped = metrics(project, "station_map.json")["stations_mapped"]
-    panels = [ax for ax in fig.axes if figcheck.scatter(ax)]
-    assert len(panels) == 2
-    for ax in panels:
-        (points,) = figcheck.scatter(ax)
-        assert len(points.get_offsets()) >= mapped * 0.95
+def test_maps_draw_paris_stations_and_arrondissements_with_zero_visible(drawn, project):
+    figs = drawn["03-station-map"]
+    maps_axes = [ax for ax in figs["station_map"].axes if ax.get_label() != "<colorbar>"]
+    assert len(maps_axes) == 2
+    for ax in maps_axes:
+        (boundaries,) = [c for c in ax.collections if c.get_gid() == maps.BOUNDARIES_GID]
+        assert len(boundaries.get_paths()) == 20
+        assert len([t for t in ax.texts if t.get_gid() == maps.LABELS_GID]) == 20
+        (points,) = [c for c in ax.collections if c.get_gid() == maps.STATIONS_GID]
+        assert len(points.get_offsets()) >= 1400  # every station of the slice has a value
         r, g, b, _ = points.cmap(points.norm(0.0))
         assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5, "0 % must not be white on white"
+        assert points.norm.vmin == 0 and ax.get_aspect() == 1.0 and "km" in ax.get_xlabel()
+    shown = metrics(project, "station_map.json")["stations_in_paris_frame"]
+    assert 959 <= shown < 1414  # all of Paris and the nearest suburbs
+    choropleth = [
+        ax for ax in figs["arrondissement_choropleth"].axes if ax.get_label() != "<colorbar>"
+    ]
+    for ax in choropleth:
+        (fills,) = [c for c in ax.collections if c.get_gid() == maps.CHOROPLETH_GID]
+        values = fills.get_array()
+        assert len(fills.get_paths()) == 20 and len(values) == 20
+        low, high = fills.norm.vmin, fills.norm.vmax
+        assert low <= values.min() <= values.max() <= high and high - low < 50  # fitted
 
 
 def test_hotspot_labels_are_whole_and_legends_clear_the_bars(drawn, project):

@@ -207,14 +207,6 @@ def test_metrics_text_prints_plain_numbers():
     assert text == "a: 3\nb: 0.1235\nc: None"
 
 
-def test_caption_says_period_and_attribution():
-    text = research.caption(
-        pd.Timestamp("2022-05-12T10:15:00Z"), pd.Timestamp("2022-05-14T21:30:00Z"), "note"
-    )
-    assert text.startswith("Data: Thu 12 May 2022 12:15 – Sat 14 May 2022 23:30 (Europe/Paris)")
-    assert "note" in text and text.endswith(research.ATTRIBUTION)
-
-
 def test_with_flags_follows_the_vocabulary():
     df = pd.DataFrame(
         {
