@@ -60,8 +60,8 @@ lab: install ## JupyterLab on the project's environment (notebooks open as noteb
 repro: install ## dvc repro: the research pipeline from data/raw to figures and metrics
 	$(DVC) repro
 
-metrics: install ## dvc metrics show / plots show (HTML under dvc_plots/)
-	$(DVC) metrics show
+metrics: install ## dvc metrics show, one table per file, and dvc plots show (HTML under dvc_plots/)
+	@for f in reports/metrics/*.json; do $(DVC) metrics show $$f && echo; done
 	$(DVC) plots show
 
 broker: install ## A local Kafka broker in the foreground (Ctrl-C stops it)
