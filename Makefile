@@ -47,16 +47,21 @@ bench: install ## Throughput and memory ratios; writes reports/bench/latest.json
 # DVC stage commands call `python`: the venv must come first on PATH.
 DVC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc
 
+# Jupyter refuses to start as root without --allow-root (containers often run as root);
+# the token stays on either way.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: install ## JupyterLab on the project's environment (notebooks open as notebooks)
 	$(BIN)/python -m ipykernel install --sys-prefix --name velib --display-name "Python (velib)" >/dev/null
+	@test -z "$(LAB_ROOT)" || echo "lab: running as root, so JupyterLab gets --allow-root (the token is kept)"
 	PATH="$(abspath $(BIN)):$$PATH" JUPYTERLAB_SETTINGS_DIR=.jupyter/lab/user-settings \
-		$(BIN)/jupyter lab --notebook-dir=.
+		$(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT)
 
 repro: install ## dvc repro: the research pipeline from data/raw to figures and metrics
 	$(DVC) repro
 
-metrics: install ## dvc metrics show / plots show (HTML under dvc_plots/)
-	$(DVC) metrics show
+metrics: install ## dvc metrics show, one table per file, and dvc plots show (HTML under dvc_plots/)
+	@for f in reports/metrics/*.json; do $(DVC) metrics show $$f && echo; done
 	$(DVC) plots show
 
 broker: install ## A local Kafka broker in the foreground (Ctrl-C stops it)

@@ -1,123 +1,131 @@
 # %% [markdown]
 # # 01 — Availability over time
-# How many bikes are available across the network, mechanical vs e-bike, and how
-# full stations are per area, over the recorded period. Reads the `status/` table
-# of the stream stage and rebuilds each station's last known state every
-# `grid_freq` (the stream keeps only changes and heartbeats). Times in UTC inside,
-# shown in Europe/Paris local time.
+# How many bikes a station offers across the network, mechanical vs e-bike, and how
+# full stations are per commune, window by window. Everything comes from the stream's
+# `indicators_area/` table: time-weighted means *per known station* over each
+# 15-minute window (a station's record is in force until its next one, or for
+# `stale_after` at most; `pipeline/vocabulary.py` defines every column).
+#
+# Per-station means, not totals: when part of the network stops reporting, a total
+# drops although no bike moved. The lower panel of each figure shows how many of the
+# stations the series covers; windows below `min_coverage` of them are not drawn
+# (shaded "no data"). Times are shown in Europe/Paris local time.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
-grid_freq = "30min"
-grid_max_age = "2h"
 min_coverage = 0.5
 areas_shown = 6
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from pipeline import research
+from pipeline import figures, maps, research
+from pipeline.figures import Line
 
 NAME = "01-availability-over-time"
 root = research.project_root()
 fig_dir = root / figures_dir / NAME
 met_dir = root / metrics_dir
-status = research.read_status(root / processed_dir)
-grid = research.state_grid(status, grid_freq, grid_max_age)
-places = status.groupby("station_code")[["commune", "arrondissement"]].last()
-grid = grid.merge(places, on="station_code", how="left")
-print(f"{len(status)} records, {status.station_code.nunique()} stations, {len(grid)} grid cells")
+processed = root / processed_dir
+area = research.read_table(processed, "indicators_area")
+places = ["window_start", "window_end", "station_code", "commune", "arrondissement"]
+stations = research.stations_per_area(research.read_table(processed, "indicators_station", places))
+index = figures.window_index(area)
+start, end = research.data_span(area)
+caption = maps.caption(start, end, "15-minute windows, time-weighted")
+VALUES = ["bikes_mean", "mechanical_mean", "ebike_mean", "docks_mean", "occupancy_mean"]
+NETWORK = ("network", "all")
+network = figures.coverage_series(
+    area[area["area_level"] == "network"], index, stations[NETWORK], min_coverage, VALUES
+)
+print(
+    f"{len(index)} windows, {int(network['shown'].sum())} drawn "
+    f"(at least {min_coverage:.0%} of {stations[NETWORK]} stations known)"
+)
 
 # %% [markdown]
-# ## Network totals, mechanical vs e-bike
-# A time slot is kept when at least `min_coverage` of the stations have a known state.
+# ## Bikes per station across the network, mechanical vs e-bike
 
 # %%
-net = grid.groupby("slot").agg(
-    stations=("station_code", "size"),
-    bikes=("bikes_available", "sum"),
-    mechanical=("mechanical_available", "sum"),
-    ebike=("ebike_available", "sum"),
-    docks=("docks_available", "sum"),
-    occupancy=("occupancy", "mean"),
+fig = figures.coverage_figure(
+    [
+        Line("all bikes", network["bikes_mean"], "#333333"),
+        Line("mechanical", network["mechanical_mean"], "#4c72b0"),
+        Line("e-bike", network["ebike_mean"], "#55a868"),
+    ],
+    [Line("network", network["coverage"], "#333333")],
+    title="Vélib' bikes available per station known, across the network",
+    ylabel="bikes per station",
+    min_coverage=min_coverage,
+    caption=caption,
+    stations=stations[NETWORK],
 )
-net = net[net["stations"] >= min_coverage * net["stations"].max()]
-full_range = pd.date_range(net.index.min(), net.index.max(), freq=grid_freq)
-net_plot = net.reindex(full_range)  # gaps stay gaps in the figure
-local = research.local_naive(pd.Series(net_plot.index))
-
-fig, ax = plt.subplots(figsize=(11, 4.5), constrained_layout=True)
-for column, label, color in (
-    ("bikes", "all bikes", "#333333"),
-    ("mechanical", "mechanical", "#4c72b0"),
-    ("ebike", "e-bike", "#55a868"),
-):
-    ax.plot(local, net_plot[column], label=label, color=color)  # NaN = no data: a gap
-ax.set_ylim(bottom=0)
-ax.set_title("Vélib' bikes available across the network")
-ax.set_xlabel("local time (Europe/Paris)")
-ax.set_ylabel("bikes available")
-ax.legend(loc="lower right")
-ax.grid(alpha=0.3)
-research.save_figure(fig, fig_dir / "network_bikes.png", close=False)
+_ = research.save_figure(fig, fig_dir / "network_bikes.png", close=False)
 
 # %% [markdown]
-# ## Mean occupancy per area
-# Paris (all arrondissements) against the communes with the most stations.
+# ## Mean occupancy per commune
+# Paris (all arrondissements) against the communes with the most stations. Occupancy
+# is bikes / (bikes + docks), over each commune's known station-time.
 
 # %%
-grid["area"] = grid["commune"].fillna("unknown")
-top = (
-    grid[grid["area"] != "Paris"]
-    .groupby("area")["station_code"]
-    .nunique()
-    .sort_values(ascending=False, kind="stable")
-    .head(areas_shown - 1)
-    .index.tolist()
+communes = area[area["area_level"] == "commune"]
+by_size = sorted(
+    (n, name) for (level, name), n in stations.items() if level == "commune" and name != "Paris"
 )
-per_area = (
-    grid[grid["area"].isin(["Paris", *top])]
-    .groupby(["slot", "area"])["occupancy"]
-    .mean()
-    .unstack("area")
-    .reindex(full_range)
+shown_areas = ["Paris"] + [name for _, name in reversed(by_size)][: areas_shown - 1]
+per_area = {
+    name: figures.coverage_series(
+        communes[communes["area"] == name],
+        index,
+        stations[("commune", name)],
+        min_coverage,
+        ["occupancy_mean"],
+    )
+    for name in shown_areas
+    if ("commune", name) in stations
+}
+labels = {name: f"{name} ({stations[('commune', name)]} stations)" for name in per_area}
+fig = figures.coverage_figure(
+    [Line(labels[name], s["occupancy_mean"]) for name, s in per_area.items()],
+    [Line(labels[name], s["coverage"]) for name, s in per_area.items()],
+    title="Mean station occupancy (bikes / (bikes + docks)) per commune",
+    ylabel="occupancy (%)",
+    min_coverage=min_coverage,
+    caption=caption,
+    percent=True,
 )
-fig, ax = plt.subplots(figsize=(11, 4.5), constrained_layout=True)
-for area in ["Paris", *top]:
-    if area in per_area:
-        ax.plot(research.local_naive(pd.Series(per_area.index)), per_area[area] * 100, label=area)
-ax.set_title("Mean station occupancy (bikes / (bikes + docks)) per commune")
-ax.set_xlabel("local time (Europe/Paris)")
-ax.set_ylabel("occupancy (%)")
-ax.set_ylim(0, 100)
-ax.legend(loc="upper left", fontsize=8, ncol=2)
-ax.grid(alpha=0.3)
-research.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
+_ = research.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 
 # %% [markdown]
 # ## Numbers
-# `availability_network.csv` is the time series DVC plots (`dvc plots show`).
+# `availability_network.csv` is what `dvc plots show` draws: `hours` counts from
+# midnight (Europe/Paris) of the first day, so the x axis is time; windows below the
+# coverage threshold have empty values.
 
 # %%
-series = net.reset_index(names="slot")
-series.insert(0, "time", series.pop("slot").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-series["ebike_share"] = series["ebike"] / series["bikes"]
+local = research.local_naive(index)
+series = pd.DataFrame(
+    {
+        "hours": ((local - local.iloc[0].normalize()).dt.total_seconds() / 3600).to_numpy(),
+        "local_time": local.dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+        "bikes_per_station": network["bikes_mean"].to_numpy(),
+        "mechanical_per_station": network["mechanical_mean"].to_numpy(),
+        "ebike_per_station": network["ebike_mean"].to_numpy(),
+        "occupancy": network["occupancy_mean"].to_numpy(),
+        "stations_known": network["stations_known_mean"].to_numpy(),
+    }
+)
 research.write_csv(series, met_dir / "availability_network.csv")
-peak, low = net["bikes"].idxmax(), net["bikes"].idxmin()
+drawn = network[network["shown"]]
+weight = drawn["stations_known_mean"]
 metrics = {
-    "records": len(status),
-    "stations": int(status["station_code"].nunique()),
-    "slots": len(net),
-    "bikes_mean": net["bikes"].mean(),
-    "bikes_max": int(net["bikes"].max()),
-    "bikes_min": int(net["bikes"].min()),
-    "bikes_max_at": peak.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    "bikes_min_at": low.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    "ebike_share_mean": (net["ebike"] / net["bikes"]).mean(),
-    "occupancy_mean": net["occupancy"].mean(),
+    "bikes_per_station": (drawn["bikes_mean"] * weight).sum() / weight.sum(),
+    "ebike_share": (drawn["ebike_mean"] * weight).sum() / (drawn["bikes_mean"] * weight).sum(),
+    "occupancy": (drawn["occupancy_mean"] * weight).sum() / weight.sum(),
+    "stations": stations[NETWORK],
+    "windows_drawn_share": len(drawn) / len(network),
 }
 research.write_json(metrics, met_dir / "availability.json")
-print(metrics)
+print(research.metrics_text(metrics))

@@ -1,59 +1,79 @@
 # %% [markdown]
-# # 02 — Occupancy by hour of day and weekday
-# Mean station occupancy (bikes / (bikes + docks)) for each local hour of each
-# weekday, from each station's last known state every `grid_freq`. Days absent
-# from the data stay blank.
+# # 02 — Occupancy by hour of day
+# Mean station occupancy (bikes / (bikes + docks)) across the network for each local
+# hour, from the stream's `indicators_area/` network rows: each 15-minute window
+# weighs its known station-time. The layout fits the recording: one row per date for
+# a few days (dates without data stay as empty rows), one row per weekday only when
+# every weekday has data. An hour in which fewer than `min_coverage` of the stations
+# were known is left blank. The colour scale spans the data's range.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
-grid_freq = "30min"
-grid_max_age = "2h"
+min_coverage = 0.5
 
 # %%
-import matplotlib.pyplot as plt
-import numpy as np
+import pandas as pd
 
-from pipeline import research
+from pipeline import figures, maps, research
 
 NAME = "02-occupancy-heatmap"
 root = research.project_root()
-status = research.read_status(root / processed_dir)
-grid = research.state_grid(status, grid_freq, grid_max_age)
-local = grid["slot"].dt.tz_convert(research.PARIS_TZ)
-grid["weekday"] = local.dt.dayofweek
-grid["hour"] = local.dt.hour
-DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+processed = root / processed_dir
+area = research.read_table(processed, "indicators_area")
+network = area[area["area_level"] == "network"]
+places = ["window_start", "window_end", "station_code", "commune", "arrondissement"]
+stations = research.stations_per_area(research.read_table(processed, "indicators_station", places))
+cells = figures.hourly_cells(network, stations[("network", "all")])
+grid, layout = figures.heatmap_grid(cells, min_coverage)
+start, end = research.data_span(network)
+
 
 # %%
-cells = grid.groupby(["weekday", "hour"])["occupancy"].mean()
-heat = cells.unstack("hour").reindex(index=range(7), columns=range(24))
-fig, ax = plt.subplots(figsize=(11, 4), constrained_layout=True)
-image = ax.imshow(
-    np.ma.masked_invalid(heat.to_numpy() * 100), aspect="auto", cmap="viridis", vmin=0, vmax=100
+def hours_with_data(row: pd.Series) -> str:
+    hours = row.dropna().index
+    first, last = int(hours[0]), int(hours[-1])
+    return f"{first:02d}h" if first == last else f"{first:02d}–{last:02d}h"
+
+
+days = [f"{label} {hours_with_data(row)}" for label, row in grid.iterrows() if row.notna().any()]
+if layout == "weekday":
+    title = "Mean Vélib' station occupancy by weekday and hour"
+else:
+    title = f"Mean Vélib' station occupancy by hour, {len(days)} days with data"
+fig = figures.heatmap_figure(
+    grid,
+    title=title,
+    label="occupancy (%)",
+    caption=maps.caption(
+        start,
+        end,
+        ("Hours with data: " + ", ".join(days) if layout == "date" else f"{len(days)} weekdays")
+        + f"; grey: no data or under {min_coverage:.0%} of stations known; period",
+    ),
 )
-ax.set_yticks(range(7), DAYS)
-ax.set_xticks(range(24))
-ax.set_xlabel("hour of day, local time (Europe/Paris)")
-ax.set_title("Mean Vélib' station occupancy by weekday and hour (blank: no data)")
-fig.colorbar(image, ax=ax, label="occupancy (%)")
-research.save_figure(fig, root / figures_dir / NAME / "occupancy_heatmap.png", close=False)
+_ = research.save_figure(fig, root / figures_dir / NAME / "occupancy_heatmap.png", close=False)
+
+# %% [markdown]
+# ## Numbers
+# `occupancy_by_hour.csv` (what `dvc plots show` draws): per local hour, the mean
+# over the days that have it, and how many days that is.
 
 # %%
-table = cells.reset_index()
-table.insert(1, "day", table["weekday"].map(dict(enumerate(DAYS))))
+kept = cells[cells["coverage"] >= min_coverage].dropna(subset=["value"])
+by_hour = kept.groupby("hour")["value"].agg(["mean", "size"]).reindex(range(24))
+table = pd.DataFrame(
+    {"hour": range(24), "occupancy": by_hour["mean"].to_numpy(), "days": by_hour["size"].to_numpy()}
+)
 research.write_csv(table, root / metrics_dir / "occupancy_by_hour.csv")
-weekend = grid["weekday"] >= 5
+values = grid.stack()
 metrics = {
-    "cells": int(cells.notna().sum()),
-    "weekdays_present": sorted(DAYS[d] for d in grid["weekday"].unique()),
-    "occupancy_weekday": grid.loc[~weekend, "occupancy"].mean(),
-    "occupancy_weekend": grid.loc[weekend, "occupancy"].mean(),
-    "occupancy_max_cell": cells.max(),
-    "occupancy_max_at": f"{DAYS[cells.idxmax()[0]]} {cells.idxmax()[1]:02d}h",
-    "occupancy_min_cell": cells.min(),
-    "occupancy_min_at": f"{DAYS[cells.idxmin()[0]]} {cells.idxmin()[1]:02d}h",
+    "layout": layout,
+    "days_with_data": len(days),
+    "occupancy_min_cell": values.min(),
+    "occupancy_max_cell": values.max(),
+    "occupancy_max_at": f"{values.idxmax()[0]} {values.idxmax()[1]:02d}h",
 }
 research.write_json(metrics, root / metrics_dir / "occupancy_heatmap.json")
-print(metrics)
+print(research.metrics_text(metrics))

@@ -7,6 +7,14 @@ executed there with the parameters of the ``base`` + ``analysis`` sections of
 runs this very interpreter (registered in its prefix on first use), with the
 project root as working directory and first on PYTHONPATH, so a clone imports
 its own ``pipeline``. The notebook's real outputs are its figures and metrics.
+
+Kernel transport: jupyter_client starts kernels on local TCP ports without
+encryption unless told otherwise, and ipykernel 7 then warns "Kernel is running
+over TCP without encryption" on every run. The kernel manager here provisions
+CurveZMQ keys (``transport_encryption``; the kernelspec that ipykernel writes
+declares ``supported_encryption: curve``), so the channels are encrypted and
+the warning has no cause. Without CurveZMQ in pyzmq it falls back to plain TCP
+and the warning shows again, truthfully.
 """
 
 from __future__ import annotations
@@ -54,6 +62,15 @@ def load_parameters(root: Path, section: str, overrides: list[str]) -> dict[str,
     return params
 
 
+def kernel_config() -> Any:
+    """Kernel-manager settings: encrypted channels when pyzmq can (see the module doc)."""
+    import zmq
+    from traitlets.config import Config
+
+    policy = "auto" if zmq.has("curve") else "disabled"
+    return Config({"KernelManager": {"transport_encryption": policy}})
+
+
 def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path:
     """Convert, execute, and return the executed .ipynb path."""
     import jupytext
@@ -84,6 +101,7 @@ def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path
         cwd=str(root),
         progress_bar=False,
         request_save_on_cell_execute=False,
+        config=kernel_config(),
     )
     return executed
 

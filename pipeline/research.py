@@ -1,13 +1,21 @@
-"""Shared readers and deterministic writers of the research layer (notebooks, compare).
+"""Readers, period summaries and byte-stable writers of the research layer (notebooks, compare).
 
-The notebooks and ``velib compare`` read station records as one pandas frame,
-the ``status/`` table of the stream stage (``record.FIELD_NAMES`` + ``date``),
-whichever way it was produced, and write figures and metrics so that two runs
-give identical bytes: PNG without software/date metadata, JSON with sorted
-keys and rounded floats, CSV with rounded floats.
+The notebooks read what the stream stage computed, never recompute it: the
+``indicators_station/``, ``indicators_area/`` and ``alerts/`` tables (columns
+and definitions in :mod:`pipeline.vocabulary`) through :func:`read_table`,
+and the record-level ``status/`` and ``_rejected/`` tables only to measure
+data quality. Every time they hand back is UTC-aware (Spark's INT96
+timestamps read back naive, as UTC); Europe/Paris is applied for display only.
 
 Names and definitions of the conditions (empty, full, out of service) and of
 occupancy come from :mod:`pipeline.vocabulary`, as in the stream stage.
+
+Summaries over a whole period weigh each window by the time it was known,
+the way the stream weighs states within a window, so a station (or an area)
+known for one window weighs one window, not one row.
+
+Writers give identical bytes on every run: PNG without software/date
+metadata, JSON with sorted keys and rounded floats, CSV with rounded floats.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +37,194 @@ PARIS_TZ = "Europe/Paris"
 # The condition flags of with_flags: every vocabulary condition but "normal" (the rest).
 FLAGS: tuple[str, ...] = tuple(c for c in vocabulary.CONDITIONS if c != "normal")
 OCCUPANCY = "occupancy"
-_PANDAS = {"str": "string", "int": "Int64", "long": "Int64", "float": "float64", "bool": "boolean"}
+_PANDAS = {
+    "str": "string",
+    "int": "Int64",
+    "long": "Int64",
+    "float": "float64",
+    "double": "float64",
+    "bool": "boolean",
+}
+# ``_rejected/`` as the stream writes it (pipeline.indicators.REJECTED_COLUMNS, which
+# imports Spark; a unit test keeps the two equal).
+REJECTED: dict[str, str] = {
+    "value": "str",
+    "key": "str",
+    "topic": "str",
+    "partition": "int",
+    "offset": "long",
+    "timestamp": "timestamp",
+    "reason": "str",
+    "date": "date",
+}
+# The order rows come back in, so figures and files never depend on the files' order.
+_ORDER: dict[str, tuple[str, ...]] = {
+    "indicators_station": ("window_start", "station_code"),
+    "indicators_area": ("window_start", "area_level", "area"),
+    "alerts": ("at", "station_code", "alert"),
+    "status": ("observed_at", "station_code"),
+    "_rejected": ("partition", "offset"),
+}
 
 
-# --- the status frame --------------------------------------------------------------
+# --- reading the stream's tables ---------------------------------------------------
+
+
+def utc(times: pd.Series) -> pd.Series:
+    """Timestamps as UTC-aware (naive ones are UTC: Spark writes UTC instants)."""
+    col = pd.to_datetime(times)
+    return col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+
+
+def read_table(processed: Path, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One table of a processed root as a frame: typed, UTC-aware, in a stable row order.
+
+    Args:
+        processed: the Parquet root written by the stream stage.
+        name: ``indicators_station``, ``indicators_area``, ``alerts``, ``status``
+            or ``_rejected``.
+        columns: read only these (faster on the station table).
+
+    Returns:
+        The rows; an empty frame with the vocabulary's columns when the table
+        has no file (``_rejected/`` of a clean run, for instance).
+    """
+    import pyarrow.dataset as ds
+
+    folder = Path(processed) / name
+    kinds: dict[str, str] = {c.name: c.kind for c in vocabulary.TABLES.get(name, ())}
+    if name == "status":
+        kinds = {**{f.name: f.kind for f in FIELDS}, "date": "date"}
+    elif name == "_rejected":
+        kinds = dict(REJECTED)
+    wanted = list(columns) if columns else list(kinds)
+    if folder.is_dir() and any(folder.rglob("*.parquet")):
+        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+        present = [c for c in wanted if c in dataset.schema.names] if wanted else None
+        df = dataset.to_table(columns=present).to_pandas()
+    else:
+        df = pd.DataFrame({c: pd.Series(dtype="object") for c in wanted})
+    for col in df.columns:
+        kind = kinds.get(col)
+        if kind == "timestamp":
+            df[col] = utc(df[col])
+        elif kind == "date":
+            df[col] = df[col].astype("string")
+        elif kind in _PANDAS:
+            df[col] = df[col].astype(_PANDAS[kind])
+    order = [c for c in _ORDER.get(name, ()) if c in df.columns]
+    if order:
+        df = df.sort_values(order, kind="stable", ignore_index=True)
+    return df
+
+
+def window_seconds(rows: pd.DataFrame) -> float:
+    """The tumbling window's length in seconds, read off the rows (900 for 15 minutes)."""
+    lengths = (rows["window_end"] - rows["window_start"]).dt.total_seconds()
+    return float(lengths.iloc[0]) if len(lengths) else float("nan")
+
+
+def data_span(rows: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First window start and last window end of an indicators table (UTC)."""
+    return rows["window_start"].min(), rows["window_end"].max()
+
+
+# --- summaries over a period ----------------------------------------------------------
+
+
+def weighted_mean(values: pd.Series, weights: pd.Series, by: pd.Series) -> pd.Series:
+    """Per group of ``by``: the mean of ``values`` weighted by ``weights``.
+
+    Rows with a missing value or no weight do not count; a group with none left is NaN.
+    """
+    values = values.astype("float64")
+    weights = weights.astype("float64")
+    ok = values.notna() & weights.notna() & (weights > 0)
+    num = (values * weights).where(ok).groupby(by, sort=True).sum(min_count=1)
+    den = weights.where(ok).groupby(by, sort=True).sum(min_count=1)
+    return num / den
+
+
+def station_summary(station_rows: pd.DataFrame) -> pd.DataFrame:
+    """Each station over the whole period, from its ``indicators_station`` rows.
+
+    Shares and counts are weighted by ``seconds_known``, occupancy by
+    ``occupancy_seconds`` (its own weight: it is undefined while bikes + docks
+    is 0), exactly as the stream weighs states inside a window.
+
+    Returns:
+        One row per ``station_code``: ``hours_known``, ``windows``, ``n_changes``,
+        ``bikes_mean``, ``occupancy_mean``, ``empty_share``, ``full_share``,
+        ``out_of_service_share`` and the station's last ``name``, ``commune``,
+        ``arrondissement``.
+    """
+    rows = station_rows.sort_values(["station_code", "window_start"], kind="stable")
+    groups = rows.groupby("station_code", sort=True)
+    known = rows["seconds_known"]
+    out = pd.DataFrame(
+        {
+            "hours_known": groups["seconds_known"].sum() / 3600,
+            "windows": groups.size(),
+            "n_changes": groups["n_changes"].sum(),
+        }
+    )
+    for column, weight in (
+        ("bikes_mean", known),
+        ("occupancy_mean", rows["occupancy_seconds"]),
+        ("empty_share", known),
+        ("full_share", known),
+        ("out_of_service_share", known),
+    ):
+        out[column] = weighted_mean(rows[column], weight, rows["station_code"])
+    out[["name", "commune", "arrondissement"]] = groups[
+        ["name", "commune", "arrondissement"]
+    ].last()
+    return out
+
+
+def area_summary(area_rows: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Each area of one level over the whole period, from its ``indicators_area`` rows.
+
+    Every window weighs its known station-time (``stations_known_mean`` x the
+    window's length): the shares are then exactly shares of the area's known
+    station-time over the period; occupancy uses the same weight (its own,
+    the station-time with bikes + docks > 0, is not in the area table; they
+    differ only for stations reporting 0 bikes and 0 docks).
+
+    Returns:
+        One row per ``area``: ``station_hours`` and the weighted ``bikes_mean``,
+        ``occupancy_mean``, ``empty_share``, ``full_share``, ``out_of_service_share``.
+    """
+    rows = area_rows[area_rows["area_level"] == level]
+    weight = rows["stations_known_mean"].astype("float64") * window_seconds(rows) / 3600
+    columns = ["bikes_mean", "occupancy_mean", "empty_share", "full_share", "out_of_service_share"]
+    out = pd.DataFrame({"station_hours": weight.groupby(rows["area"], sort=True).sum()})
+    for column in columns:
+        out[column] = weighted_mean(rows[column], weight, rows["area"])
+    return out
+
+
+def stations_per_area(station_rows: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """Stations seen at least once in the period, per (area_level, area) of indicators_area.
+
+    The denominator of coverage: how many of an area's stations a window knows.
+    """
+    places = station_rows.groupby("station_code")[["commune", "arrondissement"]].last()
+    counts: dict[tuple[str, str], int] = {("network", vocabulary.NETWORK_AREA): int(len(places))}
+    for commune, n in places["commune"].value_counts(sort=False).items():
+        counts[("commune", str(commune))] = int(n)
+    for arr, n in places["arrondissement"].dropna().value_counts(sort=False).items():
+        counts[("arrondissement", str(int(arr)))] = int(n)
+    return counts
+
+
+def local_naive(times: pd.Series | pd.DatetimeIndex) -> pd.Series:
+    """UTC timestamps as naive Europe/Paris wall-clock times, for plot axes only."""
+    series = pd.Series(times)
+    return series.dt.tz_convert(PARIS_TZ).dt.tz_localize(None)
+
+
+# --- the status frame (record level: data quality and compare) -------------------------
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
@@ -41,10 +233,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         if f.name not in df:
             df[f.name] = None
         if f.kind == "timestamp":
-            col = pd.to_datetime(df[f.name])
-            df[f.name] = (
-                col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
-            )
+            df[f.name] = utc(df[f.name])
         else:
             df[f.name] = df[f.name].astype(_PANDAS[f.kind])
     df["date"] = df["observed_at"].dt.strftime("%Y-%m-%d").astype("string")
@@ -96,6 +285,9 @@ def with_flags(df: pd.DataFrame) -> pd.DataFrame:
     (the rest), tested by the vocabulary's own ``is_*`` functions, so the
     notebooks, ``velib compare`` and the stream cannot disagree on what
     "empty" means. Flags are floats so that a mean of them is a share.
+
+    For record-level comparisons (``velib compare``); the notebooks read the
+    stream's time-weighted indicators instead.
     """
     out = df.copy()
     bikes = out["bikes_available"].astype("float64")
@@ -119,7 +311,11 @@ def with_flags(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def rounded(value: Any, digits: int = 4) -> Any:
-    """Floats rounded (NaN -> None) all the way down, so metrics files compare equal."""
+    """Plain Python values, floats rounded (NaN -> None) all the way down.
+
+    Metrics files then compare equal across runs, and printed metrics read
+    ``0.35``, not ``np.float64(0.35)``.
+    """
     if isinstance(value, dict):
         return {str(k): rounded(v, digits) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -131,6 +327,12 @@ def rounded(value: Any, digits: int = 4) -> Any:
     if value is pd.NA:
         return None
     return value
+
+
+def metrics_text(data: dict[str, Any], digits: int = 4) -> str:
+    """Metrics as ``key: value`` lines with plain numbers, for a notebook's output."""
+    plain = rounded(data, digits)
+    return "\n".join(f"{key}: {plain[key]}" for key in sorted(plain))
 
 
 def write_json(data: dict[str, Any], path: Path, digits: int = 4) -> Path:
@@ -153,12 +355,14 @@ def write_csv(df: pd.DataFrame, path: Path, digits: int = 4) -> Path:
 def save_figure(fig: Any, path: Path, dpi: int = 100, close: bool = True) -> Path:
     """Save a matplotlib figure as PNG with no software/date metadata (same bytes each run).
 
-    Notebooks pass ``close=False`` so the figure still shows inline.
+    The figure is labelled with the file's stem, so a test can find it among
+    the open figures. Notebooks pass ``close=False`` so it still shows inline.
     """
     import matplotlib.pyplot as plt
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.set_label(path.stem)
     fig.savefig(path, dpi=dpi, format="png", metadata={"Software": None})
     if close:
         plt.close(fig)
@@ -172,28 +376,3 @@ def project_root(start: Path | None = None) -> Path:
         if (folder / "dvc.yaml").exists():
             return folder
     return here
-
-
-def state_grid(df: pd.DataFrame, freq: str = "30min", max_age: str = "2h") -> pd.DataFrame:
-    """Each station's last known state at regular times (long form, one row per slot x station).
-
-    The stream stage keeps only changes (plus heartbeats), so "how many bikes at
-    10:00" needs the last record of every station at or before 10:00; states
-    older than ``max_age`` are dropped (the station is unknown there).
-    """
-    cols = ["bikes_available", "mechanical_available", "ebike_available", "docks_available"]
-    cols += [OCCUPANCY, *FLAGS]
-    flagged = with_flags(df).sort_values("observed_at")
-    flagged["slot"] = flagged["observed_at"].dt.ceil(freq)
-    last = flagged.groupby(["slot", "station_code"], sort=True)[cols].last()
-    slots = pd.date_range(last.index.levels[0].min(), last.index.levels[0].max(), freq=freq)
-    limit = max(int(pd.Timedelta(max_age) / pd.Timedelta(freq)), 0)
-    wide = last.astype("float64").unstack("station_code").reindex(slots).ffill(limit=limit)
-    long = wide.stack("station_code", future_stack=True).dropna(subset=["bikes_available"])
-    long.index.names = ["slot", "station_code"]
-    return long.reset_index()
-
-
-def local_naive(times: pd.Series) -> pd.Series:
-    """UTC timestamps as naive Europe/Paris wall-clock times, for plot axes only."""
-    return times.dt.tz_convert(PARIS_TZ).dt.tz_localize(None)

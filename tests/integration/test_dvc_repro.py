@@ -2,9 +2,10 @@
 
 The copy holds what a clone would (git-tracked and untracked-not-ignored files of
 the working tree), committed into a new git repository. The analysis test feeds
-the notebooks a pre-built real ``status/`` fixture and reproduces every stage but
-``stream``; the full-chain test replaces the raw history with three real files so
-that the whole chain (broker, ingest, capture, Spark) stays quick.
+the notebooks the session's real stream output (``stream_slice``) and reproduces
+every stage but ``stream``; the full-chain test replaces the raw history with
+three real files so that the whole chain (broker, ingest, capture, Spark) stays
+quick.
 """
 
 from __future__ import annotations
@@ -19,21 +20,31 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_notebooks import build_processed  # noqa: E402
+from test_notebooks import copy_processed  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ANALYSIS_STAGES = ["availability", "heatmap", "station_map", "hotspots", "data_quality", "compare"]
+ANALYSIS_STAGES = [
+    "availability",
+    "heatmap",
+    "station_map",
+    "hotspots",
+    "data_quality",
+    "episodes",
+    "compare",
+]
 METRICS = [
     "availability.json",
     "occupancy_heatmap.json",
     "station_map.json",
     "hotspots.json",
     "data_quality.json",
+    "episodes.json",
     "compare.json",
 ]
+RESEARCH_METRICS = [m for m in METRICS if m != "compare.json"]
 
 
 def _env() -> dict[str, str]:
@@ -76,14 +87,20 @@ def dvc(clone: Path, *args: str) -> subprocess.CompletedProcess:
     return sh(clone, str(BIN / "dvc"), *args)
 
 
-def test_analysis_stages_repro_then_nothing_to_do(tmp_path):
+def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
     clone = fresh_clone(tmp_path / "clone")
-    build_processed(clone / "data" / "processed")
+    copy_processed(stream_slice, clone / "data" / "processed")
     first = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "without encryption" not in first.stdout + first.stderr
     for name in METRICS:
         assert json.loads((clone / "reports" / "metrics" / name).read_text())
+    for name in RESEARCH_METRICS:  # `dvc metrics show` stays readable: a few flat keys each
+        data = json.loads((clone / "reports" / "metrics" / name).read_text())
+        assert len(data) <= 6, (name, sorted(data))
+        assert all(not isinstance(v, dict | list) for v in data.values()), name
     assert (clone / "reports/figures/02-occupancy-heatmap/occupancy_heatmap.png").exists()
+    assert (clone / "reports/figures/06-empty-full-episodes/episode_durations.png").exists()
     second = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
     assert second.returncode == 0
     assert "Running stage" not in second.stdout, second.stdout
@@ -150,6 +167,34 @@ def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     assert second.returncode == 0
     assert "Running stage" not in second.stdout, second.stdout
     assert dvc(clone, "metrics", "show").returncode == 0
-    plots = dvc(clone, "plots", "show", "-o", str(tmp_path / "plots"))
+    plots = dvc(clone, "plots", "show", "--json")
     assert plots.returncode == 0, plots.stderr[-2000:]
-    assert (tmp_path / "plots" / "index.html").exists()
+    shown = json.loads(plots.stdout)
+    assert_plots_fit(shown)
+    page = dvc(clone, "plots", "show", "-o", str(tmp_path / "plots"))
+    assert page.returncode == 0, page.stderr[-2000:]
+    html = (tmp_path / "plots" / "index.html").read_text()
+    assert html.count("<img") >= 10, "the PNG figures are image plots, shown offline"
+
+
+def assert_plots_fit(shown: dict) -> None:
+    """Every plot `dvc plots show` draws has data and a time x axis, never the row number."""
+    plots = shown["data"]
+    vega = {k: v[0] for k, v in plots.items() if v and v[0]["type"] == "vega"}
+    images = {k: v for k, v in plots.items() if v and v[0]["type"] == "image"}
+    assert set(vega) == {
+        "bikes_per_station",
+        "stations_known",
+        "occupancy_by_hour",
+        "episodes_by_hour",
+    }, sorted(plots)
+    assert len(images) >= 10
+    for name, plot in vega.items():
+        spec = plot["content"]
+        text = json.dumps(spec)
+        x = "hours" if "toNumber(datum['hours'])" in text else "hour"
+        assert f"toNumber(datum['{x}'])" in text and '"step"' not in text, name
+        # an empty CSV cell is a gap (null), never a 0 drawn to the axis
+        assert "=== '' ||" in text, name
+        values = spec["data"]["values"]
+        assert values and all(row.get(x) not in (None, "") for row in values), name

@@ -1,8 +1,11 @@
-"""Every analysis notebook executes (papermill) on a tiny real fixture and writes its outputs.
+"""Every analysis notebook on real stream output: figures as a reader sees them, quiet runs.
 
-The fixture is a ``status/`` Parquet table built from four real open-data files
-of the bundled sample (two on Thursday 2022-05-12, two on Saturday 2022-05-14),
-the layout the stream stage writes.
+The input is one real stream run (``stream_slice``: Kafka, capture, Spark on
+eight recorded snapshots, Thursday evening and Saturday morning). Each
+notebook is executed twice: cell by cell in this process, so the test can
+look at the matplotlib figures it drew (axes, limits, labels, series, what a
+legend covers), and through ``analysis/run_notebook.py`` (papermill), as DVC
+runs it, which must write the same bytes and print no noise.
 """
 
 from __future__ import annotations
@@ -14,67 +17,259 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
+import matplotlib
 
-from pipeline import research
-from pipeline.sources import read_recorded
+matplotlib.use("Agg")
+import jupytext  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
 
-pytestmark = pytest.mark.integration
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import figcheck  # noqa: E402
+
+from pipeline import figures, maps  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 ROOT = Path(__file__).resolve().parents[2]
-HISTORY = ROOT / "data" / "raw" / "opendata-history"
-FILES = (
-    "velib-opendata-2022-05-12T174444Z.csv.gz",
-    "velib-opendata-2022-05-12T184647Z.csv.gz",
-    "velib-opendata-2022-05-14T084205Z.csv.gz",
-    "velib-opendata-2022-05-14T093737Z.csv.gz",
-)
 NOTEBOOKS = {
     "01-availability-over-time": (
-        ["network_bikes.png", "occupancy_per_area.png"],
+        ["network_bikes", "occupancy_per_area"],
         ["availability.json", "availability_network.csv"],
     ),
     "02-occupancy-heatmap": (
-        ["occupancy_heatmap.png"],
+        ["occupancy_heatmap"],
         ["occupancy_heatmap.json", "occupancy_by_hour.csv"],
     ),
-    "03-station-map": (["station_map.png"], ["station_map.json", "station_map.csv"]),
+    "03-station-map": (
+        ["station_map", "arrondissement_choropleth"],
+        ["station_map.json", "station_map.csv"],
+    ),
     "04-empty-full-hotspots": (
-        ["station_hotspots.png", "arrondissement_hotspots.png"],
+        ["station_hotspots", "arrondissement_hotspots"],
         ["hotspots.json", "hotspots_stations.csv"],
     ),
-    "05-data-quality": (["data_quality.png"], ["data_quality.json"]),
+    "05-data-quality": (["data_quality"], ["data_quality.json"]),
+    "06-empty-full-episodes": (
+        ["episode_durations", "episodes_per_arrondissement", "episodes_by_hour"],
+        ["episodes.json", "episodes_by_hour.csv"],
+    ),
 }
 
 
-def build_processed(processed: Path, files: tuple[str, ...] = FILES) -> int:
-    """A status/ table (and a small _rejected/ table) from real recorded files."""
-    raw = processed.parent / "raw-slice"
-    raw.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        shutil.copy(HISTORY / name, raw / name)
-    records = [r for s in read_recorded(raw) for r in s.records]
-    research.write_status_parquet(research.status_frame(records), processed)
-    rejected = pa.table(
-        {
-            "raw": ['{"station_code": "16107", "bikes_available": -1}', "not json"],
-            "reason": ["invalid: bikes_available < 0", "unparseable JSON"],
-            "date": ["2022-05-12", "2022-05-12"],
-        }
-    )
-    pq.write_to_dataset(rejected, processed / "_rejected", partition_cols=["date"])
-    return len(records)
+def copy_processed(source: Path, dest: Path) -> Path:
+    """A writable copy of a processed root, without the stream's checkpoints."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("_checkpoints"))
+    return dest
+
+
+def make_project(root: Path, processed: Path) -> Path:
+    """A project folder (params.yaml, a dvc.yaml marking the root) around a processed copy."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    copy_processed(processed, root / "data" / "processed")
+    return root
+
+
+def execute_inline(root: Path, name: str) -> dict[str, plt.Figure]:
+    """Run a notebook's code cells here, in order, in ``root``; its figures by file stem."""
+    notebook = jupytext.read(ROOT / "analysis" / f"{name}.py")
+    plt.close("all")
+    namespace: dict = {"__name__": f"notebook_{name.replace('-', '_')}"}
+    here = Path.cwd()
+    os.chdir(root)
+    try:
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, f"{name}.py", "exec"), namespace)  # noqa: S102
+    finally:
+        os.chdir(here)
+    return {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
+
+
+def outputs(root: Path, name: str) -> dict[Path, bytes]:
+    figs, mets = NOTEBOOKS[name]
+    paths = [root / "reports" / "figures" / name / f"{f}.png" for f in figs]
+    paths += [root / "reports" / "metrics" / m for m in mets]
+    return {p: p.read_bytes() for p in paths}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[Path, int]:
-    root = tmp_path_factory.mktemp("nbproject")
-    shutil.copy(ROOT / "params.yaml", root / "params.yaml")
-    (root / "dvc.yaml").write_text("stages: {}\n")  # marks the project root
-    n = build_processed(root / "data" / "processed")
-    return root, n
+def project(stream_slice, tmp_path_factory) -> Path:
+    return make_project(tmp_path_factory.mktemp("nbproject"), stream_slice)
+
+
+@pytest.fixture(scope="module")
+def drawn(project) -> dict[str, dict[str, plt.Figure]]:
+    """Every notebook executed in process once: figures per notebook, outputs kept."""
+    result = {name: execute_inline(project, name) for name in NOTEBOOKS}
+    plt.close("all")  # the figures stay usable; pyplot just forgets them
+    return result
+
+
+def metrics(root: Path, name: str) -> dict:
+    return json.loads((root / "reports" / "metrics" / name).read_text())
+
+
+def caption(fig: plt.Figure) -> str:
+    found = figcheck.by_gid(fig, figures.CAPTION_GID)
+    assert found, f"{fig.get_label()}: no caption"
+    return found[0].get_text().replace("\n", " ")
+
+
+# --- every figure, as a reader sees it ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_figures_are_whole_labelled_and_attributed(drawn, project, name):
+    figs = drawn[name]
+    assert sorted(figs) == sorted(NOTEBOOKS[name][0])
+    for label, fig in figs.items():
+        assert figcheck.texts_outside(fig) == [], f"{label}: text cut by the canvas edge"
+        assert figcheck.empty_axes(fig) == [], f"{label}: an axes frame with no data"
+        text = caption(fig)
+        assert maps.ATTRIBUTION in text and "(Paris time)" in text, text
+        assert "12 May 2022" in text and "14 May 2022" in text, text  # the period covered
+    for stem in NOTEBOOKS[name][0]:
+        png = project / "reports" / "figures" / name / f"{stem}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_availability_series_show_their_coverage_and_gaps(drawn, project):
+    fig = drawn["01-availability-over-time"]["network_bikes"]
+    top, bottom = fig.axes[0], fig.axes[1]
+    assert [ln.get_label() for ln in figcheck.lines(top)] == ["all bikes", "mechanical", "e-bike"]
+    coverage = figcheck.by_gid(fig, figures.COVERAGE_GID)
+    assert len(coverage) == 1 and coverage[0].axes is bottom
+    (threshold,) = figcheck.by_gid(fig, figures.THRESHOLD_GID)
+    assert threshold.get_ydata()[0] == pytest.approx(50)
+    # Friday is not in the data: a shaded gap, and the lines are broken there, not joined.
+    spans = figcheck.by_gid(fig, figures.NO_DATA_GID)
+    assert spans, "no shaded no-data span over the missing Friday"
+    bikes = pd.Series(figcheck.lines(top)[0].get_ydata())
+    assert bikes.isna().sum() > 24 * 4, "the day-long gap must stay NaN"
+    # Per-station values on a fitted scale, not totals from 0.
+    low, high = top.get_ylim()
+    assert 0 < low <= bikes.min() <= bikes.max() <= high < 20
+    csv = pd.read_csv(project / "reports/metrics/availability_network.csv")
+    assert csv["hours"].is_monotonic_increasing and (csv["hours"].diff().dropna() == 0.25).all()
+    hidden = csv["bikes_per_station"].isna()
+    assert hidden.any() and (csv.loc[hidden, "stations_known"] < 0.5 * 1414).all()
+    assert (csv.loc[~hidden, "stations_known"] >= 0.5 * 1414).all()
+    areas = drawn["01-availability-over-time"]["occupancy_per_area"]
+    values, cov = figcheck.lines(areas.axes[0]), figcheck.by_gid(areas, figures.COVERAGE_GID)
+    assert 2 <= len(values) == len(cov) <= 6
+    assert values[0].get_label().startswith("Paris (")
+    assert metrics(project, "availability.json").keys() == {
+        "bikes_per_station",
+        "ebike_share",
+        "occupancy",
+        "stations",
+        "windows_drawn_share",
+    }
+
+
+def test_heatmap_is_hour_by_date_with_a_fitted_scale(drawn, project):
+    fig = drawn["02-occupancy-heatmap"]["occupancy_heatmap"]
+    (image,) = figcheck.images(fig)
+    ax = image.axes
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows == ["Thu 12 May", "Fri 13 May", "Sat 14 May"]
+    data = image.get_array()
+    assert data[1].mask.all(), "Friday has no data: its row must stay empty"
+    low, high = image.get_clim()
+    assert low > 0 and high < 100 and high - low <= 20, (low, high)
+    assert low <= data.min() and data.max() <= high
+    assert "Thu 12 May" in caption(fig) and "Sat 14 May" in caption(fig)
+    assert metrics(project, "occupancy_heatmap.json")["layout"] == "date"
+
+
+def test_maps_draw_paris_stations_and_arrondissements_with_zero_visible(drawn, project):
+    figs = drawn["03-station-map"]
+    maps_axes = [ax for ax in figs["station_map"].axes if ax.get_label() != "<colorbar>"]
+    assert len(maps_axes) == 2
+    for ax in maps_axes:
+        (boundaries,) = [c for c in ax.collections if c.get_gid() == maps.BOUNDARIES_GID]
+        assert len(boundaries.get_paths()) == 20
+        assert len([t for t in ax.texts if t.get_gid() == maps.LABELS_GID]) == 20
+        (points,) = [c for c in ax.collections if c.get_gid() == maps.STATIONS_GID]
+        assert len(points.get_offsets()) >= 1400  # every station of the slice has a value
+        r, g, b, _ = points.cmap(points.norm(0.0))
+        assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5, "0 % must not be white on white"
+        assert points.norm.vmin == 0 and ax.get_aspect() == 1.0 and "km" in ax.get_xlabel()
+    shown = metrics(project, "station_map.json")["stations_in_paris_frame"]
+    assert 959 <= shown < 1414  # all of Paris and the nearest suburbs
+    choropleth = [
+        ax for ax in figs["arrondissement_choropleth"].axes if ax.get_label() != "<colorbar>"
+    ]
+    for ax in choropleth:
+        (fills,) = [c for c in ax.collections if c.get_gid() == maps.CHOROPLETH_GID]
+        values = fills.get_array()
+        assert len(fills.get_paths()) == 20 and len(values) == 20
+        low, high = fills.norm.vmin, fills.norm.vmax
+        assert low <= values.min() <= values.max() <= high and high - low < 50  # fitted
+
+
+def test_hotspot_labels_are_whole_and_legends_clear_the_bars(drawn, project):
+    figs = drawn["04-empty-full-hotspots"]
+    stations = pd.read_csv(project / "reports/metrics/hotspots_stations.csv", dtype=str)
+    communes = stations["commune"].fillna("commune unknown")
+    names = {
+        f"{c} {n} ({m})"
+        for c, n, m in zip(stations.station_code, stations.name, communes, strict=True)
+    }
+    for ax in figs["station_hotspots"].axes:
+        labels = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]
+        assert len(labels) == 15
+        assert set(labels) <= names, set(labels) - names
+    ax = figs["arrondissement_hotspots"].axes[0]
+    assert len(figcheck.bars(ax)) >= 2 * 18
+    assert figcheck.legend_covers(ax, figcheck.bars(ax)) == []
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["1er", "2e"]
+
+
+def test_data_quality_says_none_rejected_or_shows_the_reasons(drawn, tmp_path, stream_slice):
+    fig = drawn["05-data-quality"]["data_quality"]
+    panel = fig.axes[2]
+    assert not panel.axison and [t.get_text() for t in panel.texts] == ["none rejected"]
+    # The same notebook on output with two rejected values draws one bar per reason.
+    root = make_project(tmp_path / "p", stream_slice)
+    rejected = pa.table(
+        {
+            "value": ['{"station_code": "16107", "bikes_available": -1}', "not json"],
+            "reason": ["invalid: bikes_available < 0", "unparseable JSON"],
+            "partition": pa.array([0, 0], pa.int32()),
+            "offset": pa.array([7, 8], pa.int64()),
+            "date": ["2022-05-12", "2022-05-12"],
+        }
+    )
+    pq.write_to_dataset(rejected, root / "data/processed/_rejected", partition_cols=["date"])
+    fig = execute_inline(root, "05-data-quality")["data_quality"]
+    panel = fig.axes[2]
+    assert len(figcheck.bars(panel)) == 2
+    assert {t.get_text() for t in panel.get_yticklabels()} == {"invalid", "unparseable JSON"}
+    assert metrics(root, "data_quality.json")["rejected_records"] == 2
+    plt.close("all")
+
+
+def test_episode_figures(drawn, project):
+    figs = drawn["06-empty-full-episodes"]
+    durations = figs["episode_durations"]
+    assert [ax.get_xscale() for ax in durations.axes] == ["log", "log"]
+    assert [ax.get_title() for ax in durations.axes] == ["Empty episodes", "Full episodes"]
+    by_hour = figs["episodes_by_hour"]
+    assert len(by_hour.axes[1].get_xticks()) == 24
+    assert figcheck.by_gid(by_hour, figures.NO_DATA_GID), "hours without data are shaded"
+    found = metrics(project, "episodes.json")
+    assert found["empty_episodes"] > 0 and 0 < found["censored_share"] < 1
+    assert found["empty_median_minutes"] > 0
+
+
+# --- as DVC runs them -------------------------------------------------------------------
 
 
 def run_notebook(root: Path, name: str) -> subprocess.CompletedProcess:
@@ -93,35 +288,14 @@ def run_notebook(root: Path, name: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
-def test_notebook_writes_figures_and_metrics(project, name):
-    root, n_records = project
-    done = run_notebook(root, name)
-    assert done.returncode == 0, done.stderr[-3000:]
-    figures, metrics = NOTEBOOKS[name]
-    for fig in figures:
-        png = root / "reports" / "figures" / name / fig
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
-    for met in metrics:
-        assert (root / "reports" / "metrics" / met).stat().st_size > 0
-    assert (root / "build" / "notebooks" / f"{name}.ipynb").exists()
-    summary = json.loads((root / "reports" / "metrics" / metrics[0]).read_text())
-    if "records" in summary:
-        assert summary["records"] == n_records
-    if name == "05-data-quality":
-        assert summary["rejected_records"] == 2
-        assert summary["capacity_zero_stations"] >= 1  # real: capacity 0 happens
-
-
-def test_notebook_reruns_give_identical_bytes(project):
-    root, _ = project
-    name = "02-occupancy-heatmap"
-    outputs = [
-        root / "reports/figures" / name / "occupancy_heatmap.png",
-        root / "reports/metrics/occupancy_heatmap.json",
-    ]
-    if not outputs[0].exists():
-        assert run_notebook(root, name).returncode == 0
-    before = [p.read_bytes() for p in outputs]
-    assert run_notebook(root, name).returncode == 0
-    assert [p.read_bytes() for p in outputs] == before
+def test_papermill_runs_are_quiet_and_byte_identical(drawn, project):
+    noise = ("PosixPath(", "np.float64(", "np.int64(", "without encryption")
+    for name in sorted(NOTEBOOKS):
+        before = outputs(project, name)  # written by the in-process run
+        done = run_notebook(project, name)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert not [n for n in noise if n in done.stderr], done.stderr[-2000:]
+        executed = json.loads((project / "build/notebooks" / f"{name}.ipynb").read_text())
+        shown = json.dumps([c.get("outputs", []) for c in executed["cells"]])
+        assert not [n for n in noise if n in shown], f"{name}: {shown[:2000]}"
+        assert outputs(project, name) == before, f"{name}: not the same bytes twice"

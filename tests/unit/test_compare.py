@@ -174,24 +174,6 @@ def test_parse_dates():
         parse_dates("2022-05-18:2022-05-12")
 
 
-def test_status_parquet_round_trip_and_state_grid(tmp_path):
-    folder = _history_pair(tmp_path)
-    records = [r for s in read_recorded(folder) for r in s.records]
-    frame = research.status_frame(records)
-    research.write_status_parquet(frame, tmp_path / "p")
-    back = research.read_status(tmp_path / "p")
-    assert list(back.columns) == list(research.STATUS_COLUMNS)
-    assert sorted(back["date"].unique()) == ["2022-05-12", "2022-05-14"]
-    assert len(back) == len(records)
-    assert str(back["observed_at"].dt.tz) == "UTC"
-    # Two snapshots two days apart: with a 2 h memory the gap stays empty.
-    grid = research.state_grid(back, "1h", "2h")
-    per_slot = grid.groupby("slot")["station_code"].size()
-    assert per_slot.max() == back.groupby("observed_at").size().max()
-    # The first snapshot lives 3 slots (its own + 2 h); the grid ends at the last one.
-    assert len(per_slot) == 3 + 1
-
-
 def test_writers_are_byte_stable(tmp_path):
     import matplotlib
 

@@ -1,0 +1,353 @@
+"""Figure helpers of the research notebooks: coverage-aware series, fitted scales, heatmaps.
+
+A network or area series is only as good as the stations behind it: when a
+third of the network stops reporting, a total drops although no bike moved.
+So every series here is a *per-known-station* mean from ``indicators_area``,
+drawn above a second panel with how many stations it covers, and a window
+whose coverage is below a threshold is not drawn at all (a gap, shaded as
+"no data"), never interpolated across.
+
+Heatmaps fit the recording: hour x date when the data holds a few days (the
+missing ones shown as empty rows), hour x weekday only when every weekday
+has data; their colour scale spans the data's range, not 0-100 %.
+
+Times: series are indexed by UTC ``window_start``; the axes show
+Europe/Paris wall-clock time (:func:`pipeline.research.local_naive`).
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from pipeline.research import PARIS_TZ, local_naive, window_seconds
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+NO_DATA_COLOR = "0.92"
+# gids, so tests find what a helper drew
+COVERAGE_GID = "coverage"
+THRESHOLD_GID = "coverage-threshold"
+NO_DATA_GID = "no-data"
+CAPTION_GID = "caption"
+
+
+# --- coverage-aware series -----------------------------------------------------------
+
+
+def window_index(rows: pd.DataFrame) -> pd.DatetimeIndex:
+    """Every window start from the first to the last of the rows (UTC), missing ones included."""
+    step = pd.Timedelta(seconds=window_seconds(rows))
+    return pd.date_range(rows["window_start"].min(), rows["window_start"].max(), freq=step)
+
+
+def coverage_series(
+    rows: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    stations: int,
+    min_coverage: float,
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """One area's indicator columns on a regular window index, masked where coverage is low.
+
+    Args:
+        rows: the area's ``indicators_area`` rows (one area_level and area).
+        index: the windows to show (:func:`window_index` of all rows, so areas align).
+        stations: the area's stations (``research.stations_per_area``), coverage's denominator.
+        min_coverage: below this share of ``stations`` known, a window is not drawn.
+        columns: the indicator columns to keep.
+
+    Returns:
+        ``columns`` (NaN where not shown), ``stations_known_mean`` (0 where no
+        station was known), ``coverage`` (its share of ``stations``) and ``shown``.
+    """
+    by_window = rows.set_index("window_start").reindex(index)
+    known = by_window["stations_known_mean"].astype("float64").fillna(0.0)
+    coverage = known / stations if stations else known * np.nan
+    shown = coverage >= min_coverage
+    out = by_window[list(columns)].astype("float64").where(shown)
+    out["stations_known_mean"] = known
+    out["coverage"] = coverage
+    out["shown"] = shown
+    return out
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a panel: its legend label, values indexed by UTC window start, colour."""
+
+    label: str
+    values: pd.Series
+    color: str | None = None
+
+
+def no_data_spans(shown: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(start, end) of each run of windows not shown; ``end`` is the next window's start."""
+    if shown.empty:
+        return []
+    step = shown.index[1] - shown.index[0] if len(shown) > 1 else pd.Timedelta(0)
+    spans: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    start = None
+    for when, ok in shown.items():
+        if not ok and start is None:
+            start = when
+        elif ok and start is not None:
+            spans.append((start, when))
+            start = None
+    if start is not None:
+        spans.append((start, shown.index[-1] + step))
+    return spans
+
+
+def _time_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    formatter = mdates.ConciseDateFormatter(
+        locator,
+        formats=["%Y", "%b", "%a %d %b", "%H:%M", "%H:%M", "%S"],
+        zero_formats=["", "%Y", "%a %d %b", "%a %d %b", "%H:%M", "%H:%M"],
+        offset_formats=["", "%Y", "%b %Y", "%b %Y", "%a %d %b %Y", "%a %d %b %Y"],
+    )
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(formatter)
+    ax.grid(alpha=0.3)
+
+
+def _local(index: pd.Index) -> pd.Series:
+    return local_naive(pd.Series(index))
+
+
+def coverage_figure(
+    values: Sequence[Line],
+    coverage: Sequence[Line],
+    *,
+    title: str,
+    ylabel: str,
+    min_coverage: float,
+    caption: str,
+    stations: int | None = None,
+    percent: bool = False,
+) -> Figure:
+    """Series above, their coverage below; windows below ``min_coverage`` left as shaded gaps.
+
+    Args:
+        values: the lines of the upper panel (NaN where not shown).
+        coverage: share of each area's stations known per window (0..1), one line per area.
+        title: figure title.
+        ylabel: the upper panel's axis label.
+        min_coverage: the threshold drawn on the coverage panel.
+        caption: the figure's caption (period covered, source, attribution).
+        stations: with a single coverage line, its station count: a right-hand
+            axis then reads in stations known.
+        percent: draw the upper values x 100 (shares, occupancy).
+    """
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 6), sharex=True, height_ratios=(3, 1.2), layout="constrained"
+    )
+    scale = 100.0 if percent else 1.0
+    for line in values:
+        top.plot(_local(line.values.index), line.values * scale, label=line.label, color=line.color)
+    for line in coverage:
+        drawn = bottom.plot(
+            _local(line.values.index), line.values * 100, label=line.label, color=line.color
+        )
+        drawn[0].set_gid(COVERAGE_GID)
+    threshold = bottom.axhline(min_coverage * 100, color="0.3", linestyle="--", linewidth=1)
+    threshold.set_gid(THRESHOLD_GID)
+    shown = pd.concat([line.values.notna() for line in values], axis=1).any(axis=1)
+    for start, end in no_data_spans(shown):
+        a, b = _local(pd.Index([start, end]))
+        for ax in (top, bottom):
+            ax.axvspan(a, b, color=NO_DATA_COLOR, zorder=0, gid=NO_DATA_GID)
+        if (end - start) >= pd.Timedelta(hours=2):
+            top.text(
+                a + (b - a) / 2,
+                0.5,
+                "no data",
+                transform=top.get_xaxis_transform(),
+                ha="center",
+                va="center",
+                color="0.45",
+                fontsize=9,
+            )
+    top.set_title(title)
+    top.set_ylabel(ylabel)
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    finite = pd.concat([line.values * scale for line in values]).dropna()
+    if len(finite):
+        low, high = fitted_limits(finite, step=_nice_step(finite))
+        top.set_ylim(low, high)
+    bottom.set_ylim(0, 105)
+    bottom.set_ylabel("stations\nknown (%)")
+    bottom.text(
+        0.0,
+        min_coverage * 100,
+        f" below {min_coverage:.0%}: not drawn",
+        transform=bottom.get_yaxis_transform(),
+        va="bottom",
+        fontsize=7,
+        color="0.3",
+    )
+    if stations and len(coverage) == 1:
+        right = bottom.twinx()
+        right.set_ylim(0, 1.05 * stations)
+        right.set_ylabel("stations\nknown", fontsize=8)
+    elif len(coverage) > 1:
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    bottom.set_xlabel("local time (Europe/Paris)")
+    for ax in (top, bottom):
+        _time_axis(ax)
+    add_caption(fig, caption)
+    return fig
+
+
+def _nice_step(values: pd.Series) -> float:
+    """A round step about a tenth of the values' range (for fitted axis limits)."""
+    span = float(values.max() - values.min())
+    if not math.isfinite(span) or span <= 0:
+        return 1.0
+    return float(10 ** math.floor(math.log10(span / 2)))
+
+
+def add_caption(fig: Figure, text: str) -> None:
+    """A small caption under the figure (period, source, attribution); layout keeps room for it.
+
+    It is wrapped to the figure's width (about 14 characters per inch at this
+    size), so the attribution at its end is never cut off.
+    """
+    width = max(int(fig.get_figwidth() * 14), 40)
+    text = textwrap.fill(text, width=width, break_long_words=False)
+    label = fig.supxlabel(text, fontsize=7.5, color="0.3", x=0.01, ha="left")
+    label.set_gid(CAPTION_GID)
+
+
+# --- scales and labels ---------------------------------------------------------------------
+
+
+def fitted_limits(values: pd.Series | np.ndarray, step: float = 0.01) -> tuple[float, float]:
+    """The data's range widened to multiples of ``step`` (a colour or axis scale that fits).
+
+    An all-missing input gives (0, 1); a constant one is widened by one step each side.
+    """
+    finite = pd.Series(np.asarray(values, dtype="float64").ravel()).dropna()
+    if finite.empty:
+        return 0.0, 1.0
+    low = math.floor(round(finite.min() / step, 9)) * step
+    high = math.ceil(round(finite.max() / step, 9)) * step
+    if high <= low:
+        low, high = low - step, high + step
+    return round(low, 10), round(high, 10)
+
+
+def wrap_label(text: str, width: int = 34) -> str:
+    """A long label on two or more lines instead of cut (no word is ever dropped)."""
+    return textwrap.fill(str(text), width=width, break_long_words=False, break_on_hyphens=False)
+
+
+def none_panel(ax: Axes, message: str) -> None:
+    """An empty panel that says why it is empty instead of drawing a bare 0-1 frame."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12, transform=ax.transAxes)
+
+
+# --- heatmaps fitted to the recording ------------------------------------------------------
+
+
+def hourly_cells(rows: pd.DataFrame, stations: int, column: str = "occupancy_mean") -> pd.DataFrame:
+    """One area's windows rolled up per local date and hour.
+
+    Each window weighs its known station-time (``stations_known_mean``);
+    ``coverage`` is the hour's known station-time over ``stations`` x the hour,
+    so windows missing from the data count as unknown.
+
+    Returns:
+        ``date`` (local, ``datetime.date``), ``hour`` (0-23), ``value``, ``coverage``.
+    """
+    local = rows["window_start"].dt.tz_convert(PARIS_TZ)
+    weight = rows["stations_known_mean"].astype("float64")
+    frame = pd.DataFrame(
+        {
+            "date": local.dt.date,
+            "hour": local.dt.hour,
+            "num": rows[column].astype("float64") * weight,
+            "w": weight.where(rows[column].notna(), 0.0),
+            "known": weight,
+        }
+    )
+    cells = frame.groupby(["date", "hour"], sort=True)[["num", "w", "known"]].sum().reset_index()
+    per_hour = 3600.0 / window_seconds(rows)
+    cells["value"] = (cells["num"] / cells["w"]).where(cells["w"] > 0)
+    cells["coverage"] = cells["known"] / (stations * per_hour) if stations else np.nan
+    return cells[["date", "hour", "value", "coverage"]]
+
+
+def heatmap_layout(dates: Sequence[object]) -> str:
+    """``weekday`` when every weekday has data, else ``date`` (a few days: one row each)."""
+    weekdays = {pd.Timestamp(d).dayofweek for d in dates}
+    return "weekday" if weekdays == set(range(7)) else "date"
+
+
+def heatmap_grid(cells: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame, str]:
+    """Rows x 24 hours of the cells whose coverage reaches ``min_coverage``.
+
+    Returns:
+        The grid (row labels ``Thu 12 May`` for every date from the first to
+        the last with data, missing dates as empty rows; or ``Mon``..``Sun``,
+        the mean over that weekday's dates) and the layout name.
+    """
+    kept = cells[cells["coverage"] >= min_coverage].dropna(subset=["value"])
+    layout = heatmap_layout(sorted(kept["date"].unique()))
+    if kept.empty:
+        return pd.DataFrame(columns=range(24), dtype="float64"), layout
+    if layout == "weekday":
+        weekday = kept["date"].map(lambda d: pd.Timestamp(d).dayofweek)
+        grid = kept.groupby([weekday, "hour"])["value"].mean().unstack("hour")
+        grid = grid.reindex(index=range(7), columns=range(24))
+        grid.index = list(DAYS)
+        return grid, layout
+    first, last = min(kept["date"]), max(kept["date"])
+    dates = pd.date_range(pd.Timestamp(first), pd.Timestamp(last), freq="D").date
+    grid = kept.pivot_table(index="date", columns="hour", values="value", aggfunc="mean")
+    grid = grid.reindex(index=dates, columns=range(24))
+    grid.index = [pd.Timestamp(d).strftime("%a %d %b") for d in dates]
+    return grid, layout
+
+
+def heatmap_figure(
+    grid: pd.DataFrame, *, title: str, label: str, caption: str, percent: bool = True
+) -> Figure:
+    """Draw a heatmap grid with a fitted colour scale, values written in the cells."""
+    scale = 100.0 if percent else 1.0
+    data = grid.to_numpy(dtype="float64") * scale
+    low, high = fitted_limits(data, step=1.0 if percent else 0.1)
+    height = 1.6 + 0.42 * max(len(grid), 1)
+    fig, ax = plt.subplots(figsize=(12, height), layout="constrained")
+    cmap = plt.get_cmap("viridis").with_extremes(bad=NO_DATA_COLOR)
+    image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap, vmin=low, vmax=high)
+    norm = image.norm
+    for (i, j), value in np.ndenumerate(data):
+        if np.isfinite(value) and data.size <= 24 * 16:
+            dark = norm(value) < 0.55
+            ax.text(
+                j,
+                i,
+                f"{value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "black",
+            )
+    ax.set_yticks(range(len(grid)), [str(i) for i in grid.index])
+    ax.set_xticks(range(24))
+    ax.set_xlabel("hour of day, local time (Europe/Paris)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=label, pad=0.01)
+    add_caption(fig, caption)
+    return fig

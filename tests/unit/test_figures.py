@@ -1,0 +1,187 @@
+"""Figure helpers: coverage masks, gaps, fitted scales, heatmap layouts, and what they draw."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import figcheck  # noqa: E402
+
+from pipeline import figures  # noqa: E402
+from pipeline.figures import Line  # noqa: E402
+
+T0 = pd.Timestamp("2022-05-12T10:00:00Z")
+
+
+def area_rows(known: list[float | None], value: float = 0.3) -> pd.DataFrame:
+    """Network rows, one per 15-minute window; None = no row for that window."""
+    rows = [
+        {
+            "window_start": T0 + pd.Timedelta(minutes=15 * k),
+            "window_end": T0 + pd.Timedelta(minutes=15 * (k + 1)),
+            "stations_known_mean": n,
+            "occupancy_mean": value + 0.01 * k,
+            "bikes_mean": 10.0 + k,
+        }
+        for k, n in enumerate(known)
+        if n is not None
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_coverage_series_masks_low_coverage_and_missing_windows():
+    rows = area_rows([100, 40, None, 90, 100])
+    index = pd.date_range(T0, periods=5, freq="15min")
+    out = figures.coverage_series(rows, index, 100, 0.5, ["bikes_mean"])
+    assert out["shown"].tolist() == [True, False, False, True, True]
+    assert out["stations_known_mean"].tolist() == [100, 40, 0, 90, 100]
+    assert out["coverage"].tolist() == [1.0, 0.4, 0.0, 0.9, 1.0]
+    assert out["bikes_mean"].isna().tolist() == [False, True, True, False, False]
+
+
+def test_window_index_fills_missing_windows():
+    rows = area_rows([1, None, None, 1])
+    index = figures.window_index(rows)
+    assert len(index) == 4 and index.freq == pd.Timedelta(minutes=15)
+
+
+def test_no_data_spans():
+    shown = pd.Series(
+        [True, False, False, True, False], index=pd.date_range(T0, periods=5, freq="15min")
+    )
+    spans = figures.no_data_spans(shown)
+    assert spans == [
+        (T0 + pd.Timedelta(minutes=15), T0 + pd.Timedelta(minutes=45)),
+        (T0 + pd.Timedelta(minutes=60), T0 + pd.Timedelta(minutes=75)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "values, step, expected",
+    [
+        ([0.301, 0.409], 0.01, (0.30, 0.41)),  # the 30-41 % case: a scale that fits it
+        ([35.5, 35.5], 1.0, (35.0, 36.0)),
+        ([35.0, 35.0], 1.0, (34.0, 36.0)),  # constant on a step: widened, never zero-height
+        ([np.nan], 0.01, (0.0, 1.0)),
+        ([30.0, 40.0], 1.0, (30.0, 40.0)),
+    ],
+)
+def test_fitted_limits(values, step, expected):
+    assert figures.fitted_limits(np.array(values), step) == pytest.approx(expected)
+
+
+def test_wrap_label_keeps_every_word():
+    name = "21307 Victor Cresson - Telles de la Poterie (Issy-les-Moulineaux)"
+    wrapped = figures.wrap_label(name, 30)
+    assert "\n" in wrapped and wrapped.replace("\n", " ") == name
+    assert "Issy-les-Moulineaux" in wrapped.splitlines()[-1]
+
+
+def test_heatmap_layout_needs_every_weekday():
+    few = [date(2022, 5, 12), date(2022, 5, 14)]
+    week = [date(2022, 5, d) for d in range(12, 19)]
+    assert figures.heatmap_layout(few) == "date"
+    assert figures.heatmap_layout(week) == "weekday"
+    assert figures.heatmap_layout(week[:-1]) == "date"
+
+
+def test_hourly_cells_weigh_station_time_and_count_missing_windows_as_unknown():
+    # 10:00-11:00 UTC = 12:00-13:00 Paris: two of four windows known, by 100 and 50 stations.
+    rows = area_rows([100, 50])
+    cells = figures.hourly_cells(rows, stations=100)
+    (cell,) = cells.itertuples()
+    assert (cell.date, cell.hour) == (date(2022, 5, 12), 12)
+    assert cell.value == pytest.approx((0.30 * 100 + 0.31 * 50) / 150)
+    assert cell.coverage == pytest.approx(150 / (100 * 4))
+
+
+def test_heatmap_grid_keeps_missing_dates_as_empty_rows():
+    cells = pd.DataFrame(
+        {
+            "date": [date(2022, 5, 12), date(2022, 5, 14), date(2022, 5, 14)],
+            "hour": [20, 9, 10],
+            "value": [0.3, 0.4, 0.2],
+            "coverage": [1.0, 1.0, 0.1],
+        }
+    )
+    grid, layout = figures.heatmap_grid(cells, min_coverage=0.5)
+    assert layout == "date"
+    assert list(grid.index) == ["Thu 12 May", "Fri 13 May", "Sat 14 May"]
+    assert list(grid.columns) == list(range(24))
+    assert grid.loc["Fri 13 May"].isna().all()
+    assert grid.loc["Sat 14 May", 9] == 0.4 and np.isnan(grid.loc["Sat 14 May", 10])
+
+
+def test_heatmap_grid_by_weekday_when_the_week_is_complete():
+    days = [date(2022, 5, d) for d in range(16, 30)]  # two full weeks, Mon 16 to Sun 29
+    cells = pd.DataFrame(
+        {"date": days, "hour": 8, "value": [0.2 + 0.01 * i for i in range(14)], "coverage": 1.0}
+    )
+    grid, layout = figures.heatmap_grid(cells, 0.5)
+    assert layout == "weekday" and list(grid.index) == list(figures.DAYS)
+    assert grid.loc["Mon", 8] == pytest.approx((0.20 + 0.27) / 2)
+
+
+def test_heatmap_figure_scale_fits_the_data():
+    grid = pd.DataFrame([[0.30, 0.35], [np.nan, 0.41]], index=["Thu 12 May", "Sat 14 May"])
+    fig = figures.heatmap_figure(grid, title="t", label="occupancy (%)", caption="c")
+    (image,) = figcheck.images(fig)
+    assert image.get_clim() == pytest.approx((30.0, 41.0))
+    assert figcheck.texts_outside(fig) == []
+    plt.close(fig)
+
+
+def test_coverage_figure_draws_values_coverage_threshold_and_gaps():
+    rows = area_rows([100, 100, 10, 10, 100, 100], value=0.3)
+    index = figures.window_index(rows)
+    series = figures.coverage_series(rows, index, 100, 0.5, ["bikes_mean"])
+    fig = figures.coverage_figure(
+        [Line("bikes", series["bikes_mean"], "black")],
+        [Line("network", series["coverage"], "black")],
+        title="title",
+        ylabel="bikes per station",
+        min_coverage=0.5,
+        caption="Data: a caption long enough to be wrapped " * 6,
+        stations=100,
+    )
+    top, bottom = fig.axes[:2]
+    assert [ln.get_label() for ln in figcheck.lines(top)] == ["bikes"]
+    assert len(figcheck.by_gid(fig, figures.COVERAGE_GID)) == 1
+    assert figcheck.by_gid(fig, figures.THRESHOLD_GID)[0].get_ydata()[0] == pytest.approx(50)
+    assert len(figcheck.by_gid(fig, figures.NO_DATA_GID)) == 2  # one span in each panel
+    low, high = top.get_ylim()
+    assert 0 < low <= 10 and 15 <= high < 20  # fitted to 10..15, not from 0
+    assert bottom.get_ylim() == (0, 105)
+    assert figcheck.texts_outside(fig) == [] and figcheck.empty_axes(fig) == []
+    plt.close(fig)
+
+
+def test_none_panel_is_a_message_not_an_empty_frame():
+    fig, ax = plt.subplots()
+    figures.none_panel(ax, "none rejected")
+    assert figcheck.empty_axes(fig) == [] and [t.get_text() for t in ax.texts] == ["none rejected"]
+    fig2, ax2 = plt.subplots()
+    assert figcheck.empty_axes(fig2) != []  # what the check catches
+    plt.close("all")
+
+
+def test_figure_checks_catch_what_a_reader_would_see():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.bar(range(5), [10] * 5, label="empty (no bike)")
+    ax.legend(loc="upper left")
+    assert figcheck.legend_covers(ax, figcheck.bars(ax)), "a legend over the bars"
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0))
+    assert figcheck.legend_covers(ax, figcheck.bars(ax)) == []
+    ax.set_yticks([5], ["21307 Victor Cresson - Telles de la Poterie (Issy-les-Moulineaux)"])
+    assert figcheck.texts_outside(fig), "a tick label cut by the canvas edge"
+    plt.close(fig)
