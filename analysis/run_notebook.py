@@ -50,10 +50,14 @@ def ensure_kernel() -> str:
 
 
 def load_parameters(root: Path, section: str, overrides: list[str]) -> dict[str, Any]:
-    """``base`` merged with one section of params.yaml, then ``key=value`` (YAML values)."""
-    path = root / "params.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    params = {**(data.get("base") or {}), **(data.get(section) or {})}
+    """``base`` merged with one section of params.yaml, then ``key=value`` (YAML values).
+
+    The merge is the pipeline's own (``config.params_section``), so notebooks and
+    stages read params.yaml one way.
+    """
+    from pipeline import config
+
+    params = config.params_section(section, root / "params.yaml")
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:

@@ -203,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             "as `velib run` does.",
             "memory: lazily built workload, one process per run; peak RSS includes the parsed "
             "base history (start_rss_mb) that every run holds alike.",
-            f"e2e: {args.e2e_runs} run(s) of the `velib run` chain (own broker, ingest, capture + Spark) "
-            "on the scaled workload; fewer than 3 because one run is Spark-bound and long.",
+            f"e2e: {args.e2e_runs} run(s) of the `velib run` chain (own broker, ingest, "
+            "capture + Spark) on the scaled workload; fewer than 3 because one run is "
+            "Spark-bound and long.",
         ],
     }
     doc = report.document(report.figures(raw), sizes, facts, ROOT, time.perf_counter() - wall)

@@ -271,6 +271,7 @@ def area_rows(stations: DataFrame, window_seconds: float) -> DataFrame:
             weighted("ebike_mean").alias("ebike_mean"),
             weighted("docks_mean").alias("docks_mean"),
             weighted("occupancy_mean", F.col("occupancy_seconds")).alias("occupancy_mean"),
+            F.sum("occupancy_seconds").alias("occupancy_seconds"),
             weighted("empty_share").alias("empty_share"),
             weighted("full_share").alias("full_share"),
             weighted("out_of_service_share").alias("out_of_service_share"),

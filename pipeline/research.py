@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import vocabulary
+from pipeline import config, vocabulary
 from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
 
 STATUS_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "date")
@@ -187,9 +187,8 @@ def area_summary(area_rows: pd.DataFrame, level: str) -> pd.DataFrame:
 
     Every window weighs its known station-time (``stations_known_mean`` x the
     window's length): the shares are then exactly shares of the area's known
-    station-time over the period; occupancy uses the same weight (its own,
-    the station-time with bikes + docks > 0, is not in the area table; they
-    differ only for stations reporting 0 bikes and 0 docks).
+    station-time over the period; occupancy weighs its own station-time
+    (``occupancy_seconds``: bikes + docks > 0).
 
     Returns:
         One row per ``area``: ``station_hours`` and the weighted ``bikes_mean``,
@@ -197,10 +196,12 @@ def area_summary(area_rows: pd.DataFrame, level: str) -> pd.DataFrame:
     """
     rows = area_rows[area_rows["area_level"] == level]
     weight = rows["stations_known_mean"].astype("float64") * window_seconds(rows) / 3600
-    columns = ["bikes_mean", "occupancy_mean", "empty_share", "full_share", "out_of_service_share"]
+    columns = ["bikes_mean", "empty_share", "full_share", "out_of_service_share"]
     out = pd.DataFrame({"station_hours": weight.groupby(rows["area"], sort=True).sum()})
     for column in columns:
         out[column] = weighted_mean(rows[column], weight, rows["area"])
+    occupancy_weight = rows["occupancy_seconds"].astype("float64")
+    out["occupancy_mean"] = weighted_mean(rows["occupancy_mean"], occupancy_weight, rows["area"])
     return out
 
 
@@ -369,10 +370,6 @@ def save_figure(fig: Any, path: Path, dpi: int = 100, close: bool = True) -> Pat
     return path
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The nearest folder holding dvc.yaml, from ``start`` (default: cwd) upwards."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "dvc.yaml").exists():
-            return folder
-    return here
+def project_root() -> Path:
+    """The project root (``config.ROOT``: one definition for notebooks, stages and tests)."""
+    return config.ROOT

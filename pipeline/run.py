@@ -101,9 +101,24 @@ def _dataset_facts(out_root: Path) -> dict[str, Any]:
 
 
 def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
-    """The run's metrics as sorted JSON with no wall-clock values, so runs compare equal."""
-    ing = summary.ingest
+    """The run's metrics, flat and few (``dvc metrics show`` stays readable), plus details.
+
+    ``path`` gets what a reader compares across revisions; ``<stem>_details.json``
+    beside it keeps every count of every stage. Both are sorted JSON with no
+    wall-clock value, so two runs of the same inputs compare equal.
+    """
+    ing, rows = summary.ingest, summary.stream.get("rows", {})
     metrics = {
+        "records": ing.emitted,
+        "dead_lettered": ing.dead_lettered,
+        "stations": summary.dataset.get("stations", 0),
+        "first": summary.dataset.get("first"),
+        "complete_until": summary.stream.get("complete_until"),
+        "station_windows": rows.get("indicators_station", 0),
+        "alerts": rows.get("alerts", 0),
+        "late": summary.stream.get("late", 0),
+    }
+    details = {
         "ingest": {
             "snapshots": ing.snapshots,
             "records_seen": ing.seen,
@@ -122,7 +137,7 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
         },
         "stream": {
             "records_in": summary.stream.get("records_in", 0),
-            "rows": dict(sorted(summary.stream.get("rows", {}).items())),
+            "rows": dict(sorted(rows.items())),
             "alerts_published": summary.stream.get("alerts_published", 0),
             "late": summary.stream.get("late", 0),
             "complete_until": summary.stream.get("complete_until"),
@@ -130,8 +145,14 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
         "dataset": summary.dataset,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    for target, data in ((path, metrics), (details_path(path), details)):
+        target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return metrics
+
+
+def details_path(path: Path) -> Path:
+    """Where the full counts go beside a metrics file (not a DVC metric)."""
+    return path.with_name(f"{path.stem}_details.json")
 
 
 def _spark_session(stack: ExitStack) -> Any:

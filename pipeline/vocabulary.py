@@ -120,6 +120,7 @@ AREA: tuple[Column, ...] = (
     Column("ebike_mean", "double", "e-bikes per known station, time-weighted"),
     Column("docks_mean", "double", "free docks per known station, time-weighted"),
     Column("occupancy_mean", "double", "occupancy over the area's station-time where defined"),
+    Column("occupancy_seconds", "double", "station-seconds with bikes + docks > 0 (its weight)"),
     Column("empty_share", "double", "share of the area's known station-time spent empty"),
     Column("full_share", "double", "share of the area's known station-time spent full"),
     Column("out_of_service_share", "double", "share of known station-time out of service"),

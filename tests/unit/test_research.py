@@ -155,6 +155,7 @@ def test_area_summary_weighs_windows_by_station_time():
                 full_share=0.0,
                 bikes_mean=3.0,
                 occupancy_mean=0.2,
+                occupancy_seconds=4500.0,  # half of the 10 stations' time had bikes + docks > 0
                 out_of_service_share=0.0,
             ),
             area_row(
@@ -166,6 +167,7 @@ def test_area_summary_weighs_windows_by_station_time():
                 full_share=0.2,
                 bikes_mean=5.0,
                 occupancy_mean=0.4,
+                occupancy_seconds=27000.0,
                 out_of_service_share=0.0,
             ),
             area_row(
@@ -177,6 +179,7 @@ def test_area_summary_weighs_windows_by_station_time():
                 full_share=0.0,
                 bikes_mean=1.0,
                 occupancy_mean=0.1,
+                occupancy_seconds=36000.0,
                 out_of_service_share=0.0,
             ),
         ]
@@ -186,6 +189,8 @@ def test_area_summary_weighs_windows_by_station_time():
     assert out.loc["11", "station_hours"] == pytest.approx(40 * 0.25)
     assert out.loc["11", "empty_share"] == pytest.approx((0.5 * 10 + 0.1 * 30) / 40)
     assert out.loc["11", "full_share"] == pytest.approx(0.2 * 30 / 40)
+    # occupancy weighs its own station-time, not the known time
+    assert out.loc["11", "occupancy_mean"] == pytest.approx((0.2 * 4500 + 0.4 * 27000) / 31500)
 
 
 def test_stations_per_area_counts_each_station_once():
