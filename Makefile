@@ -61,7 +61,7 @@ repro: install ## dvc repro: the research pipeline from data/raw to figures and 
 	$(DVC) repro
 
 metrics: install ## dvc metrics show, one table per file, and dvc plots show (HTML under dvc_plots/)
-	@for f in reports/metrics/*.json; do $(DVC) metrics show $$f && echo; done
+	@for f in $$($(DVC) metrics show --json | $(BIN)/python -c 'import json,sys; print(*sorted({p for r in json.load(sys.stdin).values() for p in r.get("data", {})}))'); do $(DVC) metrics show $$f && echo; done
 	$(DVC) plots show
 
 broker: install ## A local Kafka broker in the foreground (Ctrl-C stops it)
