@@ -1,7 +1,7 @@
 # velib-paris — every target installs what it needs on first use.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help install jars run test test-fast bench lab repro metrics broker lint format lock clean
+.PHONY: help install jars run live soak test test-fast bench lab repro metrics broker lint format lock clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -34,6 +34,18 @@ jars: $(JARS_STAMP) ## Fetch Kafka broker and Spark connector jars into jvm/lib
 
 run: install ## The main job on the bundled real sample: broker, ingest, capture, stream
 	$(BIN)/velib run
+
+# `make live` demos live collection offline: the local feed replays LOCAL_FEED at FEED_SPEED.
+# `make live LOCAL_FEED=` polls the real Vélib' GBFS feed (internet) every minute.
+LOCAL_FEED ?= data/raw/opendata-history
+FEED_SPEED ?= 120
+LIVE_INTERVAL ?= 5
+live: install ## Live collection until Ctrl-C: broker, ingest + archive, capture, stream (data/live)
+	$(BIN)/velib run --live $(if $(LOCAL_FEED),--local-feed $(LOCAL_FEED) --feed-speed $(FEED_SPEED) --interval $(LIVE_INTERVAL))
+
+SOAK_ARGS ?=
+soak: install ## Soak the live chain: faults, kill -9 of each stage, exactly-once checks (~5 min)
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 test: install ## The whole test suite (unit, property, integration on a real broker and Spark)
 	$(BIN)/pytest -rs $(PYTEST_ARGS)

@@ -166,6 +166,19 @@ def is_archive(path: Path) -> bool:
     return path.is_dir() and (any(path.glob(f"*/*/*/{POLL}")) or any(path.glob(f"*/*/{POLL}")))
 
 
+def _information_before(root: Path, first: Path) -> dict[str, Any]:
+    """The GBFS information in force at ``first``: the newest archived at or before it."""
+    meta = json.loads((first / POLL).read_text(encoding="utf-8"))
+    source = meta["source"]
+    for folder in reversed(polls(root)):  # a restart reads every poll's meta once: fine
+        other = json.loads((folder / POLL).read_text(encoding="utf-8"))
+        if other["source"] != source or other["polled_at"] > meta["polled_at"]:
+            continue
+        if "station_information" in other["files"]:
+            return {source: _read_gz(folder / "station_information.json.gz")}
+    return {}
+
+
 def polls(root: Path) -> list[Path]:
     """The committed poll folders under ``root``, oldest first (a half-written one is skipped)."""
     found = list(Path(root).glob(f"*/*/*/{POLL}")) or list(Path(root).glob(f"*/*/{POLL}"))
@@ -173,11 +186,26 @@ def polls(root: Path) -> list[Path]:
     return [folder for _, folder in sorted(metas, key=lambda m: (m[0]["polled_at"], str(m[1])))]
 
 
-def read_archive(root: Path, ref: Reference | None = None) -> Iterator[Snapshot]:
-    """The snapshots the live run parsed, poll by poll, in poll order."""
+def latest(root: Path, source: str, n: int = 3) -> list[Path]:
+    """The newest ``n`` polls of one source (today's and yesterday's folders only: cheap)."""
+    days = sorted((Path(root) / source).glob("????-??-??"))[-2:]
+    folders = [p.parent for day in days for p in day.glob(f"*/{POLL}")]
+    return sorted(folders, key=lambda f: json.loads((f / POLL).read_text())["polled_at"])[-n:]
+
+
+def read_archive(
+    root: Path, ref: Reference | None = None, folders: list[Path] | None = None
+) -> Iterator[Snapshot]:
+    """The snapshots the live run parsed, poll by poll, in poll order.
+
+    ``folders`` limits the reading to those polls (in that order); the GBFS
+    information they join with is then the newest one archived before them.
+    """
     ref = ref or default_reference()
     information: dict[str, Any] = {}  # per source: the last information fetched
-    for folder in polls(root):
+    if folders is not None and folders:
+        information = _information_before(root, folders[0])
+    for folder in polls(root) if folders is None else folders:
         meta = json.loads((folder / POLL).read_text(encoding="utf-8"))
         if meta.get("layout") != LAYOUT:
             raise ValueError(f"{folder}: archive layout {meta.get('layout')} is not {LAYOUT}")

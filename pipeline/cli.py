@@ -83,8 +83,12 @@ def _compare(s: settings.CompareSettings) -> int:
 
 
 def _run(s: settings.RunSettings) -> int:
-    from pipeline import run
+    from pipeline import live, run
 
+    if s.live:
+        result = live.run_live(s)
+        _out(live.status_line(result["status"], result["restarts"]))
+        return 0
     for line in run.run(s).lines():
         _out(line)
     _out(f"outputs: {s.csv_out} (CSV), {s.out} (Parquet), {s.metrics} (metrics)")

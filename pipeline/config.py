@@ -18,7 +18,21 @@ import yaml
 
 from pipeline.kafka_security import KafkaSecurity, MaskedDict
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # where this code and its reference data live
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The project a notebook or DVC stage works in: the nearest folder with dvc.yaml.
+
+    From ``start`` (default: the working directory, which papermill and DVC set)
+    upwards; ``ROOT`` when there is none. A copy of the project (a test's, a
+    clone's) reads its own data, not the installed package's.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    return ROOT
 PARAMS_FILE = ROOT / "params.yaml"
 
 DEFAULT_BOOTSTRAP = "localhost:9092"

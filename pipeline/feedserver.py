@@ -30,7 +30,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,7 +54,7 @@ from pipeline.feedshapes import (
     station_key,
     too_many_requests,
 )
-from pipeline.settings import FeedSettings
+from pipeline.settings import FeedSettings, RunSettings
 
 __all__ = [
     "FAULT_KINDS",
@@ -394,3 +395,21 @@ def run(settings: FeedSettings, ready: Callable[[FeedServer], None] | None = Non
         reached,
         len(server.recording),
     )
+
+
+@contextmanager
+def serve_in_thread(settings: RunSettings) -> Iterator[FeedServer]:
+    """The local feed of a live run (``velib run --live --local-feed REC``), in this process.
+
+    Its ledger goes to ``LIVE_DIR/feed-ledger.jsonl``, so a soak can hold what was
+    served against what reached the topic.
+    """
+    assert settings.local_feed is not None
+    server = FeedServer(
+        settings.local_feed,
+        speed=settings.feed_speed,
+        faults=parse_faults(settings.feed_faults),
+        ledger_path=settings.live_dir / "feed-ledger.jsonl",
+    )
+    with server:
+        yield server

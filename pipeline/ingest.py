@@ -18,6 +18,7 @@ entries of that one snapshot can be written twice; station records cannot.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -32,7 +33,7 @@ from kafka import TopicPartition
 from tqdm import tqdm
 
 from pipeline import kafka_io, lifecycle
-from pipeline.archive import Archive
+from pipeline.archive import Archive, latest, read_archive
 from pipeline.changes import ChangeDetector, Decision
 from pipeline.normalize import Rejection
 from pipeline.record import StationRecord, format_timestamp, from_json, to_json
@@ -311,9 +312,13 @@ def snapshots_for(
         feed = feeds.GbfsFeed(settings.gbfs_url, recorder=recorder)
     else:
         feed = feeds.OpenDataFeed(settings.opendata_url, recorder=recorder)
-    if settings.follow:
-        return feeds.follow(feed, settings.interval_s, stop)
-    return iter([feed.poll()])
+    live = feeds.follow(feed, settings.interval_s, stop) if settings.follow else iter([feed.poll()])
+    if archive is None:
+        return live
+    # A crash can fall between archiving a poll and producing all of it: the newest
+    # archived polls go first (those already in the topic are skipped or unchanged).
+    newest = read_archive(archive.root, folders=latest(archive.root, settings.source))
+    return itertools.chain(newest, live)
 
 
 def run(settings: IngestSettings, stop: threading.Event | None = None) -> IngestSummary:

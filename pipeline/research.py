@@ -371,5 +371,5 @@ def save_figure(fig: Any, path: Path, dpi: int = 100, close: bool = True) -> Pat
 
 
 def project_root() -> Path:
-    """The project root (``config.ROOT``: one definition for notebooks, stages and tests)."""
-    return config.ROOT
+    """The project a notebook works in (see ``config.project_root``)."""
+    return config.project_root()

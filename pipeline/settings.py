@@ -16,19 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import config
-from pipeline.options import (
-    Settings,
-    SettingsError,
-    duration,
-    location,
-    non_negative,
-    opt,
-    path,
-    paths,
-    port,
-    positive,
-    positive_int,
-)
+from pipeline.options import Settings, SettingsError, opt
+from pipeline.options import duration as as_duration
+from pipeline.options import location as as_location
+from pipeline.options import non_negative as as_non_negative
+from pipeline.options import path as as_path
+from pipeline.options import paths as as_paths
+from pipeline.options import port as as_port
+from pipeline.options import positive as as_positive
+from pipeline.options import positive_int as as_positive_int
 
 __all__ = [
     "BrokerSettings",
@@ -57,29 +53,29 @@ class IngestSettings(Settings):
         choices=("gbfs", "opendata", "replay"),
     )
     path: Path | None = opt(
-        None, "with --source replay: a recorded file, folder or archive", parse=path, flag=""
+        None, "with --source replay: a recorded file, folder or archive", parse=as_path, flag=""
     )
     follow: bool = opt(False, "poll the live source until stopped (else one poll)", boolean=True)
     interval_s: float = opt(
-        60.0, "seconds between live polls", param="interval_s", parse=positive, flag="--interval"
+        60.0, "seconds between live polls", param="interval_s", parse=as_positive, flag="--interval"
     )
     speed: float = opt(
         0.0,
         "replay speed-up: 0 = as fast as possible, 60 = a recorded minute per second",
-        parse=non_negative,
+        parse=as_non_negative,
     )
     heartbeat_s: float = opt(
         3600.0,
         "re-emit an unchanged station after this many observed "
         "seconds (0: never); the stream's stale_after must be >= 2x this",
         param="heartbeat_s",
-        parse=non_negative,
+        parse=as_non_negative,
         flag="--heartbeat",
     )
     archive: Path | None = opt(
         None,
         "live: keep every poll's raw payloads here, compressed, replayable with --source replay",
-        parse=path,
+        parse=as_path,
     )
     no_restore: bool = opt(
         False, "do not rebuild change state from the topic at start-up", boolean=True
@@ -114,7 +110,7 @@ class CaptureSettings(Settings):
     """``velib capture``: the status topic -> CSV files, exactly once."""
 
     SECTION = "capture"
-    out: Path = opt("data/interim/csv", "capture folder", param="out", parse=path)
+    out: Path = opt("data/interim/csv", "capture folder", param="out", parse=as_path)
     group: str = opt(
         "velib-capture", "consumer group (processes of a group share OUT)", param="group"
     )
@@ -122,17 +118,17 @@ class CaptureSettings(Settings):
     until_idle_s: float | None = opt(
         None,
         "stop when nothing new arrives for this many seconds (default: run until stopped)",
-        parse=positive,
+        parse=as_positive,
         flag="--until-idle",
     )
     max_records: int = opt(
-        100_000, "rows per file at most", param="max_records", parse=positive_int
+        100_000, "rows per file at most", param="max_records", parse=as_positive_int
     )
     max_seconds: float = opt(
         60.0,
         "publish a partition's file at most this long after its first row",
         param="max_seconds",
-        parse=positive,
+        parse=as_positive,
     )
     bootstrap_servers: str = opt("localhost:9092", _BOOTSTRAP, env="KAFKA_BOOTSTRAP_SERVERS")
     topic: str = opt("velib.station_status", "station-status topic", env="VELIB_TOPIC_STATUS")
@@ -148,11 +144,11 @@ class StreamSettings(Settings):
     """``velib stream``: Spark, the status topic -> Parquet tables, alerts topic."""
 
     SECTION = "stream"
-    out: str = opt("data/processed", "output root, path or URI", param="out", parse=location)
+    out: str = opt("data/processed", "output root, path or URI", param="out", parse=as_location)
     checkpoints: str | None = opt(
         None,
         "checkpoint root (default OUT/_checkpoints); delete it together with OUT",
-        parse=location,
+        parse=as_location,
     )
     live: bool = opt(
         False,
@@ -161,20 +157,20 @@ class StreamSettings(Settings):
         boolean=True,
     )
     processing_time: str = opt(
-        "30 seconds", "micro-batch interval when live", param="processing_time", parse=duration
+        "30 seconds", "micro-batch interval when live", param="processing_time", parse=as_duration
     )
     window: str = opt(
-        "15 minutes", "tumbling window of the indicators", param="window", parse=duration
+        "15 minutes", "tumbling window of the indicators", param="window", parse=as_duration
     )
     stale_after: str = opt(
         "2 hours",
         "a station without any record for longer is unknown",
         param="stale_after",
-        parse=duration,
+        parse=as_duration,
     )
     starting_offsets: str = opt("earliest", "earliest | latest | Spark JSON offsets (first run)")
     max_offsets_per_trigger: int | None = opt(
-        None, "records per micro-batch at most", parse=positive_int
+        None, "records per micro-batch at most", parse=as_positive_int
     )
     master: str | None = opt(None, "Spark master (default local[2])", env="SPARK_MASTER")
     bootstrap_servers: str = opt("localhost:9092", _BOOTSTRAP, env="KAFKA_BOOTSTRAP_SERVERS")
@@ -207,13 +203,13 @@ class CompareSettings(Settings):
     rev_b: str | None = opt(None, "read B at this git revision (dvc.api)")
     a_dates: str | None = opt(None, "keep A's snapshots of these UTC dates, FROM[:TO]")
     b_dates: str | None = opt(None, "keep B's snapshots of these UTC dates, FROM[:TO]")
-    out: Path = opt("reports/compare", "report folder", param="out", parse=path)
-    metrics: Path | None = opt(None, "also write the summary as metrics JSON", parse=path)
+    out: Path = opt("reports/compare", "report folder", param="out", parse=as_path)
+    metrics: Path | None = opt(None, "also write the summary as metrics JSON", parse=as_path)
     move_threshold_m: float = opt(
         50.0,
         "a station moved if it shifted more than this (metres)",
         param="move_threshold_m",
-        parse=non_negative,
+        parse=as_non_negative,
         flag="--move-threshold",
     )
     stale_after: str = opt(
@@ -221,7 +217,7 @@ class CompareSettings(Settings):
         "a station's record counts this long",
         flag="-",
         param="stream.stale_after",
-        parse=duration,
+        parse=as_duration,
     )
 
     def check(self) -> None:
@@ -239,9 +235,9 @@ class BrokerSettings(Settings):
 
     SECTION = "broker"
     host: str = opt("127.0.0.1", "listen address")
-    port: int = opt(9092, "client port; 0 picks a free one", parse=port)
+    port: int = opt(9092, "client port; 0 picks a free one", parse=as_port)
     data_dir: Path | None = opt(
-        None, "keep the log segments here (default: a temporary folder)", parse=path
+        None, "keep the log segments here (default: a temporary folder)", parse=as_path
     )
     heap: str = opt("512m", "JVM max heap")
     sasl: bool = opt(
@@ -258,12 +254,12 @@ class FeedSettings(Settings):
 
     SECTION = "feed"
     recording: Path | None = opt(
-        None, "recorded snapshots to serve (file or folder)", parse=path, flag=""
+        None, "recorded snapshots to serve (file or folder)", parse=as_path, flag=""
     )
     speed: float = opt(
-        60.0, "recorded seconds per real second; 0 holds the first snapshot", parse=non_negative
+        60.0, "recorded seconds per real second; 0 holds the first snapshot", parse=as_non_negative
     )
-    port: int = opt(0, "port on 127.0.0.1; 0 picks a free one", parse=port)
+    port: int = opt(0, "port on 127.0.0.1; 0 picks a free one", parse=as_port)
     faults: str = opt(
         "none",
         "none | each | each:KIND,... | KIND,... (5% of requests each) | "
@@ -271,7 +267,7 @@ class FeedSettings(Settings):
         "moved, backwards",
     )
     seed: int = opt(0, "fault seed (the same seed and requests give the same faults)", parse=int)
-    ledger: Path | None = opt(None, "append one JSON line per request answered", parse=path)
+    ledger: Path | None = opt(None, "append one JSON line per request answered", parse=as_path)
 
     def check(self) -> None:
         """A recording that exists."""
@@ -288,18 +284,18 @@ class RunSettings(Settings):
         ("data/raw/opendata-history",),
         "recorded files, folders or archives to replay",
         param="base.recording",
-        parse=paths,
+        parse=as_paths,
     )
-    csv_out: Path = opt("data/interim/csv", "capture folder (rewritten)", parse=path)
+    csv_out: Path = opt("data/interim/csv", "capture folder (rewritten)", parse=as_path)
     out: str = opt(
-        "data/processed", "Parquet root with its checkpoints (rewritten)", parse=location
+        "data/processed", "Parquet root with its checkpoints (rewritten)", parse=as_location
     )
-    metrics: Path | None = opt("reports/metrics/stream.json", "metrics JSON", parse=path)
+    metrics: Path | None = opt("reports/metrics/stream.json", "metrics JSON", parse=as_path)
     heartbeat_s: float = opt(
         3600.0,
         "ingest heartbeat (seconds)",
         param="ingest.heartbeat_s",
-        parse=non_negative,
+        parse=as_non_negative,
         flag="--heartbeat",
     )
     idle_s: float = opt(5.0, "capture stops after this long with nothing new", flag="-")
@@ -308,10 +304,50 @@ class RunSettings(Settings):
         "use this Kafka cluster instead of starting a local broker",
         env="KAFKA_BOOTSTRAP_SERVERS",
     )
+    live: bool = opt(
+        False,
+        "collect live until Ctrl-C: broker, live ingest with its archive, capture and stream "
+        "as one supervised process tree (outputs under LIVE_DIR, resumed on restart)",
+        boolean=True,
+    )
+    live_dir: Path = opt(
+        "data/live",
+        "live: where the archive, CSV, Parquet and logs go",
+        param="live_dir",
+        parse=as_path,
+    )
+    interval_s: float = opt(
+        60.0,
+        "live: seconds between polls",
+        param="ingest.interval_s",
+        parse=as_positive,
+        flag="--interval",
+    )
+    source: str = opt(
+        "gbfs", "live: the feed to poll", param="source", choices=("gbfs", "opendata")
+    )
+    local_feed: Path | None = opt(
+        None,
+        "live: serve this recording on 127.0.0.1 and poll it (a demo or soak without internet)",
+        parse=as_path,
+    )
+    feed_speed: float = opt(
+        60.0, "live, local feed: recorded seconds per real second", parse=as_non_negative
+    )
+    feed_faults: str = opt("none", "live, local feed: faults to inject (see velib feed serve)")
+    status_every_s: float = opt(
+        30.0,
+        "live: seconds between status lines",
+        param="status_every_s",
+        parse=as_positive,
+        flag="--status-every",
+    )
 
     def check(self) -> None:
         """Recordings exist; stale_after covers two heartbeats."""
-        missing = [str(p) for p in self.raw if not p.exists()]
+        missing = [str(p) for p in self.raw if not p.exists()] if not self.live else []
+        if self.local_feed is not None and not self.local_feed.exists():
+            missing.append(str(self.local_feed))
         if missing:
             raise SettingsError(f"raw data not found: {', '.join(missing)}")
         try:

@@ -35,6 +35,7 @@ so ``s3a://``, ``abfss://`` and ``dbfs:/`` roots work; see docs/cluster.md.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -44,7 +45,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline import alerts, config, indicators, timeline, vocabulary
+from pipeline import alerts, config, indicators, lifecycle, timeline, vocabulary
 from pipeline.batchstore import BatchStore, join_path
 from pipeline.settings import StreamSettings
 
@@ -276,6 +277,7 @@ def run_stream(
     starting_offsets: str = "earliest",
     max_offsets_per_trigger: int | None = None,
     kafka_options: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> StreamSummary:
     """Run the stream job until the topic is drained (``available_now``) or stopped.
 
@@ -299,6 +301,8 @@ def run_stream(
         max_offsets_per_trigger: cap per micro-batch (None: all available).
         kafka_options: extra source/sink options, e.g.
             ``{"kafka.security.protocol": "SASL_SSL", "kafka.sasl.jaas.config": ...}``.
+        stop: live runs end when it is set (and on SIGINT/SIGTERM in the main thread);
+            a batch cut short is replayed, whole, by the next run.
 
     Returns:
         The run's counts (records read, rows per output, alerts published).
@@ -348,7 +352,13 @@ def run_stream(
     log.info("stream %s -> %s (checkpoints %s)", topic, out_root, checkpoints)
     query = writer.start()
     try:
-        query.awaitTermination()
+        if available_now:
+            query.awaitTermination()
+        else:
+            with lifecycle.stop_on_signals(stop) as stopping:
+                while not stopping.is_set() and not query.awaitTermination(1.0):
+                    pass
+            log.info("stream stopping (signal or stop)")
     finally:
         if query.isActive:
             query.stop()
@@ -369,7 +379,11 @@ def _ensure_topic(bootstrap_servers: str, topic: str) -> None:
         log.warning("could not check/create topic %s: %s", topic, exc)
 
 
-def run(settings: StreamSettings, spark: SparkSession | None = None) -> StreamSummary:
+def run(
+    settings: StreamSettings,
+    spark: SparkSession | None = None,
+    stop: threading.Event | None = None,
+) -> StreamSummary:
     """``velib stream``: run the job as ``settings`` say (a local session unless given one)."""
     from pipeline import kafka_io
     from pipeline.sparkenv import get_spark
@@ -390,4 +404,5 @@ def run(settings: StreamSettings, spark: SparkSession | None = None) -> StreamSu
         starting_offsets=settings.starting_offsets,
         max_offsets_per_trigger=settings.max_offsets_per_trigger,
         kafka_options=options,
+        stop=stop,
     )

@@ -33,7 +33,8 @@ SLICE = (
 @pytest.fixture(scope="session")
 def stream_slice(kafka_bootstrap, spark, tmp_path_factory) -> Path:  # noqa: ARG001 - one session
     """``data/processed`` of one real ``velib run`` on the slice (read-only: copy it to write)."""
-    from pipeline.run import run_chain
+    from pipeline.run import run
+    from pipeline.settings import RunSettings
 
     root = tmp_path_factory.mktemp("stream-slice")
     raw = root / "raw"
@@ -45,14 +46,15 @@ def stream_slice(kafka_bootstrap, spark, tmp_path_factory) -> Path:  # noqa: ARG
         env.setenv("VELIB_TOPIC_STATUS", topic)
         env.setenv("VELIB_TOPIC_ALERTS", f"{topic}-alerts")
         env.setenv("VELIB_TOPIC_DEAD_LETTER", f"{topic}-dlq")
-        summary = run_chain(
-            [raw],
-            csv_out=root / "csv",
-            out_root=root / "processed",
-            metrics_path=None,
-            bootstrap_servers=kafka_bootstrap,
-            idle_s=3,
+        settings = RunSettings.build(
+            {
+                "raw": [raw],
+                "csv_out": root / "csv",
+                "out": root / "processed",
+                "bootstrap_servers": kafka_bootstrap,
+            }
         )
+        summary = run(settings.replace(metrics=None, idle_s=3))
     rows = summary.stream["rows"]
     assert rows["indicators_area"] > 0 and rows["alerts"] > 0, summary.lines()
     return root / "processed"

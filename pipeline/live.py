@@ -1,0 +1,323 @@
+"""``velib run --live``: the whole chain as one supervised process tree, for weeks.
+
+A researcher's first job is to collect: GBFS publishers keep no history. This
+runs a local Kafka broker (or uses ``KAFKA_BOOTSTRAP_SERVERS``), live ingest
+with its raw archive, capture ``--follow`` and the stream with a
+processing-time trigger, each stage a ``velib`` process of its own:
+
+* a stage that exits (crash, kill -9, broker outage) is restarted with
+  exponential backoff (1 s, 2 s, ... 60 s; reset after 5 minutes of health)
+  and reported; the local broker is restarted on its port and data folder;
+* Ctrl-C / SIGTERM stops ingest first (flush), then capture (pending CSV
+  published, offsets committed) and the stream (query stopped), then the feed
+  and the broker; every child also dies with this process (parent-death
+  signal), so nothing is left running;
+* one status line per interval: polls archived, records and dead letters on
+  the topics, capture lag, the stream's last batch and how far it is complete.
+
+Everything lives under one folder (default ``data/live``): ``kafka/`` (broker
+log), ``archive/`` (raw polls, replayable), ``csv/``, ``processed/`` and
+``logs/<stage>.log``. Restarting ``velib run --live`` resumes all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pipeline import lifecycle
+from pipeline.settings import CaptureSettings, RunSettings
+
+log = logging.getLogger(__name__)
+
+HEALTHY_AFTER_S = 300.0
+MAX_BACKOFF_S = 60.0
+STOP_TIMEOUT_S = 60.0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    from pipeline.broker import _die_with_parent as die
+
+    die()
+
+
+@dataclass
+class Stage:
+    """One supervised ``velib`` process."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    failures: int = 0
+    next_start: float = 0.0
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        """Start (or restart) the process, its output appended to its log file."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=self._log,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        self.started_at = time.monotonic()
+
+    def exited(self) -> int | None:
+        """The exit code when the process is gone, else None."""
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", self.name, timeout_s)
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _velib(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline.cli", *args]
+
+
+class Supervisor:
+    """Starts, watches, restarts and stops the stages of a live run.
+
+    Args:
+        settings: the run's settings (``live_dir``, source, feed, intervals).
+        bootstrap: where Kafka is.
+        env: the environment of every stage (Kafka and feed URLs set).
+    """
+
+    def __init__(self, settings: RunSettings, bootstrap: str, env: dict[str, str]) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        root = settings.live_dir
+        logs = root / "logs"
+        ingest = ["ingest", "--source", settings.source, "--follow"]
+        ingest += ["--interval", str(settings.interval_s)]
+        ingest += ["--archive", str(root / "archive"), "--bootstrap-servers", bootstrap]
+        self.stages = [
+            Stage(
+                "stream",
+                _velib(
+                    "stream",
+                    "--live",
+                    "--out",
+                    str(root / "processed"),
+                    "--bootstrap-servers",
+                    bootstrap,
+                ),
+                env,
+                logs / "stream.log",
+            ),  # fmt: skip
+            Stage(
+                "capture",
+                _velib(
+                    "capture",
+                    "--follow",
+                    "--out",
+                    str(root / "csv"),
+                    "--bootstrap-servers",
+                    bootstrap,
+                ),
+                env,
+                logs / "capture.log",
+            ),  # fmt: skip
+            Stage("ingest", _velib(*ingest), env, logs / "ingest.log"),
+        ]
+
+    def start(self) -> None:
+        """Start every stage (stream and capture first, so they are ready for ingest)."""
+        for stage in self.stages:
+            stage.start()
+            log.info("started %s (pid %d)", stage.name, stage.process.pid)  # type: ignore[union-attr]
+
+    def watch(self) -> list[str]:
+        """Restart what exited (with backoff); return what happened, one line each."""
+        events = []
+        now = time.monotonic()
+        for stage in self.stages:
+            code = stage.exited()
+            if code is None:
+                if stage.failures and now - stage.started_at > HEALTHY_AFTER_S:
+                    stage.failures = 0
+                continue
+            if stage.next_start == 0.0:
+                delay = min(MAX_BACKOFF_S, 2.0**stage.failures)
+                stage.failures += 1
+                stage.next_start = now + delay
+                events.append(f"{stage.name} exited with code {code}; restart in {delay:.0f} s")
+            elif now >= stage.next_start:
+                stage.start()
+                stage.restarts += 1
+                stage.next_start = 0.0
+                events.append(f"{stage.name} restarted (restart #{stage.restarts})")
+        return events
+
+    def stop(self) -> None:
+        """Stop in order: ingest (flush), capture (publish, commit), stream (query stop)."""
+        for stage in reversed(self.stages):
+            stage.stop()
+            log.info("stopped %s", stage.name)
+
+    def restarts(self) -> dict[str, int]:
+        """Restarts per stage so far."""
+        return {s.name: s.restarts for s in self.stages}
+
+    def pids(self) -> dict[str, int]:
+        """The running processes, by stage."""
+        return {s.name: s.process.pid for s in self.stages if s.exited() is None and s.process}
+
+
+def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
+    """What the live chain has done so far (cheap enough to run every interval)."""
+    from pipeline import kafka_io
+    from pipeline.settings import IngestSettings
+
+    root = settings.live_dir
+    ingest = IngestSettings.build({"source": settings.source})
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    out: dict[str, Any] = {
+        "polls_today": len(list((root / "archive" / settings.source / day).glob("*/poll.json")))
+    }
+    try:
+        group = CaptureSettings.build().group
+        consumer = kafka_io.consumer(bootstrap, group, request_timeout_ms=5000)
+        try:
+            from kafka import TopicPartition
+
+            for name, topic in (
+                ("records", ingest.topic),
+                ("dead_letters", ingest.dead_letter_topic),
+            ):
+                parts = consumer.partitions_for_topic(topic) or set()
+                tps = [TopicPartition(topic, p) for p in parts]
+                ends = consumer.end_offsets(tps) if tps else {}
+                out[name] = sum(ends.values())
+                if name == "records":
+                    done = sum((consumer.committed(tp) or 0) for tp in tps)
+                    out["capture_lag"] = out[name] - done
+        finally:
+            consumer.close()
+    except Exception as exc:  # noqa: BLE001 - a status line must not stop the run
+        out["kafka"] = f"unavailable ({exc.__class__.__name__})"
+    out.update(_spark_progress(root / "processed" / "_checkpoints"))
+    return out
+
+
+def _spark_progress(checkpoints: Path) -> dict[str, Any]:
+    commits = [p for p in (checkpoints / "stream" / "commits").glob("[0-9]*") if p.is_file()]
+    if not commits:
+        return {"spark_batch": None}
+    last = max(commits, key=lambda p: int(p.name))
+    ago = time.time() - last.stat().st_mtime
+    states = sorted((checkpoints / "state").glob("*/meta.json"))
+    until = None
+    if states:
+        us = json.loads(states[-1].read_text(encoding="utf-8")).get("complete_until_us")
+        until = datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%MZ") if us else None
+    return {"spark_batch": int(last.name), "spark_batch_age_s": round(ago), "complete_until": until}
+
+
+def status_line(facts: dict[str, Any], restarts: dict[str, int]) -> str:
+    """One line: the status facts, then the restarts that happened."""
+    parts = [f"{k}={v}" for k, v in facts.items()]
+    done = {k: v for k, v in restarts.items() if v}
+    return "live: " + " ".join(parts) + (f" restarts={done}" if done else "")
+
+
+@contextmanager
+def kafka(settings: RunSettings) -> Iterator[tuple[str, Any]]:
+    """The cluster to use: KAFKA_BOOTSTRAP_SERVERS, or a local broker kept under live_dir.
+
+    Yields (bootstrap, the local broker or None). The local broker keeps its port
+    (``kafka/port``) and data across restarts of the chain and of the broker.
+    """
+    if settings.bootstrap_servers:
+        yield settings.bootstrap_servers, None
+        return
+    from pipeline.broker import LocalBroker, free_port
+
+    data = settings.live_dir / "kafka"
+    data.mkdir(parents=True, exist_ok=True)
+    port_file = data / "port"
+    port = int(port_file.read_text()) if port_file.exists() else free_port()
+    port_file.write_text(str(port))
+    with LocalBroker(port=port, data_dir=data) as broker:
+        yield broker.bootstrap, broker
+
+
+def _watch_broker(broker: Any, failures: list[float]) -> str | None:
+    """Restart a local broker that died (the stages reconnect); return what happened."""
+    if broker is None or broker._process is None or broker._process.poll() is None:
+        return None
+    code = broker._process.returncode
+    delay = min(MAX_BACKOFF_S, 2.0 ** len(failures))
+    failures.append(time.monotonic())
+    time.sleep(delay)
+    broker.start()
+    return f"kafka broker exited with code {code}; restarted after {delay:.0f} s"
+
+
+def run_live(settings: RunSettings) -> dict[str, Any]:
+    """Run the chain until SIGINT/SIGTERM; return the last status and the restarts."""
+    from pipeline import feedserver
+
+    settings.live_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        stop = stack.enter_context(lifecycle.stop_on_signals())
+        bootstrap, broker = stack.enter_context(kafka(settings))
+        env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        if settings.local_feed is not None:
+            server = stack.enter_context(feedserver.serve_in_thread(settings))
+            env["VELIB_GBFS_BASE_URL"], env["VELIB_OPENDATA_URL"] = (
+                server.gbfs_base_url,
+                server.opendata_url,
+            )
+            log.info("local feed of %s on %s", settings.local_feed, server.url)
+        supervisor = Supervisor(settings, bootstrap, env)
+        stack.callback(supervisor.stop)
+        supervisor.start()
+        last = time.monotonic()
+        facts: dict[str, Any] = {}
+        broker_failures: list[float] = []
+        while not stop.wait(1.0):
+            events = supervisor.watch()
+            restarted = _watch_broker(broker, broker_failures)
+            for event in [*events, *([restarted] if restarted else [])]:
+                log.warning("%s", event)
+            if time.monotonic() - last >= settings.status_every_s:
+                last = time.monotonic()
+                facts = status(settings, bootstrap)
+                log.info("%s", status_line(facts, supervisor.restarts()))
+        log.info("stopping the live chain")
+    return {
+        "status": facts,
+        "restarts": {**supervisor.restarts(), "broker": len(broker_failures)},
+    }

@@ -1,0 +1,1 @@
+"""The soak test of the live chain: python -m soak (make soak)."""

@@ -1,0 +1,195 @@
+"""What a soak run must show, checked from its live folder after the chain stopped.
+
+* the topic holds exactly the changes of the archived polls (change detection
+  over the archive, with ingest's heartbeat), per station in order: nothing
+  lost or repeated across kill -9 and broker restarts;
+* every clean status answer the feed served is in the archive (a poll in
+  flight when ingest was killed is the only excuse), every archived failed
+  poll is a dead letter;
+* the CSV and ``status/`` hold each topic record exactly once (after the same
+  stages resume and drain what the stop left);
+* no stage crashed except the ones killed on purpose, no traceback in a log.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from pipeline import record
+from pipeline.capture_files import read_captured
+from pipeline.changes import ChangeDetector
+from pipeline.settings import IngestSettings
+from pipeline.sources import read_recorded
+
+
+def _topic(bootstrap: str, topic: str) -> list[bytes]:
+    from kafka import TopicPartition
+
+    from pipeline import kafka_io
+
+    consumer = kafka_io.consumer(bootstrap, None)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        values: list[bytes] = []
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                values += [m.value for m in batch]
+        return values
+    finally:
+        consumer.close()
+
+
+def _drain(live: Path, bootstrap: str, root: Path) -> None:
+    """Let capture and the stream finish what the stop left (as a restart would)."""
+    base = [sys.executable, "-m", "pipeline.cli"]
+    for args in (
+        ["capture", "--until-idle", "5", "--out", str(live / "csv")],
+        ["stream", "--out", str(live / "processed")],
+    ):
+        done = subprocess.run(
+            [*base, *args, "--bootstrap-servers", bootstrap],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"draining {args[0]} failed: {done.stderr[-2000:]}")
+
+
+def _by_station(records: list[record.StationRecord]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        out[r.station_code].append(record.to_json(r).decode())
+    return dict(out)
+
+
+def check(live: Path, root: Path) -> dict[str, Any]:
+    """Every check on a stopped live folder; ``ok`` says whether all passed."""
+    from pipeline.broker import LocalBroker
+
+    ingest = IngestSettings.build()
+    port = int((live / "kafka" / "port").read_text())
+    with LocalBroker(port=port, data_dir=live / "kafka") as broker:
+        _drain(live, broker.bootstrap, root)
+        topic = [record.from_json(v) for v in _topic(broker.bootstrap, ingest.topic)]
+        dead = [json.loads(v) for v in _topic(broker.bootstrap, ingest.dead_letter_topic)]
+
+    snapshots = list(read_recorded(live / "archive"))
+    detector = ChangeDetector(ingest.heartbeat_s)
+    expected = [r for s in snapshots for r, _ in detector.process(s.records)]
+    errors = [rej.reason for s in snapshots for rej in s.rejects if not s.records]
+    topic_by, expected_by = _by_station(topic), _by_station(expected)
+    lost = sum(len(v) for k, v in expected_by.items() if topic_by.get(k) != v)
+
+    ledger = [json.loads(line) for line in (live / "feed-ledger.jsonl").read_text().splitlines()]
+    archived = {s.observed_at for s in snapshots}
+    served = [e for e in ledger if e["feed"] == "station_status" and e["status"] == 200]
+    # as FeedServer.Served.clean: the data reached the client intact
+    clean = [
+        e
+        for e in served
+        if e.get("feed_time") and not {"truncated", "html", "slow"} & set(e["faults"])
+    ]
+    unarchived = [e for e in clean if record.parse_timestamp(e["feed_time"]) not in archived]
+
+    keys = Counter((r.station_code, r.observed_at) for r in topic)
+    csv = Counter(
+        (c.record.station_code, c.record.observed_at) for c in read_captured(live / "csv")
+    )
+    status = _status_keys(live / "processed" / "status")
+    wanted_status = Counter(_status_expected(topic))
+    log = (live / "soak.log").read_text(errors="replace")
+    stage_logs = {p.stem: p.read_text(errors="replace") for p in (live / "logs").glob("*.log")}
+    dead_reasons = Counter(d.get("reason", "") for d in dead)
+    report = {
+        "topic_records": len(topic),
+        "archived_polls": len(snapshots),
+        "archive_changes": len(expected),
+        "stations_differing_from_the_archive": lost,
+        "feed_answers": len(ledger),
+        "fault_events": Counter(k for e in ledger for k in e["faults"]),
+        "clean_status_answers": len(clean),
+        "clean_answers_not_archived": len(unarchived),
+        "archived_failed_polls": len(errors),
+        "dead_letters": len(dead),
+        "failed_polls_without_dead_letter": sum(
+            max(0, n - dead_reasons[reason]) for reason, n in Counter(errors).items()
+        ),
+        "topic_duplicates": sum(n - 1 for n in keys.values() if n > 1),
+        "csv_records": sum(csv.values()),
+        "csv_equals_topic": csv == keys,
+        "status_rows": sum(status.values()),
+        "status_equals_topic": status == wanted_status,
+        "crashes": {s: log.count(f"{s} exited with code") for s in ("ingest", "capture", "stream")},
+        "tracebacks": {name: text.count("Traceback") for name, text in stage_logs.items()},
+    }
+    report["ok"] = (
+        lost == 0
+        and report["topic_duplicates"] == 0
+        and report["csv_equals_topic"]
+        and report["status_equals_topic"]
+        and report["failed_polls_without_dead_letter"] == 0
+        and len(unarchived) <= 1
+        and not any(report["tracebacks"].values())
+    )
+    return report
+
+
+def _status_keys(folder: Path) -> Counter[tuple[str, Any]]:
+    from datetime import UTC
+
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(folder, format="parquet", partitioning="hive").to_table(
+        columns=["station_code", "observed_at"]
+    )
+    out: Counter[tuple[str, Any]] = Counter()
+    codes, times = table["station_code"].to_pylist(), table["observed_at"].to_pylist()
+    for code, ts in zip(codes, times, strict=True):  # Spark's INT96 reads back naive UTC
+        out[(code, ts if ts.tzinfo else ts.replace(tzinfo=UTC))] += 1
+    return out
+
+
+def _status_expected(topic: list[record.StationRecord]) -> list[tuple[str, Any]]:
+    """The topic's records without a station's repeats of the same (report, state)."""
+    last: dict[str, tuple[Any, ...]] = {}
+    out = []
+    for r in topic:
+        key = (r.last_reported, r.state)
+        if last.get(r.station_code) != key:
+            out.append((r.station_code, r.observed_at))
+        last[r.station_code] = key
+    return out
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The soak's result in a few lines."""
+    lines = [
+        f"soak: {'PASSED' if report['ok'] else 'FAILED'} after {report.get('duration_s')} s "
+        f"at speed {report.get('speed')}, faults {report.get('faults')}",
+        f"  feed: {report['feed_answers']} answers, fault events {dict(report['fault_events'])}",
+        f"  ingest: {report['archived_polls']} polls archived, {report['archived_failed_polls']} "
+        f"failed -> {report['dead_letters']} dead letters; clean answers not archived: "
+        f"{report['clean_answers_not_archived']}",
+        f"  topic: {report['topic_records']} records = archive changes {report['archive_changes']}"
+        f" (stations differing: {report['stations_differing_from_the_archive']}, duplicates: "
+        f"{report['topic_duplicates']})",
+        f"  csv: {report['csv_records']} records, equal to the topic: {report['csv_equals_topic']};"
+        f" status/: {report['status_rows']} rows, as expected: {report['status_equals_topic']}",
+        f"  kills: {[k['stage'] for k in report.get('kills', [])]}, crashes seen: "
+        f"{report['crashes']}, tracebacks: {report['tracebacks']}, left running: "
+        f"{report.get('left_running')}",
+        f"  RSS MiB start -> end: {report.get('rss_mb')}",
+    ]
+    return "\n".join(lines)
