@@ -33,6 +33,8 @@ def project_root(start: Path | None = None) -> Path:
         if (folder / "dvc.yaml").exists():
             return folder
     return ROOT
+
+
 PARAMS_FILE = ROOT / "params.yaml"
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
