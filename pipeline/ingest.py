@@ -14,6 +14,10 @@ restored states make that idempotent (the part that reached the topic is
 unchanged, the rest is emitted). Because the producer is flushed after every
 snapshot, at most one snapshot is in flight when the process dies. Dead-letter
 entries of that one snapshot can be written twice; station records cannot.
+
+While running, :class:`FeedClock` keeps each source's feed time moving forward:
+a snapshot older than one already read (a cache's old answer, ``last_updated``
+going backwards) is a dead letter, not a flood of states that go back in time.
 """
 
 from __future__ import annotations
@@ -150,12 +154,46 @@ def dead_letter_key(raw: Any) -> str | None:
     return None
 
 
-def _resume_point(resume: Mapping[str, datetime], snap: Snapshot) -> datetime | None:
-    if snap.source in resume:
-        return resume[snap.source]
-    if not snap.records and resume:  # a failed file: replayed past it already?
-        return max(resume.values())
-    return None
+class FeedClock:
+    """Feed time per source: where the topic stands, then the newest snapshot read.
+
+    A snapshot older than its source's resume point, before this run read that
+    source, was produced before a restart: skipped. One older than a snapshot this
+    run already read is a stale answer (a cache, or a feed whose ``last_updated``
+    went backwards): its states are not changes and never reach the topic; it
+    becomes one dead letter, so a state's time only moves forward per station.
+    """
+
+    def __init__(self, resume: Mapping[str, datetime]):
+        self.resume = dict(resume)
+        self.newest: dict[str, datetime] = {}
+
+    def place(self, snap: Snapshot) -> str:
+        """``"skip"``, ``"stale"`` or ``"ok"`` (and then the clock moves to it)."""
+        newest = self.newest.get(snap.source)
+        if not snap.records:  # a failed poll has the wall time: did a replay pass it already?
+            point = (
+                None
+                if self.newest
+                else self.resume.get(snap.source, max(self.resume.values(), default=None))
+            )
+            return "skip" if point is not None and snap.observed_at < point else "ok"
+        if newest is not None and snap.observed_at < newest:
+            return "stale"
+        point = self.resume.get(snap.source) if newest is None else None
+        if point is not None and snap.observed_at < point:
+            return "skip"
+        self.newest[snap.source] = snap.observed_at
+        return "ok"
+
+    def stale(self, snap: Snapshot) -> Rejection:
+        """The dead letter of a stale snapshot."""
+        newest = format_timestamp(self.newest[snap.source])
+        reason = (
+            f"stale snapshot: feed time {format_timestamp(snap.observed_at)} is older than "
+            f"{newest} already read; its {len(snap.records)} states are not changes"
+        )
+        return Rejection(reason, {"feed_time": format_timestamp(snap.observed_at)}, snap.origin)
 
 
 def ingest(
@@ -204,20 +242,24 @@ def ingest(
     total = len(snapshots) if hasattr(snapshots, "__len__") else None  # type: ignore[arg-type]
     bar = tqdm(total=total, unit="snap", disable=None if progress else True, leave=False)
     last_time: datetime | None = None
+    clock = FeedClock(resume)
     try:
         for snap in snapshots:
             if stop.is_set():
                 break
             bar.update(1)
-            point = _resume_point(resume, snap)
-            if point is not None and snap.observed_at < point:
+            placed = clock.place(snap)
+            if placed == "skip":
                 summary.skipped += 1
                 continue
+            if placed == "stale":
+                snap = Snapshot(snap.observed_at, snap.source, snap.origin, [], [clock.stale(snap)])
             if speed > 0 and last_time is not None:
                 gap = (snap.observed_at - last_time).total_seconds() / speed
                 if gap > 0 and stop.wait(gap):
                     break
-            last_time = snap.observed_at
+            if placed == "ok":
+                last_time = snap.observed_at
             _one_snapshot(snap, producer, detector, summary, topic, dead_letter_topic, on_error)
             producer.flush()
             if on_snapshot is not None:

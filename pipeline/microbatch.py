@@ -1,0 +1,214 @@
+"""One micro-batch of the stream job, through every output (:class:`BatchStep`).
+
+``foreachBatch`` hands each micro-batch here: parse once, advance the
+per-station state pass of :mod:`pipeline.timeline`, write every table through
+:mod:`pipeline.batchstore` (a replayed batch replaces its own files), publish the
+alerts, save the state. :class:`StreamSummary` adds the batches up for the
+command line and the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation
+from pyspark.sql import functions as F
+
+from pipeline import config, indicators, timeline, vocabulary
+from pipeline.batchstore import BatchStore
+
+log = logging.getLogger(__name__)
+
+OUTPUTS: tuple[str, ...] = (
+    "status",
+    "indicators_station",
+    "indicators_area",
+    "alerts",
+    "_rejected",
+)
+STATION_SCHEMA = vocabulary.spark_schema(vocabulary.STATION)
+
+
+@dataclass
+class StreamSummary:
+    """What one run wrote: rows per output and how far the output is complete."""
+
+    records_in: int = 0
+    rows: dict[str, int] = field(default_factory=lambda: {name: 0 for name in OUTPUTS})
+    alerts_published: int = 0
+    late: int = 0
+    batches: int = 0
+    complete_until: str | None = None
+
+    @property
+    def alerts(self) -> int:
+        """Alert rows written to ``alerts/`` in this run."""
+        return self.rows.get("alerts", 0)
+
+    @property
+    def rejected(self) -> int:
+        """Values written to ``_rejected/`` in this run."""
+        return self.rows.get("_rejected", 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for metrics JSON and logs)."""
+        return {**asdict(self), "alerts": self.alerts, "rejected": self.rejected}
+
+    def line(self) -> str:
+        """One line for the command line and logs."""
+        rows = " ".join(f"{name}={n}" for name, n in self.rows.items())
+        return (
+            f"records_in={self.records_in} {rows} alerts_published={self.alerts_published} "
+            f"late={self.late} batches={self.batches} complete_until={self.complete_until or '-'}"
+        )
+
+
+@dataclass(frozen=True)
+class Durations:
+    """The stream's durations in microseconds, parsed once."""
+
+    window_us: int
+    stale_after_us: int
+
+    @classmethod
+    def parse(cls, window: str, stale_after: str) -> Durations:
+        """From texts like '15 minutes' and '2 hours'; ValueError with the option's name."""
+        parsed = {}
+        for name, text in (("window", window), ("stale_after", stale_after)):
+            try:
+                parsed[name] = int(config.parse_duration(text).total_seconds() * 1_000_000)
+            except ValueError as exc:
+                raise ValueError(f"stream {name}: {exc}") from None
+        return cls(parsed["window"], parsed["stale_after"])
+
+
+def _iso(us: int | None) -> str | None:
+    from datetime import UTC, datetime
+
+    from pipeline.record import format_timestamp
+
+    if us is None:
+        return None
+    return format_timestamp(datetime.fromtimestamp(us / 1_000_000, tz=UTC))
+
+
+class BatchStep:
+    """The ``foreachBatch`` function: one micro-batch through every output.
+
+    Args:
+        store: where tables and state go.
+        durations: window and stale threshold.
+        publish: writes the batch's alert rows to the alerts topic (or None).
+        summary: counts added up across batches.
+    """
+
+    def __init__(
+        self,
+        store: BatchStore,
+        durations: Durations,
+        publish: Any,
+        summary: StreamSummary,
+    ) -> None:
+        self.store = store
+        self.d = durations
+        self.publish = publish
+        self.summary = summary
+        self.idle = threading.Event()  # clear while a batch runs: a clean stop waits for it
+        self.idle.set()
+
+    def __call__(self, raw: DataFrame, batch_id: int) -> None:
+        """Process one micro-batch (re-run with the same id and input after a crash)."""
+        started = time.monotonic()
+        keep: list[DataFrame] = []
+        self.idle.clear()
+
+        def cached(frame: DataFrame) -> DataFrame:
+            keep.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+            return frame
+
+        try:
+            counts = self._process(raw, batch_id, cached)
+        finally:
+            for frame in keep:
+                frame.unpersist()
+            self.idle.set()
+        self._report(batch_id, counts, time.monotonic() - started)
+
+    def _process(self, raw: DataFrame, batch_id: int, cached: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        parsed = cached(indicators.parse_values(raw))
+        kept, meta = self.store.load_state(batch_id, timeline.state_schema())
+        step = timeline.advance(
+            kept,
+            indicators.valid_records(parsed, with_position=True),
+            complete_until_us=meta.get("complete_until_us"),
+            partition_newest_us={int(k): v for k, v in meta.get("partition_newest_us", {}).items()},
+            window_us=self.d.window_us,
+            stale_after_us=self.d.stale_after_us,
+            cache=cached,
+        )
+        log.debug("batch %d: parsed and ordered in %.2f s", batch_id, time.monotonic() - started)
+        frames = dict(step.frames)
+        frames["_rejected"] = indicators.rejected_rows(parsed, frames.pop("out_of_order"))
+        counts: dict[str, Any] = {"late": step.late, "complete_until_us": step.complete_until_us}
+        for name, frame in frames.items():
+            self._write(name, frame, batch_id, counts)
+            if name == "indicators_station":  # roll up the rows just written, not recompute
+                written = self.store.read_batch(name, batch_id, STATION_SCHEMA)
+                area = indicators.area_rows(written, self.d.window_us / 1e6)
+                self._write("indicators_area", area, batch_id, counts)
+        started = time.monotonic()
+        if self.publish is not None and counts.get("alerts"):
+            self.publish(frames["alerts"])
+            counts["published"] = counts["alerts"]
+        log.debug("batch %d: alerts published in %.2f s", batch_id, time.monotonic() - started)
+        started = time.monotonic()
+        self.store.save_state(
+            batch_id,
+            step.kept,
+            {
+                "complete_until_us": step.complete_until_us,
+                "partition_newest_us": {str(k): v for k, v in step.partition_newest_us.items()},
+            },
+        )
+        log.debug("batch %d: state saved in %.2f s", batch_id, time.monotonic() - started)
+        # _rejected holds the unparsable values and the valid records left out of order
+        counts["records_in"] = step.records + counts["_rejected"] - step.late
+        return counts
+
+    def _write(self, name: str, frame: DataFrame, batch_id: int, counts: dict[str, Any]) -> None:
+        """Write one output of the batch and count its rows on the way (no extra job)."""
+        seen = Observation(f"velib_{name.strip('_')}_{batch_id}")
+        started = time.monotonic()
+        self.store.write(name, frame.observe(seen, F.count(F.lit(1)).alias("n")), batch_id)
+        counts[name] = int(seen.get.get("n", 0))
+        log.debug(
+            "batch %d: %s %d rows in %.2f s",
+            batch_id,
+            name,
+            counts[name],
+            time.monotonic() - started,
+        )
+
+    def _report(self, batch_id: int, counts: dict[str, Any], seconds: float) -> None:
+        s = self.summary
+        s.batches += 1
+        s.records_in += counts["records_in"]
+        s.late += counts["late"]
+        s.alerts_published += counts.get("published", 0)
+        for name in OUTPUTS:
+            s.rows[name] += counts.get(name, 0)
+        s.complete_until = _iso(counts["complete_until_us"]) or s.complete_until
+        log.info(
+            "stream batch %d: %s, late %d, complete until %s, %.1f s",
+            batch_id,
+            " ".join(f"{n}+{counts.get(n, 0)}" for n in OUTPUTS),
+            counts["late"],
+            s.complete_until or "-",
+            seconds,
+        )

@@ -1,0 +1,105 @@
+"""A live run's archive, replayed, gives the very topic the live run gave (issue 12).
+
+Live: ``velib ingest --source gbfs --follow --archive DIR`` against the local
+feed (a real recorded history, served with one fault of each kind but the slow
+one, which the soak covers). Replay: ``velib ingest --source replay DIR`` into
+fresh topics. Both status topics and both dead-letter topics must be equal,
+message for message (key and value, per partition in order).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from kafka import TopicPartition
+
+from pipeline import ingest, kafka_io
+from pipeline.archive import Archive
+from pipeline.feedfaults import parse_faults
+from pipeline.feedserver import FeedServer
+from pipeline.settings import IngestSettings
+
+pytestmark = pytest.mark.integration
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FAULTS = "each:5xx,429,truncated,html,info_change,moved,backwards"
+
+
+def messages(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes | None, bytes]]]:
+    """Every message of a topic, per partition in offset order."""
+    consumer = kafka_io.consumer(bootstrap, None)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        out: dict[int, list[tuple[bytes | None, bytes]]] = {tp.partition: [] for tp in tps}
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            for tp, batch in consumer.poll(timeout_ms=1000).items():
+                out[tp.partition] += [(m.key, m.value) for m in batch]
+        return out
+    finally:
+        consumer.close()
+
+
+def run_ingest(settings: IngestSettings, archive: Archive | None = None, polls: int | None = None):
+    stop = threading.Event()
+    try:
+        return ingest.ingest(
+            ingest.snapshots_for(settings, stop, archive),
+            bootstrap_servers=settings.bootstrap_servers,
+            topic=settings.topic,
+            dead_letter_topic=settings.dead_letter_topic,
+            heartbeat_s=settings.heartbeat_s,
+            progress=False,
+            stop=stop,
+            max_snapshots=polls,
+        )
+    finally:
+        if archive is not None:
+            archive.close()
+
+
+def test_replaying_the_archive_gives_the_live_topics(kafka_bootstrap, make_topic, tmp_path):
+    topics = {side: (make_topic(3, f"{side}-status"), make_topic(1, f"{side}-dead"))
+              for side in ("live", "replay")}  # fmt: skip
+    common = {"bootstrap_servers": kafka_bootstrap, "heartbeat_s": 1800.0}
+    faults = parse_faults(FAULTS)
+    with FeedServer(FIX / "history", speed=3600, faults=faults) as server:
+        live = IngestSettings.build(
+            {
+                **common,
+                "source": "gbfs",
+                "follow": True,
+                "interval_s": 0.2,
+                "gbfs_url": server.gbfs_base_url,
+                "archive": tmp_path / "archive",
+                "topic": topics["live"][0],
+                "dead_letter_topic": topics["live"][1],
+            }
+        )
+        done = run_ingest(live, Archive(live.archive), polls=40)
+        served = {kind for s in server.ledger() for kind in s.faults}
+    replay = IngestSettings.build(
+        {
+            **common,
+            "source": "replay",
+            "path": tmp_path / "archive",
+            "topic": topics["replay"][0],
+            "dead_letter_topic": topics["replay"][1],
+        }
+    )
+    again = run_ingest(replay)
+
+    assert served >= set(FAULTS[5:].split(",")), f"the feed did not serve every fault: {served}"
+    assert done.emitted > 50 and done.dead_lettered >= 3  # truncated, html, backwards at least
+    assert (again.emitted, again.dead_lettered) == (done.emitted, done.dead_lettered)
+    for side in (0, 1):
+        live_msgs = messages(kafka_bootstrap, topics["live"][side])
+        assert live_msgs == messages(kafka_bootstrap, topics["replay"][side])
+    dead = [v for _, v in messages(kafka_bootstrap, topics["live"][1])[0]]
+    assert any(b"stale snapshot" in v for v in dead), (
+        "the backwards feed time became no dead letter"
+    )
