@@ -175,6 +175,29 @@ def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     assert page.returncode == 0, page.stderr[-2000:]
     html = (tmp_path / "plots" / "index.html").read_text()
     assert html.count("<img") >= 10, "the PNG figures are image plots, shown offline"
+    assert "cdn.jsdelivr.net" not in html and "vegaEmbed" in html, "Vega is inlined"
+    assert_charts_drawn(tmp_path / "plots" / "index.html", set(shown["data"]))
+
+
+def assert_charts_drawn(page: Path, names: set[str]) -> None:
+    """A real browser, offline, draws every Vega chart of the page (headless Chromium)."""
+    browser = next(
+        (b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    )
+    if browser is None:
+        print("plots page not checked in a browser: no chromium or google-chrome on PATH")
+        return
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    for name in ("bikes_per_station", "stations_known", "occupancy_by_hour", "episodes_by_hour"):
+        assert name in names
+        start = dom.index(f'<div id="{name}"')
+        end = dom.find('<div id="', start + 10)
+        chart = dom[start : end if end > 0 else None]
+        assert "<canvas" in chart or "<svg" in chart, f"{name}: the browser drew nothing"
 
 
 def assert_plots_fit(shown: dict) -> None:
