@@ -200,6 +200,9 @@ def _text(path: Path) -> str:
 def _sniff(path: Path) -> str | None:
     """'history', 'information', 'status' or None, from the content (not the name)."""
     try:
+        with path.open("rb") as raw:
+            if raw.read(4) == b"PK\x03\x04":  # a zip, whatever its name: replay refuses it too
+                return None
         with _open_text(path) as fh:
             head = fh.readline(4096)
     except (OSError, EOFError):

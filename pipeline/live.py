@@ -70,6 +70,8 @@ class Stage:
     def start(self) -> None:
         """Start (or restart) the process, its output appended to its log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._log is not None:  # a restart: the previous process's handle
+            self._log.close()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv,

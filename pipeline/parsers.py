@@ -289,10 +289,12 @@ def parse_opendata_csv(
 
 def api_record_builder(
     observed_at: datetime, source: str, ref: Reference
-) -> Callable[[Mapping[str, Any]], StationRecord]:
+) -> Callable[[Any], StationRecord]:
     """Row builder for open-data API records (v1 and v2.1 share the field names)."""
 
-    def build(raw: Mapping[str, Any]) -> StationRecord:
+    def build(raw: Any) -> StationRecord:
+        if not isinstance(raw, Mapping):
+            raise RowError("record is not an object")
         lat, lon = parse_latlon(raw.get("coordonnees_geo"))
         return make_record(
             code=raw.get("stationcode"),

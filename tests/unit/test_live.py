@@ -1,0 +1,271 @@
+"""pipeline.live without processes: the status line, Spark progress, restart backoff, stage argv.
+
+No stage is started: Stage.start is replaced by a stub and exits are played by fakes,
+so the supervisor's schedule (1 s, 2 s, ... 60 s; reset after 5 minutes of health) runs
+on a fake clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import live
+from pipeline.live import (
+    HEALTHY_AFTER_S,
+    MAX_BACKOFF_S,
+    Stage,
+    Supervisor,
+    _spark_progress,
+    _watch_broker,
+    status_line,
+)
+from pipeline.settings import RunSettings
+
+# --- the status line ------------------------------------------------------------------------
+
+
+def test_status_line_lists_facts_in_order() -> None:
+    facts = {"polls_today": 12, "records": 4500, "capture_lag": 0, "spark_batch": None}
+    assert status_line(facts, {"stream": 0, "capture": 0, "ingest": 0}) == (
+        "live: polls_today=12 records=4500 capture_lag=0 spark_batch=None"
+    )
+
+
+def test_status_line_shows_only_stages_that_restarted() -> None:
+    line = status_line({"records": 1}, {"stream": 0, "capture": 2, "ingest": 1})
+    assert line == "live: records=1 restarts={'capture': 2, 'ingest': 1}"
+    assert status_line({}, {}) == "live: "
+
+
+# --- the stream's progress from its checkpoint folder ---------------------------------------
+
+
+def test_no_commit_yet_means_no_batch(tmp_path: Path) -> None:
+    assert _spark_progress(tmp_path / "_checkpoints") == {"spark_batch": None}
+
+
+def test_last_commit_is_the_highest_number_not_the_last_name(tmp_path: Path) -> None:
+    commits = tmp_path / "stream" / "commits"
+    commits.mkdir(parents=True)
+    for n in (2, 9, 10):  # "9" sorts after "10" as text
+        (commits / str(n)).write_text("v1", encoding="utf-8")
+    (commits / ".10.crc").write_text("", encoding="utf-8")
+    (commits / "11").mkdir()  # not a file: not a commit
+    old = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+    os.utime(commits / "10", (old, old))
+    facts = _spark_progress(tmp_path)
+    assert facts["spark_batch"] == 10
+    assert facts["spark_batch_age_s"] >= datetime.now(UTC).timestamp() - old - 5
+    assert facts["complete_until"] is None
+
+
+def test_complete_until_comes_from_the_newest_state(tmp_path: Path) -> None:
+    (tmp_path / "stream" / "commits").mkdir(parents=True)
+    (tmp_path / "stream" / "commits" / "0").write_text("v1", encoding="utf-8")
+    for name, when in (("a", datetime(2025, 10, 18, 9, 0, tzinfo=UTC)),
+                       ("b", datetime(2025, 10, 18, 9, 15, 30, tzinfo=UTC))):  # fmt: skip
+        folder = tmp_path / "state" / name
+        folder.mkdir(parents=True)
+        meta = {"complete_until_us": int(when.timestamp() * 1_000_000)}
+        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert _spark_progress(tmp_path)["complete_until"] == "2025-10-18T09:15Z"
+
+
+# --- the supervisor ---------------------------------------------------------------------
+
+
+class FakeProcess:
+    """A process that has exited with ``code`` (None: still running)."""
+
+    def __init__(self, code: int | None, pid: int = 4242) -> None:
+        self.code, self.pid = code, pid
+
+    def poll(self) -> int | None:
+        return self.code
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(live.time, "monotonic", fake)
+    return fake
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Supervisor:
+    """A supervisor whose stages 'start' a running fake process instead of a velib one."""
+    settings = RunSettings.build({"live_dir": str(tmp_path / "live")})
+
+    def start(self: Stage) -> None:
+        self.process = FakeProcess(None)  # type: ignore[assignment]
+        self.started_at = clock.now
+
+    monkeypatch.setattr(Stage, "start", start)
+    sup = Supervisor(settings, "localhost:9092", {"PATH": "/bin"})
+    sup.start()
+    return sup
+
+
+def test_stages_run_velib_commands_under_the_live_folder(tmp_path: Path) -> None:
+    settings = RunSettings.build({"live_dir": str(tmp_path / "live"), "interval_s": "30"})
+    sup = Supervisor(settings, "broker:9092", {"K": "v"})
+    root = tmp_path / "live"
+    assert [s.name for s in sup.stages] == ["stream", "capture", "ingest"]  # ingest last
+    by_name = {s.name: s for s in sup.stages}
+    for stage in sup.stages:
+        assert stage.argv[:3] == [sys.executable, "-m", "pipeline.cli"]
+        assert stage.argv[3] == stage.name
+        assert stage.argv[-2:] == ["--bootstrap-servers", "broker:9092"]
+        assert stage.log_path == root / "logs" / f"{stage.name}.log"
+        assert stage.env == {"K": "v"}
+    assert by_name["stream"].argv[4:7] == ["--live", "--out", str(root / "processed")]
+    assert by_name["capture"].argv[4:7] == ["--follow", "--out", str(root / "csv")]
+    ingest = by_name["ingest"].argv[4:]
+    assert ingest[:4] == ["--source", settings.source, "--follow", "--interval"]
+    assert float(ingest[4]) == 30.0
+    assert ingest[5:7] == ["--archive", str(root / "archive")]
+
+
+def test_nothing_to_report_while_every_stage_runs(supervisor: Supervisor, clock: Clock) -> None:
+    assert supervisor.watch() == []
+    assert supervisor.restarts() == {"stream": 0, "capture": 0, "ingest": 0}
+    assert supervisor.pids() == {"stream": 4242, "capture": 4242, "ingest": 4242}
+
+
+def _crash(stage: Stage, code: int = 1) -> None:
+    stage.process = FakeProcess(code)  # type: ignore[assignment]
+
+
+def test_restart_backoff_doubles_up_to_a_minute(supervisor: Supervisor, clock: Clock) -> None:
+    capture = supervisor.stages[1]
+    delays = []
+    for _ in range(9):
+        _crash(capture, 3)
+        events = supervisor.watch()
+        assert len(events) == 1 and events[0].startswith("capture exited with code 3; restart in")
+        delay = capture.next_start - clock.now
+        delays.append(delay)
+        assert f"restart in {delay:.0f} s" in events[0]
+        assert "capture" not in supervisor.pids()
+        clock.now += delay - 0.5
+        assert supervisor.watch() == []  # not yet
+        clock.now += 0.5
+        assert supervisor.watch() == [f"capture restarted (restart #{capture.restarts})"]
+        clock.now += 10  # healthy for a short while only: no reset
+        assert supervisor.watch() == []
+    assert delays == [1, 2, 4, 8, 16, 32, MAX_BACKOFF_S, MAX_BACKOFF_S, MAX_BACKOFF_S]
+    assert supervisor.restarts() == {"stream": 0, "capture": 9, "ingest": 0}
+
+
+def test_backoff_resets_after_five_healthy_minutes(supervisor: Supervisor, clock: Clock) -> None:
+    ingest = supervisor.stages[2]
+    for _ in range(3):  # 1 s, 2 s, 4 s
+        _crash(ingest)
+        supervisor.watch()
+        clock.now = ingest.next_start
+        supervisor.watch()
+    assert ingest.failures == 3
+    clock.now += HEALTHY_AFTER_S - 1
+    supervisor.watch()
+    assert ingest.failures == 3  # not yet healthy long enough
+    clock.now += 2
+    supervisor.watch()
+    assert ingest.failures == 0
+    _crash(ingest)
+    assert supervisor.watch() == ["ingest exited with code 1; restart in 1 s"]
+
+
+def test_stages_back_off_independently(supervisor: Supervisor, clock: Clock) -> None:
+    stream, capture, _ = supervisor.stages
+    _crash(stream, -9)
+    supervisor.watch()
+    clock.now = stream.next_start
+    supervisor.watch()
+    _crash(stream, -9)
+    _crash(capture, 1)
+    assert supervisor.watch() == [
+        "stream exited with code -9; restart in 2 s",
+        "capture exited with code 1; restart in 1 s",
+    ]
+
+
+def test_a_stage_never_started_has_not_exited(tmp_path: Path) -> None:
+    stage = Stage("x", ["true"], {}, tmp_path / "x.log")
+    assert stage.exited() is None
+    stage.stop()  # nothing to stop, nothing raised
+
+
+# --- the local broker watchdog -------------------------------------------------------------
+
+
+class FakeBroker:
+    def __init__(self, code: int | None) -> None:
+        self._process: Any = FakeProcess(code) if code is not None else FakeProcess(None)
+        if code is not None:
+            self._process.returncode = code
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self._process = FakeProcess(None)
+
+
+def test_broker_watchdog_restarts_a_dead_broker_with_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(live.time, "sleep", slept.append)
+    failures: list[float] = []
+    assert _watch_broker(None, failures) is None  # KAFKA_BOOTSTRAP_SERVERS: no local broker
+    running = FakeBroker(None)
+    assert _watch_broker(running, failures) is None and running.starts == 0
+    events = []
+    for _ in range(8):
+        dead = FakeBroker(137)
+        events.append(_watch_broker(dead, failures))
+        assert dead.starts == 1
+    assert slept == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert events[0] == "kafka broker exited with code 137; restarted after 1 s"
+    assert len(failures) == 8
+
+
+# --- the status facts without Kafka ---------------------------------------------------------
+
+
+def test_status_counts_todays_polls_and_survives_kafka_being_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import kafka_io
+
+    def no_kafka(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError("no broker")
+
+    monkeypatch.setattr(kafka_io, "consumer", no_kafka)
+    settings = RunSettings.build({"live_dir": str(tmp_path)})
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    for name in ("T090000Z", "T090100Z", ".T090200Z.tmp"):
+        folder = tmp_path / "archive" / settings.source / today / name
+        folder.mkdir(parents=True)
+        if not name.startswith("."):
+            (folder / "poll.json").write_text("{}", encoding="utf-8")
+    facts = live.status(settings, "nowhere:9")
+    assert facts == {
+        "polls_today": 2,
+        "kafka": "unavailable (ConnectionRefusedError)",
+        "spark_batch": None,
+    }
