@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(checks.summary(report))
+    if report["ok"] and args.keep is None:
+        shutil.rmtree(report["live_dir"], ignore_errors=True)  # a failed run's folder stays
+    elif not report["ok"]:
+        print(f"  live folder kept for inspection: {report['live_dir']}")
     return 0 if report["ok"] else 1
 
 
