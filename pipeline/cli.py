@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pipeline import config, settings
@@ -91,8 +92,17 @@ def _run(s: settings.RunSettings) -> int:
         return 0
     for line in run.run(s).lines():
         _out(line)
-    _out(f"outputs: {s.csv_out} (CSV), {s.out} (Parquet), {s.metrics} (metrics)")
+    shown = [_relative(p) for p in (s.csv_out, s.out, s.metrics)]
+    _out(f"outputs: {shown[0]} (CSV), {shown[1]} (Parquet), {shown[2]} (metrics)")
     return 0
+
+
+def _relative(path: Path | str) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _feed(s: settings.FeedSettings) -> int:
