@@ -298,6 +298,7 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
         if settings.local_feed is not None:
             server = stack.enter_context(feedserver.serve_in_thread(settings))
+            _resume_feed(server, settings.live_dir / "archive", settings.source)
             env["VELIB_GBFS_BASE_URL"], env["VELIB_OPENDATA_URL"] = (
                 server.gbfs_base_url,
                 server.opendata_url,
@@ -323,3 +324,31 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
         "status": facts,
         "restarts": {**supervisor.restarts(), "broker": len(broker_failures)},
     }
+
+
+def _resume_feed(server: Any, archive: Path, source: str) -> None:
+    """A local feed goes on after the newest poll already archived, not from its start.
+
+    Replayed from its first snapshot into a live folder that holds later polls,
+    every answer would be older than what ingest has read: a stale snapshot,
+    one dead letter per poll, until the clock caught up.
+    """
+    from pipeline.archive import latest, read_archive
+
+    if not (archive / source).is_dir():
+        return
+    folders = latest(archive, source)
+    times = [s.observed_at for s in read_archive(archive, folders=folders) if s.records]
+    if not times:
+        return
+    newest = max(times)
+    later = [i for i, t in enumerate(server.recording.times) if t > newest]
+    if later:
+        server.seek(later[0])
+        log.info("local feed resumes after the newest archived poll (%s)", newest.isoformat())
+    else:
+        log.warning(
+            "the local feed's recording ends before the newest archived poll (%s): every "
+            "answer will be a stale snapshot; use another --live-dir",
+            newest.isoformat(),
+        )

@@ -269,3 +269,26 @@ def test_status_counts_todays_polls_and_survives_kafka_being_away(
         "kafka": "unavailable (ConnectionRefusedError)",
         "spark_batch": None,
     }
+
+
+def test_a_local_feed_resumes_after_the_newest_archived_poll(tmp_path: Path) -> None:
+    """A second `make live` on the same folder goes on, instead of serving stale answers."""
+    from pipeline import archive
+    from pipeline.feeds import GbfsFeed, http_session
+    from pipeline.feedserver import FeedServer
+    from pipeline.live import _resume_feed
+
+    history = Path(__file__).resolve().parents[1] / "fixtures" / "history"
+    store = archive.Archive(tmp_path / "archive")
+    with FeedServer(history, speed=0) as server:
+        feed = GbfsFeed(server.gbfs_base_url, session=http_session(retries=1, backoff_s=0),
+                        recorder=store.write)  # fmt: skip
+        for index in range(3):
+            server.seek(index)
+            polled = feed.poll()
+    store.close()
+    with FeedServer(history, speed=0) as again:
+        assert again.clock.index() == 0
+        _resume_feed(again, tmp_path / "archive", "gbfs")
+        assert again.recording.times[again.clock.index()] > polled.observed_at
+        assert again.clock.index() == 3
