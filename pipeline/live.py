@@ -170,7 +170,7 @@ class Supervisor:
                     stage.failures = 0
                 continue
             if stage.next_start == 0.0:
-                delay = min(MAX_BACKOFF_S, 2.0**stage.failures)
+                delay = backoff_s(stage.failures)
                 stage.failures += 1
                 stage.next_start = now + delay
                 events.append(f"{stage.name} exited with code {code}; restart in {delay:.0f} s")
@@ -274,12 +274,17 @@ def kafka(settings: RunSettings) -> Iterator[tuple[str, Any]]:
         yield broker.bootstrap, broker
 
 
+def backoff_s(failures: int) -> float:
+    """Seconds before a restart after ``failures`` earlier ones: 1, 2, 4 ... 60 at most."""
+    return min(MAX_BACKOFF_S, 2.0**failures)
+
+
 def _watch_broker(broker: Any, failures: list[float]) -> str | None:
     """Restart a local broker that died (the stages reconnect); return what happened."""
     if broker is None or broker._process is None or broker._process.poll() is None:
         return None
     code = broker._process.returncode
-    delay = min(MAX_BACKOFF_S, 2.0 ** len(failures))
+    delay = backoff_s(len(failures))
     failures.append(time.monotonic())
     time.sleep(delay)
     broker.start()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +24,6 @@ from pipeline.live import (
     Stage,
     Supervisor,
     _spark_progress,
-    _watch_broker,
     status_line,
 )
 from pipeline.settings import RunSettings
@@ -81,14 +81,12 @@ def test_complete_until_comes_from_the_newest_state(tmp_path: Path) -> None:
 # --- the supervisor ---------------------------------------------------------------------
 
 
-class FakeProcess:
-    """A process that has exited with ``code`` (None: still running)."""
-
-    def __init__(self, code: int | None, pid: int = 4242) -> None:
-        self.code, self.pid = code, pid
-
-    def poll(self) -> int | None:
-        return self.code
+def exited(code: int) -> subprocess.Popen[bytes]:
+    """A real process that has exited with ``code`` (negative: killed by that signal)."""
+    script = f"kill -{-code} $$" if code < 0 else f"exit {code}"
+    process = subprocess.Popen(["sh", "-c", script])
+    process.wait()
+    return process
 
 
 class Clock:
@@ -107,18 +105,29 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 @pytest.fixture
-def supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Supervisor:
-    """A supervisor whose stages 'start' a running fake process instead of a velib one."""
+def supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> Iterator[Supervisor]:
+    """A supervisor whose stages run ``sleep`` (a real process) instead of a velib command.
+
+    The supervision logic is what is tested here; the real stages under it (and their
+    Kafka broker and Spark) are killed and restarted in tests/integration/test_soak.py.
+    """
     settings = RunSettings.build({"live_dir": str(tmp_path / "live")})
+    started: list[subprocess.Popen[bytes]] = []
 
     def start(self: Stage) -> None:
-        self.process = FakeProcess(None)  # type: ignore[assignment]
+        self.process = subprocess.Popen(["sleep", "300"])
+        started.append(self.process)
         self.started_at = clock.now
 
     monkeypatch.setattr(Stage, "start", start)
     sup = Supervisor(settings, "localhost:9092", {"PATH": "/bin"})
     sup.start()
-    return sup
+    yield sup
+    for process in started:
+        process.kill()
+        process.wait()
 
 
 def test_stages_run_velib_commands_under_the_live_folder(tmp_path: Path) -> None:
@@ -144,11 +153,13 @@ def test_stages_run_velib_commands_under_the_live_folder(tmp_path: Path) -> None
 def test_nothing_to_report_while_every_stage_runs(supervisor: Supervisor, clock: Clock) -> None:
     assert supervisor.watch() == []
     assert supervisor.restarts() == {"stream": 0, "capture": 0, "ingest": 0}
-    assert supervisor.pids() == {"stream": 4242, "capture": 4242, "ingest": 4242}
+    assert supervisor.pids() == {s.name: s.process.pid for s in supervisor.stages}
 
 
 def _crash(stage: Stage, code: int = 1) -> None:
-    stage.process = FakeProcess(code)  # type: ignore[assignment]
+    stage.process.kill()
+    stage.process.wait()
+    stage.process = exited(code)
 
 
 def test_restart_backoff_doubles_up_to_a_minute(supervisor: Supervisor, clock: Clock) -> None:
@@ -213,62 +224,8 @@ def test_a_stage_never_started_has_not_exited(tmp_path: Path) -> None:
 # --- the local broker watchdog -------------------------------------------------------------
 
 
-class FakeBroker:
-    def __init__(self, code: int | None) -> None:
-        self._process: Any = FakeProcess(code) if code is not None else FakeProcess(None)
-        if code is not None:
-            self._process.returncode = code
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        self._process = FakeProcess(None)
-
-
-def test_broker_watchdog_restarts_a_dead_broker_with_backoff(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr(live.time, "sleep", slept.append)
-    failures: list[float] = []
-    assert _watch_broker(None, failures) is None  # KAFKA_BOOTSTRAP_SERVERS: no local broker
-    running = FakeBroker(None)
-    assert _watch_broker(running, failures) is None and running.starts == 0
-    events = []
-    for _ in range(8):
-        dead = FakeBroker(137)
-        events.append(_watch_broker(dead, failures))
-        assert dead.starts == 1
-    assert slept == [1, 2, 4, 8, 16, 32, 60, 60]
-    assert events[0] == "kafka broker exited with code 137; restarted after 1 s"
-    assert len(failures) == 8
-
-
-# --- the status facts without Kafka ---------------------------------------------------------
-
-
-def test_status_counts_todays_polls_and_survives_kafka_being_away(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pipeline import kafka_io
-
-    def no_kafka(*args: Any, **kwargs: Any) -> Any:
-        raise ConnectionRefusedError("no broker")
-
-    monkeypatch.setattr(kafka_io, "consumer", no_kafka)
-    settings = RunSettings.build({"live_dir": str(tmp_path)})
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
-    for name in ("T090000Z", "T090100Z", ".T090200Z.tmp"):
-        folder = tmp_path / "archive" / settings.source / today / name
-        folder.mkdir(parents=True)
-        if not name.startswith("."):
-            (folder / "poll.json").write_text("{}", encoding="utf-8")
-    facts = live.status(settings, "nowhere:9")
-    assert facts == {
-        "polls_today": 2,
-        "kafka": "unavailable (ConnectionRefusedError)",
-        "spark_batch": None,
-    }
+def test_restart_backoff_doubles_to_a_minute() -> None:
+    assert [live.backoff_s(n) for n in range(9)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
 
 
 def test_a_local_feed_resumes_after_the_newest_archived_poll(tmp_path: Path) -> None:
