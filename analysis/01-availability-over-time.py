@@ -21,19 +21,19 @@ areas_shown = 6
 # %%
 import pandas as pd
 
-from pipeline import figures, maps, research
-from pipeline.figures import Line
+from pipeline.research import figures, maps, tables
+from pipeline.research.figures import Line
 
 NAME = "01-availability-over-time"
-root = research.project_root()
+root = tables.project_root()
 fig_dir = root / figures_dir / NAME
 met_dir = root / metrics_dir
 processed = root / processed_dir
-area = research.read_table(processed, "indicators_area")
+area = tables.read_table(processed, "indicators_area")
 places = ["window_start", "window_end", "station_code", "commune", "arrondissement"]
-stations = research.stations_per_area(research.read_table(processed, "indicators_station", places))
+stations = tables.stations_per_area(tables.read_table(processed, "indicators_station", places))
 index = figures.window_index(area)
-start, end = research.data_span(area)
+start, end = tables.data_span(area)
 caption = maps.caption(start, end, "15-minute windows, time-weighted")
 VALUES = ["bikes_mean", "mechanical_mean", "ebike_mean", "docks_mean", "occupancy_mean"]
 NETWORK = ("network", "all")
@@ -62,7 +62,7 @@ fig = figures.coverage_figure(
     caption=caption,
     stations=stations[NETWORK],
 )
-_ = research.save_figure(fig, fig_dir / "network_bikes.png", close=False)
+_ = tables.save_figure(fig, fig_dir / "network_bikes.png", close=False)
 
 # %% [markdown]
 # ## Mean occupancy per commune
@@ -96,7 +96,7 @@ fig = figures.coverage_figure(
     caption=caption,
     percent=True,
 )
-_ = research.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
+_ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 
 # %% [markdown]
 # ## Numbers
@@ -105,7 +105,7 @@ _ = research.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 # coverage threshold have empty values.
 
 # %%
-local = research.local_naive(index)
+local = tables.local_naive(index)
 series = pd.DataFrame(
     {
         "hours": ((local - local.iloc[0].normalize()).dt.total_seconds() / 3600).to_numpy(),
@@ -117,7 +117,7 @@ series = pd.DataFrame(
         "stations_known": network["stations_known_mean"].to_numpy(),
     }
 )
-research.write_csv(series, met_dir / "availability_network.csv")
+tables.write_csv(series, met_dir / "availability_network.csv")
 drawn = network[network["shown"]]
 weight = drawn["stations_known_mean"]
 metrics = {
@@ -127,5 +127,5 @@ metrics = {
     "stations": stations[NETWORK],
     "windows_drawn_share": len(drawn) / len(network),
 }
-research.write_json(metrics, met_dir / "availability.json")
-print(research.metrics_text(metrics))
+tables.write_json(metrics, met_dir / "availability.json")
+print(tables.metrics_text(metrics))

@@ -16,18 +16,18 @@ min_coverage = 0.5
 # %%
 import pandas as pd
 
-from pipeline import figures, maps, research
+from pipeline.research import figures, maps, tables
 
 NAME = "02-occupancy-heatmap"
-root = research.project_root()
+root = tables.project_root()
 processed = root / processed_dir
-area = research.read_table(processed, "indicators_area")
+area = tables.read_table(processed, "indicators_area")
 network = area[area["area_level"] == "network"]
 places = ["window_start", "window_end", "station_code", "commune", "arrondissement"]
-stations = research.stations_per_area(research.read_table(processed, "indicators_station", places))
+stations = tables.stations_per_area(tables.read_table(processed, "indicators_station", places))
 cells = figures.hourly_cells(network, stations[("network", "all")])
 grid, layout = figures.heatmap_grid(cells, min_coverage)
-start, end = research.data_span(network)
+start, end = tables.data_span(network)
 
 
 # %%
@@ -53,7 +53,7 @@ fig = figures.heatmap_figure(
         + f"; grey: no data or under {min_coverage:.0%} of stations known; period",
     ),
 )
-_ = research.save_figure(fig, root / figures_dir / NAME / "occupancy_heatmap.png", close=False)
+_ = tables.save_figure(fig, root / figures_dir / NAME / "occupancy_heatmap.png", close=False)
 
 # %% [markdown]
 # ## Numbers
@@ -66,7 +66,7 @@ by_hour = kept.groupby("hour")["value"].agg(["mean", "size"]).reindex(range(24))
 table = pd.DataFrame(
     {"hour": range(24), "occupancy": by_hour["mean"].to_numpy(), "days": by_hour["size"].to_numpy()}
 )
-research.write_csv(table, root / metrics_dir / "occupancy_by_hour.csv")
+tables.write_csv(table, root / metrics_dir / "occupancy_by_hour.csv")
 values = grid.stack()
 metrics = {
     "layout": layout,
@@ -75,5 +75,5 @@ metrics = {
     "occupancy_max_cell": values.max(),
     "occupancy_max_at": f"{values.idxmax()[0]} {values.idxmax()[1]:02d}h",
 }
-research.write_json(metrics, root / metrics_dir / "occupancy_heatmap.json")
-print(research.metrics_text(metrics))
+tables.write_json(metrics, root / metrics_dir / "occupancy_heatmap.json")
+print(tables.metrics_text(metrics))

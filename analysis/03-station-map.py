@@ -6,7 +6,7 @@
 # Then the arrondissements filled with how often their stations were empty or full
 # (`indicators_area/`, shares of known station-time).
 #
-# Maps are in Lambert-93, in km from Notre-Dame (`pipeline/maps.py`), with the 20
+# Maps are in Lambert-93, in km from Notre-Dame (`pipeline/research/maps.py`), with the 20
 # arrondissement boundaries (© Ville de Paris, ODbL). Colours are viridis: 0 % is dark
 # purple, never white on the white page. Station positions are their last reported
 # coordinates (`status/`).
@@ -20,19 +20,19 @@ metrics_dir = "reports/metrics"
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline import figures, maps, research
+from pipeline.research import figures, maps, tables
 
 NAME = "03-station-map"
-root = research.project_root()
+root = tables.project_root()
 processed = root / processed_dir
 fig_dir = root / figures_dir / NAME
-station_rows = research.read_table(processed, "indicators_station")
-area = research.read_table(processed, "indicators_area")
-per_station = research.station_summary(station_rows)
+station_rows = tables.read_table(processed, "indicators_station")
+area = tables.read_table(processed, "indicators_area")
+per_station = tables.station_summary(station_rows)
 coords = ["station_code", "lat", "lon", "observed_at"]
-places = research.read_table(processed, "status", coords).groupby("station_code")[["lat", "lon"]]
+places = tables.read_table(processed, "status", coords).groupby("station_code")[["lat", "lon"]]
 stations = per_station.join(places.last(), how="left")
-start, end = research.data_span(station_rows)
+start, end = tables.data_span(station_rows)
 x, y = maps.map_xy(stations["lat"].to_numpy(), stations["lon"].to_numpy())
 stations["x_km"], stations["y_km"] = x, y
 print(f"{len(stations)} stations, {int(stations['lat'].isna().sum())} without coordinates")
@@ -75,7 +75,7 @@ fig.suptitle(
     f"Vélib' stations in and around Paris ({int(inside.sum())} of {len(stations)} in the frame)"
 )
 maps.add_caption(fig, maps.caption(start, end, "Time-weighted over each station's known time"))
-_ = research.save_figure(fig, fig_dir / "station_map.png", close=False)
+_ = tables.save_figure(fig, fig_dir / "station_map.png", close=False)
 
 # %% [markdown]
 # ## Arrondissements
@@ -83,7 +83,7 @@ _ = research.save_figure(fig, fig_dir / "station_map.png", close=False)
 # scale fitted to its range.
 
 # %%
-by_arr = research.area_summary(area, "arrondissement")
+by_arr = tables.area_summary(area, "arrondissement")
 by_arr.index = by_arr.index.astype(int)
 fig, axes = plt.subplots(1, 2, figsize=(15, 5.2), layout="constrained")
 for ax, column, title in (
@@ -99,7 +99,7 @@ fig.suptitle("How often Paris stations are empty or full, per arrondissement")
 maps.add_caption(
     fig, maps.caption(start, end, "Shares of each arrondissement's known station-time")
 )
-_ = research.save_figure(fig, fig_dir / "arrondissement_choropleth.png", close=False)
+_ = tables.save_figure(fig, fig_dir / "arrondissement_choropleth.png", close=False)
 
 # %%
 out = stations.reset_index()[
@@ -114,7 +114,7 @@ out = stations.reset_index()[
         "full_share",
     ]
 ]
-research.write_csv(out, root / metrics_dir / "station_map.csv", digits=6)
+tables.write_csv(out, root / metrics_dir / "station_map.csv", digits=6)
 metrics = {
     "stations_in_paris_frame": int(inside.sum()),
     "stations_without_coordinates": int(stations["lat"].isna().sum()),
@@ -124,5 +124,5 @@ metrics = {
         int(by_arr["empty_share"].idxmax()) if by_arr["empty_share"].notna().any() else None
     ),
 }
-research.write_json(metrics, root / metrics_dir / "station_map.json")
-print(research.metrics_text(metrics))
+tables.write_json(metrics, root / metrics_dir / "station_map.json")
+print(tables.metrics_text(metrics))

@@ -25,18 +25,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline import figures, maps, research
+from pipeline.research import figures, maps, tables
 
 NAME = "04-empty-full-hotspots"
-root = research.project_root()
+root = tables.project_root()
 processed = root / processed_dir
-station_rows = research.read_table(processed, "indicators_station")
-area = research.read_table(processed, "indicators_area")
-per_station = research.station_summary(station_rows)
+station_rows = tables.read_table(processed, "indicators_station")
+area = tables.read_table(processed, "indicators_area")
+per_station = tables.station_summary(station_rows)
 usable = station_rows.groupby("station_code")["occupancy_seconds"].sum() > 0
 in_service = per_station["out_of_service_share"] <= 0.5
 ranked = per_station[(per_station["hours_known"] >= hotspot_min_hours) & usable & in_service]
-start, end = research.data_span(station_rows)
+start, end = tables.data_span(station_rows)
 print(f"{len(per_station)} stations, {len(ranked)} ranked, {int((~in_service).sum())} closed")
 
 
@@ -69,14 +69,14 @@ for ax, table, column, title, color in (
     ax.grid(axis="x", alpha=0.3)
 note = f"Stations known at least {hotspot_min_hours} h and in service half of that time"
 figures.add_caption(fig, maps.caption(start, end, note))
-_ = research.save_figure(fig, root / figures_dir / NAME / "station_hotspots.png", close=False)
+_ = tables.save_figure(fig, root / figures_dir / NAME / "station_hotspots.png", close=False)
 
 # %% [markdown]
 # ## Per arrondissement
 # Shares of each arrondissement's known station-time (`indicators_area/`).
 
 # %%
-by_arr = research.area_summary(area, "arrondissement")
+by_arr = tables.area_summary(area, "arrondissement")
 by_arr.index = by_arr.index.astype(int)
 by_arr = by_arr.reindex(range(1, 21))
 x = np.arange(1, 21)
@@ -90,9 +90,7 @@ ax.set_title("How often Paris stations are empty or full, per arrondissement", p
 ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False, fontsize=9)
 ax.grid(axis="y", alpha=0.3)
 figures.add_caption(fig, maps.caption(start, end, "Shares of known station-time"))
-_ = research.save_figure(
-    fig, root / figures_dir / NAME / "arrondissement_hotspots.png", close=False
-)
+_ = tables.save_figure(fig, root / figures_dir / NAME / "arrondissement_hotspots.png", close=False)
 
 # %% [markdown]
 # ## Numbers
@@ -101,7 +99,7 @@ _ = research.save_figure(
 # %%
 cols = ["name", "commune", "arrondissement", "hours_known", "empty_share", "full_share"]
 table = per_station.sort_values(["empty_share"], ascending=False, kind="stable")[cols]
-research.write_csv(table.reset_index(), root / metrics_dir / "hotspots_stations.csv")
+tables.write_csv(table.reset_index(), root / metrics_dir / "hotspots_stations.csv")
 
 
 def most(column: str) -> int | None:
@@ -117,5 +115,5 @@ metrics = {
     "arrondissement_most_empty": most("empty_share"),
     "arrondissement_most_full": most("full_share"),
 }
-research.write_json(metrics, root / metrics_dir / "hotspots.json")
-print(research.metrics_text(metrics))
+tables.write_json(metrics, root / metrics_dir / "hotspots.json")
+print(tables.metrics_text(metrics))

@@ -16,14 +16,15 @@ stale_after_hours = 24
 # %%
 import matplotlib.pyplot as plt
 
-from pipeline import figures, maps, research, vocabulary
+from pipeline import vocabulary
+from pipeline.research import figures, maps, tables
 
 NAME = "05-data-quality"
-root = research.project_root()
+root = tables.project_root()
 processed = root / processed_dir
-status = research.read_status(processed)
-rejected = research.read_table(processed, "_rejected")
-alerts = research.read_table(processed, "alerts", ["station_code", "alert", "at"])
+status = tables.read_status(processed)
+rejected = tables.read_table(processed, "_rejected")
+alerts = tables.read_table(processed, "alerts", ["station_code", "alert", "at"])
 age_h = (status["observed_at"] - status["last_reported"]).dt.total_seconds() / 3600
 capacity = status["capacity"].astype("float64")
 gap = status["bikes_available"] + status["docks_available"] - status["capacity"]
@@ -59,7 +60,7 @@ else:
 fig.suptitle("Vélib' data quality")
 start, end = status["observed_at"].min(), status["observed_at"].max()
 figures.add_caption(fig, maps.caption(start, end, "Every record the stream kept"))
-_ = research.save_figure(fig, root / figures_dir / NAME / "data_quality.png", close=False)
+_ = tables.save_figure(fig, root / figures_dir / NAME / "data_quality.png", close=False)
 
 # %%
 print("Rejected, by reason:" if len(reasons) else "Nothing was rejected.")
@@ -75,5 +76,5 @@ metrics = {
     "rejected_records": len(rejected),
     "stale_alerts": len(went_unknown),
 }
-research.write_json(metrics, root / metrics_dir / "data_quality.json")
-print(research.metrics_text(metrics))
+tables.write_json(metrics, root / metrics_dir / "data_quality.json")
+print(tables.metrics_text(metrics))

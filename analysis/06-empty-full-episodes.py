@@ -2,7 +2,7 @@
 # # 06 — Empty and full episodes
 # How long does a station stay empty (no bike to take) or full (no dock to return
 # to)? An *episode* runs from the alert that puts a station in the condition to the
-# station's next alert (`alerts/` of the stream; `pipeline/episodes.py`).
+# station's next alert (`alerts/` of the stream; `pipeline/research/episodes.py`).
 #
 # **Censoring.** An episode whose next alert is `stale` (the station stopped
 # reporting) or that is still running when the data ends is *right-censored*; one that
@@ -27,20 +27,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline import episodes, figures, maps, research
+from pipeline.research import episodes, figures, maps, tables
 
 NAME = "06-empty-full-episodes"
-root = research.project_root()
+root = tables.project_root()
 processed = root / processed_dir
 fig_dir = root / figures_dir / NAME
-alerts = research.read_table(processed, "alerts")
-area = research.read_table(processed, "indicators_area")
+alerts = tables.read_table(processed, "alerts")
+area = tables.read_table(processed, "indicators_area")
 network = area[area["area_level"] == "network"]
-start, end = research.data_span(network)
+start, end = tables.data_span(network)
 found = episodes.episodes(alerts, end)
-found["hour"] = found["start"].dt.tz_convert(research.PARIS_TZ).dt.hour
+found["hour"] = found["start"].dt.tz_convert(tables.PARIS_TZ).dt.hour
 done = found[found["complete"]]
-snapshots = research.read_table(processed, "status", ["observed_at"])["observed_at"].unique()
+snapshots = tables.read_table(processed, "status", ["observed_at"])["observed_at"].unique()
 gap_minutes = float(pd.Series(np.diff(np.sort(snapshots))).dt.total_seconds().median() / 60)
 summary = episodes.summary(found)
 caption = maps.caption(start, end, f"Snapshots every ~{gap_minutes:.0f} min (median)")
@@ -88,7 +88,7 @@ for ax, condition in zip(axes, episodes.CONDITIONS, strict=True):
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("episodes")
 figures.add_caption(fig, caption)
-_ = research.save_figure(fig, fig_dir / "episode_durations.png", close=False)
+_ = tables.save_figure(fig, fig_dir / "episode_durations.png", close=False)
 
 # %% [markdown]
 # ## Per arrondissement
@@ -126,7 +126,7 @@ if not paris.empty:
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
 figures.add_caption(fig, caption)
-_ = research.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close=False)
+_ = tables.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close=False)
 
 # %% [markdown]
 # ## By hour of the start (Europe/Paris)
@@ -135,7 +135,7 @@ _ = research.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close
 
 # %%
 places = ["window_start", "window_end", "station_code", "commune", "arrondissement"]
-stations = research.stations_per_area(research.read_table(processed, "indicators_station", places))
+stations = tables.stations_per_area(tables.read_table(processed, "indicators_station", places))
 cells = figures.hourly_cells(network, stations[("network", "all")])
 days = cells[cells["coverage"] >= min_coverage].groupby("hour").size().reindex(range(24))
 starts = found[~found["left_censored"]].groupby(["hour", "condition"]).size().unstack()
@@ -163,7 +163,7 @@ for ax in (top, bottom):
         )
 no_data = int(days.isna().sum())
 figures.add_caption(fig, caption + (f" · grey: {no_data} hours without data" if no_data else ""))
-_ = research.save_figure(fig, fig_dir / "episodes_by_hour.png", close=False)
+_ = tables.save_figure(fig, fig_dir / "episodes_by_hour.png", close=False)
 
 # %% [markdown]
 # ## Numbers
@@ -180,7 +180,7 @@ table = pd.DataFrame(
         "full_median_minutes": medians["full"].to_numpy(),
     }
 )
-research.write_csv(table, root / metrics_dir / "episodes_by_hour.csv")
+tables.write_csv(table, root / metrics_dir / "episodes_by_hour.csv")
 metrics = {
     "empty_episodes": int(summary.loc["empty", "episodes"]),
     "empty_median_minutes": summary.loc["empty", "median_minutes"],
@@ -188,5 +188,5 @@ metrics = {
     "full_median_minutes": summary.loc["full", "median_minutes"],
     "censored_share": 1 - len(done) / len(found) if len(found) else None,
 }
-research.write_json(metrics, root / metrics_dir / "episodes.json")
-print(research.metrics_text(metrics))
+tables.write_json(metrics, root / metrics_dir / "episodes.json")
+print(tables.metrics_text(metrics))

@@ -52,12 +52,12 @@ def ensure_kernel() -> str:
 def load_parameters(root: Path, section: str, overrides: list[str]) -> dict[str, Any]:
     """``base`` merged with one section of params.yaml, then ``key=value`` (YAML values).
 
-    The merge is the pipeline's own (``config.params_section``), so notebooks and
+    The merge is the pipeline's own (``project.params_section``), so notebooks and
     stages read params.yaml one way.
     """
-    from pipeline import config
+    from pipeline.settings import project
 
-    params = config.params_section(section, root / "params.yaml")
+    params = project.params_section(section, root / "params.yaml")
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, workload
-from pipeline import config
+from pipeline.settings import project
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "bench"
@@ -123,7 +123,7 @@ def _memory(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wall = time.perf_counter()
-    from pipeline.broker import LocalBroker
+    from pipeline.kafka.broker import LocalBroker
 
     print(f"bench: parsing {args.history} once ...", flush=True)
     snaps, facts = workload.load_history(args.history)
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                         "runs": args.runs if "ingest" in args.only else 1,
                         "stream_sizes": _stream_sizes(args) if "stream" in args.only else [],
                         "heartbeat_s": float(
-                            config.params_section("ingest").get("heartbeat_s", 3600)
+                            project.params_section("ingest").get("heartbeat_s", 3600)
                         ),
                         "warmup_records": min(5_000, args.stream_records),
                     },

@@ -33,7 +33,8 @@ from typing import Any
 
 from bench import kafka_stages, report, spark_stages, workload
 from bench.measure import rate, timed
-from pipeline import config, record
+from pipeline import record
+from pipeline.settings import project
 
 ROOT = Path(__file__).resolve().parent.parent
 UPPER_BOUND = (
@@ -106,8 +107,8 @@ def run_tws_state_pass(spark: Any, bootstrap: str, topic: str) -> dict[str, Any]
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from pipeline import indicators
-    from pipeline.stream import read_kafka
+    from pipeline.stream import indicators
+    from pipeline.stream.job import read_kafka
 
     # Its own session (same SparkContext): the RocksDB provider is set for this query only.
     session = spark.newSession()
@@ -258,12 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.records < 1 or args.runs < 1:
         p.error("--records and --runs must be positive")
-    from pipeline.broker import LocalBroker
-    from pipeline.sparkenv import get_spark
+    from pipeline.kafka.broker import LocalBroker
+    from pipeline.stream.session import get_spark
 
     wall = time.perf_counter()
     base, facts = workload.load_history(args.history)
-    heartbeat_s = float(config.params_section("ingest").get("heartbeat_s", 3600))
+    heartbeat_s = float(project.params_section("ingest").get("heartbeat_s", 3600))
     with LocalBroker() as broker:
         topic = f"bench.candidates.{uuid.uuid4().hex[:8]}"
         filled = kafka_stages.fill_stream_topic(

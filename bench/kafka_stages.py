@@ -14,15 +14,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pipeline import kafka_io
-from pipeline.capture import CaptureSummary, capture
-from pipeline.ingest import STATUS_PARTITIONS, ingest
-from pipeline.sources import Snapshot
+from pipeline.capture.job import CaptureSummary, capture
+from pipeline.ingest.job import STATUS_PARTITIONS, ingest
+from pipeline.kafka import clients
+from pipeline.sources.recorded import Snapshot
 
-# Capture polls with this many records at most (pipeline/capture.py); the raw
+# Capture polls with this many records at most (pipeline/capture/job.py); the raw
 # consumer ceiling uses the same, so both fetch alike.
 CAPTURE_MAX_POLL_RECORDS = 10_000
-PRODUCER_BATCH_SIZE = 256 * 1024  # kafka_io.producer()'s batch_size, for confluent-kafka
+PRODUCER_BATCH_SIZE = 256 * 1024  # clients.producer()'s batch_size, for confluent-kafka
 
 
 def run_ingest(snapshots: Iterable[Snapshot], bootstrap: str, topic: str) -> dict[str, Any]:
@@ -51,9 +51,9 @@ def run_ingest(snapshots: Iterable[Snapshot], bootstrap: str, topic: str) -> dic
 def run_kafka_python_producer(
     messages: list[tuple[str, bytes]], bootstrap: str, topic: str
 ) -> dict[str, Any]:
-    """Ceiling: the same pre-serialized messages through ``kafka_io.producer()``, nothing else."""
-    kafka_io.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
-    producer = kafka_io.producer(bootstrap)
+    """Ceiling: the same pre-serialized messages through ``clients.producer()``, nothing else."""
+    clients.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
+    producer = clients.producer(bootstrap)
     errors = 0
     try:
         send = producer.send
@@ -71,7 +71,7 @@ def run_confluent_producer(
     """Context: librdkafka with comparable settings (acks=all, idempotence, gzip, linger 20 ms)."""
     from confluent_kafka import Producer
 
-    kafka_io.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
+    clients.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
     errors: list[Any] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
@@ -136,7 +136,7 @@ def run_capture(bootstrap: str, topic: str, n_records: int, group: str) -> dict[
 
 def run_raw_consumer(bootstrap: str, topic: str, n_records: int, group: str) -> dict[str, Any]:
     """Ceiling: a kafka-python consumer loop over the same topic that writes nothing."""
-    consumer = kafka_io.consumer(
+    consumer = clients.consumer(
         bootstrap, group, max_poll_records=CAPTURE_MAX_POLL_RECORDS, session_timeout_ms=10_000
     )
     count = 0
@@ -159,12 +159,12 @@ def fill_stream_topic(
     ``stale_after`` turns unknown), so its workload is what `velib run` would produce.
     """
     from bench import workload
-    from pipeline.changes import ChangeDetector
+    from pipeline.ingest.changes import ChangeDetector
     from pipeline.record import to_json
 
-    kafka_io.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
+    clients.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
     detector = ChangeDetector(heartbeat_s)
-    producer = kafka_io.producer(bootstrap)
+    producer = clients.producer(bootstrap)
     sent = 0
     try:
         for snapshot in workload.scaled(base, 4 * n):

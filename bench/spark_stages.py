@@ -8,23 +8,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import RunSettings
-from pipeline.sources import Snapshot
+from pipeline.settings.stages import RunSettings, StreamSettings
+from pipeline.sources.recorded import Snapshot
 
 
 def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) -> dict[str, Any]:
     """`velib stream --available-now`: all five outputs and the alerts publication."""
-    from pipeline.stream import run_stream
+    from pipeline.stream.job import run_stream
 
     out = Path(tempfile.mkdtemp(prefix="velib-bench-stream-"))
     try:
         summary = run_stream(
             spark,
-            bootstrap_servers=bootstrap,
-            topic=topic,
-            out_root=str(out),
-            available_now=True,
-            alerts_topic=alerts_topic,
+            StreamSettings.build(
+                {
+                    "bootstrap_servers": bootstrap,
+                    "topic": topic,
+                    "out": str(out),
+                    "alerts_topic": alerts_topic,
+                }
+            ),
         )
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -33,7 +36,7 @@ def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) ->
 
 def run_plain_copy(spark: Any, bootstrap: str, topic: str) -> dict[str, Any]:
     """Ceiling: the same Kafka source straight to Parquet, no parsing, same session."""
-    from pipeline.stream import read_kafka
+    from pipeline.stream.job import read_kafka
 
     out = Path(tempfile.mkdtemp(prefix="velib-bench-copy-"))
     try:

@@ -45,7 +45,7 @@ def _topic(prefix: str) -> str:
 
 def stage_ingest(p: dict[str, Any]) -> dict[str, Any]:
     """Ingest vs raw kafka-python vs confluent-kafka, same messages; fills the later topics."""
-    from pipeline.ingest import emitted_records
+    from pipeline.ingest.job import emitted_records
 
     base = workload.load(Path(p["cache"]))
     snaps = workload.materialize(base, p["records"])
@@ -136,7 +136,7 @@ def stage_capture_memory(p: dict[str, Any]) -> dict[str, Any]:
 def stage_stream(p: dict[str, Any]) -> dict[str, Any]:
     """The Spark job vs a plain Kafka -> Parquet copy at each size, one session for all."""
     from bench import spark_stages as ss
-    from pipeline.sparkenv import get_spark
+    from pipeline.stream.session import get_spark
 
     spark = get_spark("velib-bench")
     bootstrap = p["bootstrap"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.record import StationRecord, to_json
-from pipeline.sources import Snapshot, read_recorded
+from pipeline.sources.recorded import Snapshot, read_recorded
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The ``velib`` command: options declared from the stages' settings, one call per stage.
 
 Every subcommand's options are generated from its settings class
-(:mod:`pipeline.settings`), so ``--help`` shows each effective default and where
+(:mod:`pipeline.settings.stages`), so ``--help`` shows each effective default and where
 it can be changed; a handler builds the settings, calls the stage's
 ``run(settings)`` and writes its one-line summary on stdout (logs go to
 stderr). Any error a user can fix is one line on stderr and exit status 2.
@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline import config, settings
-from pipeline.options import add_options, overrides_from
+from pipeline.kafka.security import KafkaSecurity
+from pipeline.settings import stages
+from pipeline.settings.declare import add_options, overrides_from
 
 log = logging.getLogger("velib")
 
@@ -42,8 +43,8 @@ def _out(line: str) -> None:
 # --- handlers: settings in, the stage's summary out ----------------------------------
 
 
-def _broker(s: settings.BrokerSettings) -> int:
-    from pipeline import broker
+def _broker(s: stages.BrokerSettings) -> int:
+    from pipeline.kafka import broker
 
     def ready(b: broker.LocalBroker) -> None:
         if b.credentials is not None:  # names and the file only: the password stays in it
@@ -55,35 +56,35 @@ def _broker(s: settings.BrokerSettings) -> int:
     return 0
 
 
-def _ingest(s: settings.IngestSettings) -> int:
-    from pipeline import ingest
+def _ingest(s: stages.IngestSettings) -> int:
+    from pipeline.ingest import job as ingest
 
     _out(f"ingest: {ingest.run(s).line()}")
     return 0
 
 
-def _capture(s: settings.CaptureSettings) -> int:
-    from pipeline import capture
+def _capture(s: stages.CaptureSettings) -> int:
+    from pipeline.capture import job as capture
 
     _out(f"capture: {capture.run(s).line()}")
     return 0
 
 
-def _stream(s: settings.StreamSettings) -> int:
-    from pipeline import stream
+def _stream(s: stages.StreamSettings) -> int:
+    from pipeline.stream import job as stream
 
     _out(f"stream: {stream.run(s).line()}")
     return 0
 
 
-def _compare(s: settings.CompareSettings) -> int:
-    from pipeline import compare
+def _compare(s: stages.CompareSettings) -> int:
+    from pipeline.compare import job as compare
 
     _out(f"{compare.summary_line(compare.run(s))}; report in {s.out}")
     return 0
 
 
-def _run(s: settings.RunSettings) -> int:
+def _run(s: stages.RunSettings) -> int:
     from pipeline import live, run
 
     if s.live:
@@ -105,28 +106,29 @@ def _relative(path: Path | str) -> str:
         return str(path)
 
 
-def _feed(s: settings.FeedSettings) -> int:
-    from pipeline import feedserver
+def _feed(s: stages.FeedSettings) -> int:
+    from pipeline.localfeed import job
+    from pipeline.localfeed.server import FeedServer
 
-    def ready(server: feedserver.FeedServer) -> None:
-        _out(f"ready: {server.url}/")
-        _out(f"VELIB_GBFS_BASE_URL={server.gbfs_base_url}")
-        _out(f"VELIB_OPENDATA_URL={server.opendata_url}")
+    def ready(feed: FeedServer) -> None:
+        _out(f"ready: {feed.url}/")
+        _out(f"VELIB_GBFS_BASE_URL={feed.gbfs_base_url}")
+        _out(f"VELIB_OPENDATA_URL={feed.opendata_url}")
 
-    feedserver.run(s, ready)
+    job.run(s, ready)
     return 0
 
 
-COMMANDS: dict[str, tuple[type[settings.Settings], Handler, str, str]] = {
+COMMANDS: dict[str, tuple[type[stages.Settings], Handler, str, str]] = {
     "broker": (
-        settings.BrokerSettings,
+        stages.BrokerSettings,
         _broker,
         "a local single-node Kafka (KRaft) broker in the foreground",
         "Start Apache Kafka (KRaft, from the Maven jars of `make jars`) and print "
         "'ready: HOST:PORT' once it accepts clients. Ctrl-C or SIGTERM stops it cleanly.",
     ),
     "ingest": (
-        settings.IngestSettings,
+        stages.IngestSettings,
         _ingest,
         "read a Vélib' source, normalize, detect changes, produce",
         "Normalize a Vélib' source into one keyed JSON message per station, emitted only "
@@ -134,7 +136,7 @@ COMMANDS: dict[str, tuple[type[settings.Settings], Handler, str, str]] = {
         "Ctrl-C or SIGTERM ends after the current snapshot. Prints one summary line.",
     ),
     "capture": (
-        settings.CaptureSettings,
+        stages.CaptureSettings,
         _capture,
         "consume the status topic into CSV files",
         "Consume the status topic in a consumer group into CSV files "
@@ -144,7 +146,7 @@ COMMANDS: dict[str, tuple[type[settings.Settings], Handler, str, str]] = {
         "OUT/_rejected/. Ctrl-C or SIGTERM publishes what is pending and exits 0.",
     ),
     "stream": (
-        settings.StreamSettings,
+        stages.StreamSettings,
         _stream,
         "Spark Structured Streaming: Kafka -> Parquet, indicators over time, alerts",
         "Read the status topic with Spark and write under OUT: status/, indicators_station/, "
@@ -153,7 +155,7 @@ COMMANDS: dict[str, tuple[type[settings.Settings], Handler, str, str]] = {
         "the time each state was in force. Re-running resumes from the checkpoint.",
     ),
     "compare": (
-        settings.CompareSettings,
+        stages.CompareSettings,
         _compare,
         "compare two snapshot sets (stations, capacity, availability per area), saying when",
         "Compare snapshot set A with B: stations added/removed/renamed/moved, capacity "
@@ -164,7 +166,7 @@ COMMANDS: dict[str, tuple[type[settings.Settings], Handler, str, str]] = {
         "stations.csv, areas.csv, areas.png and prints one line.",
     ),
     "run": (
-        settings.RunSettings,
+        stages.RunSettings,
         _run,
         "the main job: local broker, replay ingest, capture and Spark stream",
         "Replay recordings (params.yaml base.recording) through a local Kafka broker (or "
@@ -175,7 +177,7 @@ COMMANDS: dict[str, tuple[type[settings.Settings], Handler, str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand, options generated from the settings."""
+    """The argument parser with every subcommand, options generated from the stages."""
     parser = _Parser(
         prog="velib",
         description="Paris Vélib' availability: Kafka ingest, CSV capture, Spark streaming.",
@@ -195,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         "live feeds would, advancing at --speed, with faults on demand. Prints 'ready: URL' and "
         "the VELIB_GBFS_BASE_URL and VELIB_OPENDATA_URL values to use.",
     )
-    add_options(serve, settings.FeedSettings)
-    serve.set_defaults(settings=settings.FeedSettings, handler=_feed)
+    add_options(serve, stages.FeedSettings)
+    serve.set_defaults(settings=stages.FeedSettings, handler=_feed)
     return parser
 
 
@@ -228,8 +230,8 @@ def _user_error(exc: BaseException) -> str | None:
     """The one line to show for an error the user can fix, or None for a bug."""
     from kafka.errors import KafkaError
 
-    from pipeline.broker import BrokerError
-    from pipeline.kafka_security import refused_login
+    from pipeline.kafka.broker import BrokerError
+    from pipeline.kafka.security import refused_login
 
     login = refused_login(exc)  # wrong credentials, from any stage and client
     if login is not None:
@@ -241,7 +243,7 @@ def _user_error(exc: BaseException) -> str | None:
 
 def _fail(command: str, message: str) -> int:
     """Print one error line (secrets of the KAFKA_* variables scrubbed) and return 2."""
-    line = config.kafka_security().redact(" ".join(message.split()))
+    line = KafkaSecurity.from_env().redact(" ".join(message.split()))
     print(f"velib {command}: {line}", file=sys.stderr)  # noqa: T201
     return 2
 

@@ -22,7 +22,6 @@ log), ``archive/`` (raw polls, replayable), ``csv/``, ``processed/`` and
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -37,7 +36,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import lifecycle
-from pipeline.settings import CaptureSettings, RunSettings
+from pipeline.settings.stages import CaptureSettings, RunSettings
+from pipeline.sources.archive import POLL
+from pipeline.stream.tables import progress
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ STOP_TIMEOUT_S = 60.0
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    from pipeline.broker import _die_with_parent as die
+    from pipeline.kafka.broker import _die_with_parent as die
 
     die()
 
@@ -198,18 +199,18 @@ class Supervisor:
 
 def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
     """What the live chain has done so far (cheap enough to run every interval)."""
-    from pipeline import kafka_io
-    from pipeline.settings import IngestSettings
+    from pipeline.kafka import clients
+    from pipeline.settings.stages import IngestSettings
 
     root = settings.live_dir
     ingest = IngestSettings.build({"source": settings.source})
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     out: dict[str, Any] = {
-        "polls_today": len(list((root / "archive" / settings.source / day).glob("*/poll.json")))
+        "polls_today": len(list((root / "archive" / settings.source / day).glob(f"*/{POLL}")))
     }
     try:
         group = CaptureSettings.build().group
-        consumer = kafka_io.consumer(bootstrap, group, request_timeout_ms=5000)
+        consumer = clients.consumer(bootstrap, group, request_timeout_ms=5000)
         try:
             from kafka import TopicPartition
 
@@ -228,22 +229,8 @@ def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
             consumer.close()
     except Exception as exc:  # noqa: BLE001 - a status line must not stop the run
         out["kafka"] = f"unavailable ({exc.__class__.__name__})"
-    out.update(_spark_progress(root / "processed" / "_checkpoints"))
+    out.update(progress(root / "processed" / "_checkpoints"))
     return out
-
-
-def _spark_progress(checkpoints: Path) -> dict[str, Any]:
-    commits = [p for p in (checkpoints / "stream" / "commits").glob("[0-9]*") if p.is_file()]
-    if not commits:
-        return {"spark_batch": None}
-    last = max(commits, key=lambda p: int(p.name))
-    ago = time.time() - last.stat().st_mtime
-    states = sorted((checkpoints / "state").glob("*/meta.json"))
-    until = None
-    if states:
-        us = json.loads(states[-1].read_text(encoding="utf-8")).get("complete_until_us")
-        until = datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%MZ") if us else None
-    return {"spark_batch": int(last.name), "spark_batch_age_s": round(ago), "complete_until": until}
 
 
 def status_line(facts: dict[str, Any], restarts: dict[str, int]) -> str:
@@ -263,7 +250,7 @@ def kafka(settings: RunSettings) -> Iterator[tuple[str, Any]]:
     if settings.bootstrap_servers:
         yield settings.bootstrap_servers, None
         return
-    from pipeline.broker import LocalBroker, free_port
+    from pipeline.kafka.broker import LocalBroker, free_port
 
     data = settings.live_dir / "kafka"
     data.mkdir(parents=True, exist_ok=True)
@@ -281,9 +268,9 @@ def backoff_s(failures: int) -> float:
 
 def _watch_broker(broker: Any, failures: list[float]) -> str | None:
     """Restart a local broker that died (the stages reconnect); return what happened."""
-    if broker is None or broker._process is None or broker._process.poll() is None:
+    code = None if broker is None else broker.exit_code()
+    if code is None:
         return None
-    code = broker._process.returncode
     delay = backoff_s(len(failures))
     failures.append(time.monotonic())
     time.sleep(delay)
@@ -293,7 +280,7 @@ def _watch_broker(broker: Any, failures: list[float]) -> str | None:
 
 def run_live(settings: RunSettings) -> dict[str, Any]:
     """Run the chain until SIGINT/SIGTERM; return the last status and the restarts."""
-    from pipeline import feedserver
+    from pipeline.localfeed.job import serve_in_thread
 
     settings.live_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -302,13 +289,13 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
         bootstrap, broker = stack.enter_context(kafka(settings))
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
         if settings.local_feed is not None:
-            server = stack.enter_context(feedserver.serve_in_thread(settings))
-            _resume_feed(server, settings.live_dir / "archive", settings.source)
+            feed = stack.enter_context(serve_in_thread(settings))
+            _resume_feed(feed, settings.live_dir / "archive", settings.source)
             env["VELIB_GBFS_BASE_URL"], env["VELIB_OPENDATA_URL"] = (
-                server.gbfs_base_url,
-                server.opendata_url,
+                feed.gbfs_base_url,
+                feed.opendata_url,
             )
-            log.info("local feed of %s on %s", settings.local_feed, server.url)
+            log.info("local feed of %s on %s", settings.local_feed, feed.url)
         supervisor = Supervisor(settings, bootstrap, env)
         stack.callback(supervisor.stop)
         supervisor.start()
@@ -338,7 +325,7 @@ def _resume_feed(server: Any, archive: Path, source: str) -> None:
     every answer would be older than what ingest has read: a stale snapshot,
     one dead letter per poll, until the clock caught up.
     """
-    from pipeline.archive import latest, read_archive
+    from pipeline.sources.archive import latest, read_archive
 
     if not (archive / source).is_dir():
         return

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import config, lifecycle
-from pipeline.capture import CaptureSummary
-from pipeline.capture import run as run_capture
-from pipeline.ingest import IngestSummary, ingest
+from pipeline import lifecycle
+from pipeline.capture.job import CaptureSummary
+from pipeline.capture.job import run as run_capture
+from pipeline.ingest.job import IngestSummary, ingest
 from pipeline.record import format_timestamp
-from pipeline.settings import RunSettings
-from pipeline.sources import Snapshot, read_recorded
+from pipeline.settings.stages import RunSettings
+from pipeline.sources.recorded import Snapshot, read_recorded
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def _spark_session(stack: ExitStack) -> Any:
     """The active session, or a new one stopped (before the broker) when the run ends."""
     from pyspark.sql import SparkSession
 
-    from pipeline.sparkenv import get_spark
+    from pipeline.stream.session import get_spark
 
     if SparkSession.getActiveSession() is not None:
         return get_spark()
@@ -183,8 +183,8 @@ def run(settings: RunSettings) -> RunSummary:
     topics, so the run is reproducible) and stopped. Every stage reaches Kafka
     with the ``KAFKA_*`` security settings (SASL/SSL), Spark included.
     """
-    from pipeline.broker import LocalBroker
-    from pipeline.stream import run as run_stream
+    from pipeline.kafka.broker import LocalBroker
+    from pipeline.stream.job import run as run_stream
 
     _reset(settings.csv_out, Path(settings.out))
     summary = RunSummary()
@@ -193,7 +193,7 @@ def run(settings: RunSettings) -> RunSummary:
         bootstrap = settings.bootstrap_servers
         if bootstrap is None:
             bootstrap = stack.enter_context(LocalBroker()).bootstrap
-        stream = settings.stream(bootstrap)
+        feed, stream = settings.ingest(bootstrap), settings.stream(bootstrap)
         summary.bootstrap_servers = bootstrap
         log.info(
             "replaying %s into %s on %s", ", ".join(map(str, settings.raw)), stream.topic, bootstrap
@@ -201,9 +201,9 @@ def run(settings: RunSettings) -> RunSummary:
         summary.ingest = ingest(
             merged_snapshots(settings.raw),
             bootstrap_servers=bootstrap,
-            topic=stream.topic,
-            dead_letter_topic=config.topic_dead_letter(),
-            heartbeat_s=settings.heartbeat_s,
+            topic=feed.topic,
+            dead_letter_topic=feed.dead_letter_topic,
+            heartbeat_s=feed.heartbeat_s,
             stop=stop,
         )
         log.info("ingest done: %s", summary.ingest.line())

@@ -23,19 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import record
-from pipeline.capture_files import read_captured
-from pipeline.changes import ChangeDetector
-from pipeline.ingest import FeedClock
-from pipeline.settings import IngestSettings
-from pipeline.sources import read_recorded
+from pipeline.capture.files import read_captured
+from pipeline.ingest.changes import ChangeDetector
+from pipeline.ingest.job import FeedClock
+from pipeline.settings.stages import IngestSettings
+from pipeline.sources.recorded import read_recorded
 
 
 def _topic(bootstrap: str, topic: str) -> list[bytes]:
     from kafka import TopicPartition
 
-    from pipeline import kafka_io
+    from pipeline.kafka import clients
 
-    consumer = kafka_io.consumer(bootstrap, None)
+    consumer = clients.consumer(bootstrap, None)
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         if not tps:
@@ -113,7 +113,7 @@ def _by_station(records: list[record.StationRecord]) -> dict[str, list[str]]:
 
 def check(live: Path, root: Path) -> dict[str, Any]:
     """Every check on a stopped live folder; ``ok`` says whether all passed."""
-    from pipeline.broker import LocalBroker
+    from pipeline.kafka.broker import LocalBroker
 
     ingest = IngestSettings.build()
     port = int((live / "kafka" / "port").read_text())

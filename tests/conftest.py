@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pipeline import kafka_io
+from pipeline.kafka import clients
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -50,7 +50,7 @@ def _docker_answers() -> bool:
 @pytest.fixture(scope="session")
 def java() -> str:
     """The java binary the local broker runs on (skip, or fail under REQUIRE_KAFKA=1)."""
-    from pipeline.broker import BrokerError, java_executable
+    from pipeline.kafka.broker import BrokerError, java_executable
 
     try:
         return java_executable()
@@ -73,7 +73,7 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    from pipeline.broker import BrokerError, LocalBroker, java_executable
+    from pipeline.kafka.broker import BrokerError, LocalBroker, java_executable
 
     try:
         java_executable()
@@ -96,7 +96,7 @@ def make_topic(kafka_bootstrap: str) -> Callable[..., str]:
 
     def _make(partitions: int = 1, prefix: str = "test") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:12]}"
-        kafka_io.ensure_topic(kafka_bootstrap, name, partitions=partitions)
+        clients.ensure_topic(kafka_bootstrap, name, partitions=partitions)
         return name
 
     return _make
@@ -113,7 +113,7 @@ def spark():  # noqa: ANN201
     """One local SparkSession (local[2], Kafka connector on the classpath) for the run."""
     if shutil.which("java") is None and not os.getenv("JAVA_HOME"):
         _unavailable("java not found: Spark needs Java 17+")
-    from pipeline.sparkenv import get_spark
+    from pipeline.stream.session import get_spark
 
     session = get_spark("velib-tests")
     yield session

@@ -105,7 +105,7 @@ def empty_axes(fig: Figure) -> list[str]:
 
 
 def by_gid(fig: Figure, gid: str) -> list:
-    """Every artist of the figure with this gid (set by pipeline.figures helpers)."""
+    """Every artist of the figure with this gid (set by pipeline.research.figures helpers)."""
     return [a for a in fig.findobj() if getattr(a, "get_gid", lambda: None)() == gid]
 
 

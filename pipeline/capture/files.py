@@ -1,8 +1,8 @@
 """Capture files: CSV rendering, part names, the output folder and reading it back.
 
-Pure helpers and file-system mechanics of :mod:`pipeline.capture`, kept apart
+Pure helpers and file-system mechanics of :mod:`pipeline.capture.job`, kept apart
 from the consumer loop so they can be tested without Kafka and reused by
-readers (compare, notebooks). See :mod:`pipeline.capture` for the layout and
+readers (compare, notebooks). See :mod:`pipeline.capture.job` for the layout and
 the exactly-once protocol.
 """
 
@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from pipeline.durable import write_text
 from pipeline.record import (
     CSV_HEADER,
     StationRecord,
@@ -155,26 +156,6 @@ def pandas_read_options() -> dict[str, Any]:
 # --- the output folder ---------------------------------------------------------
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` survive a power cut."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write a small file so readers see the old or the new content, never half."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 def _read_csv(path: Path) -> Iterator[list[str]]:
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
@@ -217,7 +198,7 @@ class OutputFolder:
             "next_offset": next_offset,
             "updated_at": datetime.now(UTC).isoformat(),
         }
-        _atomic_write_text(self._offsets_path(partition), json.dumps(data) + "\n")
+        write_text(self._offsets_path(partition), json.dumps(data) + "\n")
 
     def _folders(self) -> list[Path]:
         if not self.root.exists():

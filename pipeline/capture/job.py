@@ -42,22 +42,23 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from pipeline import kafka_io, lifecycle
-from pipeline.capture_files import (
+from pipeline import lifecycle
+from pipeline.capture.files import (
     CAPTURE_HEADER,
     REJECT_HEADER,
     REJECTED_DIR,
     CapturedRecord,
     OutputFolder,
     PartWriter,
-    fsync_dir,
     message_cells,
     pandas_read_options,
     read_captured,
     read_rejected,
     render_reject,
 )
-from pipeline.settings import CaptureSettings
+from pipeline.durable import fsync_dir
+from pipeline.kafka import clients
+from pipeline.settings.stages import CaptureSettings
 
 __all__ = [
     "CAPTURE_HEADER",
@@ -311,7 +312,7 @@ def capture(
     folder = OutputFolder(out_dir, topic)
     folder.prepare()
     # A killed capture's partitions move to the others after session_timeout_ms: keep it short.
-    consumer = kafka_io.consumer(
+    consumer = clients.consumer(
         bootstrap_servers, group_id, max_poll_records=10_000, session_timeout_ms=10_000
     )
     run = _Capture(consumer, folder, max_records, max_seconds)

@@ -4,13 +4,13 @@ The entry point of ``velib compare`` and of the DVC ``compare`` stage is
 :func:`compare`; :func:`summary_line` is its one line for the terminal. The
 work is split by question:
 
-* :mod:`pipeline.compare_load` — where the two sides come from (paths, git
+* :mod:`pipeline.compare.load` — where the two sides come from (paths, git
   revisions, date ranges) and reading them into one status frame each;
 * this module — what differs: the station tables and the availability
   indicators per area, named and defined by :mod:`pipeline.vocabulary`;
-* :mod:`pipeline.compare_when` — when each side was taken, and which of its
+* :mod:`pipeline.compare.when` — when each side was taken, and which of its
   snapshots the availability indicators compare like with like;
-* :mod:`pipeline.compare_report` — the metrics JSON, ``report.md`` and ``areas.png``.
+* :mod:`pipeline.compare.report` — the metrics JSON, ``report.md`` and ``areas.png``.
 """
 
 from __future__ import annotations
@@ -22,18 +22,19 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import config, vocabulary
-from pipeline.compare_load import Side, load_sides, parse_dates, repair_text
-from pipeline.compare_report import (
+from pipeline import vocabulary
+from pipeline.compare.load import Side, load_sides, parse_dates, repair_text
+from pipeline.compare.report import (
     CHANGE_COUNTS,
     SideSummary,
     Summary,
     summary_line,
     write_report,
 )
-from pipeline.compare_when import STALE_AFTER, Timing, select, states_at
-from pipeline.research import FLAGS, OCCUPANCY, project_root, with_flags
-from pipeline.settings import CompareSettings
+from pipeline.compare.when import Timing, select, states_at
+from pipeline.research.tables import FLAGS, OCCUPANCY, project_root, with_flags
+from pipeline.settings import project
+from pipeline.settings.stages import CompareSettings
 
 __all__ = [
     "INDICATORS",
@@ -132,7 +133,7 @@ def sample(df: pd.DataFrame, weights: pd.Series, stale_after: timedelta) -> pd.D
     """The station-snapshots availability is averaged over, each with its snapshot's weight.
 
     One row per kept snapshot time (the index of ``weights``) and station in
-    force then, flagged by :func:`pipeline.research.with_flags`; the place is
+    force then, flagged by :func:`pipeline.research.tables.with_flags`; the place is
     the station's last known one, so a station counts in one area only.
     """
     states = states_at(df, pd.DatetimeIndex(weights.index), stale_after)
@@ -195,14 +196,14 @@ def compare(
     out_dir: Path,
     *,
     metrics_path: Path | None = None,
-    move_threshold_m: float = 50.0,
+    move_threshold_m: float | None = None,
     repo: Path | None = None,
-    stale_after: timedelta = STALE_AFTER,
+    stale_after: timedelta | None = None,
 ) -> Summary:
     """Compare two snapshot sets and write the report folder (and metrics JSON).
 
     Station changes use every record of each side; availability uses only
-    the snapshots that :func:`pipeline.compare_when.select` keeps, so the two
+    the snapshots that :func:`pipeline.compare.when.select` keeps, so the two
     sides are taken at the same hours and on the same day types where the
     data allow it, and the report says plainly where they do not.
 
@@ -214,6 +215,10 @@ def compare(
         FileNotFoundError: a side's path does not exist (at its revision).
         ValueError: a side holds no station record.
     """
+    if move_threshold_m is None:  # the code defaults live in CompareSettings alone
+        move_threshold_m = float(CompareSettings.default("move_threshold_m"))
+    if stale_after is None:
+        stale_after = project.parse_duration(CompareSettings.default("stale_after"))
     la, lb = load_sides(a, b, Path(repo or project_root()))
     changes = station_changes(la.frame, lb.frame, move_threshold_m)
     timings = Timing.of(la.frame), Timing.of(lb.frame)
@@ -266,5 +271,5 @@ def run(settings: CompareSettings) -> Summary:
         settings.out,
         metrics_path=settings.metrics,
         move_threshold_m=settings.move_threshold_m,
-        stale_after=config.parse_duration(settings.stale_after),
+        stale_after=project.parse_duration(settings.stale_after),
     )

@@ -4,7 +4,7 @@ A *snapshot set* is whatever holds station records: recorded raw files
 (``read_recorded``: GBFS folders, open-data history), the Parquet ``status/``
 table of the stream stage, or either of those at a git revision (through
 ``dvc.api``). Every side becomes the same status frame
-(:func:`pipeline.research.status_frame`), so nothing downstream depends on
+(:func:`pipeline.research.tables.status_frame`), so nothing downstream depends on
 where the data came from.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.record import StationRecord
-from pipeline.research import is_processed, read_status, status_frame
+from pipeline.research.tables import is_processed, read_status, status_frame
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def load_snapshot_set(
     Returns:
         The status frame and the number of records rejected while reading raw files.
     """
-    from pipeline.sources import read_recorded
+    from pipeline.sources.recorded import read_recorded
 
     path = Path(path)
     if not path.exists():

@@ -3,7 +3,7 @@
 Every rendering starts with when each side was taken (UTC and Paris time,
 weekday, span, number of snapshots), because an availability difference
 means nothing without it, and repeats the warning of
-:func:`pipeline.compare_when.select` when the sides are not like with like.
+:func:`pipeline.compare.when.select` when the sides are not like with like.
 ``dvc metrics show`` gets a few flat, well-named numbers and times; the
 per-station and per-area details are in ``stations.csv`` and ``areas.csv``.
 """
@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from pipeline import vocabulary
-from pipeline.compare_load import repair_text
-from pipeline.compare_when import Selection, Timing, duration
-from pipeline.research import save_figure, write_csv, write_json
+from pipeline.compare.load import repair_text
+from pipeline.compare.when import Selection, Timing, duration
+from pipeline.research.tables import save_figure, write_csv, write_json
 
 CHANGE_COUNTS: tuple[str, ...] = ("added", "removed", "renamed", "moved", "capacity_changed")
 ATTRIBUTION = "Data © Vélib' Métropole, © Ville de Paris (ODbL)"
@@ -41,13 +41,13 @@ class SideSummary:
 
 @dataclass(frozen=True, eq=False)
 class Summary:
-    """The outcome of one comparison (what :func:`pipeline.compare.compare` returns).
+    """The outcome of one comparison (what :func:`pipeline.compare.job.compare` returns).
 
     Attributes:
         changes: station counts per kind of change (:data:`CHANGE_COUNTS`).
         network: the network's availability indicators, (A, B), over the
             snapshots the selection kept.
-        stale_after: how long a record stays in force (see :mod:`pipeline.compare_when`).
+        stale_after: how long a record stays in force (see :mod:`pipeline.compare.when`).
     """
 
     a: SideSummary

@@ -26,17 +26,11 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from pipeline import config
-from pipeline.settings import StreamSettings
-
 PARIS = ZoneInfo("Europe/Paris")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKDAY, WEEKEND = "weekday", "weekend"
 # Instants closer than this in the time of day are taken as the same time of day.
 SAME_TIME_OF_DAY = timedelta(hours=1)
-# How long a record stays in force without another: the stream's default (params.yaml
-# stream.stale_after overrides it for the CLI and the DVC stage).
-STALE_AFTER = config.parse_duration(StreamSettings.default("stale_after"))
 
 
 def paris(ts: pd.Timestamp) -> pd.Timestamp:

@@ -36,13 +36,14 @@ from typing import Any
 from kafka import TopicPartition
 from tqdm import tqdm
 
-from pipeline import kafka_io, lifecycle
-from pipeline.archive import Archive, latest, read_archive
-from pipeline.changes import ChangeDetector, Decision
-from pipeline.normalize import Rejection
+from pipeline import lifecycle
+from pipeline.ingest.changes import ChangeDetector, Decision
+from pipeline.kafka import clients
 from pipeline.record import StationRecord, format_timestamp, from_json, to_json
-from pipeline.settings import IngestSettings
-from pipeline.sources import Snapshot
+from pipeline.settings.stages import IngestSettings
+from pipeline.sources.archive import Archive, latest, read_archive
+from pipeline.sources.normalize import Rejection
+from pipeline.sources.recorded import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def restore_from_topic(
         source -> latest observed_at among those latest records (empty when the
         topic is missing or empty).
     """
-    consumer = kafka_io.consumer(bootstrap_servers, None)
+    consumer = clients.consumer(bootstrap_servers, None)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -228,11 +229,11 @@ def ingest(
     """
     stop = stop or threading.Event()
     summary = IngestSummary()
-    kafka_io.ensure_topic(bootstrap_servers, topic, STATUS_PARTITIONS)
-    kafka_io.ensure_topic(bootstrap_servers, dead_letter_topic, 1)
+    clients.ensure_topic(bootstrap_servers, topic, STATUS_PARTITIONS)
+    clients.ensure_topic(bootstrap_servers, dead_letter_topic, 1)
     detector = ChangeDetector(heartbeat_s)
     resume = restore_from_topic(bootstrap_servers, topic, detector) if restore_state else {}
-    producer = kafka_io.producer(bootstrap_servers)
+    producer = clients.producer(bootstrap_servers)
 
     def on_error(exc: BaseException) -> None:
         summary.delivery_errors += 1
@@ -343,11 +344,11 @@ def snapshots_for(
 
     With an ``archive``, every live poll's raw payloads are written to it first.
     """
-    from pipeline import feeds, sources
+    from pipeline.sources import feeds, recorded
 
     if settings.source == "replay":
         assert settings.path is not None  # checked by IngestSettings
-        return sources.read_recorded(settings.path)
+        return recorded.read_recorded(settings.path)
     recorder = archive.write if archive is not None else None
     feed: feeds.Feed
     if settings.source == "gbfs":

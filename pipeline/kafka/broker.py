@@ -6,7 +6,7 @@ a laptop. Tests, ``velib broker`` and ``velib run`` use it when no
 ``KAFKA_BOOTSTRAP_SERVERS`` is given. The JVM is tied to this process
 (parent-death signal on Linux, atexit, signal handlers), so it never outlives us.
 With ``sasl=True`` clients must log in with SCRAM-SHA-512 (``velib broker --sasl``);
-the files it writes for that are rendered by ``pipeline.broker_files``.
+the files it writes for that are rendered by ``pipeline.kafka.broker_files``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pipeline import config, lifecycle
-from pipeline.broker_files import (
+from pipeline import lifecycle
+from pipeline.kafka.broker_files import (
     CLIENT_ENV,
     LOG4J2_PROPERTIES,
     SASL_MECHANISM,
@@ -46,8 +46,9 @@ from pipeline.broker_files import (
     render_properties,
     write_private,
 )
-from pipeline.kafka_security import MASK, KafkaSecurity
-from pipeline.settings import BrokerSettings
+from pipeline.kafka.security import MASK, KafkaSecurity
+from pipeline.settings import project
+from pipeline.settings.stages import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class BrokerError(RuntimeError):
 def jars_dir() -> Path:
     """Where `make jars` copies the broker's jars (env VELIB_JARS_DIR overrides)."""
     base = os.getenv("VELIB_JARS_DIR")
-    return (Path(base) if base else config.ROOT / "jvm" / "lib") / "kafka"
+    return (Path(base) if base else project.ROOT / "jvm" / "lib") / "kafka"
 
 
 def java_executable() -> str:
@@ -305,6 +306,10 @@ class LocalBroker:
             f"last lines of {self.log_file}:\n{log_tail(self.log_file)}"
         )
 
+    def exit_code(self) -> int | None:
+        """The broker's exit code once its process has ended; None while it runs or never ran."""
+        return None if self._process is None else self._process.poll()
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM the broker (it shuts down cleanly), SIGKILL if it lingers; idempotent."""
         process, self._process = self._process, None
@@ -344,7 +349,7 @@ def serve_forever(
             if ready is not None:
                 ready(broker)
             while not stopping.wait(0.2):
-                if broker._process is None or broker._process.poll() is not None:
+                if broker._process is None or broker.exit_code() is not None:
                     raise BrokerError(f"Kafka broker died; log tail:\n{log_tail(broker.log_file)}")
         finally:
             broker.stop()

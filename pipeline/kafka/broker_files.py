@@ -1,6 +1,6 @@
 """What a local broker writes before it starts: server.properties, SASL credentials, client.env.
 
-Pure rendering, kept apart from the process handling of ``pipeline.broker`` so it
+Pure rendering, kept apart from the process handling of ``pipeline.kafka.broker`` so it
 can be read (and tested) on its own. The SASL files hold a password: they are
 written with mode 0600 and the password never goes on a command line.
 """
@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.kafka_security import jaas_config
+from pipeline.kafka.security import jaas_config
 
 SASL_MECHANISM = "SCRAM-SHA-512"
 SASL_LISTENER = "SASL_PLAINTEXT"

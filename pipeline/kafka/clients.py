@@ -9,6 +9,7 @@ password is one clear error at once, not a 30-second "Unable to bootstrap".
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -16,8 +17,8 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from kafka.serializer import Serializer
 
-from pipeline import config
-from pipeline.kafka_login import check_login
+from pipeline.kafka.login import check_login
+from pipeline.kafka.security import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,15 @@ class KeySerializer(Serializer):
 def _client_settings(bootstrap_servers: str) -> dict[str, Any]:
     """The environment's client settings, after the login check (secrets kept out of logs)."""
     check_login(bootstrap_servers)
-    return config.kafka_security().client_settings()
+    return KafkaSecurity.from_env().client_settings()
+
+
+def topic_replication() -> int:
+    """Replication factor of the topics velib creates (``VELIB_TOPIC_REPLICATION``, default 1).
+
+    A property of the cluster, like the ``KAFKA_*`` client settings: 1 on the local broker.
+    """
+    return int(os.getenv("VELIB_TOPIC_REPLICATION", "1"))
 
 
 # Back to the broker within a second of its restart (the Java clients' default);
@@ -84,11 +93,7 @@ def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool
         if name in admin.list_topics():
             return False
         admin.create_topics(
-            [
-                NewTopic(
-                    name, num_partitions=partitions, replication_factor=config.topic_replication()
-                )
-            ],
+            [NewTopic(name, num_partitions=partitions, replication_factor=topic_replication())],
             wait_for_metadata=True,
         )
         log.info("created topic %s with %d partitions", name, partitions)

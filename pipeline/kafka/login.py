@@ -25,8 +25,7 @@ from kafka.net.sasl import get_sasl_mechanism
 from kafka.protocol.parser import KafkaProtocol
 from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 
-from pipeline import config
-from pipeline.kafka_security import KafkaAuthError, KafkaSecurity
+from pipeline.kafka.security import KafkaAuthError, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def check_login(bootstrap_servers: str, timeout_s: float = LOGIN_TIMEOUT_S) -> N
     Raises:
         KafkaAuthError: the broker refused the user, password or mechanism.
     """
-    security = config.kafka_security()
+    security = KafkaSecurity.from_env()
     if security.mechanism is None:
         return
     digest = hashlib.sha256(repr(sorted(security.settings.items())).encode()).hexdigest()

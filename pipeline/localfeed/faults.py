@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.feedshapes import Station, station_key
+from pipeline.localfeed.shapes import Station, station_key
 
 FAULT_KINDS = ("5xx", "429", "slow", "truncated", "html", "info_change", "moved", "backwards")
 _BURSTS = ("5xx", "429", "slow")

@@ -1,9 +1,9 @@
 """Recordings as a live feed would serve them: snapshots in time order, and a clock.
 
-:mod:`pipeline.feedserver` serves these frames over HTTP. This module finds
+:mod:`pipeline.localfeed.server` serves these frames over HTTP. This module finds
 the recorded snapshots under a path (GBFS day folders and open-data history
 files, recognised by content), orders them by recorded time, builds each
-one's wire shapes on demand (:mod:`pipeline.feedshapes`, which also says what
+one's wire shapes on demand (:mod:`pipeline.localfeed.shapes`, which also says what
 cannot be reconstructed), and runs the clock that says which one is current.
 """
 
@@ -14,7 +14,6 @@ import gzip
 import io
 import logging
 import math
-import re
 import threading
 import time
 from bisect import bisect_right
@@ -24,14 +23,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pipeline.feedshapes import REPORT_COLUMN, Payloads, gbfs_payloads, history_payloads
-from pipeline.normalize import Reference, RowError, default_reference, paris_local_to_utc
-from pipeline.parsers import ID_COLUMN, SnapshotError, feed_time
-from pipeline.sources import read_payload
+from pipeline.localfeed.shapes import REPORT_COLUMN, Payloads, gbfs_payloads, history_payloads
+from pipeline.sources.normalize import Reference, RowError, default_reference, paris_local_to_utc
+from pipeline.sources.parsers import ID_COLUMN, SnapshotError, feed_time
+from pipeline.sources.recorded import name_time, read_payload
 
 log = logging.getLogger(__name__)
 
-_NAME_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _MAX_AHEAD_S = 3.0e9  # ~95 recorded years: beyond it the clock stops (datetime range)
 
 
@@ -145,7 +143,7 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
             continue
         kind = _sniff(file)
         if kind == "history":
-            at = _name_time(file) or _latest_report(file)
+            at = name_time(file) or _latest_report(file)
             if at is None:
                 log.info("feed: %s has no time in its name and no report time; skipped", file)
                 continue
@@ -175,14 +173,6 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
 
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path != root else path.name
-
-
-def _name_time(path: Path) -> datetime | None:
-    match = _NAME_TIME.search(path.name)
-    if not match:
-        return None
-    day, hh, mm, ss = match.groups()
-    return datetime.fromisoformat(f"{day}T{hh}:{mm}:{ss}+00:00")
 
 
 def _open_text(path: Path) -> io.TextIOBase:

@@ -1,9 +1,9 @@
 """A local Vélib' feed for tests and demos: a recording served over HTTP as if live.
 
 :class:`FeedServer` listens on loopback (``127.0.0.1``, port 0 picks a free
-one) and serves a recording (:mod:`pipeline.feedshapes` says what is and is
+one) and serves a recording (:mod:`pipeline.localfeed.shapes` says what is and is
 not reconstructed) through the two live APIs the clients of
-:mod:`pipeline.feeds` poll:
+:mod:`pipeline.sources.feeds` poll:
 
 - GBFS: ``/gbfs/gbfs.json`` (discovery, GBFS 1.0 shape) listing
   ``station_information`` and ``station_status`` (the base to set as
@@ -30,8 +30,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,10 +38,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from pipeline import lifecycle
-from pipeline.feedfaults import FAULT_KINDS, FaultPlan, Faults, parse_faults
-from pipeline.feedrecording import FeedClock, Recording, frame_index, load_recording
-from pipeline.feedshapes import (
+from pipeline.localfeed.faults import FAULT_KINDS, FaultPlan, Faults, parse_faults
+from pipeline.localfeed.recording import FeedClock, Recording, frame_index, load_recording
+from pipeline.localfeed.shapes import (
     GBFS_FEEDS,
     GBFS_TTL_S,
     Reply,
@@ -54,7 +52,6 @@ from pipeline.feedshapes import (
     station_key,
     too_many_requests,
 )
-from pipeline.settings import FeedSettings, RunSettings
 
 __all__ = [
     "FAULT_KINDS",
@@ -63,7 +60,6 @@ __all__ = [
     "FeedServer",
     "Served",
     "parse_faults",
-    "run",
 ]
 
 log = logging.getLogger(__name__)
@@ -356,60 +352,3 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         """Requests go to the ledger; the access log only at debug level."""
         log.debug("feed: " + format, *args)
-
-
-# --- command line support ------------------------------------------------------
-
-
-def run(settings: FeedSettings, ready: Callable[[FeedServer], None] | None = None) -> None:
-    """``velib feed serve``: serve until SIGINT/SIGTERM, then stop cleanly and say what was served.
-
-    Raises:
-        ValueError: a bad fault spec, or nothing to serve in the recording.
-        OSError: the port cannot be bound.
-    """
-    server = FeedServer(
-        settings.recording,
-        speed=settings.speed,
-        port=settings.port,
-        faults=parse_faults(settings.faults, seed=settings.seed),
-        ledger_path=settings.ledger,
-    )
-    with lifecycle.stop_on_signals() as stop:
-        try:
-            server.start()
-            if ready is not None:
-                ready(server)
-            while not stop.wait(0.5):
-                pass
-        finally:
-            server.stop()
-    ledger = server.ledger()
-    reached = max((e.snapshot for e in ledger if e.snapshot is not None), default=-1) + 1
-    fired = [e.kind for e in server.faults.events]
-    log.info(
-        "feed stopped: %d requests, %d fault events %s, snapshots reached %d of %d",
-        len(ledger),
-        len(fired),
-        fired,
-        reached,
-        len(server.recording),
-    )
-
-
-@contextmanager
-def serve_in_thread(settings: RunSettings) -> Iterator[FeedServer]:
-    """The local feed of a live run (``velib run --live --local-feed REC``), in this process.
-
-    Its ledger goes to ``LIVE_DIR/feed-ledger.jsonl``, so a soak can hold what was
-    served against what reached the topic.
-    """
-    assert settings.local_feed is not None
-    server = FeedServer(
-        settings.local_feed,
-        speed=settings.feed_speed,
-        faults=parse_faults(settings.feed_faults),
-        ledger_path=settings.live_dir / "feed-ledger.jsonl",
-    )
-    with server:
-        yield server

@@ -1,6 +1,6 @@
 """Recorded Vélib' snapshots rewritten into the shapes live feeds put on the wire.
 
-The local feed (:mod:`pipeline.feedserver`) answers with these shapes: GBFS
+The local feed (:mod:`pipeline.localfeed.server`) answers with these shapes: GBFS
 ``station_information`` and ``station_status``, open-data Explore API v2.1
 records, and the error bodies real gateways send. Conversions work on the raw
 recorded values, not on parsed records: a value that does not convert is
@@ -32,7 +32,7 @@ What each recording gives, and what it cannot:
   recorded GBFS files.
 - Feed time: a frame's time is the GBFS ``lastUpdatedOther`` or the history
   file's UTC commit time (from its name), the same ``observed_at`` that
-  :func:`pipeline.sources.read_recorded` gives it.
+  :func:`pipeline.sources.recorded.read_recorded` gives it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.normalize import (
+from pipeline.sources.normalize import (
     Reference,
     RowError,
     paris_local_to_utc,
@@ -52,8 +52,8 @@ from pipeline.normalize import (
     to_flag,
     to_float,
 )
-from pipeline.parsers import COMMUNE_COLUMN, ID_COLUMN
-from pipeline.sources import read_payload
+from pipeline.sources.parsers import COMMUNE_COLUMN, ID_COLUMN
+from pipeline.sources.recorded import read_payload
 
 GBFS_TTL_S = 3600
 GBFS_FEEDS = ("station_information", "station_status")
@@ -129,7 +129,7 @@ def history_payloads(rows: list[dict[str, str]], at: datetime, ref: Reference) -
     """Rewrite the rows of one open-data export into GBFS and API v2.1 shapes.
 
     The id column holds GBFS ids or station codes depending on the layout; it
-    is decided per file exactly as :func:`pipeline.parsers.parse_opendata_csv`
+    is decided per file exactly as :func:`pipeline.sources.parsers.parse_opendata_csv`
     decides it, so both readings name the same stations.
     """
     ids = [r.get(ID_COLUMN) or "" for r in rows]

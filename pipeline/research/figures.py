@@ -12,7 +12,7 @@ missing ones shown as empty rows), hour x weekday only when every weekday
 has data; their colour scale spans the data's range, not 0-100 %.
 
 Times: series are indexed by UTC ``window_start``; the axes show
-Europe/Paris wall-clock time (:func:`pipeline.research.local_naive`).
+Europe/Paris wall-clock time (:func:`pipeline.research.tables.local_naive`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from pipeline.research import PARIS_TZ, local_naive, window_seconds
+from pipeline.research.tables import PARIS_TZ, local_naive, window_seconds
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 NO_DATA_COLOR = "0.92"

@@ -1,7 +1,7 @@
 """Paris arrondissements as geometry: boundaries, a metric projection, point-in-polygon.
 
 The stream stage gives each station its arrondissement from its code
-(:mod:`pipeline.normalize`); maps, and the check of that rule against the real
+(:mod:`pipeline.sources.normalize`); maps, and the check of that rule against the real
 boundaries, need the polygons themselves
 (``data/reference/paris-arrondissements/``, © Ville de Paris, ODbL).
 
@@ -34,8 +34,8 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj import Transformer
 
-from pipeline.normalize import REFERENCE_DIR
 from pipeline.record import StationRecord
+from pipeline.sources.normalize import REFERENCE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -232,10 +232,10 @@ def report(check: CrossCheck) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m pipeline.geo data/raw/gbfs/2025-10-18 ...
+if __name__ == "__main__":  # python -m pipeline.research.geo data/raw/gbfs/2025-10-18 ...
     import sys
 
-    from pipeline.sources import read_recorded
+    from pipeline.sources.recorded import read_recorded
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for root in sys.argv[1:]:

@@ -1,6 +1,6 @@
 """Maps of Paris for the research notebooks: boundaries, stations, choropleths, captions.
 
-Everything is drawn in Lambert-93 (:mod:`pipeline.geo`), shifted so that the
+Everything is drawn in Lambert-93 (:mod:`pipeline.research.geo`), shifted so that the
 axes read in kilometres east and north of the Point zéro des routes de France
 (parvis de Notre-Dame): distances on the map are true, the aspect is equal,
 and a reader can measure "3 km from the centre" off the axes.
@@ -39,7 +39,7 @@ from matplotlib.text import Text
 from numpy.typing import ArrayLike, NDArray
 from shapely.ops import polylabel
 
-from pipeline import geo
+from pipeline.research import geo
 
 ATTRIBUTION = "© Vélib' Métropole, © Ville de Paris, ODbL"
 CMAP = "viridis"

@@ -29,8 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import config, vocabulary
+from pipeline import vocabulary
 from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
+from pipeline.settings import project
 
 STATUS_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "date")
 PARIS_TZ = "Europe/Paris"
@@ -45,7 +46,7 @@ _PANDAS = {
     "double": "float64",
     "bool": "boolean",
 }
-# ``_rejected/`` as the stream writes it (pipeline.indicators.REJECTED_COLUMNS, which
+# ``_rejected/`` as the stream writes it (pipeline.stream.indicators.REJECTED_COLUMNS, which
 # imports Spark; a unit test keeps the two equal).
 REJECTED: dict[str, str] = {
     "value": "str",
@@ -371,5 +372,5 @@ def save_figure(fig: Any, path: Path, dpi: int = 100, close: bool = True) -> Pat
 
 
 def project_root() -> Path:
-    """The project a notebook works in (see ``config.project_root``)."""
-    return config.project_root()
+    """The project a notebook works in (see ``project.project_root``)."""
+    return project.project_root()

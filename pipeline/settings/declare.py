@@ -1,7 +1,7 @@
 """How settings are declared, built in one order, checked, and offered on the command line.
 
 Each stage (ingest, capture, stream, compare, run, broker, feed) has a frozen
-dataclass in :mod:`pipeline.settings`. :meth:`Settings.build` fills it in one order:
+dataclass in :mod:`pipeline.settings.stages`. :meth:`Settings.build` fills it in one order:
 
     code defaults  <-  params.yaml (``base`` + the stage's section)
                    <-  environment variables  <-  explicit overrides
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from pipeline import config
+from pipeline.settings import project
 
 META = "velib"
 
@@ -65,7 +65,7 @@ def spec_of(f: dataclasses.Field[Any]) -> Spec:
 
 def duration(value: Any) -> str:
     """A duration kept as its text ('2 hours'), checked now."""
-    config.parse_duration(str(value))
+    project.parse_duration(str(value))
     return str(value).strip()
 
 
@@ -151,7 +151,7 @@ def _under_root(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_under_root(v) for v in value]
     text = str(value)
-    return text if "://" in text or text.startswith("dbfs:") else config.ROOT / text
+    return text if "://" in text or text.startswith("dbfs:") else project.ROOT / text
 
 
 def _is_path_parser(parse: Callable[[Any], Any] | None) -> bool:
@@ -173,7 +173,7 @@ class Settings:
         environ: Mapping[str, str] | None = None,
     ) -> Self:
         """Defaults <- params.yaml <- environment <- overrides (None means 'not given')."""
-        params = config.load_params() if params is None else params
+        params = project.load_params() if params is None else params
         environ = os.environ if environ is None else environ
         overrides = overrides or {}
         values: dict[str, Any] = {}
@@ -238,8 +238,8 @@ def shown(value: Any) -> str:
     """A value as --help shows it (paths under the project root relative to it)."""
     if isinstance(value, tuple):
         return ", ".join(shown(v) for v in value)
-    if isinstance(value, Path | str) and str(value).startswith(str(config.ROOT) + os.sep):
-        return os.path.relpath(str(value), config.ROOT)
+    if isinstance(value, Path | str) and str(value).startswith(str(project.ROOT) + os.sep):
+        return os.path.relpath(str(value), project.ROOT)
     return str(value)
 
 

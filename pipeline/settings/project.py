@@ -3,22 +3,19 @@
 Environment variables carry where things run (broker, topics, feed URL);
 ``params.yaml`` carries what a result depends on (windows, thresholds), so DVC
 can track it. Extra Kafka client settings pass through from ``KAFKA_*``
-variables and are never logged; ``pipeline.kafka_security`` reads them once and
+variables and are never logged; ``pipeline.kafka.security`` reads them once and
 renders them for kafka-python and for Spark.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.kafka_security import KafkaSecurity, MaskedDict
-
-ROOT = Path(__file__).resolve().parent.parent  # where this code and its reference data live
+ROOT = Path(__file__).resolve().parents[2]  # where this code and its reference data live
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -37,66 +34,6 @@ def project_root(start: Path | None = None) -> Path:
 
 PARAMS_FILE = ROOT / "params.yaml"
 
-DEFAULT_BOOTSTRAP = "localhost:9092"
-DEFAULT_GBFS_BASE_URL = "https://velib-metropole-opendata.smovengo.cloud/opendata/Velib_Metropole"
-DEFAULT_OPENDATA_URL = (
-    "https://opendata.paris.fr/api/explore/v2.1/catalog/datasets/velib-disponibilite-en-temps-reel"
-)
-
-
-def bootstrap_servers() -> str:
-    """Kafka bootstrap servers, from KAFKA_BOOTSTRAP_SERVERS or localhost:9092."""
-    return os.getenv("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
-
-
-def topic_status() -> str:
-    """The station-status topic."""
-    return os.getenv("VELIB_TOPIC_STATUS", "velib.station_status")
-
-
-def topic_alerts() -> str:
-    """The alerts topic written by the stream job."""
-    return os.getenv("VELIB_TOPIC_ALERTS", "velib.alerts")
-
-
-def topic_dead_letter() -> str:
-    """Where rejected inputs go, with their reason."""
-    return os.getenv("VELIB_TOPIC_DEAD_LETTER", "velib.dead_letter")
-
-
-def gbfs_base_url() -> str:
-    """GBFS base URL; configurable because it moved in 2023."""
-    return os.getenv("VELIB_GBFS_BASE_URL", DEFAULT_GBFS_BASE_URL).rstrip("/")
-
-
-def opendata_url() -> str:
-    """Paris open-data dataset URL (Explore API v2.1)."""
-    return os.getenv("VELIB_OPENDATA_URL", DEFAULT_OPENDATA_URL).rstrip("/")
-
-
-def kafka_security(environ: dict[str, str] | None = None) -> KafkaSecurity:
-    """The Kafka client settings of the ``KAFKA_*`` variables (repr masks the secrets)."""
-    return KafkaSecurity.from_env(environ)
-
-
-def kafka_client_settings(environ: dict[str, str] | None = None) -> MaskedDict:
-    """Extra kafka-python settings from KAFKA_* variables (SASL/SSL for a managed cluster).
-
-    ``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` becomes ``security_protocol="SASL_SSL"``.
-    Values pass through as strings, except digits (ints) and true/false (booleans)
-    of settings that are not text (a password of digits stays a string).
-    """
-    return kafka_security(environ).client_settings()
-
-
-def spark_kafka_options(environ: dict[str, str] | None = None) -> MaskedDict:
-    """The same settings as Spark Kafka source/sink options (``run_stream(kafka_options=...)``).
-
-    Raises:
-        KafkaSecurityError: a setting Spark cannot take from these variables.
-    """
-    return kafka_security(environ).spark_options()
-
 
 def load_params(path: Path | None = None) -> dict[str, Any]:
     """The whole params.yaml as a dict ({} when the file is absent)."""
@@ -111,11 +48,6 @@ def params_section(name: str, path: Path | None = None) -> dict[str, Any]:
     """One stage's parameters merged over the shared ``base`` section."""
     params = load_params(path)
     return {**params.get("base", {}), **params.get(name, {})}
-
-
-def topic_replication() -> int:
-    """Replication factor for topics velib creates (1 on a single local broker)."""
-    return int(os.getenv("VELIB_TOPIC_REPLICATION", "1"))
 
 
 _UNITS = {
@@ -157,17 +89,3 @@ def spark_interval(text: str) -> str:
     if seconds.is_integer():
         return f"{int(seconds)} seconds"
     return f"{int(seconds * 1000)} milliseconds"
-
-
-def check_stale_after(heartbeat_s: float, stale_after: str) -> None:
-    """Refuse a stale threshold shorter than two heartbeats (one lost heartbeat would show).
-
-    Raises:
-        ValueError: with both values, when ``stale_after < 2 * heartbeat_s``.
-    """
-    stale_s = parse_duration(stale_after).total_seconds()
-    if heartbeat_s > 0 and stale_s < 2 * heartbeat_s:
-        raise ValueError(
-            f"stream.stale_after ({stale_after}) must be at least twice the ingest heartbeat "
-            f"({heartbeat_s:g} s): a station would turn unknown between two heartbeats"
-        )

@@ -4,8 +4,8 @@ Built by ``XSettings.build(overrides)`` in one order — code defaults <-
 params.yaml (``base`` + the stage's section) <- environment <- overrides — by
 every caller alike: the ``velib`` command (its options are generated from
 these declarations), ``velib run``, the DVC stages, ``bench`` and notebooks.
-See :mod:`pipeline.options` for the machinery. Kafka security settings
-(``KAFKA_*``) are read by :mod:`pipeline.kafka_security`, never stored here,
+See :mod:`pipeline.settings.declare` for the machinery. Kafka security settings
+(``KAFKA_*``) are read by :mod:`pipeline.kafka.security`, never stored here,
 so a settings object can be logged.
 """
 
@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import config
-from pipeline.options import Settings, SettingsError, opt
-from pipeline.options import duration as as_duration
-from pipeline.options import location as as_location
-from pipeline.options import non_negative as as_non_negative
-from pipeline.options import path as as_path
-from pipeline.options import paths as as_paths
-from pipeline.options import port as as_port
-from pipeline.options import positive as as_positive
-from pipeline.options import positive_int as as_positive_int
+from pipeline.settings import project
+from pipeline.settings.declare import Settings, SettingsError, opt
+from pipeline.settings.declare import duration as as_duration
+from pipeline.settings.declare import location as as_location
+from pipeline.settings.declare import non_negative as as_non_negative
+from pipeline.settings.declare import path as as_path
+from pipeline.settings.declare import paths as as_paths
+from pipeline.settings.declare import port as as_port
+from pipeline.settings.declare import positive as as_positive
+from pipeline.settings.declare import positive_int as as_positive_int
 
 __all__ = [
     "BrokerSettings",
@@ -38,7 +38,42 @@ __all__ = [
     "StreamSettings",
 ]
 
-_BOOTSTRAP = "Kafka bootstrap servers, host:port[,host:port]"
+GBFS_BASE_URL = "https://velib-metropole-opendata.smovengo.cloud/opendata/Velib_Metropole"
+OPENDATA_URL = (
+    "https://opendata.paris.fr/api/explore/v2.1/catalog/datasets/velib-disponibilite-en-temps-reel"
+)
+HEARTBEAT_S = 3600.0  # ingest re-emits an unchanged station after this long (params: ingest)
+STALE_AFTER = "2 hours"  # a station without a record for longer is unknown (params: stream)
+
+
+def _bootstrap(default: str | None = "localhost:9092", help: str | None = None) -> Any:  # noqa: A002
+    return opt(
+        default,
+        help or "Kafka bootstrap servers, host:port[,host:port]",
+        env="KAFKA_BOOTSTRAP_SERVERS",
+    )
+
+
+def _status_topic() -> Any:
+    return opt("velib.station_status", "station-status topic", env="VELIB_TOPIC_STATUS")
+
+
+def _heartbeat(help: str, param: str) -> Any:  # noqa: A002
+    return opt(HEARTBEAT_S, help, param=param, parse=as_non_negative, flag="--heartbeat")
+
+
+def check_stale_after(heartbeat_s: float, stale_after: str) -> None:
+    """Refuse a stale threshold shorter than two heartbeats (one lost heartbeat would show).
+
+    Raises:
+        SettingsError: with both values, when ``stale_after < 2 * heartbeat_s``.
+    """
+    stale_s = project.parse_duration(stale_after).total_seconds()
+    if heartbeat_s > 0 and stale_s < 2 * heartbeat_s:
+        raise SettingsError(
+            f"stream.stale_after ({stale_after}) must be at least twice the ingest heartbeat "
+            f"({heartbeat_s:g} s): a station would turn unknown between two heartbeats"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,13 +99,10 @@ class IngestSettings(Settings):
         "replay speed-up: 0 = as fast as possible, 60 = a recorded minute per second",
         parse=as_non_negative,
     )
-    heartbeat_s: float = opt(
-        3600.0,
+    heartbeat_s: float = _heartbeat(
         "re-emit an unchanged station after this many observed "
         "seconds (0: never); the stream's stale_after must be >= 2x this",
-        param="heartbeat_s",
-        parse=as_non_negative,
-        flag="--heartbeat",
+        "heartbeat_s",
     )
     archive: Path | None = opt(
         None,
@@ -80,17 +112,15 @@ class IngestSettings(Settings):
     no_restore: bool = opt(
         False, "do not rebuild change state from the topic at start-up", boolean=True
     )
-    bootstrap_servers: str = opt("localhost:9092", _BOOTSTRAP, env="KAFKA_BOOTSTRAP_SERVERS")
-    topic: str = opt("velib.station_status", "station-status topic", env="VELIB_TOPIC_STATUS")
+    bootstrap_servers: str = _bootstrap()
+    topic: str = _status_topic()
     dead_letter_topic: str = opt(
         "velib.dead_letter", "dead-letter topic", env="VELIB_TOPIC_DEAD_LETTER"
     )
     gbfs_url: str = opt(
-        config.DEFAULT_GBFS_BASE_URL, "GBFS base URL (it moved in 2023)", env="VELIB_GBFS_BASE_URL"
+        GBFS_BASE_URL, "GBFS base URL (it moved in 2023)", env="VELIB_GBFS_BASE_URL"
     )
-    opendata_url: str = opt(
-        config.DEFAULT_OPENDATA_URL, "Paris open-data dataset URL", env="VELIB_OPENDATA_URL"
-    )
+    opendata_url: str = opt(OPENDATA_URL, "Paris open-data dataset URL", env="VELIB_OPENDATA_URL")
 
     def check(self) -> None:
         """Replay needs a path that exists; live sources take none."""
@@ -130,8 +160,8 @@ class CaptureSettings(Settings):
         param="max_seconds",
         parse=as_positive,
     )
-    bootstrap_servers: str = opt("localhost:9092", _BOOTSTRAP, env="KAFKA_BOOTSTRAP_SERVERS")
-    topic: str = opt("velib.station_status", "station-status topic", env="VELIB_TOPIC_STATUS")
+    bootstrap_servers: str = _bootstrap()
+    topic: str = _status_topic()
 
     def check(self) -> None:
         """--follow and --until-idle exclude each other."""
@@ -163,7 +193,7 @@ class StreamSettings(Settings):
         "15 minutes", "tumbling window of the indicators", param="window", parse=as_duration
     )
     stale_after: str = opt(
-        "2 hours",
+        STALE_AFTER,
         "a station without any record for longer is unknown",
         param="stale_after",
         parse=as_duration,
@@ -173,21 +203,16 @@ class StreamSettings(Settings):
         None, "records per micro-batch at most", parse=as_positive_int
     )
     master: str | None = opt(None, "Spark master (default local[2])", env="SPARK_MASTER")
-    bootstrap_servers: str = opt("localhost:9092", _BOOTSTRAP, env="KAFKA_BOOTSTRAP_SERVERS")
-    topic: str = opt("velib.station_status", "station-status topic", env="VELIB_TOPIC_STATUS")
+    bootstrap_servers: str = _bootstrap()
+    topic: str = _status_topic()
     alerts_topic: str = opt("velib.alerts", "alerts topic", env="VELIB_TOPIC_ALERTS")
 
     def check(self) -> None:
         """The stale threshold must cover two ingest heartbeats (params.yaml)."""
-        heartbeat = float(config.params_section("ingest").get("heartbeat_s", 3600))
         try:
-            config.check_stale_after(heartbeat, self.stale_after)
-        except ValueError as exc:
+            check_stale_after(IngestSettings.build().heartbeat_s, self.stale_after)
+        except SettingsError as exc:
             raise SettingsError(f"--stale-after: {exc}") from None
-
-    def kafka_options(self) -> dict[str, str]:
-        """The ``KAFKA_*`` security settings as Spark source/sink options (never logged)."""
-        return config.spark_kafka_options()
 
 
 @dataclass(frozen=True)
@@ -213,7 +238,7 @@ class CompareSettings(Settings):
         flag="--move-threshold",
     )
     stale_after: str = opt(
-        "2 hours",
+        STALE_AFTER,
         "a station's record counts this long",
         flag="-",
         param="stream.stale_after",
@@ -291,13 +316,7 @@ class RunSettings(Settings):
         "data/processed", "Parquet root with its checkpoints (rewritten)", parse=as_location
     )
     metrics: Path | None = opt("reports/metrics/stream.json", "metrics JSON", parse=as_path)
-    heartbeat_s: float = opt(
-        3600.0,
-        "ingest heartbeat (seconds)",
-        param="ingest.heartbeat_s",
-        parse=as_non_negative,
-        flag="--heartbeat",
-    )
+    heartbeat_s: float = _heartbeat("ingest heartbeat (seconds)", "ingest.heartbeat_s")
     idle_s: float = opt(5.0, "capture stops after this long with nothing new", flag="-")
     bootstrap_servers: str | None = opt(
         None,
@@ -350,10 +369,7 @@ class RunSettings(Settings):
             missing.append(str(self.local_feed))
         if missing:
             raise SettingsError(f"raw data not found: {', '.join(missing)}")
-        try:
-            config.check_stale_after(self.heartbeat_s, StreamSettings.build().stale_after)
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
+        check_stale_after(self.heartbeat_s, StreamSettings.build().stale_after)
 
     def capture(self, bootstrap_servers: str) -> CaptureSettings:
         """The capture's settings for this run (group and file sizes from params.yaml)."""
@@ -363,6 +379,12 @@ class RunSettings(Settings):
                 "bootstrap_servers": bootstrap_servers,
                 "until_idle_s": self.idle_s,
             }
+        )
+
+    def ingest(self, bootstrap_servers: str) -> IngestSettings:
+        """The ingest's topics and heartbeat for this run (it replays ``raw`` itself)."""
+        return IngestSettings.build(
+            {"bootstrap_servers": bootstrap_servers, "heartbeat_s": self.heartbeat_s}
         )
 
     def stream(self, bootstrap_servers: str, **changes: Any) -> StreamSettings:

@@ -30,10 +30,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.normalize import Reference, default_reference
-from pipeline.parsers import Snapshot, SnapshotError, failed_snapshot, parse_gbfs
-from pipeline.parsers import parse_opendata_records as parse_records
+from pipeline.durable import fsync_dir
 from pipeline.record import format_timestamp, parse_timestamp
+from pipeline.sources.normalize import Reference, default_reference
+from pipeline.sources.parsers import Snapshot, SnapshotError, failed_snapshot, parse_gbfs
+from pipeline.sources.parsers import parse_opendata_records as parse_records
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,9 @@ class Archive:
             "files": sorted(files),
         }
         (tmp / POLL).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.replace(tmp, final)
-        _fsync_dir(parent)
+        fsync_dir(parent)
         self._count((poll.source, day), sum(files.values()))
         return final
 
@@ -142,14 +143,6 @@ def _write_gz(path: Path, payload: Any) -> int:
         raw.flush()
         os.fsync(raw.fileno())
     return path.stat().st_size
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_gz(path: Path) -> Any:

@@ -1,6 +1,6 @@
 """Live Vélib' feeds over HTTP: the GBFS feed and the Paris open-data records API.
 
-Both turn one poll into one :class:`~pipeline.parsers.Snapshot` through the same
+Both turn one poll into one :class:`~pipeline.sources.parsers.Snapshot` through the same
 parse functions that read the recorded files, so the recorded payloads test
 them. Network trouble never raises out of ``poll()``: after the retries (429,
 5xx and connection errors, exponential backoff) the poll becomes a failed
@@ -21,9 +21,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from pipeline.archive import RawPoll, error_details
-from pipeline.normalize import Reference, default_reference
-from pipeline.parsers import (
+from pipeline.sources.archive import RawPoll, error_details
+from pipeline.sources.normalize import Reference, default_reference
+from pipeline.sources.parsers import (
     Snapshot,
     SnapshotError,
     failed_snapshot,

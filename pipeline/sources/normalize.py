@@ -28,17 +28,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pipeline import config
 from pipeline.record import StationRecord
+from pipeline.settings import project
 
 log = logging.getLogger(__name__)
 
-REFERENCE_DIR = config.ROOT / "data" / "reference"
+REFERENCE_DIR = project.ROOT / "data" / "reference"
 PARIS_TZ = ZoneInfo("Europe/Paris")
 
 MAX_COUNT = 300  # the largest real station has ~75 docks; anything above is garbage
 FUTURE_TOLERANCE = timedelta(minutes=10)  # clock skew between station and feed
-STALE_AFTER = timedelta(days=1)  # older reports are real (back to 2018) but flagged
+OLD_REPORT_AFTER = timedelta(days=1)  # a station report older: real (back to 2018), flagged
 
 _TRUE = {"1": True, "0": False, "OUI": True, "NON": False, "TRUE": True, "FALSE": False}
 
@@ -325,6 +325,6 @@ def _dedupe(
             record.bikes_available + record.docks_available != record.capacity
         ):
             oddities["bikes_docks_ne_capacity"] += 1
-        if record.observed_at - record.last_reported > STALE_AFTER:
+        if record.observed_at - record.last_reported > OLD_REPORT_AFTER:
             oddities["stale_last_reported"] += 1
     return out, rejects, oddities

@@ -1,9 +1,9 @@
 """Parsers of every Vélib' payload format into normalized snapshots.
 
 A :class:`Snapshot` is everything one poll or one recorded file says about the
-stations at one moment, already normalized (see :mod:`pipeline.normalize` for
+stations at one moment, already normalized (see :mod:`pipeline.sources.normalize` for
 the validation rules and the commune / arrondissement rule). The live feeds
-(:mod:`pipeline.feeds`) and the recorded files (:mod:`pipeline.sources`) both
+(:mod:`pipeline.sources.feeds`) and the recorded files (:mod:`pipeline.sources.recorded`) both
 go through these functions, so a quirk is handled once.
 
 Observed time (``observed_at``) per format:
@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.normalize import (
+from pipeline.record import StationRecord
+from pipeline.sources.normalize import (
     Reference,
     Rejection,
     RowError,
@@ -38,7 +39,6 @@ from pipeline.normalize import (
     parse_latlon,
     to_float,
 )
-from pipeline.record import StationRecord
 
 EXCERPT_CHARS = 300
 # Columns of the open-data export, shared with the reference-table builder.

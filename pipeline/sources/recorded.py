@@ -3,7 +3,7 @@
 Recorded files are recognised by their content, never by their name, and a
 file that cannot be parsed at all becomes a snapshot with no records and one
 rejection, so replay never stops on a bad file. The formats themselves are
-parsed in :mod:`pipeline.parsers`; the live feeds are in :mod:`pipeline.feeds`.
+parsed in :mod:`pipeline.sources.parsers`; the live feeds are in :mod:`pipeline.sources.feeds`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.archive import is_archive, read_archive
-from pipeline.normalize import Reference, default_reference
-from pipeline.parsers import (
+from pipeline.sources.archive import is_archive, read_archive
+from pipeline.sources.normalize import Reference, default_reference
+from pipeline.sources.parsers import (
     COMMUNE_COLUMN,
     EXCERPT_CHARS,
     ID_COLUMN,
@@ -55,7 +55,8 @@ _NAME_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})(\d{2})Z")
 # --- recorded files, read by content -----------------------------------------
 
 
-def _name_time(path: Path) -> datetime | None:
+def name_time(path: Path) -> datetime | None:
+    """The UTC time in a recorded file's name (``...2022-05-13T024424Z...``), or None."""
     match = _NAME_TIME.search(path.name)
     if not match:
         return None
@@ -64,7 +65,7 @@ def _name_time(path: Path) -> datetime | None:
 
 
 def _file_time(path: Path) -> datetime:
-    return _name_time(path) or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    return name_time(path) or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
 
 def read_payload(path: Path) -> tuple[str, Any]:
@@ -136,7 +137,7 @@ def _read_file(path: Path, ref: Reference) -> list[Snapshot] | dict[str, Any]:
         header = payload.split("\n", 1)[0]
         if "stationcode" in header and "numbikesavailable" in header:
             return parse_v1_table(payload, origin=origin, ref=ref)
-        return [parse_opendata_csv(payload, origin=origin, observed_at=_name_time(path), ref=ref)]
+        return [parse_opendata_csv(payload, origin=origin, observed_at=name_time(path), ref=ref)]
     except SnapshotError as exc:
         return [failed_snapshot(str(exc), _excerpt(path), origin, _file_time(path), "replay")]
 
@@ -166,7 +167,7 @@ def read_recorded(
 ) -> Iterator[Snapshot]:
     """Every snapshot in a recorded file or folder, any format, in time order.
 
-    An archive of live polls (:mod:`pipeline.archive`) replays poll by poll.
+    An archive of live polls (:mod:`pipeline.sources.archive`) replays poll by poll.
 
     GBFS status files are joined with the information file of the same folder.
     Open-data CSV files whose name carries their time are parsed lazily, so a
@@ -185,7 +186,7 @@ def read_recorded(
     units: list[tuple[datetime, int, Callable[[], list[Snapshot]]]] = []
     gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]] = {}
     for order, file in enumerate(_data_files(path)):
-        when = _name_time(file)
+        when = name_time(file)
         if when is not None and ".csv" in file.name.lower():
             units.append((when, order, lambda f=file: _as_list(_read_file(f, ref))))
             continue
@@ -272,7 +273,7 @@ def build_reference_tables(data_dir: Path, out_dir: Path) -> tuple[int, int]:
     return len(ids), len(communes)
 
 
-if __name__ == "__main__":  # python -m pipeline.sources ../shared/data data/reference
+if __name__ == "__main__":  # python -m pipeline.sources.recorded ../shared/data data/reference
     import sys
 
     logging.basicConfig(level=logging.INFO)

@@ -1,7 +1,7 @@
 """Alerts leave the stream as JSON on the alerts topic, one message per condition change.
 
 The alert rows themselves come from the per-station state pass
-(:func:`pipeline.timeline.alert_rows`); their columns and meaning are
+(:func:`pipeline.stream.timeline.alert_rows`); their columns and meaning are
 ``vocabulary.ALERT``. This module only renders them for Kafka: key = station
 code (one station's alerts stay ordered), value = the row as JSON with UTC
 ``Z`` times and explicit nulls.

@@ -4,7 +4,7 @@ Every function here takes and returns a Spark DataFrame and works the same on
 a batch DataFrame (unit tests) and inside the stream's micro-batches. No
 Python UDF is used: parsing and aggregation stay in the JVM, which matters
 for throughput. The per-station time in force that the indicators aggregate
-comes from :mod:`pipeline.timeline`; the names and one-line definitions of
+comes from :mod:`pipeline.stream.timeline`; the names and one-line definitions of
 every column are in :mod:`pipeline.vocabulary`.
 
 * Parsing: one ``from_json`` per value; a value that is null, not a JSON
@@ -168,8 +168,8 @@ def station_rows(parts: DataFrame, places: DataFrame, window_us: int) -> DataFra
     """The ``indicators_station`` rows of the pieces (vocabulary.STATION columns).
 
     Args:
-        parts: :func:`pipeline.timeline.pieces`.
-        places: :func:`pipeline.timeline.places`, the names looked up by version.
+        parts: :func:`pipeline.stream.timeline.pieces`.
+        places: :func:`pipeline.stream.timeline.places`, the names looked up by version.
         window_us: the window length.
 
     Every aggregate buffer is fixed-width (the condition at the end is a bit

@@ -1,8 +1,8 @@
 """One micro-batch of the stream job, through every output (:class:`BatchStep`).
 
 ``foreachBatch`` hands each micro-batch here: parse once, advance the
-per-station state pass of :mod:`pipeline.timeline`, write every table through
-:mod:`pipeline.batchstore` (a replayed batch replaces its own files), publish the
+per-station state pass of :mod:`pipeline.stream.timeline`, write every table through
+:mod:`pipeline.stream.tables` (a replayed batch replaces its own files), publish the
 alerts, save the state. :class:`StreamSummary` adds the batches up for the
 command line and the metrics.
 """
@@ -19,8 +19,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
-from pipeline import config, indicators, timeline, vocabulary
-from pipeline.batchstore import BatchStore
+from pipeline import vocabulary
+from pipeline.settings import project
+from pipeline.stream import indicators, timeline
+from pipeline.stream.tables import BatchStore
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class Durations:
         parsed = {}
         for name, text in (("window", window), ("stale_after", stale_after)):
             try:
-                parsed[name] = int(config.parse_duration(text).total_seconds() * 1_000_000)
+                parsed[name] = int(project.parse_duration(text).total_seconds() * 1_000_000)
             except ValueError as exc:
                 raise ValueError(f"stream {name}: {exc}") from None
         return cls(parsed["window"], parsed["stale_after"])

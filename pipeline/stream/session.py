@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline import config
+from pipeline.settings import project
 
 CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
 
@@ -20,7 +20,7 @@ CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
 def connector_jars() -> list[Path]:
     """The connector jars copied by `make jars` (empty if not fetched)."""
     base = os.getenv("VELIB_JARS_DIR")
-    lib = (Path(base) if base else config.ROOT / "jvm" / "lib") / "spark"
+    lib = (Path(base) if base else project.ROOT / "jvm" / "lib") / "spark"
     return sorted(lib.glob("*.jar")) if lib.is_dir() else []
 
 

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -159,3 +162,21 @@ class BatchStore:
             version = int(path.rstrip("/").split("/")[-1])
             if version < batch_id - 1:  # keep the previous one: a replay of batch_id needs it
                 self.files.delete(path)
+
+
+def progress(checkpoints: Path) -> dict[str, Any]:
+    """The newest committed batch of a local checkpoint folder: number, age, completeness.
+
+    For the status line of a live run; reads files only, no Spark.
+    """
+    commits = [p for p in (checkpoints / "stream" / "commits").glob("[0-9]*") if p.is_file()]
+    if not commits:
+        return {"spark_batch": None}
+    last = max(commits, key=lambda p: int(p.name))
+    ago = time.time() - last.stat().st_mtime
+    states = sorted((checkpoints / "state").glob(f"*/{META}"))
+    until = None
+    if states:
+        us = json.loads(states[-1].read_text(encoding="utf-8")).get("complete_until_us")
+        until = datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%MZ") if us else None
+    return {"spark_batch": int(last.name), "spark_batch_age_s": round(ago), "complete_until": until}

@@ -27,7 +27,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline import indicators, record, vocabulary
+from pipeline import record, vocabulary
+from pipeline.stream import indicators
 
 US = 1_000_000
 KAFKA_COLUMNS: tuple[str, ...] = ("partition", "offset")

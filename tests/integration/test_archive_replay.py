@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from kafka import TopicPartition
 
-from pipeline import ingest, kafka_io
-from pipeline.archive import Archive
-from pipeline.feedfaults import parse_faults
-from pipeline.feedserver import FeedServer
-from pipeline.settings import IngestSettings
+from pipeline.ingest import job as ingest
+from pipeline.kafka import clients
+from pipeline.localfeed.faults import parse_faults
+from pipeline.localfeed.server import FeedServer
+from pipeline.settings.stages import IngestSettings
+from pipeline.sources.archive import Archive
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ FAULTS = "each:5xx,429,truncated,html,info_change,moved,backwards"
 
 def messages(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes | None, bytes]]]:
     """Every message of a topic, per partition in offset order."""
-    consumer = kafka_io.consumer(bootstrap, None)
+    consumer = clients.consumer(bootstrap, None)
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         consumer.assign(tps)

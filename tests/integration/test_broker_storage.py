@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.broker import LocalBroker
+from pipeline.kafka.broker import LocalBroker
 
 pytestmark = pytest.mark.integration
 

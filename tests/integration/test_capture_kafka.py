@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from kafka import TopicPartition
 
-from pipeline import kafka_io, record
-from pipeline.capture import capture, pandas_read_options, read_captured, read_rejected
-from pipeline.capture_files import CAPTURE_HEADER
-from pipeline.sources import read_recorded
+from pipeline import record
+from pipeline.capture.files import CAPTURE_HEADER
+from pipeline.capture.job import capture, pandas_read_options, read_captured, read_rejected
+from pipeline.kafka import clients
+from pipeline.sources.recorded import read_recorded
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def _real_records() -> list[record.StationRecord]:
 
 
 def _produce(bootstrap: str, topic: str, records: list[record.StationRecord], bad=()) -> None:
-    producer = kafka_io.producer(bootstrap)
+    producer = clients.producer(bootstrap)
     try:
         for rec in records:
             producer.send(topic, key=rec.station_code, value=record.to_json(rec))
@@ -170,7 +171,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def _end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
-    consumer = kafka_io.consumer(bootstrap, None)
+    consumer = clients.consumer(bootstrap, None)
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         ends = consumer.end_offsets(tps)

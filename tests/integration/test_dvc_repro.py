@@ -130,7 +130,7 @@ def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
 
 
 def _kafka_ready() -> None:
-    from pipeline.broker import BrokerError, java_executable
+    from pipeline.kafka.broker import BrokerError, java_executable
 
     try:
         java_executable()

@@ -7,13 +7,13 @@ from collections import defaultdict
 
 import pytest
 
-from pipeline import kafka_io
+from pipeline.kafka import clients
 
 pytestmark = pytest.mark.integration
 
 
 def _produce(bootstrap: str, topic: str, messages: list[tuple[str, dict]]) -> None:
-    producer = kafka_io.producer(bootstrap)
+    producer = clients.producer(bootstrap)
     try:
         for key, value in messages:
             producer.send(topic, key=key, value=json.dumps(value).encode())
@@ -32,7 +32,7 @@ def test_round_trip_keeps_keys_values_and_per_key_order(kafka_bootstrap, make_to
     sent = _messages(200)
     _produce(kafka_bootstrap, topic, sent)
 
-    consumer = kafka_io.consumer(kafka_bootstrap, group_id, consumer_timeout_ms=5000)
+    consumer = clients.consumer(kafka_bootstrap, group_id, consumer_timeout_ms=5000)
     consumer.subscribe([topic])
     got = [(m.key.decode(), json.loads(m.value), m.partition) for m in consumer]
     consumer.close()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.ingest import emitted_records, ingest
+from pipeline.ingest.job import emitted_records, ingest
+from pipeline.kafka import clients
 from pipeline.record import from_json, to_json
-from pipeline.sources import read_recorded
+from pipeline.sources.recorded import read_recorded
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ FIX = ROOT / "tests" / "fixtures"
 
 
 def consume_all(bootstrap: str, topic: str, group_id: str, expected: int, timeout_s: float = 30):
-    consumer = kafka_io.consumer(bootstrap, group_id, consumer_timeout_ms=2000)
+    consumer = clients.consumer(bootstrap, group_id, consumer_timeout_ms=2000)
     consumer.subscribe([topic])
     messages = []
     deadline = time.monotonic() + timeout_s
@@ -100,7 +100,7 @@ def test_malformed_files_become_dead_letters_and_the_loop_goes_on(
 def test_rejected_row_dead_lettered_with_station_key(kafka_bootstrap, make_topic, group_id):
     topic, dead = make_topic(1), make_topic(1)
     snap = next(iter(read_recorded(FIX / "gbfs/2024-11-19")))
-    from pipeline.normalize import Rejection
+    from pipeline.sources.normalize import Rejection
 
     bad = Rejection("negative bikes_available (-1)", {"stationCode": "16107"}, snap.origin)
     run(kafka_bootstrap, [replace(snap, rejects=[bad])], topic, dead)
@@ -151,7 +151,7 @@ def test_cli_killed_with_sigkill_then_restarted(kafka_bootstrap, make_topic, gro
     # 4 recorded hours per second: ~0.5 s between the history's snapshots
     proc = subprocess.Popen([*cmd, "--speed", "14400"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
     try:
-        consumer = kafka_io.consumer(kafka_bootstrap, group_id + "-watch")
+        consumer = clients.consumer(kafka_bootstrap, group_id + "-watch")
         consumer.subscribe([topic])
         seen = 0
         deadline = time.monotonic() + 60

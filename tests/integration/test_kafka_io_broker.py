@@ -1,4 +1,4 @@
-"""pipeline.kafka_io against the real broker: clients as configured, topics as created."""
+"""pipeline.kafka.clients against the real broker: clients as configured, topics as created."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline import kafka_io
-from pipeline.kafka_io import RECONNECT, KeySerializer
+from pipeline.kafka import clients
+from pipeline.kafka.clients import RECONNECT, KeySerializer
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_producer_settings_and_a_keyed_round_trip(kafka_bootstrap, make_topic, clean_env):
     topic = make_topic(1)
-    producer = kafka_io.producer(kafka_bootstrap)
+    producer = clients.producer(kafka_bootstrap)
     try:
         config = producer.config
         assert config["compression_type"] == "gzip"
@@ -39,7 +39,7 @@ def test_producer_settings_and_a_keyed_round_trip(kafka_bootstrap, make_topic, c
         producer.send(topic, key="Saint-Mandé", value=b"{}").get(timeout=30)
     finally:
         producer.close()
-    consumer = kafka_io.consumer(kafka_bootstrap, None)
+    consumer = clients.consumer(kafka_bootstrap, None)
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
@@ -53,7 +53,7 @@ def test_producer_settings_and_a_keyed_round_trip(kafka_bootstrap, make_topic, c
 def test_consumer_settings_environment_and_overrides(kafka_bootstrap, clean_env):
     clean_env.setenv("KAFKA_RECONNECT_BACKOFF_MAX_MS", "2500")
     clean_env.setenv("KAFKA_HEAP_OPTS", "-Xmx1G")  # the launch scripts': not a client setting
-    consumer = kafka_io.consumer(kafka_bootstrap, "velib-capture", auto_offset_reset="latest")
+    consumer = clients.consumer(kafka_bootstrap, "velib-capture", auto_offset_reset="latest")
     try:
         config = consumer.config
         assert config["group_id"] == "velib-capture"
@@ -63,7 +63,7 @@ def test_consumer_settings_environment_and_overrides(kafka_bootstrap, clean_env)
         assert consumer.topics() is not None  # it really talks to the broker
     finally:
         consumer.close()
-    plain = kafka_io.consumer(kafka_bootstrap, None)
+    plain = clients.consumer(kafka_bootstrap, None)
     try:
         assert plain.config["auto_offset_reset"] == "earliest"
         assert plain.config["group_id"] is None
@@ -82,9 +82,9 @@ def describe(bootstrap: str, name: str) -> int:
 
 def test_ensure_topic_creates_once_and_leaves_an_existing_topic(kafka_bootstrap, clean_env):
     name = f"ensure-{uuid.uuid4().hex[:12]}"
-    assert kafka_io.ensure_topic(kafka_bootstrap, name, partitions=6) is True
+    assert clients.ensure_topic(kafka_bootstrap, name, partitions=6) is True
     assert describe(kafka_bootstrap, name) == 6
-    assert kafka_io.ensure_topic(kafka_bootstrap, name, partitions=2) is False
+    assert clients.ensure_topic(kafka_bootstrap, name, partitions=2) is False
     assert describe(kafka_bootstrap, name) == 6  # never changed by a second call
 
 
@@ -92,9 +92,7 @@ def test_ensure_topic_from_two_threads_creates_it_once(kafka_bootstrap, clean_en
     name = f"race-{uuid.uuid4().hex[:12]}"
     results: list[bool] = []
     threads = [
-        threading.Thread(
-            target=lambda: results.append(kafka_io.ensure_topic(kafka_bootstrap, name))
-        )
+        threading.Thread(target=lambda: results.append(clients.ensure_topic(kafka_bootstrap, name)))
         for _ in range(2)
     ]
     for t in threads:
@@ -107,4 +105,4 @@ def test_ensure_topic_from_two_threads_creates_it_once(kafka_bootstrap, clean_en
 def test_ensure_topic_reports_a_replication_the_cluster_cannot_give(kafka_bootstrap, clean_env):
     clean_env.setenv("VELIB_TOPIC_REPLICATION", "3")  # one broker here
     with pytest.raises(KafkaError):
-        kafka_io.ensure_topic(kafka_bootstrap, f"rf3-{uuid.uuid4().hex[:12]}")
+        clients.ensure_topic(kafka_bootstrap, f"rf3-{uuid.uuid4().hex[:12]}")

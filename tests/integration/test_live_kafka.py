@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 from kafka import TopicPartition
 
-from pipeline import kafka_io, live
-from pipeline.settings import IngestSettings, RunSettings
+from pipeline import live
+from pipeline.kafka import clients
+from pipeline.settings.stages import IngestSettings, RunSettings
 
 pytestmark = pytest.mark.integration
 
 
 def read_values(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = kafka_io.consumer(bootstrap, None)
+    consumer = clients.consumer(bootstrap, None)
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
@@ -43,8 +44,8 @@ def test_watchdog_restarts_a_killed_broker_on_its_port_with_its_data(java, tmp_p
         RunSettings.build({"live_dir": str(tmp_path)}), bootstrap_servers=None
     )
     with live.kafka(settings) as (bootstrap, broker):
-        kafka_io.ensure_topic(bootstrap, "kept", partitions=1)
-        producer = kafka_io.producer(bootstrap)
+        clients.ensure_topic(bootstrap, "kept", partitions=1)
+        producer = clients.producer(bootstrap)
         producer.send("kept", key="16107", value=b"before").get(timeout=30)
         failures: list[float] = []
         assert live._watch_broker(broker, failures) is None  # running: left alone
@@ -66,7 +67,7 @@ def test_status_counts_what_the_broker_holds(kafka_bootstrap, make_topic, tmp_pa
     monkeypatch.setenv("VELIB_TOPIC_DEAD_LETTER", dead)
     settings = RunSettings.build({"live_dir": str(tmp_path)})
     assert IngestSettings.build().topic == status
-    producer = kafka_io.producer(kafka_bootstrap)
+    producer = clients.producer(kafka_bootstrap)
     for i in range(7):
         producer.send(status, key=f"{i}", value=b"{}")
     producer.send(dead, key=None, value=b"{}")

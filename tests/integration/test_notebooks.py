@@ -30,7 +30,10 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import figcheck  # noqa: E402
 
-from pipeline import figures, maps  # noqa: E402
+from pipeline.research import (
+    figures,  # noqa: E402
+    maps,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import kafka_io, record
+from pipeline import record
+from pipeline.kafka import clients
 from pipeline.run import run
-from pipeline.settings import RunSettings
+from pipeline.settings.stages import RunSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,7 +20,7 @@ HISTORY = Path(__file__).parent.parent / "fixtures" / "history"
 
 
 def _topic_records(bootstrap: str, topic: str) -> list[record.StationRecord]:
-    consumer = kafka_io.consumer(bootstrap, None, consumer_timeout_ms=5000)
+    consumer = clients.consumer(bootstrap, None, consumer_timeout_ms=5000)
     consumer.subscribe([topic])
     try:
         return [record.from_json(m.value) for m in consumer]

@@ -26,16 +26,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline import config, kafka_io
-from pipeline.broker import LocalBroker
-from pipeline.broker_files import read_client_env
-from pipeline.capture import capture
-from pipeline.ingest import ingest
-from pipeline.kafka_security import KafkaAuthError, auth_failure
+from pipeline.capture.job import capture
+from pipeline.ingest.job import ingest
+from pipeline.kafka import clients
+from pipeline.kafka.broker import LocalBroker
+from pipeline.kafka.broker_files import read_client_env
+from pipeline.kafka.security import KafkaAuthError, auth_failure
 from pipeline.run import RunSummary, run
-from pipeline.settings import RunSettings
-from pipeline.sources import read_recorded
-from pipeline.stream import run_stream
+from pipeline.settings.stages import RunSettings, StreamSettings
+from pipeline.sources.recorded import read_recorded
+from pipeline.stream.job import run_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,7 +73,7 @@ def _files_containing(root: Path, secret: str) -> list[Path]:
 
 
 def _read_topic(topic: str) -> int:
-    consumer = kafka_io.consumer(
+    consumer = clients.consumer(
         os.environ["KAFKA_BOOTSTRAP_SERVERS"], None, consumer_timeout_ms=2000
     )
     consumer.subscribe([topic])
@@ -226,11 +226,10 @@ def test_a_wrong_password_stops_each_stage_at_once(wrong_env, spark, tmp_path):
             until_idle_s=3,
         )
     assert time.monotonic() - started < 10, "a refused login must not wait for a timeout"
-    # Spark's own Java client, given the rendered options, is refused too.
-    options = config.spark_kafka_options()
+    # Spark's own Java client, given the options rendered from KAFKA_*, is refused too.
     with pytest.raises(Exception) as stream_err:  # noqa: B017 - Spark's StreamingQueryException
-        run_stream(spark, bootstrap_servers=bootstrap, topic=topic, out_root=str(tmp_path / "out"),
-                   alerts_topic=f"{topic}-alerts", kafka_options=options)  # fmt: skip
+        settings = {"bootstrap_servers": bootstrap, "topic": topic, "out": str(tmp_path / "out")}
+        run_stream(spark, StreamSettings.build({**settings, "alerts_topic": f"{topic}-alerts"}))
     reason = auth_failure(stream_err.value)
     assert reason is not None and "invalid credentials" in reason
     for err in (ingest_err, capture_err):
@@ -285,10 +284,10 @@ def test_velib_broker_sasl_prints_names_and_a_private_file(tmp_path, java, monke
         cmdlines = [" ".join(p.cmdline()) for p in psutil.Process(proc.pid).children(True)]
         assert cmdlines and all(password not in c for c in cmdlines)
         _use_env(monkeypatch, env)
-        kafka_io.check_login(env["KAFKA_BOOTSTRAP_SERVERS"])  # the file's login works
+        clients.check_login(env["KAFKA_BOOTSTRAP_SERVERS"])  # the file's login works
         monkeypatch.setenv("KAFKA_SASL_PLAIN_PASSWORD", WRONG)
         with pytest.raises(KafkaAuthError):
-            kafka_io.check_login(env["KAFKA_BOOTSTRAP_SERVERS"])
+            clients.check_login(env["KAFKA_BOOTSTRAP_SERVERS"])
     finally:
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)

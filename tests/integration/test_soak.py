@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.feedfaults import FAULT_KINDS
+from pipeline.localfeed.faults import FAULT_KINDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,10 +22,13 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline import alerts, kafka_io, record, vocabulary
-from pipeline.ingest import ingest
-from pipeline.sources import read_recorded
-from pipeline.stream import run_stream
+from pipeline import record, vocabulary
+from pipeline.ingest.job import ingest
+from pipeline.kafka import clients
+from pipeline.settings.stages import StreamSettings
+from pipeline.sources.recorded import read_recorded
+from pipeline.stream import alerts
+from pipeline.stream.job import run_stream
 from tests import oracle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -38,7 +41,7 @@ MALFORMED = b'{"station_code": "16107", "bikes_available": "plenty"'
 
 
 def read_topic(bootstrap: str, topic: str) -> list[tuple[str | None, bytes]]:
-    consumer = kafka_io.consumer(bootstrap, None, consumer_timeout_ms=4000)
+    consumer = clients.consumer(bootstrap, None, consumer_timeout_ms=4000)
     consumer.subscribe([topic])
     try:
         return [(m.key.decode() if m.key else None, m.value) for m in consumer]
@@ -124,7 +127,7 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
     topic, dead, alerts_topic = make_topic(3), make_topic(1), make_topic(1)
     out = tmp_path / "processed"
     ingest_files(kafka_bootstrap, topic, dead, files[:4])
-    producer = kafka_io.producer(kafka_bootstrap)
+    producer = clients.producer(kafka_bootstrap)
     producer.send(topic, key="16107", value=MALFORMED)
     producer.flush()
     first = valid(read_topic(kafka_bootstrap, topic))
@@ -132,10 +135,14 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
 
     summary = run_stream(
         spark,
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_root=str(out),
-        alerts_topic=alerts_topic,
+        StreamSettings.build(
+            {
+                "bootstrap_servers": kafka_bootstrap,
+                "topic": topic,
+                "out": str(out),
+                "alerts_topic": alerts_topic,
+            }
+        ),
     )
     assert summary.records_in == len(first) + 1
     assert summary.rows["status"] == len(first) and summary.late == 0
@@ -165,10 +172,14 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
     everything = valid(read_topic(kafka_bootstrap, topic))
     summary2 = run_stream(
         spark,
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_root=str(out),
-        alerts_topic=alerts_topic,
+        StreamSettings.build(
+            {
+                "bootstrap_servers": kafka_bootstrap,
+                "topic": topic,
+                "out": str(out),
+                "alerts_topic": alerts_topic,
+            }
+        ),
     )
     assert summary2.records_in == len(everything) - len(first)
     assert summary2.rows["status"] == len(everything) - len(first) - 1  # not the re-sent one
@@ -197,11 +208,15 @@ def test_uneven_partitions_drop_nothing(spark, kafka_bootstrap, make_topic, tmp_
     out = tmp_path / "processed"
     summary = run_stream(
         spark,
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_root=str(out),
-        alerts_topic=make_topic(1),
-        max_offsets_per_trigger=25,
+        StreamSettings.build(
+            {
+                "bootstrap_servers": kafka_bootstrap,
+                "topic": topic,
+                "out": str(out),
+                "alerts_topic": make_topic(1),
+                "max_offsets_per_trigger": 25,
+            }
+        ),
     )
     assert summary.batches >= 5 and summary.late == 0
     assert summary.rows["status"] == len(recs) == len(table(out, "status"))
@@ -245,11 +260,15 @@ def test_kill_9_mid_run_then_restart_gives_the_same_tables(
         proc.wait()
     summary = run_stream(
         spark,
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_root=str(out),
-        alerts_topic=alerts_topic,
-        max_offsets_per_trigger=30,
+        StreamSettings.build(
+            {
+                "bootstrap_servers": kafka_bootstrap,
+                "topic": topic,
+                "out": str(out),
+                "alerts_topic": alerts_topic,
+                "max_offsets_per_trigger": 30,
+            }
+        ),
     )
     assert len(table(out, "status")) == len(recs)
     check_against_oracle(out, recs, until(summary))

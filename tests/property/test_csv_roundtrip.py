@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline import record
-from pipeline.capture_files import CAPTURE_HEADER, LINE_END, parse_row, render_row
+from pipeline.capture.files import CAPTURE_HEADER, LINE_END, parse_row, render_row
 
 # Real-shaped values: codes like '16107' and '31024_relais', GBFS ids beyond
 # int32, names with apostrophes/commas/quotes/newlines and accents, counts that
@@ -79,14 +79,14 @@ def test_any_record_round_trips_through_a_csv_row(rows):
 
 @given(station_records)
 def test_json_then_csv_is_the_same_record(rec):
-    from pipeline.capture_files import parse_message
+    from pipeline.capture.files import parse_message
 
     assert parse_row(render_row(parse_message(record.to_json(rec)), "t", 0, 0)).record == rec
 
 
 @given(station_records)
 def test_fast_capture_cells_equal_the_record_path(rec):
-    from pipeline.capture_files import date_folder, message_cells
+    from pipeline.capture.files import date_folder, message_cells
 
     value = record.to_json(rec)
     assert message_cells(value) == (record.to_csv_row(rec), date_folder(rec))

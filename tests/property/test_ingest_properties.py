@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.changes import ChangeDetector
-from pipeline.normalize import Reference
+from pipeline.ingest.changes import ChangeDetector
 from pipeline.record import STATE_FIELDS, from_json, to_json
-from pipeline.sources import parse_gbfs
+from pipeline.sources.normalize import Reference
+from pipeline.sources.recorded import parse_gbfs
 
 FEED_TIME = 1732004538  # lastUpdatedOther of the 2024-11-19 recording
 REF = Reference()

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from pipeline import kafka_io
 from pipeline.cli import main
-from pipeline.kafka_login import addresses
+from pipeline.kafka import clients
+from pipeline.kafka.login import addresses
 
 PASSWORD = "typed-by-mistake-3d9e"
 
@@ -44,7 +44,7 @@ def test_no_login_check_without_sasl(monkeypatch: pytest.MonkeyPatch):
     for key in [k for k in os.environ if k.startswith("KAFKA_")]:
         monkeypatch.delenv(key)
     started = time.monotonic()
-    kafka_io.check_login("127.0.0.1:1", timeout_s=5)  # nobody listens: it must not even try
+    clients.check_login("127.0.0.1:1", timeout_s=5)  # nobody listens: it must not even try
     assert time.monotonic() - started < 1
 
 

@@ -7,12 +7,9 @@ on a fake clock.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,10 +20,9 @@ from pipeline.live import (
     MAX_BACKOFF_S,
     Stage,
     Supervisor,
-    _spark_progress,
     status_line,
 )
-from pipeline.settings import RunSettings
+from pipeline.settings.stages import RunSettings
 
 # --- the status line ------------------------------------------------------------------------
 
@@ -42,40 +38,6 @@ def test_status_line_shows_only_stages_that_restarted() -> None:
     line = status_line({"records": 1}, {"stream": 0, "capture": 2, "ingest": 1})
     assert line == "live: records=1 restarts={'capture': 2, 'ingest': 1}"
     assert status_line({}, {}) == "live: "
-
-
-# --- the stream's progress from its checkpoint folder ---------------------------------------
-
-
-def test_no_commit_yet_means_no_batch(tmp_path: Path) -> None:
-    assert _spark_progress(tmp_path / "_checkpoints") == {"spark_batch": None}
-
-
-def test_last_commit_is_the_highest_number_not_the_last_name(tmp_path: Path) -> None:
-    commits = tmp_path / "stream" / "commits"
-    commits.mkdir(parents=True)
-    for n in (2, 9, 10):  # "9" sorts after "10" as text
-        (commits / str(n)).write_text("v1", encoding="utf-8")
-    (commits / ".10.crc").write_text("", encoding="utf-8")
-    (commits / "11").mkdir()  # not a file: not a commit
-    old = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
-    os.utime(commits / "10", (old, old))
-    facts = _spark_progress(tmp_path)
-    assert facts["spark_batch"] == 10
-    assert facts["spark_batch_age_s"] >= datetime.now(UTC).timestamp() - old - 5
-    assert facts["complete_until"] is None
-
-
-def test_complete_until_comes_from_the_newest_state(tmp_path: Path) -> None:
-    (tmp_path / "stream" / "commits").mkdir(parents=True)
-    (tmp_path / "stream" / "commits" / "0").write_text("v1", encoding="utf-8")
-    for name, when in (("a", datetime(2025, 10, 18, 9, 0, tzinfo=UTC)),
-                       ("b", datetime(2025, 10, 18, 9, 15, 30, tzinfo=UTC))):  # fmt: skip
-        folder = tmp_path / "state" / name
-        folder.mkdir(parents=True)
-        meta = {"complete_until_us": int(when.timestamp() * 1_000_000)}
-        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    assert _spark_progress(tmp_path)["complete_until"] == "2025-10-18T09:15Z"
 
 
 # --- the supervisor ---------------------------------------------------------------------
@@ -230,10 +192,10 @@ def test_restart_backoff_doubles_to_a_minute() -> None:
 
 def test_a_local_feed_resumes_after_the_newest_archived_poll(tmp_path: Path) -> None:
     """A second `make live` on the same folder goes on, instead of serving stale answers."""
-    from pipeline import archive
-    from pipeline.feeds import GbfsFeed, http_session
-    from pipeline.feedserver import FeedServer
     from pipeline.live import _resume_feed
+    from pipeline.localfeed.server import FeedServer
+    from pipeline.sources import archive
+    from pipeline.sources.feeds import GbfsFeed, http_session
 
     history = Path(__file__).resolve().parents[1] / "fixtures" / "history"
     store = archive.Archive(tmp_path / "archive")

@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pipeline import record
-from pipeline.normalize import Reference
-from pipeline.parsers import parse_gbfs
 from pipeline.record import (
     CSV_HEADER,
     FIELD_NAMES,
@@ -33,6 +31,8 @@ from pipeline.record import (
     to_json,
     to_json_dict,
 )
+from pipeline.sources.normalize import Reference
+from pipeline.sources.parsers import parse_gbfs
 
 DAY = Path(__file__).resolve().parent.parent / "fixtures" / "gbfs" / "2024-11-19"
 PARIS = ZoneInfo("Europe/Paris")

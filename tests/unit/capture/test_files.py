@@ -1,4 +1,4 @@
-"""pipeline.capture_files: message cells, part names, publish/discard, resume points, reading back.
+"""pipeline.capture.files: message cells, part names, publish/discard, resume points, reading back.
 
 Complements tests/unit/test_capture.py (round trips, quoting, parse_message reasons,
 offsets file basics) with what it leaves out; records are real (tests/fixtures).
@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 
 from pipeline import record
-from pipeline.capture_files import (
+from pipeline.capture.files import (
     CAPTURE_HEADER,
     OFFSETS_DIR,
     REJECT_HEADER,
     REJECTED_DIR,
     OutputFolder,
     PartWriter,
-    fsync_dir,
     message_cells,
     parse_part_name,
     parse_row,
@@ -31,9 +30,9 @@ from pipeline.capture_files import (
     render_reject,
     render_row,
 )
-from pipeline.sources import read_recorded
+from pipeline.sources.recorded import read_recorded
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 TOPIC = "velib.station_status"
 
 
@@ -152,12 +151,6 @@ def test_a_discarded_part_leaves_nothing(tmp_path: Path, recs: list[record.Stati
     part.discard()
     assert list((tmp_path / "date=2024-11-19").iterdir()) == []
     part.discard()  # twice is harmless
-
-
-def test_fsync_dir_accepts_a_directory(tmp_path: Path) -> None:
-    fsync_dir(tmp_path)
-    with pytest.raises(FileNotFoundError):
-        fsync_dir(tmp_path / "missing")
 
 
 # --- the output folder: resume points ------------------------------------------------------

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pipeline import record
-from pipeline.capture_files import (
+from pipeline.capture.files import (
     CAPTURE_HEADER,
     LINE_END,
     REJECT_HEADER,
@@ -29,14 +29,14 @@ from pipeline.capture_files import (
     render_reject,
     render_row,
 )
-from pipeline.sources import read_recorded
+from pipeline.sources.recorded import read_recorded
 
 # The bundled real sample (data/raw, see its README): whole files, so real names
 # with apostrophes, commas and quotes are in them.
-RAW = Path(__file__).resolve().parents[2] / "data" / "raw"
+RAW = Path(__file__).resolve().parents[3] / "data" / "raw"
 OPENDATA = RAW / "opendata-history" / "velib-opendata-2022-05-12T102218Z.csv.gz"
 OPENDATA_JUNE = (
-    Path(__file__).resolve().parents[1]
+    Path(__file__).resolve().parents[2]
     / "fixtures"
     / "opendata"
     / ("velib-opendata-2022-06-03T003427Z.csv")

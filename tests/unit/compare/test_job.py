@@ -1,7 +1,7 @@
 """velib compare and the research readers/writers, on real snapshot pairs.
 
 Expected station differences are computed here straight from the raw GBFS JSON
-(station codes, capacities, coordinates), not through pipeline.sources.
+(station codes, capacities, coordinates), not through pipeline.sources.recorded.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import cli, research
-from pipeline.compare import Side, compare, parse_dates, repair_text
-from pipeline.sources import read_recorded
+from pipeline import cli
+from pipeline.compare.job import Side, compare, parse_dates, repair_text
+from pipeline.research import tables
+from pipeline.sources.recorded import read_recorded
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data" / "raw"
 GBFS_A, GBFS_B = RAW / "gbfs" / "2024-11-19", RAW / "gbfs" / "2025-10-18"
 
@@ -143,7 +144,7 @@ def test_cli_compares_two_days_of_history(tmp_path, capsys):
 def test_compare_reads_processed_parquet_like_raw(tmp_path):
     folder = _history_pair(tmp_path)
     records = [r for s in read_recorded(folder) for r in s.records]
-    research.write_status_parquet(research.status_frame(records), tmp_path / "processed")
+    tables.write_status_parquet(tables.status_frame(records), tmp_path / "processed")
     s1 = compare(Side(str(folder)), Side(str(tmp_path / "processed")), tmp_path / "o")
     assert s1.a.stations == s1.b.stations
     assert s1.changes["added"] == s1.changes["removed"] == 0
@@ -181,7 +182,7 @@ def test_writers_are_byte_stable(tmp_path):
     import matplotlib.pyplot as plt
 
     data = {"b": 1 / 3, "a": {"y": float("nan"), "x": [0.123456789, 2]}}
-    research.write_json(data, tmp_path / "m.json")
+    tables.write_json(data, tmp_path / "m.json")
     assert json.loads((tmp_path / "m.json").read_text()) == {
         "a": {"x": [0.1235, 2], "y": None},
         "b": 0.3333,
@@ -191,5 +192,5 @@ def test_writers_are_byte_stable(tmp_path):
         fig, ax = plt.subplots()
         ax.plot([1, 2, 3], [3, 1, 2])
         ax.set_title("stable")
-        pngs.append(research.save_figure(fig, tmp_path / f"{i}.png").read_bytes())
+        pngs.append(tables.save_figure(fig, tmp_path / f"{i}.png").read_bytes())
     assert pngs[0] == pngs[1]

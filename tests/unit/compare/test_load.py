@@ -1,7 +1,7 @@
-"""pipeline.compare_load: sides, date ranges, mojibake repair, loading recorded folders/archives.
+"""pipeline.compare.load: sides, date ranges, mojibake repair, loading recorded folders/archives.
 
 Snapshot sets are real recorded files (tests/fixtures) and an archive written with
-pipeline.archive.Archive from the recorded GBFS payloads; expected counts and times come
+pipeline.sources.archive.Archive from the recorded GBFS payloads; expected counts and times come
 from reading the raw files directly.
 """
 
@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.archive import Archive, RawPoll
-from pipeline.compare_load import Side, load_snapshot_set, parse_dates, repair_text
-from pipeline.research import write_status_parquet
+from pipeline.compare.load import Side, load_snapshot_set, parse_dates, repair_text
+from pipeline.research.tables import write_status_parquet
+from pipeline.sources.archive import Archive, RawPoll
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 HISTORY = FIX / "history"
 OPENDATA = FIX / "opendata"
 GBFS = FIX / "gbfs"

@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import compare as cmp
-from pipeline import research, vocabulary
-from pipeline.compare_report import comparison_figure
+from pipeline import vocabulary
+from pipeline.compare import job as cmp
+from pipeline.compare.report import comparison_figure
+from pipeline.research import tables
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GBFS_A, GBFS_B = ROOT / "data/raw/gbfs/2024-11-19", ROOT / "data/raw/gbfs/2025-10-18"
 AREA = set(vocabulary.names(vocabulary.AREA))
 
@@ -37,7 +38,7 @@ def test_indicator_names_are_the_vocabulary_area_columns():
     shares = {n for n in cmp.INDICATORS if n.endswith("_share")}
     assert shares == {f"{c}_share" for c in conditions}
     assert "occupancy" in vocabulary.DEFINITIONS and "occupancy_mean" in cmp.INDICATORS
-    assert list(research.FLAGS) == conditions
+    assert list(tables.FLAGS) == conditions
     assert cmp.STATIONS_KNOWN in AREA
 
 

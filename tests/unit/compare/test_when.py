@@ -3,7 +3,7 @@
 Real recorded data only: the two bundled GBFS snapshots and the bundled open-data
 sample (Thursday 12 and Saturday 14 May 2022). Expected times, hours and counts
 are worked out here from the raw files themselves (the GBFS ``lastUpdatedOther``,
-the UTC time in each open-data file name), not through pipeline.compare_when.
+the UTC time in each open-data file name), not through pipeline.compare.when.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from pipeline import research
-from pipeline.changes import ChangeDetector
-from pipeline.compare import Side, compare
-from pipeline.compare_when import Timing, hour_ranges, select
-from pipeline.sources import read_recorded
+from pipeline.compare.job import Side, compare
+from pipeline.compare.when import Timing, hour_ranges, select
+from pipeline.ingest.changes import ChangeDetector
+from pipeline.research import tables
+from pipeline.sources.recorded import read_recorded
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data" / "raw"
 GBFS_A, GBFS_B = RAW / "gbfs" / "2024-11-19", RAW / "gbfs" / "2025-10-18"
 HISTORY = RAW / "opendata-history"
@@ -111,7 +111,7 @@ def test_metrics_are_few_flat_keys(gbfs):
 
 
 def test_summary_line_says_when(gbfs):
-    from pipeline.compare import summary_line
+    from pipeline.compare.job import summary_line
 
     line = summary_line(gbfs[0])
     assert "\n" not in line
@@ -230,8 +230,8 @@ def test_stream_change_log_reads_like_the_raw_snapshots(tmp_path):
     records = [r for s in read_recorded(HISTORY, keep=lambda t: t.date() == THU) for r in s.records]
     changes = [r for r, _ in ChangeDetector(heartbeat_s=3600).process(records)]
     assert len(changes) < 0.9 * len(records)
-    log = research.status_frame(changes)
-    research.write_status_parquet(log, tmp_path / "processed")
+    log = tables.status_frame(changes)
+    tables.write_status_parquet(log, tmp_path / "processed")
     summary = compare(
         Side(str(HISTORY), dates=(THU, THU)), Side(str(tmp_path / "processed")), tmp_path / "r"
     )
@@ -239,8 +239,8 @@ def test_stream_change_log_reads_like_the_raw_snapshots(tmp_path):
     for name, (raw, from_log) in summary.network.items():
         assert from_log == pytest.approx(raw, rel=1e-12), name
     # A plain mean over the change log's records would not have matched.
-    raw_empty = research.with_flags(research.status_frame(records))["empty"].mean()
-    log_empty = research.with_flags(log)["empty"].mean()
+    raw_empty = tables.with_flags(tables.status_frame(records))["empty"].mean()
+    log_empty = tables.with_flags(log)["empty"].mean()
     assert abs(log_empty - raw_empty) > 1e-3
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.changes import ChangeDetector, Decision
-from pipeline.ingest import emitted_records
-from pipeline.sources import read_recorded
+from pipeline.ingest.changes import ChangeDetector, Decision
+from pipeline.ingest.job import emitted_records
+from pipeline.sources.recorded import read_recorded
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def records_of(path: Path):

@@ -6,12 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.ingest import FeedClock, dead_letter_key, dead_letter_value, emitted_records
-from pipeline.normalize import Rejection
+from pipeline.ingest.job import FeedClock, dead_letter_key, dead_letter_value, emitted_records
 from pipeline.record import StationRecord
-from pipeline.sources import Snapshot, read_recorded
+from pipeline.sources.normalize import Rejection
+from pipeline.sources.recorded import Snapshot, read_recorded
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 T0 = datetime(2022, 5, 12, 12, 0, tzinfo=UTC)
 REAL = next(r for s in read_recorded(FIX / "history") for r in s.records)
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import broker, broker_files
-from pipeline.broker import (
+from pipeline.kafka import broker, broker_files
+from pipeline.kafka.broker import (
     BrokerConfig,
     BrokerError,
     LocalBroker,
     SaslCredentials,
     render_properties,
 )
-from pipeline.settings import BrokerSettings, SettingsError
+from pipeline.settings.stages import BrokerSettings, SettingsError
 
 
 def _props(text: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""pipeline.broker_files: server.properties, format arguments, private SASL files, client.env.
+"""pipeline.kafka.broker_files: server.properties, format arguments, private SASL files, client.env.
 
 Complements tests/unit/test_broker.py (listener and SASL properties, argfile quoting,
 credentials round trip): the full plain layout, file modes under any umask, shell quoting.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.broker_files import (
+from pipeline.kafka.broker_files import (
     CLIENT_ENV,
     LOG4J2_PROPERTIES,
     SASL_MECHANISM,

@@ -1,4 +1,4 @@
-"""pipeline.kafka_io without a broker: the key serializer and secrets kept out of reprs.
+"""pipeline.kafka.clients without a broker: the key serializer and secrets kept out of reprs.
 
 How the clients are built and how topics are created is tested against the real
 broker in tests/integration/test_kafka_io_broker.py.
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.kafka_io import KeySerializer
+from pipeline.kafka import clients
+from pipeline.kafka.clients import KeySerializer
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,6 @@ def test_a_secret_in_the_settings_is_masked_in_their_repr(monkeypatch: pytest.Mo
         if name.startswith("KAFKA_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("KAFKA_SASL_PLAIN_PASSWORD", "hunter2-xyz")
-    settings = kafka_io._client_settings("b:9092")
+    settings = clients._client_settings("b:9092")
     assert settings["sasl_plain_password"] == "hunter2-xyz"
     assert "hunter2-xyz" not in repr(settings)

@@ -8,8 +8,7 @@ import os
 import pytest
 from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
 
-from pipeline import config
-from pipeline.kafka_security import (
+from pipeline.kafka.security import (
     MASK,
     KafkaAuthError,
     KafkaSecurity,
@@ -87,15 +86,15 @@ def test_a_plaintext_cluster_needs_no_spark_option(monkeypatch: pytest.MonkeyPat
     for key in [k for k in os.environ if k.startswith("KAFKA_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
-    assert config.spark_kafka_options() == {}
-    assert config.kafka_client_settings() == {}
+    assert KafkaSecurity.from_env().spark_options() == {}
+    assert KafkaSecurity.from_env().client_settings() == {}
 
 
 def test_config_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch):
     for key, value in SCRAM_ENV.items():
         monkeypatch.setenv(key, value)
-    assert config.kafka_client_settings()["sasl_plain_password"] == PASSWORD
-    assert config.spark_kafka_options()["kafka.sasl.jaas.config"] == SCRAM_JAAS
+    assert KafkaSecurity.from_env().client_settings()["sasl_plain_password"] == PASSWORD
+    assert KafkaSecurity.from_env().spark_options()["kafka.sasl.jaas.config"] == SCRAM_JAAS
 
 
 def test_values_keep_their_types():
@@ -262,3 +261,16 @@ def test_refused_login_is_one_line():
     line = refused_login(SaslAuthenticationFailedError(f"{BROKER_WORDS}\nmore"))
     assert line is not None and "\n" not in line
     assert line.startswith(f"Kafka refused the login: {BROKER_WORDS}")
+
+
+def test_kafka_client_settings_pass_through_and_skip_own_variables():
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": "b:9092",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_REQUEST_TIMEOUT_MS": "5000",
+        "HOME": "/root",
+    }
+    assert KafkaSecurity.from_env(env).client_settings() == {
+        "security_protocol": "SASL_SSL",
+        "request_timeout_ms": 5000,
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-CONFTEST = Path(__file__).parent.parent / "conftest.py"
+CONFTEST = Path(__file__).parents[2] / "conftest.py"
 
 
 def test_the_fixture_imports_kafka_from_the_community_package():

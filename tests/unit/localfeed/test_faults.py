@@ -17,13 +17,13 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.feedfaults import FAULT_KINDS, FaultPlan, parse_faults
-from pipeline.feeds import GbfsFeed, OpenDataFeed, http_session
-from pipeline.feedserver import FeedServer
-from pipeline.parsers import Snapshot
-from pipeline.sources import read_recorded
+from pipeline.localfeed.faults import FAULT_KINDS, FaultPlan, parse_faults
+from pipeline.localfeed.server import FeedServer
+from pipeline.sources.feeds import GbfsFeed, OpenDataFeed, http_session
+from pipeline.sources.parsers import Snapshot
+from pipeline.sources.recorded import read_recorded
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HISTORY = ROOT / "tests/fixtures/history"
 REPLAY = list(read_recorded(HISTORY))
 CODES = {r.station_code for r in REPLAY[0].records}

@@ -1,4 +1,4 @@
-"""pipeline.feedrecording: finding recorded snapshots by content, their order, the feed clock.
+"""pipeline.localfeed.recording: finding recorded snapshots by content, their order, the feed clock.
 
 Recordings are built in tmp_path from copies of the real files in tests/fixtures; expected
 times come from the file names and the raw GBFS payloads. (Clock speed and frame_index
@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.feedrecording import FeedClock, Frame, Recording, frame_index, load_recording
-from pipeline.normalize import Reference
+from pipeline.localfeed.recording import FeedClock, Frame, Recording, frame_index, load_recording
+from pipeline.sources.normalize import Reference
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 HISTORY = FIX / "history"
 GBFS = FIX / "gbfs"
 EMPTY = Reference()

@@ -19,12 +19,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.feedrecording import FeedClock, frame_index, load_recording
-from pipeline.feeds import GbfsFeed, OpenDataFeed, http_session
-from pipeline.feedserver import FeedServer
-from pipeline.sources import read_recorded
+from pipeline.localfeed.recording import FeedClock, frame_index, load_recording
+from pipeline.localfeed.server import FeedServer
+from pipeline.sources.feeds import GbfsFeed, OpenDataFeed, http_session
+from pipeline.sources.recorded import read_recorded
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data/raw"
 FIX = ROOT / "tests/fixtures"
 HISTORY = RAW / "opendata-history"  # 45 real snapshots of 2022-05-12 and 2022-05-14

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.feeds import GbfsFeed, OpenDataFeed, http_session
-from pipeline.sources import read_recorded
+from pipeline.sources.feeds import GbfsFeed, OpenDataFeed, http_session
+from pipeline.sources.recorded import read_recorded
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HISTORY = ROOT / "tests/fixtures/history"
 
 

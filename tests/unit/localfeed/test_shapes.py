@@ -1,4 +1,4 @@
-"""pipeline.feedshapes: recorded rows rewritten as GBFS and API v2.1 shapes, and HTTP answers.
+"""pipeline.localfeed.shapes: recorded rows rewritten as GBFS and API v2.1 shapes, and HTTP answers.
 
 Hand-made rows check each conversion (and that a value that does not convert is passed on
 as recorded); the recorded GBFS fixture checks the join; the Explore API paging rules are
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.feedshapes import (
+from pipeline.localfeed.shapes import (
     GBFS_TTL_S,
     MAX_LIMIT,
     MAX_WINDOW,
@@ -31,9 +31,9 @@ from pipeline.feedshapes import (
     station_key,
     too_many_requests,
 )
-from pipeline.normalize import Reference
+from pipeline.sources.normalize import Reference
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 DAY = FIX / "gbfs" / "2025-10-18"
 AT = datetime(2022, 6, 3, 0, 34, 27, tzinfo=UTC)
 

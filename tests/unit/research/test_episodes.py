@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import episodes
+from pipeline.research import episodes
 
 T0 = pd.Timestamp("2022-05-12T10:00:00Z")
 END = T0 + pd.Timedelta(hours=10)

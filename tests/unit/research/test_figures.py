@@ -14,11 +14,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import figcheck  # noqa: E402
 
-from pipeline import figures  # noqa: E402
-from pipeline.figures import Line  # noqa: E402
+from pipeline.research import figures  # noqa: E402
+from pipeline.research.figures import Line  # noqa: E402
 
 T0 = pd.Timestamp("2022-05-12T10:00:00Z")
 

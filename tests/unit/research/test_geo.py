@@ -1,4 +1,4 @@
-"""Arrondissement geometry, and the code-prefix rule of pipeline.normalize checked against it.
+"""Arrondissement geometry, and the code-prefix rule of sources.normalize checked against it.
 
 The cross-check runs point-in-polygon on every station with coordinates in the
 bundled real sample (both GBFS snapshots, the 45 open-data files) and asserts
@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import shapely
 
-from pipeline import geo
-from pipeline.sources import read_recorded
+from pipeline.research import geo
+from pipeline.sources.recorded import read_recorded
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data" / "raw"
 
 # (rule, polygon) for every station where they differ, in both GBFS snapshots.

@@ -21,17 +21,21 @@ import shapely  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from pyproj import Geod  # noqa: E402
 
-from pipeline import geo, maps, research  # noqa: E402
-from pipeline.sources import read_recorded  # noqa: E402
+from pipeline.research import (
+    geo,  # noqa: E402
+    maps,
+    tables,
+)
+from pipeline.sources.recorded import read_recorded  # noqa: E402
 
-SNAPSHOT = Path(__file__).resolve().parents[2] / "data" / "raw" / "gbfs" / "2025-10-18"
+SNAPSHOT = Path(__file__).resolve().parents[3] / "data" / "raw" / "gbfs" / "2025-10-18"
 LABELS = {"1er"} | {f"{n}e" for n in range(2, 21)}
 
 
 @pytest.fixture(scope="module")
 def stations() -> pd.DataFrame:
     records = [r for snap in read_recorded(SNAPSHOT) for r in snap.records]
-    return research.with_flags(research.status_frame(records))
+    return tables.with_flags(tables.status_frame(records))
 
 
 @pytest.fixture(autouse=True)
@@ -189,7 +193,7 @@ def test_figures_are_byte_identical_across_renders(stations, tmp_path):
                 datetime(2025, 10, 18, 9, 9, tzinfo=UTC), datetime(2025, 10, 18, 9, 9, tzinfo=UTC)
             ),
         )
-        return research.save_figure(fig, path).read_bytes()
+        return tables.save_figure(fig, path).read_bytes()
 
     first, second = render(tmp_path / "a.png"), render(tmp_path / "b.png")
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and len(first) > 50_000

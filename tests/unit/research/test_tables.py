@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import research, vocabulary
-from pipeline.sources import read_recorded
+from pipeline import vocabulary
+from pipeline.research import tables
+from pipeline.sources.recorded import read_recorded
 
-HISTORY = Path(__file__).resolve().parents[2] / "data" / "raw" / "opendata-history"
+HISTORY = Path(__file__).resolve().parents[3] / "data" / "raw" / "opendata-history"
 W0 = pd.Timestamp("2022-05-12T10:00:00")  # naive, as pyarrow reads Spark's INT96
 
 
@@ -49,7 +50,7 @@ def test_read_table_gives_utc_typed_rows_in_a_stable_order(tmp_path):
         station_row("A", 0, seconds_known=300.0, empty_at_end=False),
     ]
     write_table(tmp_path, "indicators_station", rows)
-    df = research.read_table(tmp_path, "indicators_station")
+    df = tables.read_table(tmp_path, "indicators_station")
     assert list(df.columns) == list(vocabulary.names(vocabulary.STATION))
     assert str(df["window_start"].dt.tz) == "UTC"
     assert df["window_start"].iloc[0] == pd.Timestamp("2022-05-12T10:00:00Z")
@@ -60,21 +61,21 @@ def test_read_table_gives_utc_typed_rows_in_a_stable_order(tmp_path):
     ]
     assert str(df["arrondissement"].dtype) == "Int64"
     assert str(df["empty_at_end"].dtype) == "boolean" and df["empty_at_end"].isna().sum() == 1
-    some = research.read_table(tmp_path, "indicators_station", ["station_code", "window_end"])
+    some = tables.read_table(tmp_path, "indicators_station", ["station_code", "window_end"])
     assert list(some.columns) == ["station_code", "window_end"]
 
 
 def test_missing_tables_read_as_empty_frames_with_their_columns(tmp_path):
-    alerts = research.read_table(tmp_path, "alerts")
+    alerts = tables.read_table(tmp_path, "alerts")
     assert alerts.empty and list(alerts.columns) == list(vocabulary.names(vocabulary.ALERT))
-    rejected = research.read_table(tmp_path, "_rejected")
+    rejected = tables.read_table(tmp_path, "_rejected")
     assert rejected.empty and "reason" in rejected
 
 
 def test_rejected_columns_match_the_stream():
-    from pipeline.indicators import REJECTED_COLUMNS
+    from pipeline.stream.indicators import REJECTED_COLUMNS
 
-    assert tuple(research.REJECTED) == REJECTED_COLUMNS
+    assert tuple(tables.REJECTED) == REJECTED_COLUMNS
 
 
 def test_station_summary_weighs_windows_by_known_time():
@@ -119,8 +120,8 @@ def test_station_summary_weighs_windows_by_known_time():
             ),
         ]
     )
-    rows["window_start"] = research.utc(rows["window_start"])
-    out = research.station_summary(rows)
+    rows["window_start"] = tables.utc(rows["window_start"])
+    out = tables.station_summary(rows)
     a = out.loc["A"]
     assert a["hours_known"] == pytest.approx(1200 / 3600)
     assert a["empty_share"] == pytest.approx(900 / 1200)  # not the row mean, 0.5
@@ -184,7 +185,7 @@ def test_area_summary_weighs_windows_by_station_time():
             ),
         ]
     )
-    out = research.area_summary(rows, "arrondissement")
+    out = tables.area_summary(rows, "arrondissement")
     assert list(out.index) == ["11"]
     assert out.loc["11", "station_hours"] == pytest.approx(40 * 0.25)
     assert out.loc["11", "empty_share"] == pytest.approx((0.5 * 10 + 0.1 * 30) / 40)
@@ -201,14 +202,14 @@ def test_stations_per_area_counts_each_station_once():
             station_row("B", 0, commune="Montreuil", arrondissement=None),
         ]
     )
-    counts = research.stations_per_area(rows)
+    counts = tables.stations_per_area(rows)
     assert counts[("network", "all")] == 2
     assert counts[("commune", "Paris")] == 1 and counts[("commune", "Montreuil")] == 1
     assert counts[("arrondissement", "11")] == 1
 
 
 def test_metrics_text_prints_plain_numbers():
-    text = research.metrics_text({"b": np.float64(0.123456), "a": np.int64(3), "c": float("nan")})
+    text = tables.metrics_text({"b": np.float64(0.123456), "a": np.int64(3), "c": float("nan")})
     assert text == "a: 3\nb: 0.1235\nc: None"
 
 
@@ -222,7 +223,7 @@ def test_with_flags_follows_the_vocabulary():
             "is_returning": [True, False, True],
         }
     )
-    out = research.with_flags(df)
+    out = tables.with_flags(df)
     assert out["empty"].tolist() == [1.0, 0.0, 1.0]
     assert out["full"].tolist() == [0.0, 1.0, 1.0]
     assert out["out_of_service"].tolist() == [0.0, 0.0, 1.0]
@@ -238,11 +239,11 @@ def test_status_parquet_round_trip(tmp_path):
     ):
         shutil.copy(HISTORY / name, folder / name)
     records = [r for s in read_recorded(folder) for r in s.records]
-    research.write_status_parquet(research.status_frame(records), tmp_path / "p")
-    back = research.read_status(tmp_path / "p")
-    assert list(back.columns) == list(research.STATUS_COLUMNS)
+    tables.write_status_parquet(tables.status_frame(records), tmp_path / "p")
+    back = tables.read_status(tmp_path / "p")
+    assert list(back.columns) == list(tables.STATUS_COLUMNS)
     assert sorted(back["date"].unique()) == ["2022-05-12", "2022-05-14"]
     assert len(back) == len(records)
     assert str(back["observed_at"].dt.tz) == "UTC"
-    status = research.read_table(tmp_path / "p", "status", ["station_code", "observed_at"])
+    status = tables.read_table(tmp_path / "p", "status", ["station_code", "observed_at"])
     assert len(status) == len(records) and str(status["observed_at"].dt.tz) == "UTC"

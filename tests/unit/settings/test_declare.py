@@ -1,4 +1,4 @@
-"""pipeline.options: Spec/opt, the value parsers, Settings.build's order, add_options' --help."""
+"""settings.declare: Spec/opt, the value parsers, Settings.build's order, add_options' --help."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import config
-from pipeline.options import (
+from pipeline.settings import project
+from pipeline.settings.declare import (
     Settings,
     SettingsError,
     Spec,
@@ -166,7 +166,7 @@ def test_code_defaults_when_nothing_is_given() -> None:
     assert (built.size, built.name, built.mode, built.verbose, built.target) == (
         3, "plain", "fast", False, None,
     )  # fmt: skip
-    assert built.out == str(config.ROOT / "data" / "toy")  # code default: under the root
+    assert built.out == str(project.ROOT / "data" / "toy")  # code default: under the root
 
 
 def test_each_layer_overrides_the_one_before() -> None:
@@ -204,7 +204,7 @@ def test_paths_from_params_are_under_the_root_from_overrides_under_cwd(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     params = {"toy": {"out": "somewhere/else"}}
-    assert Toy.build(params=params, environ=NO_ENV).out == str(config.ROOT / "somewhere/else")
+    assert Toy.build(params=params, environ=NO_ENV).out == str(project.ROOT / "somewhere/else")
     built = Toy.build({"out": "mine", "target": "t"}, params=params, environ=NO_ENV)
     assert built.out == str(tmp_path / "mine") and built.target == tmp_path / "t"
     uri = Toy.build(params={"toy": {"out": "s3a://b/p"}}, environ=NO_ENV).out
@@ -260,9 +260,9 @@ def _parser(cls: type[Settings]) -> argparse.ArgumentParser:
 
 @pytest.fixture
 def toy_params(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """params.yaml as add_options reads it (through config.load_params)."""
+    """params.yaml as add_options reads it (through project.load_params)."""
     params: dict[str, Any] = {"toy": {"size": 11}}
-    monkeypatch.setattr(config, "load_params", lambda path=None: params)
+    monkeypatch.setattr(project, "load_params", lambda path=None: params)
     monkeypatch.delenv("TOY_SIZE", raising=False)
     monkeypatch.delenv("TOY_NAME", raising=False)
     return params
@@ -319,14 +319,14 @@ def test_percent_signs_in_help_are_escaped(monkeypatch: pytest.MonkeyPatch) -> N
         SECTION = "pct"
         share: float = opt(0.5, "share of stations in %", parse=positive)
 
-    monkeypatch.setattr(config, "load_params", lambda path=None: {})
+    monkeypatch.setattr(project, "load_params", lambda path=None: {})
     text = " ".join(_parser(Percent).format_help().split())
     assert "share of stations in % (default: 0.5)" in text
 
 
 def test_shown_makes_paths_under_the_root_relative() -> None:
-    assert shown(config.ROOT / "data" / "raw") == str(Path("data") / "raw")
-    assert shown(str(config.ROOT / "x")) == "x"
+    assert shown(project.ROOT / "data" / "raw") == str(Path("data") / "raw")
+    assert shown(str(project.ROOT / "x")) == "x"
     assert shown(Path("/elsewhere/x")) == "/elsewhere/x"
-    assert shown((config.ROOT / "a", config.ROOT / "b")) == "a, b"
+    assert shown((project.ROOT / "a", project.ROOT / "b")) == "a, b"
     assert shown(60.0) == "60.0"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipeline import config
+from pipeline.settings import project
 
 
 @pytest.mark.parametrize(
@@ -24,38 +24,25 @@ from pipeline import config
     ],
 )
 def test_parse_duration(text: str, seconds: float):
-    assert config.parse_duration(text).total_seconds() == seconds
+    assert project.parse_duration(text).total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["", "soon", "0 minutes", "-1 h", "5 fortnights"])
 def test_parse_duration_rejects_nonsense_with_an_example(text: str):
     with pytest.raises(ValueError, match="bad duration"):
-        config.parse_duration(text)
+        project.parse_duration(text)
 
 
 def test_spark_interval_is_whole_seconds_or_milliseconds():
-    assert config.spark_interval("15 minutes") == "900 seconds"
-    assert config.spark_interval("1.5s") == "1500 milliseconds"
+    assert project.spark_interval("15 minutes") == "900 seconds"
+    assert project.spark_interval("1.5s") == "1500 milliseconds"
 
 
 def test_the_cli_and_config_load_without_spark():
     # `velib --help` and option checks must not pay for (or need) a JVM and pyspark.
     code = (
-        "import sys, pipeline.cli, pipeline.config as c; c.parse_duration('2 hours'); "
+        "import sys, pipeline.cli, pipeline.settings.project as c; c.parse_duration('2 hours'); "
         "pipeline.cli.build_parser(); "
         "sys.exit('pyspark' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
-
-
-def test_kafka_client_settings_pass_through_and_skip_own_variables():
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": "b:9092",
-        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "KAFKA_REQUEST_TIMEOUT_MS": "5000",
-        "HOME": "/root",
-    }
-    assert config.kafka_client_settings(env) == {
-        "security_protocol": "SASL_SSL",
-        "request_timeout_ms": 5000,
-    }

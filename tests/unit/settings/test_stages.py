@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import cli, config, settings
-from pipeline.options import option_name, shown, spec_of
-from pipeline.settings import (
+from pipeline import cli
+from pipeline.settings import project, stages
+from pipeline.settings.declare import option_name, shown, spec_of
+from pipeline.settings.stages import (
     CaptureSettings,
     IngestSettings,
     RunSettings,
@@ -21,17 +22,17 @@ from pipeline.settings import (
     StreamSettings,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ALL = (
-    settings.IngestSettings,
-    settings.CaptureSettings,
-    settings.StreamSettings,
-    settings.CompareSettings,
-    settings.RunSettings,
-    settings.BrokerSettings,
-    settings.FeedSettings,
+    stages.IngestSettings,
+    stages.CaptureSettings,
+    stages.StreamSettings,
+    stages.CompareSettings,
+    stages.RunSettings,
+    stages.BrokerSettings,
+    stages.FeedSettings,
 )
-# Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's settings.
+# Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's stages.
 NOTEBOOK_SECTIONS = {"analysis"}
 
 
@@ -40,7 +41,7 @@ def params_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A copy of params.yaml that every settings object reads; returns an editor."""
     path = tmp_path / "params.yaml"
     data = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    monkeypatch.setattr(config, "PARAMS_FILE", path)
+    monkeypatch.setattr(project, "PARAMS_FILE", path)
 
     def edit(section: str, key: str, value: object) -> None:
         data.setdefault(section, {})[key] = value
@@ -154,4 +155,4 @@ def test_settings_hold_no_secret(monkeypatch):
     monkeypatch.setenv("KAFKA_SASL_PLAIN_PASSWORD", "hunter2-secret")
     built = StreamSettings.build()
     assert "hunter2-secret" not in repr(built)
-    assert re.search("hunter2", repr(built.kafka_options())) is None
+    assert not hasattr(built, "kafka_options")  # KAFKA_* stay with the Kafka code

@@ -1,6 +1,6 @@
 """The raw archive: live polls kept as they came, read back as the very snapshots parsed live.
 
-A local feed (pipeline.feedserver) serves the real recorded history with
+A local feed (pipeline.localfeed.server) serves the real recorded history with
 faults; the real GBFS and open-data clients poll it with an archive attached;
 read_archive must give back snapshot for snapshot what the clients returned,
 dead letters included.
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import archive, sources
-from pipeline.feedfaults import FaultPlan
-from pipeline.feeds import GbfsFeed, OpenDataFeed, http_session
-from pipeline.feedserver import FeedServer
+from pipeline.localfeed.faults import FaultPlan
+from pipeline.localfeed.server import FeedServer
+from pipeline.sources import archive, recorded
+from pipeline.sources.feeds import GbfsFeed, OpenDataFeed, http_session
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HISTORY = ROOT / "tests/fixtures/history"
 
 
@@ -50,7 +50,7 @@ def test_archived_polls_read_back_as_the_live_snapshots(tmp_path: Path, kind: st
     store.close()
     assert any(s.rejects and not s.records for s in live), "a fault should have failed a poll"
     assert any(s.records for s in live)
-    replayed = list(sources.read_recorded(tmp_path / "archive"))
+    replayed = list(recorded.read_recorded(tmp_path / "archive"))
     _same(live, replayed)
 
 
@@ -81,7 +81,7 @@ def test_a_half_written_poll_is_not_read_and_names_are_by_poll_time(tmp_path: Pa
     crashed.mkdir()
     (crashed / "station_status.json.gz").write_bytes(b"")
     assert archive.polls(tmp_path) == [done]
-    assert len(list(sources.read_recorded(tmp_path))) == 1
+    assert len(list(recorded.read_recorded(tmp_path))) == 1
 
 
 def test_the_same_poll_gives_the_same_bytes(tmp_path: Path):

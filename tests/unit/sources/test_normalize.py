@@ -1,4 +1,4 @@
-"""Validation rules of pipeline.normalize, on real rows bent the way feeds break."""
+"""Validation rules of pipeline.sources.normalize, on real rows bent the way feeds break."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.normalize import (
+from pipeline.sources.normalize import (
     Reference,
     RowError,
     load_reference,
@@ -18,9 +18,9 @@ from pipeline.normalize import (
     to_count,
     to_flag,
 )
-from pipeline.sources import parse_gbfs
+from pipeline.sources.recorded import parse_gbfs
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 DAY = FIX / "gbfs/2024-11-19"
 
 
@@ -89,7 +89,7 @@ def test_real_oddities_kept(payloads):
 
 
 def test_not_a_station_list_raises_snapshot_error(payloads):
-    from pipeline.sources import SnapshotError
+    from pipeline.sources.recorded import SnapshotError
 
     with pytest.raises(SnapshotError, match="without data.stations"):
         parse(payloads[0], {"lastUpdatedOther": 1, "ttl": 3600})

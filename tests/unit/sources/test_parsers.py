@@ -1,4 +1,4 @@
-"""pipeline.parsers called directly: failed_snapshot, feed_time, GBFS join, open-data forms.
+"""pipeline.sources.parsers called directly: failed_snapshot, feed_time, GBFS join, open-data forms.
 
 Records come from tests/fixtures (real recorded payloads); expectations are read from
 the raw payloads independently of the parser, or worked out by hand on small rows.
@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.normalize import Reference
-from pipeline.parsers import (
+from pipeline.sources.normalize import Reference
+from pipeline.sources.parsers import (
     EXCERPT_CHARS,
     SnapshotError,
     failed_snapshot,
@@ -29,7 +29,7 @@ from pipeline.parsers import (
     parse_v1_table,
 )
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 GBFS = FIX / "gbfs" / "2025-10-18"
 LAYOUT4 = FIX / "opendata" / "velib-opendata-2022-06-03T003427Z.csv"
 SEED = FIX / "seed" / "seed-notebook-2023-02-15.csv"

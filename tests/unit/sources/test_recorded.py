@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from pipeline.feeds import GbfsFeed, OpenDataFeed, http_session
-from pipeline.sources import read_recorded
+from pipeline.sources.feeds import GbfsFeed, OpenDataFeed, http_session
+from pipeline.sources.recorded import read_recorded
 
-FIX = Path(__file__).resolve().parent.parent / "fixtures"
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def one(path: Path):

@@ -1,4 +1,4 @@
-"""pipeline.alerts without Spark: the JSON columns and the alerts/ schema agree with the vocabulary.
+"""stream.alerts without Spark: the JSON columns and the alerts/ schema agree with the vocabulary.
 
 alerts_json itself builds a Spark column expression that only runs in a SparkSession, so
 its rendering is left to the integration tests (no JVM here); pyspark's type classes are
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
-from pipeline import alerts, vocabulary
+from pipeline import vocabulary
+from pipeline.stream import alerts
 
 
 def test_json_columns_are_the_alert_columns_without_the_partition() -> None:

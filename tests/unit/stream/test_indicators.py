@@ -2,7 +2,7 @@
 
 ROWS are four real stations from the first eight Paris open-data snapshots of
 2022-05-12 (../shared/data/opendata-history, 10:22 to 13:07 UTC), as parsed by
-pipeline.sources: a Paris station that runs empty (15020, arrondissement 15),
+pipeline.sources.recorded: a Paris station that runs empty (15020, arrondissement 15),
 an Ivry station that fills up and reports out of order (42004), a station
 that is installed but neither rents nor returns (14032), and a capacity-0
 station with 0 bikes and 0 docks and no known commune (id:907081682).
@@ -17,7 +17,8 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from pipeline import indicators, record, timeline
+from pipeline import record
+from pipeline.stream import indicators, timeline
 from tests import oracle
 
 pytestmark = pytest.mark.spark

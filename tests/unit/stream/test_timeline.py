@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from pipeline import indicators, record, timeline, vocabulary
+from pipeline import record, vocabulary
 from pipeline.record import StationRecord
+from pipeline.stream import indicators, timeline
 
 pytestmark = pytest.mark.spark
 

@@ -1,0 +1,8 @@
+"""``velib compare``: two snapshot sets, stations and availability, said when.
+
+``load`` reads each side (files, archives, processed tables, git revisions),
+``when`` says when each side was taken and what compares like with like,
+``report`` writes the metrics, report and figure, ``job`` runs it.
+
+Imports from the project: record, research, settings, sources, vocabulary.
+"""

@@ -1,0 +1,9 @@
+"""Where snapshots come from: recorded files, the raw archive, the live feeds.
+
+Every payload format is parsed (``parsers``) and normalized into the one
+station record or rejected with a reason (``normalize``); ``recorded`` finds,
+sniffs and orders recorded files for replay, ``archive`` keeps every live poll
+as it came, ``feeds`` polls the real GBFS feed and the Paris open-data API.
+
+Imports from the project: durable, record, settings.
+"""
