@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings.stages import RunSettings, StreamSettings
+from pipeline.settings.run import RunSettings
+from pipeline.settings.stream import StreamSettings
 from pipeline.sources.recorded import Snapshot
 
 

@@ -1,7 +1,7 @@
 """The ``velib`` command: options declared from the stages' settings, one call per stage.
 
 Every subcommand's options are generated from its settings class
-(:mod:`pipeline.settings.stages`), so ``--help`` shows each effective default and where
+(:mod:`pipeline.settings`), so ``--help`` shows each effective default and where
 it can be changed; a handler builds the settings, calls the stage's
 ``run(settings)`` and writes its one-line summary on stdout (logs go to
 stderr). Any error a user can fix is one line on stderr and exit status 2.
@@ -18,8 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.kafka.security import KafkaSecurity
-from pipeline.settings import stages
-from pipeline.settings.declare import add_options, overrides_from
+from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.compare import CompareSettings
+from pipeline.settings.declare import Settings, add_options, overrides_from
+from pipeline.settings.ingest import IngestSettings
+from pipeline.settings.local import BrokerSettings, FeedSettings
+from pipeline.settings.run import RunSettings
+from pipeline.settings.stream import StreamSettings
 
 log = logging.getLogger("velib")
 
@@ -43,7 +48,7 @@ def _out(line: str) -> None:
 # --- handlers: settings in, the stage's summary out ----------------------------------
 
 
-def _broker(s: stages.BrokerSettings) -> int:
+def _broker(s: BrokerSettings) -> int:
     from pipeline.kafka import broker
 
     def ready(b: broker.LocalBroker) -> None:
@@ -56,35 +61,35 @@ def _broker(s: stages.BrokerSettings) -> int:
     return 0
 
 
-def _ingest(s: stages.IngestSettings) -> int:
+def _ingest(s: IngestSettings) -> int:
     from pipeline.ingest import job as ingest
 
     _out(f"ingest: {ingest.run(s).line()}")
     return 0
 
 
-def _capture(s: stages.CaptureSettings) -> int:
+def _capture(s: CaptureSettings) -> int:
     from pipeline.capture import job as capture
 
     _out(f"capture: {capture.run(s).line()}")
     return 0
 
 
-def _stream(s: stages.StreamSettings) -> int:
+def _stream(s: StreamSettings) -> int:
     from pipeline.stream import job as stream
 
     _out(f"stream: {stream.run(s).line()}")
     return 0
 
 
-def _compare(s: stages.CompareSettings) -> int:
+def _compare(s: CompareSettings) -> int:
     from pipeline.compare import job as compare
 
     _out(f"{compare.summary_line(compare.run(s))}; report in {s.out}")
     return 0
 
 
-def _run(s: stages.RunSettings) -> int:
+def _run(s: RunSettings) -> int:
     from pipeline import live, run
 
     if s.live:
@@ -106,7 +111,7 @@ def _relative(path: Path | str) -> str:
         return str(path)
 
 
-def _feed(s: stages.FeedSettings) -> int:
+def _feed(s: FeedSettings) -> int:
     from pipeline.localfeed import job
     from pipeline.localfeed.server import FeedServer
 
@@ -119,16 +124,16 @@ def _feed(s: stages.FeedSettings) -> int:
     return 0
 
 
-COMMANDS: dict[str, tuple[type[stages.Settings], Handler, str, str]] = {
+COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
     "broker": (
-        stages.BrokerSettings,
+        BrokerSettings,
         _broker,
         "a local single-node Kafka (KRaft) broker in the foreground",
         "Start Apache Kafka (KRaft, from the Maven jars of `make jars`) and print "
         "'ready: HOST:PORT' once it accepts clients. Ctrl-C or SIGTERM stops it cleanly.",
     ),
     "ingest": (
-        stages.IngestSettings,
+        IngestSettings,
         _ingest,
         "read a Vélib' source, normalize, detect changes, produce",
         "Normalize a Vélib' source into one keyed JSON message per station, emitted only "
@@ -136,7 +141,7 @@ COMMANDS: dict[str, tuple[type[stages.Settings], Handler, str, str]] = {
         "Ctrl-C or SIGTERM ends after the current snapshot. Prints one summary line.",
     ),
     "capture": (
-        stages.CaptureSettings,
+        CaptureSettings,
         _capture,
         "consume the status topic into CSV files",
         "Consume the status topic in a consumer group into CSV files "
@@ -146,7 +151,7 @@ COMMANDS: dict[str, tuple[type[stages.Settings], Handler, str, str]] = {
         "OUT/_rejected/. Ctrl-C or SIGTERM publishes what is pending and exits 0.",
     ),
     "stream": (
-        stages.StreamSettings,
+        StreamSettings,
         _stream,
         "Spark Structured Streaming: Kafka -> Parquet, indicators over time, alerts",
         "Read the status topic with Spark and write under OUT: status/, indicators_station/, "
@@ -155,7 +160,7 @@ COMMANDS: dict[str, tuple[type[stages.Settings], Handler, str, str]] = {
         "the time each state was in force. Re-running resumes from the checkpoint.",
     ),
     "compare": (
-        stages.CompareSettings,
+        CompareSettings,
         _compare,
         "compare two snapshot sets (stations, capacity, availability per area), saying when",
         "Compare snapshot set A with B: stations added/removed/renamed/moved, capacity "
@@ -166,7 +171,7 @@ COMMANDS: dict[str, tuple[type[stages.Settings], Handler, str, str]] = {
         "stations.csv, areas.csv, areas.png and prints one line.",
     ),
     "run": (
-        stages.RunSettings,
+        RunSettings,
         _run,
         "the main job: local broker, replay ingest, capture and Spark stream",
         "Replay recordings (params.yaml base.recording) through a local Kafka broker (or "
@@ -177,7 +182,7 @@ COMMANDS: dict[str, tuple[type[stages.Settings], Handler, str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand, options generated from the stages."""
+    """The argument parser with every subcommand, options generated from the settings."""
     parser = _Parser(
         prog="velib",
         description="Paris Vélib' availability: Kafka ingest, CSV capture, Spark streaming.",
@@ -197,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
         "live feeds would, advancing at --speed, with faults on demand. Prints 'ready: URL' and "
         "the VELIB_GBFS_BASE_URL and VELIB_OPENDATA_URL values to use.",
     )
-    add_options(serve, stages.FeedSettings)
-    serve.set_defaults(settings=stages.FeedSettings, handler=_feed)
+    add_options(serve, FeedSettings)
+    serve.set_defaults(settings=FeedSettings, handler=_feed)
     return parser
 
 

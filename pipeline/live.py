@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import lifecycle
-from pipeline.settings.stages import CaptureSettings, RunSettings
+from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.run import RunSettings
 from pipeline.sources.archive import POLL
 from pipeline.stream.tables import progress
 
@@ -200,7 +201,7 @@ class Supervisor:
 def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
     """What the live chain has done so far (cheap enough to run every interval)."""
     from pipeline.kafka import clients
-    from pipeline.settings.stages import IngestSettings
+    from pipeline.settings.ingest import IngestSettings
 
     root = settings.live_dir
     ingest = IngestSettings.build({"source": settings.source})

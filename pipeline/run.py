@@ -25,7 +25,7 @@ from pipeline.capture.job import CaptureSummary
 from pipeline.capture.job import run as run_capture
 from pipeline.ingest.job import IngestSummary, ingest
 from pipeline.record import format_timestamp
-from pipeline.settings.stages import RunSettings
+from pipeline.settings.run import RunSettings
 from pipeline.sources.recorded import Snapshot, read_recorded
 
 log = logging.getLogger(__name__)

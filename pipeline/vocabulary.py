@@ -2,7 +2,7 @@
 
 The stream's Spark transforms select their columns from these tuples, the
 Parquet schemas are derived from them, ``compare`` and the notebooks use the
-same names, and the README's table of outputs is rendered from the docs
+same names, and the table of outputs in docs/outputs.md is rendered from the docs
 here (a test keeps it in sync). Renaming an indicator is one edit.
 
 Time model (why the columns read as they do). The status topic is a change

@@ -26,7 +26,7 @@ from pipeline import record
 from pipeline.capture.files import read_captured
 from pipeline.ingest.changes import ChangeDetector
 from pipeline.ingest.job import FeedClock
-from pipeline.settings.stages import IngestSettings
+from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.recorded import read_recorded
 
 

@@ -58,7 +58,7 @@ from pipeline.capture.files import (
 )
 from pipeline.durable import fsync_dir
 from pipeline.kafka import clients
-from pipeline.settings.stages import CaptureSettings
+from pipeline.settings.capture import CaptureSettings
 
 __all__ = [
     "CAPTURE_HEADER",

@@ -34,7 +34,7 @@ from pipeline.compare.report import (
 from pipeline.compare.when import Timing, select, states_at
 from pipeline.research.tables import FLAGS, OCCUPANCY, project_root, with_flags
 from pipeline.settings import project
-from pipeline.settings.stages import CompareSettings
+from pipeline.settings.compare import CompareSettings
 
 __all__ = [
     "INDICATORS",

@@ -40,7 +40,7 @@ from pipeline import lifecycle
 from pipeline.ingest.changes import ChangeDetector, Decision
 from pipeline.kafka import clients
 from pipeline.record import StationRecord, format_timestamp, from_json, to_json
-from pipeline.settings.stages import IngestSettings
+from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.archive import Archive, latest, read_archive
 from pipeline.sources.normalize import Rejection
 from pipeline.sources.recorded import Snapshot

@@ -48,7 +48,7 @@ from pipeline.kafka.broker_files import (
 )
 from pipeline.kafka.security import MASK, KafkaSecurity
 from pipeline.settings import project
-from pipeline.settings.stages import BrokerSettings
+from pipeline.settings.local import BrokerSettings
 
 log = logging.getLogger(__name__)
 

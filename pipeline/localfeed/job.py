@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pipeline import lifecycle
 from pipeline.localfeed.faults import parse_faults
 from pipeline.localfeed.server import FeedServer
-from pipeline.settings.stages import FeedSettings, RunSettings
+from pipeline.settings.local import FeedSettings
+from pipeline.settings.run import RunSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """How settings are declared, built in one order, checked, and offered on the command line.
 
 Each stage (ingest, capture, stream, compare, run, broker, feed) has a frozen
-dataclass in :mod:`pipeline.settings.stages`. :meth:`Settings.build` fills it in one order:
+dataclass in :mod:`pipeline.settings`. :meth:`Settings.build` fills it in one order:
 
     code defaults  <-  params.yaml (``base`` + the stage's section)
                    <-  environment variables  <-  explicit overrides

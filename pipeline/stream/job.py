@@ -44,7 +44,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pipeline import lifecycle
 from pipeline.kafka.security import KafkaAuthError, KafkaSecurity
 from pipeline.settings import project
-from pipeline.settings.stages import StreamSettings
+from pipeline.settings.stream import StreamSettings
 from pipeline.stream import alerts
 from pipeline.stream.microbatch import OUTPUTS, BatchStep, Durations, StreamSummary
 from pipeline.stream.tables import BatchStore, join_path

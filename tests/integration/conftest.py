@@ -34,7 +34,7 @@ SLICE = (
 def stream_slice(kafka_bootstrap, spark, tmp_path_factory) -> Path:  # noqa: ARG001 - one session
     """``data/processed`` of one real ``velib run`` on the slice (read-only: copy it to write)."""
     from pipeline.run import run
-    from pipeline.settings.stages import RunSettings
+    from pipeline.settings.run import RunSettings
 
     root = tmp_path_factory.mktemp("stream-slice")
     raw = root / "raw"

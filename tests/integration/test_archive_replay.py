@@ -19,7 +19,7 @@ from pipeline.ingest import job as ingest
 from pipeline.kafka import clients
 from pipeline.localfeed.faults import parse_faults
 from pipeline.localfeed.server import FeedServer
-from pipeline.settings.stages import IngestSettings
+from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.archive import Archive
 
 pytestmark = pytest.mark.integration

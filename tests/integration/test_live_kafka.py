@@ -18,7 +18,8 @@ from kafka import TopicPartition
 
 from pipeline import live
 from pipeline.kafka import clients
-from pipeline.settings.stages import IngestSettings, RunSettings
+from pipeline.settings.ingest import IngestSettings
+from pipeline.settings.run import RunSettings
 
 pytestmark = pytest.mark.integration
 

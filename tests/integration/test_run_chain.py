@@ -12,7 +12,7 @@ import pytest
 from pipeline import record
 from pipeline.kafka import clients
 from pipeline.run import run
-from pipeline.settings.stages import RunSettings
+from pipeline.settings.run import RunSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

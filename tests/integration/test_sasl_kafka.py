@@ -33,7 +33,8 @@ from pipeline.kafka.broker import LocalBroker
 from pipeline.kafka.broker_files import read_client_env
 from pipeline.kafka.security import KafkaAuthError, auth_failure
 from pipeline.run import RunSummary, run
-from pipeline.settings.stages import RunSettings, StreamSettings
+from pipeline.settings.run import RunSettings
+from pipeline.settings.stream import StreamSettings
 from pipeline.sources.recorded import read_recorded
 from pipeline.stream.job import run_stream
 

@@ -25,7 +25,7 @@ import pytest
 from pipeline import record, vocabulary
 from pipeline.ingest.job import ingest
 from pipeline.kafka import clients
-from pipeline.settings.stages import StreamSettings
+from pipeline.settings.stream import StreamSettings
 from pipeline.sources.recorded import read_recorded
 from pipeline.stream import alerts
 from pipeline.stream.job import run_stream

@@ -22,7 +22,7 @@ from pipeline.live import (
     Supervisor,
     status_line,
 )
-from pipeline.settings.stages import RunSettings
+from pipeline.settings.run import RunSettings
 
 # --- the status line ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The one indicator vocabulary: README, Spark schemas and table columns all derive from it."""
+"""The one indicator vocabulary: docs/outputs.md, Spark schemas and table columns derive from it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import pandas as pd
 
 from pipeline import vocabulary
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+OUTPUTS = Path(__file__).resolve().parents[2] / "docs" / "outputs.md"
 
 
-def test_readme_states_every_output_column_as_defined():
-    text = README.read_text(encoding="utf-8")
+def test_the_outputs_page_states_every_output_column_as_defined():
+    text = OUTPUTS.read_text(encoding="utf-8")
     for table in vocabulary.TABLES:
-        assert vocabulary.markdown(table) in text, f"README's {table} table is out of date"
+        assert vocabulary.markdown(table) in text, (
+            f"docs/outputs.md: the {table} table is out of date"
+        )
 
 
 def test_names_are_unique_and_date_partitions_every_table():

@@ -17,7 +17,8 @@ from pipeline.kafka.broker import (
     SaslCredentials,
     render_properties,
 )
-from pipeline.settings.stages import BrokerSettings, SettingsError
+from pipeline.settings.declare import SettingsError
+from pipeline.settings.local import BrokerSettings
 
 
 def _props(text: str) -> dict[str, str]:

@@ -12,27 +12,26 @@ import pytest
 import yaml
 
 from pipeline import cli
-from pipeline.settings import project, stages
-from pipeline.settings.declare import option_name, shown, spec_of
-from pipeline.settings.stages import (
-    CaptureSettings,
-    IngestSettings,
-    RunSettings,
-    SettingsError,
-    StreamSettings,
-)
+from pipeline.settings import project
+from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.compare import CompareSettings
+from pipeline.settings.declare import SettingsError, option_name, shown, spec_of
+from pipeline.settings.ingest import IngestSettings
+from pipeline.settings.local import BrokerSettings, FeedSettings
+from pipeline.settings.run import RunSettings
+from pipeline.settings.stream import StreamSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL = (
-    stages.IngestSettings,
-    stages.CaptureSettings,
-    stages.StreamSettings,
-    stages.CompareSettings,
-    stages.RunSettings,
-    stages.BrokerSettings,
-    stages.FeedSettings,
+    IngestSettings,
+    CaptureSettings,
+    StreamSettings,
+    CompareSettings,
+    RunSettings,
+    BrokerSettings,
+    FeedSettings,
 )
-# Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's stages.
+# Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's settings.
 NOTEBOOK_SECTIONS = {"analysis"}
 
 

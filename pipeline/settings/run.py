@@ -1,0 +1,112 @@
+"""``velib run``: the chain as one job (replay, or ``--live`` for weeks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.declare import Settings, SettingsError, opt
+from pipeline.settings.declare import location as as_location
+from pipeline.settings.declare import non_negative as as_non_negative
+from pipeline.settings.declare import path as as_path
+from pipeline.settings.declare import paths as as_paths
+from pipeline.settings.declare import positive as as_positive
+from pipeline.settings.ingest import IngestSettings
+from pipeline.settings.shared import check_stale_after, heartbeat_field
+from pipeline.settings.stream import StreamSettings
+
+
+@dataclass(frozen=True)
+class RunSettings(Settings):
+    """``velib run``: broker, ingest, capture and stream as one job (what DVC runs)."""
+
+    SECTION = "run"
+    raw: tuple[Path, ...] = opt(
+        ("data/raw/opendata-history",),
+        "recorded files, folders or archives to replay",
+        param="base.recording",
+        parse=as_paths,
+    )
+    csv_out: Path = opt("data/interim/csv", "capture folder (rewritten)", parse=as_path)
+    out: str = opt(
+        "data/processed", "Parquet root with its checkpoints (rewritten)", parse=as_location
+    )
+    metrics: Path | None = opt("reports/metrics/stream.json", "metrics JSON", parse=as_path)
+    heartbeat_s: float = heartbeat_field("ingest heartbeat (seconds)", "ingest.heartbeat_s")
+    idle_s: float = opt(5.0, "capture stops after this long with nothing new", flag="-")
+    bootstrap_servers: str | None = opt(
+        None,
+        "use this Kafka cluster instead of starting a local broker",
+        env="KAFKA_BOOTSTRAP_SERVERS",
+    )
+    live: bool = opt(
+        False,
+        "collect live until Ctrl-C: broker, live ingest with its archive, capture and stream "
+        "as one supervised process tree (outputs under LIVE_DIR, resumed on restart)",
+        boolean=True,
+    )
+    live_dir: Path = opt(
+        "data/live",
+        "live: where the archive, CSV, Parquet and logs go",
+        param="live_dir",
+        parse=as_path,
+    )
+    interval_s: float = opt(
+        60.0,
+        "live: seconds between polls",
+        param="ingest.interval_s",
+        parse=as_positive,
+        flag="--interval",
+    )
+    source: str = opt(
+        "gbfs", "live: the feed to poll", param="source", choices=("gbfs", "opendata")
+    )
+    local_feed: Path | None = opt(
+        None,
+        "live: serve this recording on 127.0.0.1 and poll it (a demo or soak without internet)",
+        parse=as_path,
+    )
+    feed_speed: float = opt(
+        60.0, "live, local feed: recorded seconds per real second", parse=as_non_negative
+    )
+    feed_faults: str = opt("none", "live, local feed: faults to inject (see velib feed serve)")
+    status_every_s: float = opt(
+        30.0,
+        "live: seconds between status lines",
+        param="status_every_s",
+        parse=as_positive,
+        flag="--status-every",
+    )
+
+    def check(self) -> None:
+        """Recordings exist; stale_after covers two heartbeats."""
+        missing = [str(p) for p in self.raw if not p.exists()] if not self.live else []
+        if self.local_feed is not None and not self.local_feed.exists():
+            missing.append(str(self.local_feed))
+        if missing:
+            raise SettingsError(f"raw data not found: {', '.join(missing)}")
+        check_stale_after(self.heartbeat_s, StreamSettings.build().stale_after)
+
+    def capture(self, bootstrap_servers: str) -> CaptureSettings:
+        """The capture's settings for this run (group and file sizes from params.yaml)."""
+        return CaptureSettings.build(
+            {
+                "out": self.csv_out,
+                "bootstrap_servers": bootstrap_servers,
+                "until_idle_s": self.idle_s,
+            }
+        )
+
+    def ingest(self, bootstrap_servers: str) -> IngestSettings:
+        """The ingest's topics and heartbeat for this run (it replays ``raw`` itself)."""
+        return IngestSettings.build(
+            {"bootstrap_servers": bootstrap_servers, "heartbeat_s": self.heartbeat_s}
+        )
+
+    def stream(self, bootstrap_servers: str, **changes: Any) -> StreamSettings:
+        """The stream's settings for this run (its window and thresholds from params.yaml)."""
+        return StreamSettings.build(
+            {"out": self.out, "bootstrap_servers": bootstrap_servers, **changes}
+        )
