@@ -70,6 +70,20 @@ STATE_FIELDS: tuple[str, ...] = (
 
 State = tuple[Any, ...]
 
+# A station whose GBFS id no reference table maps to a code keeps this prefix before
+# its id: recognisable everywhere, so research never ranks it as a known station.
+PLACEHOLDER_PREFIX = "id:"
+
+
+def placeholder_code(station_id: int | str) -> str:
+    """The code of a station known only by its GBFS id."""
+    return f"{PLACEHOLDER_PREFIX}{station_id}"
+
+
+def is_placeholder(code: str) -> bool:
+    """True for a code made up from an unmapped GBFS id, not a real station code."""
+    return code.startswith(PLACEHOLDER_PREFIX)
+
 
 @dataclass(frozen=True, slots=True)
 class StationRecord:

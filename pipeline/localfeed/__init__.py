@@ -5,5 +5,5 @@ them into the payloads the live feeds put on the wire, ``faults`` injects the
 real feeds' misbehaviour, ``server`` answers HTTP on loopback, ``job`` is
 ``velib feed serve`` and the feed of ``velib run --live --local-feed``.
 
-Imports from the project: lifecycle, settings, sources.
+Imports from the project: lifecycle, record, settings, sources.
 """

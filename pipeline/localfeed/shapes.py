@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.record import placeholder_code
 from pipeline.sources.normalize import (
     Reference,
     RowError,
@@ -145,7 +146,7 @@ def history_payloads(rows: list[dict[str, str]], at: datetime, ref: Reference) -
         code = ident
         if gbfs_ids and ident.isdigit():
             sid = int(ident)
-            code = ref.codes_by_id.get(sid) or f"id:{sid}"
+            code = ref.codes_by_id.get(sid) or placeholder_code(sid)
         if _LATLON in row:
             lat, lon = parse_latlon(row[_LATLON])
         else:

@@ -34,7 +34,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj import Transformer
 
-from pipeline.record import StationRecord
+from pipeline.record import StationRecord, is_placeholder
 from pipeline.sources.normalize import REFERENCE_DIR
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class Mismatch:
         ``outside``: the point lies in no arrondissement; ``across``: both name
         an arrondissement, different ones.
         """
-        if self.station_code.startswith("id:"):
+        if is_placeholder(self.station_code):
             return "no_code"
         if self.by_rule is None and self.commune not in (None, "Paris"):
             return "commune"

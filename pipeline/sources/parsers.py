@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.record import StationRecord
+from pipeline.record import StationRecord, placeholder_code
 from pipeline.sources.normalize import (
     Reference,
     Rejection,
@@ -264,7 +264,7 @@ def parse_opendata_csv(
             code = ref.codes_by_id.get(sid)
             if code is None:
                 unmapped += 1
-                code = f"id:{sid}"
+                code = placeholder_code(sid)
         if _LATLON in raw:
             lat, lon = parse_latlon(raw[_LATLON])
         else:

@@ -258,3 +258,11 @@ def test_pandas_dtypes_cover_every_field() -> None:
     assert list(dtypes) == list(FIELD_NAMES)
     assert dtypes["station_id"] == "Int64" and dtypes["is_renting"] == "boolean"
     assert dtypes["last_reported"] == "string" and dtypes["lat"] == "Float64"
+
+
+def test_a_placeholder_code_is_recognised_and_a_real_code_is_not():
+    from pipeline.record import is_placeholder, placeholder_code
+
+    assert placeholder_code(210753033) == "id:210753033"
+    assert is_placeholder(placeholder_code("37920"))
+    assert not is_placeholder("16107") and not is_placeholder("31024_relais")

@@ -1,0 +1,39 @@
+"""`make bench` at a tiny size: every stage runs, beside its ceiling, and the report reads.
+
+Not a timing test: the sizes are far too small to say anything about speed. It
+proves the benchmark still runs the project's real stages (ingest, capture,
+the Spark job) on a real broker after a change, and that its report is whole.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_bench_runs_every_stage_at_a_tiny_size(java, tmp_path):
+    out = tmp_path / "bench.json"
+    argv = [
+        sys.executable, "-m", "bench",
+        "--only", "ingest,capture,stream",
+        "--records", "3000", "--stream-records", "3000", "--stream-records-large", "0",
+        "--runs", "1", "--stream-runs", "1",
+        "--history", str(ROOT / "data" / "raw" / "opendata-history"),
+        "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["sizes"]["stages"] == ["ingest", "capture", "stream"]
+    text = json.dumps(doc)
+    for stage in ("ingest", "capture", "stream"):
+        assert stage in text
+    assert "| stage |" in done.stdout  # the table the README section is made of
