@@ -14,24 +14,16 @@ Typical use::
     fig, ax = maps.base_map()
     maps.plot_stations(ax, df["lat"], df["lon"], df["empty"], label="share of time empty")
     maps.add_caption(fig, maps.caption(start, end, "Vélib' stations"))
+    maps.fit_frames(fig)  # last: each map fills its box, no blank band under its title
     research.save_figure(fig, path)
 
-Scales are fixed, stated and start at 0, so that two runs (or two revisions)
-draw the same value in the same colour: :data:`EMPTY_SHARE_CAP` for a
-station's share of time empty, :data:`AREA_SHARE_MAX` for an arrondissement's
-share of station-time empty or full; a value above a cap takes the top colour
-and the colour bar says so (an arrow and "and above"). Stations known only by
-an unmapped GBFS id (:func:`pipeline.record.is_placeholder`) are drawn apart
-(grey crosses, never coloured as a known station).
-
-Maps fill the box the layout gives them: :func:`fit_frames`, called once
-everything is on the figure, widens each map's frame in one direction to the
-box's shape, so the axes never shrink to keep the aspect and no blank band
-opens between a title and its map. Arrondissement labels sit above the
-stations on a white halo.
-
-Figures carry no date or random element, so ``research.save_figure`` writes
-the same bytes on every run.
+Scales are fixed, stated and start at 0, so a value has the same colour on every
+run and revision (:data:`EMPTY_SHARE_CAP`, :data:`AREA_SHARE_MAX`); above a cap
+the top colour, and the colour bar ends in an arrow. Stations known only by an
+unmapped GBFS id (:func:`pipeline.record.is_placeholder`) are grey crosses,
+never coloured as known stations. Arrondissement labels sit above the stations
+on a white box. Figures carry no date or random element, so
+``research.save_figure`` writes the same bytes on every run.
 """
 
 from __future__ import annotations
@@ -80,7 +72,6 @@ STATIONS_GID = "stations"
 NO_DATA_GID = "stations-no-data"
 PLACEHOLDER_GID = "stations-placeholder"
 VALUES_GID = "choropleth-value"
-MAP_GID = "map"
 _FRAMES: WeakKeyDictionary[Axes, tuple[float, float, float, float]] = WeakKeyDictionary()
 CAPTION_GID = "caption"
 
@@ -167,7 +158,6 @@ def base_map(
     ax.set_xticks(np.arange(np.ceil(x0 / 2.5), np.floor(x1 / 2.5) + 1) * 2.5)
     ax.set_yticks(np.arange(np.ceil(y0 / 2), np.floor(y1 / 2) + 1) * 2)
     ax.set_aspect("equal")
-    ax.set_gid(MAP_GID)
     _FRAMES[ax] = (x0, y0, x1, y1)
     ax.set_xlabel("km east of Notre-Dame (Lambert-93)")
     ax.set_ylabel("km north of Notre-Dame")

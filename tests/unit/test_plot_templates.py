@@ -35,6 +35,15 @@ def rows(x: str, columns: list[str]) -> list[dict[str, str]]:
     return out
 
 
+def layers(view: dict) -> list[tuple[str, dict]]:
+    """(mark type, encoding) of each layer of a view, the shared encoding merged in."""
+    shared = view.get("encoding", {})
+    return [
+        (layer["mark"]["type"], {**shared, **layer.get("encoding", {})})
+        for layer in view.get("layer", [view])
+    ]
+
+
 def filled(name: str, definition: dict, revs: tuple[str, ...]) -> dict:
     (path, columns), *_ = definition["y"].items()
     columns = [columns] if isinstance(columns, str) else columns
@@ -58,11 +67,13 @@ def test_each_series_has_its_colour_and_revisions_stay_apart(name):
     assert encoding["color"]["field"] == "field" and "legend" in encoding["color"]
     revs = {row["rev"] for row in spec["data"]["values"]}
     assert revs == {"HEAD", "workspace"}
+    marks = dict(layers(view))
     if name in COUNTS:  # one row per revision
-        assert view["mark"]["type"] in {"bar", "area"} and spec["facet"]["row"]["field"] == "rev"
+        assert set(marks) <= {"bar", "area"} and spec["facet"]["row"]["field"] == "rev"
         assert encoding["y"]["scale"]["zero"] is True
-    else:  # one dash per revision
-        assert view["mark"]["type"] == "line" and encoding["strokeDash"]["field"] == "rev"
+    else:  # one dash per revision, drawn in the legend as a line
+        assert marks["line"]["strokeDash"]["field"] == "rev"
+        assert marks["line"]["strokeDash"]["legend"]["symbolType"] == "stroke"
     fields = {row["field"] for row in spec["data"]["values"]}
     (columns,) = definition["y"].values()
     assert fields == ({columns} if isinstance(columns, str) else set(columns))
