@@ -133,6 +133,21 @@ def rejected_rows(parsed: DataFrame, extra: DataFrame | None = None) -> DataFram
     )
 
 
+def rejected_schema() -> T.StructType:
+    """Schema of the ``_rejected/`` table (:data:`REJECTED_COLUMNS`)."""
+    types = {
+        "value": T.StringType(),
+        "key": T.StringType(),
+        "topic": T.StringType(),
+        "partition": T.IntegerType(),
+        "offset": T.LongType(),
+        "timestamp": T.TimestampType(),
+        "reason": T.StringType(),
+        "date": T.DateType(),
+    }
+    return T.StructType([T.StructField(n, types[n]) for n in REJECTED_COLUMNS])
+
+
 def status_rows(records: DataFrame) -> DataFrame:
     """Records with their ``date`` partition column (UTC date of ``last_reported``)."""
     return records.select(*record.FIELD_NAMES, utc_date(F.col("last_reported")).alias("date"))

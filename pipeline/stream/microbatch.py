@@ -18,6 +18,7 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from pipeline import vocabulary
 from pipeline.settings import project
@@ -26,14 +27,17 @@ from pipeline.stream.tables import BatchStore
 
 log = logging.getLogger(__name__)
 
-OUTPUTS: tuple[str, ...] = (
-    "status",
-    "indicators_station",
-    "indicators_area",
-    "alerts",
-    "_rejected",
-)
 STATION_SCHEMA = vocabulary.spark_schema(vocabulary.STATION)
+# Every table the stream writes and every frame of the state it keeps between batches,
+# by name with its schema: the store creates, writes and reads exactly these.
+OUTPUTS: dict[str, T.StructType] = {
+    "status": indicators.status_schema(),
+    "indicators_station": STATION_SCHEMA,
+    "indicators_area": vocabulary.spark_schema(vocabulary.AREA),
+    "alerts": vocabulary.spark_schema(vocabulary.ALERT),
+    "_rejected": indicators.rejected_schema(),
+}
+STATE: dict[str, T.StructType] = {"records": timeline.state_schema()}
 
 
 @dataclass
@@ -144,9 +148,9 @@ class BatchStep:
     def _process(self, raw: DataFrame, batch_id: int, cached: Any) -> dict[str, Any]:
         started = time.monotonic()
         parsed = cached(indicators.parse_values(raw))
-        kept, meta = self.store.load_state(batch_id, timeline.state_schema())
+        state, meta = self.store.load_state(batch_id, STATE)
         step = timeline.advance(
-            kept,
+            state["records"],
             indicators.valid_records(parsed, with_position=True),
             complete_until_us=meta.get("complete_until_us"),
             partition_newest_us={int(k): v for k, v in meta.get("partition_newest_us", {}).items()},
@@ -172,7 +176,7 @@ class BatchStep:
         started = time.monotonic()
         self.store.save_state(
             batch_id,
-            step.kept,
+            {"records": step.kept},
             {
                 "complete_until_us": step.complete_until_us,
                 "partition_newest_us": {str(k): v for k, v in step.partition_newest_us.items()},
