@@ -14,7 +14,8 @@ from pipeline.sources.recorded import Snapshot
 
 
 def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) -> dict[str, Any]:
-    """`velib stream --available-now`: all five outputs and the alerts publication."""
+    """`velib stream --available-now`: every output and the alerts publication."""
+    from bench.kafka_stages import polls_topic_of
     from pipeline.stream.job import run_stream
 
     out = Path(tempfile.mkdtemp(prefix="velib-bench-stream-"))
@@ -25,6 +26,7 @@ def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) ->
                 {
                     "bootstrap_servers": bootstrap,
                     "topic": topic,
+                    "polls_topic": polls_topic_of(topic),
                     "out": str(out),
                     "alerts_topic": alerts_topic,
                 }

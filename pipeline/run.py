@@ -203,6 +203,7 @@ def run(settings: RunSettings) -> RunSummary:
             bootstrap_servers=bootstrap,
             topic=feed.topic,
             dead_letter_topic=feed.dead_letter_topic,
+            polls_topic=feed.polls_topic,
             heartbeat_s=feed.heartbeat_s,
             stop=stop,
         )

@@ -1,7 +1,8 @@
 """Ingest: snapshots -> change detection -> Kafka, rejects -> dead-letter topic.
 
 :func:`ingest` is the whole loop; ``velib ingest``, ``velib run``, the tests and
-the benchmarks call it directly and get an :class:`IngestSummary` back.
+the benchmarks call it directly and get an :class:`IngestSummary` back. Every
+snapshot read is also one message on the polls topic (:mod:`pipeline.ingest.polls`).
 
 Where a restarted run resumes, and the feed clock that keeps each source's time
 moving forward: :mod:`pipeline.ingest.resume`.
@@ -21,8 +22,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipeline import lifecycle
+from pipeline import lifecycle, poll
 from pipeline.ingest.changes import ChangeDetector, Decision
+from pipeline.ingest.polls import PollLog
 from pipeline.ingest.resume import FeedClock, restore_from_topic
 from pipeline.kafka import clients
 from pipeline.record import StationRecord, format_timestamp, to_json
@@ -50,6 +52,7 @@ class IngestSummary:
     dead_lettered: int = 0
     unmapped_ids: int = 0
     delivery_errors: int = 0
+    polls: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     oddities: Counter[str] = field(default_factory=Counter)
 
@@ -59,7 +62,8 @@ class IngestSummary:
             f"snapshots={self.snapshots} skipped={self.skipped} seen={self.seen} "
             f"emitted={self.emitted} (heartbeats={self.heartbeats}) unchanged={self.unchanged} "
             f"rejected={self.rejected} dead_lettered={self.dead_lettered} "
-            f"unmapped_ids={self.unmapped_ids} delivery_errors={self.delivery_errors}"
+            f"unmapped_ids={self.unmapped_ids} delivery_errors={self.delivery_errors} "
+            f"polls={self.polls}"
         )
 
 
@@ -94,6 +98,7 @@ def ingest(
     bootstrap_servers: str,
     topic: str,
     dead_letter_topic: str,
+    polls_topic: str,
     heartbeat_s: float = 0,
     speed: float = 0,
     restore_state: bool = True,
@@ -102,16 +107,21 @@ def ingest(
     max_snapshots: int | None = None,
     on_snapshot: Callable[[IngestSummary], None] | None = None,
 ) -> IngestSummary:
-    """Produce the changed stations of every snapshot; rejects to the dead-letter topic.
+    """Produce the changed stations of every snapshot, then its poll; rejects to dead letters.
+
+    Each snapshot's station records and dead letters are flushed before its poll
+    message is sent (and flushed), so a poll never precedes its records.
 
     Args:
         snapshots: in time order (``read_recorded`` or a live ``follow``).
         bootstrap_servers: Kafka bootstrap servers.
         topic: the station-status topic (created with 3 partitions if missing).
         dead_letter_topic: where rejections go (created if missing).
+        polls_topic: one message per snapshot read, key = source (created if missing).
         heartbeat_s: re-emit unchanged stations after this much observed time; 0 = never.
         speed: 0 = as fast as possible; N = N recorded seconds per wall second.
-        restore_state: rebuild change state and resume points from the topic first.
+        restore_state: rebuild change state, resume points and the poll log's memory
+            from the topics first.
         progress: show a tqdm bar on stderr (only when stderr is a terminal).
         stop: set it to end after the current snapshot (``lifecycle.stop_on_signals``
             gives one that SIGINT/SIGTERM set).
@@ -122,8 +132,13 @@ def ingest(
     summary = IngestSummary()
     clients.ensure_topic(bootstrap_servers, topic, STATUS_PARTITIONS)
     clients.ensure_topic(bootstrap_servers, dead_letter_topic, 1)
+    clients.ensure_topic(bootstrap_servers, polls_topic, poll.PARTITIONS)
     detector = ChangeDetector(heartbeat_s)
-    resume = restore_from_topic(bootstrap_servers, topic, detector) if restore_state else {}
+    polls = PollLog()
+    resume: dict[str, datetime] = {}
+    if restore_state:
+        resume, emitted_before = restore_from_topic(bootstrap_servers, topic, detector)
+        polls.restore(bootstrap_servers, polls_topic, emitted_before)
     producer = clients.producer(bootstrap_servers)
 
     def on_error(exc: BaseException) -> None:
@@ -144,16 +159,31 @@ def ingest(
             if placed == "skip":
                 summary.skipped += 1
                 continue
+            read, stale = snap, None
             if placed == "stale":
-                snap = Snapshot(snap.observed_at, snap.source, snap.origin, [], [clock.stale(snap)])
+                rejection = clock.stale(snap)
+                stale = rejection.reason
+                snap = Snapshot(snap.observed_at, snap.source, snap.origin, [], [rejection])
             if speed > 0 and last_time is not None:
                 gap = (snap.observed_at - last_time).total_seconds() / speed
                 if gap > 0 and stop.wait(gap):
                     break
             if placed == "ok":
                 last_time = snap.observed_at
+            emitted, rejected = summary.emitted, summary.rejected
             _one_snapshot(snap, producer, detector, summary, topic, dead_letter_topic, on_error)
-            producer.flush()
+            producer.flush()  # the records first: a poll never precedes them on the broker
+            done = polls.record(
+                read,
+                emitted=summary.emitted - emitted,
+                rejected=summary.rejected - rejected,
+                stale=stale,
+            )
+            if done is not None:
+                value = poll.to_json(done)
+                producer.send(polls_topic, key=done.key, value=value).add_errback(on_error)
+                producer.flush()
+                summary.polls += 1
             if on_snapshot is not None:
                 on_snapshot(summary)
             if max_snapshots is not None and summary.snapshots >= max_snapshots:
@@ -265,6 +295,7 @@ def run(settings: IngestSettings, stop: threading.Event | None = None) -> Ingest
                 bootstrap_servers=settings.bootstrap_servers,
                 topic=settings.topic,
                 dead_letter_topic=settings.dead_letter_topic,
+                polls_topic=settings.polls_topic,
                 heartbeat_s=settings.heartbeat_s,
                 speed=settings.speed,
                 restore_state=not settings.no_restore,

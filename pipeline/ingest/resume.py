@@ -10,7 +10,9 @@ skipped, so a replay restarted after ``kill -9`` does not re-emit old states as
 restored states make that idempotent (the part that reached the topic is
 unchanged, the rest is emitted). Because the producer is flushed after every
 snapshot, at most one snapshot is in flight when the process dies. Dead-letter
-entries of that one snapshot can be written twice; station records cannot.
+entries of that one snapshot can be written twice; station records cannot, and
+neither can its poll message (:mod:`pipeline.ingest.polls` restores what the
+polls topic holds).
 
 While running, :class:`FeedClock` keeps each source's feed time moving forward:
 a snapshot older than one already read (a cache's old answer, ``last_updated``
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -37,18 +40,20 @@ log = logging.getLogger(__name__)
 
 def restore_from_topic(
     bootstrap_servers: str, topic: str, detector: ChangeDetector, timeout_s: float = 30.0
-) -> dict[str, datetime]:
+) -> tuple[dict[str, datetime], dict[tuple[str, datetime], int]]:
     """Fill the detector with the topic's latest record per key; return resume points.
 
     Returns:
         source -> latest observed_at among those latest records (empty when the
-        topic is missing or empty).
+        topic is missing or empty), and (source, resume point) -> the records of
+        that snapshot already on the topic (its poll's ``emitted`` when a crash
+        came before the poll was sent).
     """
     consumer = clients.consumer(bootstrap_servers, None)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            return {}
+            return {}, {}
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
@@ -66,15 +71,19 @@ def restore_from_topic(
         consumer.close()
     resume: dict[str, datetime] = {}
     bad = 0
+    records = []
     for value in latest.values():
         try:
-            record = from_json(value)
+            records.append(from_json(value))
         except ValueError:
             bad += 1
-            continue
+    for record in records:
         detector.remember(record)
         if record.source not in resume or record.observed_at > resume[record.source]:
             resume[record.source] = record.observed_at
+    at_resume = Counter(
+        (r.source, r.observed_at) for r in records if r.observed_at == resume[r.source]
+    )
     if bad:
         log.warning(
             "%d latest records of %s were unreadable; their stations start fresh", bad, topic
@@ -85,7 +94,7 @@ def restore_from_topic(
         topic,
         {k: format_timestamp(v) for k, v in resume.items()},
     )
-    return resume
+    return resume, dict(at_resume)
 
 
 class FeedClock:

@@ -41,6 +41,7 @@ def test_run_chain_agrees_across_kafka_csv_and_parquet(
     monkeypatch.setenv("VELIB_TOPIC_STATUS", topic)
     monkeypatch.setenv("VELIB_TOPIC_ALERTS", f"{topic}-alerts")
     monkeypatch.setenv("VELIB_TOPIC_DEAD_LETTER", f"{topic}-dlq")
+    monkeypatch.setenv("VELIB_TOPIC_POLLS", f"{topic}-polls")
     out = tmp_path / "processed"
     (out / "stale-from-an-earlier-run").mkdir(parents=True)
     metrics = tmp_path / "stream.json"
