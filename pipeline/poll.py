@@ -89,6 +89,13 @@ class Poll:
         """The Kafka key: the source (one source's polls stay in order)."""
         return self.source
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values in FIELDS order (datetimes stay datetimes, code lists are lists)."""
+        return {
+            f.name: list(getattr(self, f.name)) if f.kind == "strs" else getattr(self, f.name)
+            for f in FIELDS
+        }
+
 
 def to_json_dict(poll: Poll) -> dict[str, Any]:
     """The JSON-ready dict (timestamps as ISO strings, code lists as lists)."""
