@@ -69,7 +69,7 @@ def run_chain_scaled(snapshots: Iterator[Snapshot], history: Path) -> dict[str, 
 
     out = Path(tempfile.mkdtemp(prefix="velib-bench-e2e-"))
     original = run_module.merged_snapshots
-    run_module.merged_snapshots = lambda _paths: snapshots
+    run_module.merged_snapshots = lambda _paths, _keep=None: snapshots
     try:
         settings = RunSettings.build(
             {"raw": [history], "csv_out": out / "csv", "out": out / "processed"}

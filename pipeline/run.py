@@ -13,12 +13,13 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pipeline import lifecycle
 from pipeline.capture.job import CaptureSummary
@@ -60,9 +61,24 @@ class RunSummary:
         ]
 
 
-def merged_snapshots(paths: Sequence[Path]) -> Iterator[Snapshot]:
-    """Snapshots of several recorded folders, merged in time order."""
-    return heapq.merge(*(read_recorded(Path(p)) for p in paths), key=lambda s: s.observed_at)
+PARIS = ZoneInfo("Europe/Paris")  # the dates of a recording are Paris dates (display, selection)
+
+
+def on_dates(dates: tuple[date, date] | None) -> Callable[[datetime], bool] | None:
+    """The test of a snapshot time for ``base.dates``: its Paris date is in the range."""
+    if dates is None:
+        return None
+    first, last = dates
+    return lambda at: first <= at.astimezone(PARIS).date() <= last
+
+
+def merged_snapshots(
+    paths: Sequence[Path], keep: Callable[[datetime], bool] | None = None
+) -> Iterator[Snapshot]:
+    """Snapshots of several recorded folders, merged in time order (those ``keep`` keeps)."""
+    return heapq.merge(
+        *(read_recorded(Path(p), keep=keep) for p in paths), key=lambda s: s.observed_at
+    )
 
 
 def _reset(*paths: Path) -> None:
@@ -196,10 +212,14 @@ def run(settings: RunSettings) -> RunSummary:
         feed, stream = settings.ingest(bootstrap), settings.stream(bootstrap)
         summary.bootstrap_servers = bootstrap
         log.info(
-            "replaying %s into %s on %s", ", ".join(map(str, settings.raw)), stream.topic, bootstrap
+            "replaying %s%s into %s on %s",
+            ", ".join(map(str, settings.raw)),
+            " on Paris dates {}..{}".format(*settings.dates) if settings.dates else "",
+            stream.topic,
+            bootstrap,
         )
         summary.ingest = ingest(
-            merged_snapshots(settings.raw),
+            merged_snapshots(settings.raw, on_dates(settings.dates)),
             bootstrap_servers=bootstrap,
             topic=feed.topic,
             dead_letter_topic=feed.dead_letter_topic,
