@@ -1,5 +1,8 @@
 """The main job end to end: broker -> replay ingest -> capture + Spark stream -> stop.
 
+Ingest sends the status records and one poll per snapshot (the polls topic, created
+by ingest); the stream reads both topics.
+
 ``make run`` and the DVC ``stream`` stage call :func:`run`. It rewrites
 its outputs completely (CSV folder, Parquet root with its checkpoints) so a
 run depends only on its inputs and parameters, and it stops everything it
@@ -49,8 +52,9 @@ class RunSummary:
             f"ingest:  {self.ingest.line()}",
             f"capture: records={self.capture.records} files={self.capture.files} "
             f"partitions={sorted(self.capture.partitions)} rejected={self.capture.rejected}",
-            "stream:  records_in={} {} alerts_published={} complete_until={}".format(
+            "stream:  records_in={} polls_in={} {} alerts_published={} complete_until={}".format(
                 self.stream.get("records_in", 0),
+                self.stream.get("polls_in", 0),
                 " ".join(f"{k}={v}" for k, v in sorted(rows.items())),
                 self.stream.get("alerts_published", 0),
                 self.stream.get("complete_until") or "-",
@@ -144,6 +148,7 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
             "rejected": ing.rejected,
             "dead_lettered": ing.dead_lettered,
             "unmapped_ids": ing.unmapped_ids,
+            "polls": ing.polls,
             "rejected_by_reason": dict(sorted(ing.reasons.items())),
         },
         "capture": {
@@ -153,6 +158,7 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
         },
         "stream": {
             "records_in": summary.stream.get("records_in", 0),
+            "polls_in": summary.stream.get("polls_in", 0),
             "rows": dict(sorted(rows.items())),
             "alerts_published": summary.stream.get("alerts_published", 0),
             "late": summary.stream.get("late", 0),
