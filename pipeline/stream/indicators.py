@@ -7,15 +7,17 @@ for throughput. The per-station time in force that the indicators aggregate
 comes from :mod:`pipeline.stream.timeline`; the names and one-line definitions of
 every column are in :mod:`pipeline.vocabulary`.
 
-* Parsing: one ``from_json`` per value; a value that is null, not a JSON
-  object, mistyped, incomplete or of another ``schema_version`` is rejected
-  with its reason, never dropped.
+* Parsing: one ``from_json`` per value, as a station record or, for the
+  polls topic's rows, as a poll; a value that is null, not a JSON object,
+  mistyped, incomplete or of another ``schema_version`` is rejected with its
+  reason, never dropped.
 * Station rows: time-weighted means (each state weighs the seconds it was in
   force in the window), min/max over the states in force, shares of the known
   time, and the condition at the window's end.
 * Area rows: the station rows of a window rolled up, weighted by station-time,
   so a station known for a minute weighs a minute and coverage shows in
-  ``stations_known*`` instead of moving the means.
+  ``stations_known*`` instead of moving the means; what was observed shows in
+  ``polls`` and ``stations_seen``.
 * ``date`` is the UTC calendar date (of the window start, of ``last_reported``
   or of the Kafka timestamp for rejected rows), whatever the session time zone.
 """
