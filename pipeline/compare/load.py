@@ -14,12 +14,12 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from pipeline.record import StationRecord
 from pipeline.research.tables import is_processed, read_status, status_frame
+from pipeline.sources.names import repair_text
 
 
 @dataclass(frozen=True)
@@ -57,27 +57,6 @@ def parse_dates(text: str) -> tuple[date, date]:
     return lo, hi
 
 
-def repair_text(text: Any) -> Any:
-    """Undo UTF-8 read as cp1252, once or twice over (the 2024 GBFS names: 'RÃƒÂ©collets').
-
-    Without it, 500 stations of the 2024 snapshot look renamed when only their
-    encoding differs.
-    """
-    if not isinstance(text, str) or not ("Ã" in text or "Â" in text):
-        return text
-    # The no-break space of a double-encoded 'à' was flattened to a plain space.
-    text = text.replace("\u00c3\u0192 ", "\u00c3\u0192\u00c2\u00a0")
-    for _ in range(3):
-        try:
-            fixed = text.encode("cp1252").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            break
-        if fixed == text:
-            break
-        text = fixed
-    return text
-
-
 def load_snapshot_set(
     path: Path, dates: tuple[date, date] | None = None
 ) -> tuple[pd.DataFrame, int]:
@@ -108,6 +87,8 @@ def load_snapshot_set(
     if dates:
         day = df["observed_at"].dt.date
         df = df[(day >= dates[0]) & (day <= dates[1])].reset_index(drop=True)
+    # Repaired once, here: every output (stations.csv, report.md, figures) reads clean names.
+    df["name"] = df["name"].map(repair_text)
     return df, rejected
 
 
