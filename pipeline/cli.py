@@ -163,12 +163,13 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         CompareSettings,
         _compare,
         "compare two snapshot sets (stations, capacity, availability per area), saying when",
-        "Compare snapshot set A with B: stations added/removed/renamed/moved, capacity "
-        "changes, and availability per network, commune and arrondissement, at the same Paris "
-        "hours and day types where both sides have them; the report says when each side was "
-        "taken. A and B are recorded files or folders, archives, or processed roots; "
-        "--rev-a/--rev-b read them at a git revision (dvc.api). Writes OUT/report.md, "
-        "stations.csv, areas.csv, areas.png and prints one line.",
+        "Compare snapshot set A with B: stations added/removed/renumbered/renamed/moved, "
+        "capacity changes, and availability per network, commune and arrondissement (B - A "
+        "with its day-to-day spread), at the same Paris hours and day types where both sides "
+        "have them; the report says when each side was taken. A and B are recorded files or "
+        "folders, archives, or processed roots; --rev-a/--rev-b read them at a git revision "
+        "(dvc.api); --a-dates/--b-dates are Paris dates. Writes OUT/report.md, stations.csv, "
+        "areas.csv, areas.png (only when A and B are like with like) and prints one line.",
     ),
     "run": (
         RunSettings,

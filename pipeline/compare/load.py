@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.compare.when import PARIS
 from pipeline.record import StationRecord
 from pipeline.research.tables import is_processed, read_status, status_frame
 from pipeline.sources.names import repair_text
@@ -46,7 +47,11 @@ class Loaded:
 
 
 def parse_dates(text: str) -> tuple[date, date]:
-    """``2022-05-12:2022-05-18`` (or one day) as an inclusive pair of UTC dates."""
+    """``2022-05-12:2022-05-18`` (or one day) as an inclusive pair of Paris dates.
+
+    Paris dates, because a day of bike use runs from midnight to midnight on
+    the Paris clock: UTC dates would cut it at 01:00 or 02:00.
+    """
     first, _, last = text.partition(":")
     try:
         lo, hi = date.fromisoformat(first), date.fromisoformat(last or first)
@@ -60,7 +65,7 @@ def parse_dates(text: str) -> tuple[date, date]:
 def load_snapshot_set(
     path: Path, dates: tuple[date, date] | None = None
 ) -> tuple[pd.DataFrame, int]:
-    """Records of a raw folder/file or a processed root, optionally within UTC dates.
+    """Records of a raw folder/file or a processed root, optionally within Paris dates.
 
     Raw snapshots outside the dates are skipped before their records are
     kept, so a two-week history split in two weeks is read without holding
@@ -79,13 +84,13 @@ def load_snapshot_set(
         df = read_status(path)
     else:
         records: list[StationRecord] = []
-        keep = (lambda t: dates[0] <= t.date() <= dates[1]) if dates else None
+        keep = (lambda t: dates[0] <= t.astimezone(PARIS).date() <= dates[1]) if dates else None
         for snap in read_recorded(path, keep=keep):
             records.extend(snap.records)
             rejected += len(snap.rejects)
         df = status_frame(records)
     if dates:
-        day = df["observed_at"].dt.date
+        day = df["observed_at"].dt.tz_convert(PARIS).dt.date
         df = df[(day >= dates[0]) & (day <= dates[1])].reset_index(drop=True)
     # Repaired once, here: every output (stations.csv, report.md, figures) reads clean names.
     df["name"] = df["name"].map(repair_text)
