@@ -75,6 +75,23 @@ def kernel_config() -> Any:
     return Config({"KernelManager": {"transport_encryption": policy}})
 
 
+def quiet_inspect(source: Path) -> dict[str, Any]:
+    """The parameters the notebook declares, without papermill's "Input Notebook" line.
+
+    ``inspect_notebook`` logs "Input Notebook: ..." at INFO, and then
+    ``execute_notebook`` logs it again for the same file: once is enough.
+    """
+    import papermill
+
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return papermill.inspect_notebook(str(source))
+    finally:
+        logger.setLevel(level)
+
+
 def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path:
     """Convert, execute, and return the executed .ipynb path."""
     import jupytext
@@ -96,7 +113,7 @@ def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path
         p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p
     )
     os.environ.setdefault("MPLBACKEND", "Agg")
-    declared = papermill.inspect_notebook(str(source))
+    declared = quiet_inspect(source)
     papermill.execute_notebook(
         str(source),
         str(executed),
