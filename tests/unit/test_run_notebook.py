@@ -2,7 +2,9 @@
 
 A tiny real notebook in a temporary project (its own params.yaml), executed on
 the project's kernel through papermill: the parameter from params.yaml reaches
-the notebook, and papermill's "Input Notebook" line appears once, not twice.
+the notebook, papermill's "Input Notebook" line appears once, not twice, and the
+kernel is shut down without the SIGINT that made it log "KeyboardInterrupt caught
+in kernel" now and then.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def test_a_notebook_runs_with_its_parameters_and_one_input_notebook_line(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("Input Notebook") == 1, done.stderr
     assert done.stderr.count("Output Notebook") == 1, done.stderr
+    assert "KeyboardInterrupt" not in done.stderr and "ERROR" not in done.stderr, done.stderr
     executed = json.loads((tmp_path / "build/notebooks/99-tiny.ipynb").read_text("utf-8"))
     printed = "".join(
         "".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
