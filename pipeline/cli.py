@@ -231,7 +231,8 @@ def configure_logging(verbose: bool) -> None:
     # the password): one line per client would drown the command's own lines.
     logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
     selector = logging.getLogger("kafka.net.selector")
-    if not verbose and _not_a_slow_task_notice not in selector.filters:
+    selector.removeFilter(_not_a_slow_task_notice)
+    if not verbose:
         selector.addFilter(_not_a_slow_task_notice)
 
 
