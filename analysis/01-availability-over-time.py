@@ -100,15 +100,16 @@ _ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 
 # %% [markdown]
 # ## Numbers
-# `availability_network.csv` is what `dvc plots show` draws: `hours` counts from
-# midnight (Europe/Paris) of the first day, so the x axis is time; windows below the
-# coverage threshold have empty values.
+# `availability_network.csv` is what `dvc plots show` draws: `local_time` is each
+# window's start on the Paris wall clock (the x axis reads in real dates),
+# `window_start` the same instant in UTC; windows below the coverage threshold have
+# empty values (gaps in the chart).
 
 # %%
 local = tables.local_naive(index)
 series = pd.DataFrame(
     {
-        "hours": ((local - local.iloc[0].normalize()).dt.total_seconds() / 3600).to_numpy(),
+        "window_start": pd.Series(index).dt.strftime("%Y-%m-%dT%H:%MZ").to_numpy(),
         "local_time": local.dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
         "bikes_per_station": network["bikes_mean"].to_numpy(),
         "mechanical_per_station": network["mechanical_mean"].to_numpy(),

@@ -8,7 +8,9 @@
 #
 # Maps are in Lambert-93, in km from Notre-Dame (`pipeline/research/maps.py`), with the 20
 # arrondissement boundaries (© Ville de Paris, ODbL). Colours are viridis: 0 % is dark
-# purple, never white on the white page. Station positions are their last reported
+# purple, never white on the white page. Every colour scale starts at 0 and is fixed
+# (constants in `maps.py`, stated on each colour bar), so the same value has the same
+# colour on every run and revision. Station positions are their last reported
 # coordinates (`status/`).
 
 # %% tags=["parameters"]
@@ -18,9 +20,9 @@ metrics_dir = "reports/metrics"
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 
-from pipeline.research import figures, maps, tables
+from pipeline.record import is_placeholder
+from pipeline.research import maps, tables
 
 NAME = "03-station-map"
 root = tables.project_root()
@@ -35,25 +37,32 @@ stations = per_station.join(places.last(), how="left")
 start, end = tables.data_span(station_rows)
 x, y = maps.map_xy(stations["lat"].to_numpy(), stations["lon"].to_numpy())
 stations["x_km"], stations["y_km"] = x, y
-print(f"{len(stations)} stations, {int(stations['lat'].isna().sum())} without coordinates")
+unmapped = stations.index.map(is_placeholder).to_numpy(dtype=bool)
+print(
+    f"{len(stations)} stations, {int(stations['lat'].isna().sum())} without coordinates, "
+    f"{int(unmapped.sum())} known only by an unmapped GBFS id"
+)
 
 # %% [markdown]
 # ## Stations
-# The frame is Paris; suburban stations beyond it are in the CSV. The share of time
-# empty uses a scale up to its 95th percentile, so the common values are told apart
-# (the few stations above it share the top colour).
+# The frame is Paris, widened to fill the figure; suburban stations beyond it are in the
+# CSV. Occupancy is drawn on 0-100 %; the share of time empty on 0 to
+# `maps.EMPTY_SHARE_CAP` (30 %) on every run, the few stations above it in the top
+# colour (the arrow of the colour bar). A station known only by a GBFS id that no
+# reference table maps to a station code is a grey cross: its values are not those of a
+# station a reader can find.
 
 # %%
-empty_top = figures.fitted_limits(np.nanpercentile(stations["empty_share"] * 100, 95), 10)[1]
-fig, axes = plt.subplots(1, 2, figsize=(15, 5.6), layout="constrained")
+cap = maps.EMPTY_SHARE_CAP * 100
+fig, axes = plt.subplots(2, 1, figsize=maps.figure_size(2), layout="constrained")
 for ax, column, title, vmax, label in (
     (axes[0], "occupancy_mean", "Mean occupancy (bikes / (bikes + docks))", 100, "occupancy (%)"),
     (
         axes[1],
         "empty_share",
         "Share of the known time with no bike",
-        empty_top,
-        f"time empty (%, {empty_top:.0f} and above: top colour)",
+        cap,
+        f"time empty (%): scale fixed at 0-{cap:.0f} %, above in the top colour",
     ),
 ):
     maps.base_map(ax)
@@ -62,43 +71,59 @@ for ax, column, title, vmax, label in (
         stations["lat"],
         stations["lon"],
         stations[column] * 100,
+        codes=stations.index,
         vmin=0,
         vmax=vmax,
         label=label,
         size=10,
     )
     ax.set_title(title)
-inside = stations["x_km"].between(*axes[0].get_xlim()) & stations["y_km"].between(
-    *axes[0].get_ylim()
-)
-fig.suptitle(
-    f"Vélib' stations in and around Paris ({int(inside.sum())} of {len(stations)} in the frame)"
-)
-maps.add_caption(fig, maps.caption(start, end, "Time-weighted over each station's known time"))
+axes[0].set_xlabel("")
+title = fig.suptitle("Vélib' stations in and around Paris")
+note = "Time-weighted over each station's known time"
+if unmapped.any():
+    note += f"; grey x: {int(unmapped.sum())} stations known only by a GBFS id, not coloured"
+maps.add_caption(fig, maps.caption(start, end, note))
+maps.fit_frames(fig)
+inside = maps.in_frame(axes[0], stations["x_km"], stations["y_km"])
+title.set_text(f"{title.get_text()} ({int(inside.sum())} of {len(stations)} in the frame)")
 _ = tables.save_figure(fig, fig_dir / "station_map.png", close=False)
 
 # %% [markdown]
 # ## Arrondissements
-# Shares of each arrondissement's known station-time spent empty and full, each on a
-# scale fitted to its range.
+# Shares of each arrondissement's known station-time spent empty and full, on one colour
+# scale for both maps (0 to `maps.AREA_SHARE_MAX`, 20 %, fixed), each value written in
+# its arrondissement.
 
 # %%
 by_arr = tables.area_summary(area, "arrondissement")
 by_arr.index = by_arr.index.astype(int)
-fig, axes = plt.subplots(1, 2, figsize=(15, 5.2), layout="constrained")
+top = maps.AREA_SHARE_MAX * 100
+fig, axes = plt.subplots(2, 1, figsize=maps.figure_size(2), layout="constrained")
 for ax, column, title in (
     (axes[0], "empty_share", "Share of station-time empty (no bike)"),
     (axes[1], "full_share", "Share of station-time full (no dock)"),
 ):
     maps.base_map(ax)
     values = (by_arr[column] * 100).dropna()
-    low, high = figures.fitted_limits(values, 1.0)
-    maps.choropleth(ax, values.to_dict(), vmin=low, vmax=high, label="% of station-time")
+    fills = maps.choropleth(
+        ax, values.to_dict(), vmin=0, vmax=top, colorbar=False, value_format="{:.1f} %"
+    )
     ax.set_title(title)
+axes[0].set_xlabel("")
+above = bool((by_arr[["empty_share", "full_share"]] * 100 > top).any().any())
+fig.colorbar(
+    fills,
+    ax=list(axes),
+    shrink=0.5,
+    extend="max" if above else "neither",
+    label=f"% of station-time: one scale for both maps, fixed 0-{top:.0f} %",
+)
 fig.suptitle("How often Paris stations are empty or full, per arrondissement")
 maps.add_caption(
     fig, maps.caption(start, end, "Shares of each arrondissement's known station-time")
 )
+maps.fit_frames(fig)
 _ = tables.save_figure(fig, fig_dir / "arrondissement_choropleth.png", close=False)
 
 # %%
@@ -113,13 +138,13 @@ out = stations.reset_index()[
         "empty_share",
         "full_share",
     ]
-]
+].assign(code_known=~unmapped)
 tables.write_csv(out, root / metrics_dir / "station_map.csv", digits=6)
 metrics = {
     "stations_in_paris_frame": int(inside.sum()),
     "stations_without_coordinates": int(stations["lat"].isna().sum()),
-    "occupancy_median": stations["occupancy_mean"].median(),
-    "stations_empty_half_the_time": int((stations["empty_share"] >= 0.5).sum()),
+    "occupancy_median": stations.loc[~unmapped, "occupancy_mean"].median(),
+    "stations_empty_half_the_time": int((stations.loc[~unmapped, "empty_share"] >= 0.5).sum()),
     "arrondissement_most_empty": (
         int(by_arr["empty_share"].idxmax()) if by_arr["empty_share"].notna().any() else None
     ),

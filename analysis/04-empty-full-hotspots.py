@@ -7,11 +7,18 @@
 # (`indicators_area/`). A station reporting rarely counts per unit of time, not per
 # report.
 #
-# Ranked stations must have been known at least `hotspot_min_hours`, have had
-# bikes + docks > 0 at some point (`occupancy_seconds`: a station reporting 0 bikes and
-# 0 docks is both "empty" and "full" all the time, a data-quality case, 05) and have
-# been in service at least half of their known time (a closed station reports 0 bikes
-# without being a place where riders find none).
+# **Which stations are ranked.** Those known at least `hotspot_min_hours`, with a real
+# station code (not one made up from an unmapped GBFS id, `pipeline.record.is_placeholder`),
+# that had bikes + docks > 0 at some point (`occupancy_seconds`: a station reporting 0
+# bikes and 0 docks is both "empty" and "full" all the time, a data-quality case, 05)
+# and were in service at least half of their known time (a closed station reports 0
+# bikes without being a place where riders find none).
+#
+# **How sure.** Each share carries its 95 % interval and its n (hours known): a Wilson
+# interval with one observation per hour (`pipeline/research/stats.py` says why), and
+# stations are ordered by the interval's lower end, so a station empty for the 6 hours
+# it was known does not outrank one empty most of 300 hours. An arrondissement's share
+# carries a bootstrap interval over its stations, and its n of stations.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
@@ -25,7 +32,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline.research import figures, maps, tables
+from pipeline.record import is_placeholder
+from pipeline.research import figures, maps, stats, tables
 
 NAME = "04-empty-full-hotspots"
 root = tables.project_root()
@@ -35,70 +43,127 @@ area = tables.read_table(processed, "indicators_area")
 per_station = tables.station_summary(station_rows)
 usable = station_rows.groupby("station_code")["occupancy_seconds"].sum() > 0
 in_service = per_station["out_of_service_share"] <= 0.5
-ranked = per_station[(per_station["hours_known"] >= hotspot_min_hours) & usable & in_service]
+eligible = usable.reindex(per_station.index).fillna(False) & in_service
+unmapped = per_station.index.map(is_placeholder).to_numpy(dtype=bool)
+ranks = {
+    column: stats.rank(per_station, column, min_hours=hotspot_min_hours, eligible=eligible)
+    for column in ("empty_share", "full_share")
+}
 start, end = tables.data_span(station_rows)
-print(f"{len(per_station)} stations, {len(ranked)} ranked, {int((~in_service).sum())} closed")
+print(
+    f"{len(per_station)} stations, {len(ranks['empty_share'])} ranked, "
+    f"{int((~in_service).sum())} closed, {int(unmapped.sum())} with no station code (not ranked)"
+)
 
 
 # %%
-def top(column: str):
-    order = ranked.reset_index().sort_values([column, "station_code"], ascending=[False, True])
-    return order.head(top_n)
+def label(code: str, row: pd.Series) -> str:
+    commune = "commune unknown" if row["commune"] is pd.NA else row["commune"]
+    n = f"n = {row['hours_known']:.0f} h".replace(" ", "\u00a0")  # never split
+    return figures.wrap_label(f"{code} {row['name']} ({commune}), {n}", 36)
 
 
-top_empty, top_full = top("empty_share"), top("full_share")
-fig, axes = plt.subplots(1, 2, figsize=(15, 0.45 * top_n + 2.2), layout="constrained")
-for ax, table, column, title, color in (
-    (axes[0], top_empty, "empty_share", f"{top_n} stations most often empty", "#c44e52"),
-    (axes[1], top_full, "full_share", f"{top_n} stations most often full", "#4c72b0"),
+fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * top_n + 2.2), layout="constrained")
+for ax, column, title, color in (
+    (axes[0], "empty_share", f"{top_n} stations most often empty", "#c44e52"),
+    (axes[1], "full_share", f"{top_n} stations most often full", "#4c72b0"),
 ):
     ax.set_title(title)
+    table = ranks[column].head(top_n)
     if table.empty:
         figures.none_panel(ax, f"no station known {hotspot_min_hours} h or more in this data")
         continue
-    labels = [
-        figures.wrap_label(f"{code} {name} ({'commune unknown' if commune is pd.NA else commune})")
-        for code, name, commune in zip(
-            table["station_code"], table["name"], table["commune"], strict=True
-        )
-    ]
-    ax.barh(labels[::-1], table[column].to_numpy()[::-1] * 100, color=color)
+    y = np.arange(len(table))[::-1]
+    share = table[column].to_numpy() * 100
+    ax.errorbar(
+        share,
+        y,
+        xerr=[share - table["low"].to_numpy() * 100, table["high"].to_numpy() * 100 - share],
+        fmt="o",
+        color=color,
+        ecolor=color,
+        elinewidth=2,
+        capsize=3,
+        label="share of the known time, 95 % interval",
+    )
+    ax.set_yticks(y, [label(code, row) for code, row in table.iterrows()])
+    ax.set_ylim(-0.7, len(table) - 0.3)
     ax.set_xlabel("share of the station's known time (%)")
     ax.set_xlim(0, 100)
     ax.tick_params(axis="y", labelsize=7.5)
     ax.grid(axis="x", alpha=0.3)
-note = f"Stations known at least {hotspot_min_hours} h and in service half of that time"
+note = (
+    f"Ranked: stations known at least {hotspot_min_hours} h (n = hours known), with a station "
+    "code, in service half of that time; ordered by the lower end of the 95 % interval "
+    "(Wilson, one observation per hour known)"
+)
 figures.add_caption(fig, maps.caption(start, end, note))
 _ = tables.save_figure(fig, root / figures_dir / NAME / "station_hotspots.png", close=False)
 
 # %% [markdown]
 # ## Per arrondissement
-# Shares of each arrondissement's known station-time (`indicators_area/`).
+# Shares of each arrondissement's known station-time (`indicators_area/`), with a 95 %
+# bootstrap interval over its stations and its number of stations (n).
 
 # %%
 by_arr = tables.area_summary(area, "arrondissement")
 by_arr.index = by_arr.index.astype(int)
 by_arr = by_arr.reindex(range(1, 21))
+paris = per_station[per_station["arrondissement"].notna() & ~unmapped]
+spread = {
+    column: stats.bootstrap_share(
+        paris[column], paris["hours_known"], paris["arrondissement"].astype(int)
+    ).reindex(range(1, 21))
+    for column in ("empty_share", "full_share")
+}
+n = spread["empty_share"]["stations"].fillna(0).astype(int)
 x = np.arange(1, 21)
 fig, ax = plt.subplots(figsize=(11, 4.8), layout="constrained")
-ax.bar(x - 0.2, by_arr["empty_share"] * 100, width=0.4, label="empty (no bike)", color="#c44e52")
-ax.bar(x + 0.2, by_arr["full_share"] * 100, width=0.4, label="full (no dock)", color="#4c72b0")
-ax.set_xticks(x, [f"{n}e" if n > 1 else "1er" for n in x])
-ax.set_xlabel("Paris arrondissement")
+for offset, column, name, color in (
+    (-0.2, "empty_share", "empty (no bike)", "#c44e52"),
+    (0.2, "full_share", "full (no dock)", "#4c72b0"),
+):
+    value = by_arr[column].to_numpy() * 100
+    low, high = spread[column]["low"].to_numpy() * 100, spread[column]["high"].to_numpy() * 100
+    ax.bar(x + offset, value, width=0.4, label=name, color=color)
+    ax.errorbar(
+        x + offset,
+        value,
+        yerr=[np.clip(value - low, 0, None), np.clip(high - value, 0, None)],
+        fmt="none",
+        ecolor="0.15",
+        elinewidth=1,
+        capsize=2,
+    )
+ax.errorbar(
+    [], [], yerr=[], fmt="none", ecolor="0.15", label="95 % interval (bootstrap over stations)"
+)
+ax.set_xticks(x, [f"{'1er' if k == 1 else f'{k}e'}\n{n[k]}" for k in x])
+ax.set_xlabel("Paris arrondissement, and its n of stations")
 ax.set_ylabel("share of known station-time (%)")
+ax.set_ylim(bottom=0)
 ax.set_title("How often Paris stations are empty or full, per arrondissement", pad=24)
-ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False, fontsize=9)
+ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, fontsize=9)
 ax.grid(axis="y", alpha=0.3)
 figures.add_caption(fig, maps.caption(start, end, "Shares of known station-time"))
 _ = tables.save_figure(fig, root / figures_dir / NAME / "arrondissement_hotspots.png", close=False)
 
 # %% [markdown]
 # ## Numbers
-# `hotspots_stations.csv`: every station, most often empty first.
+# `hotspots_stations.csv`: every station, most often empty first, with the 95 % intervals
+# and the ranks (empty for a station that is not ranked, with the rule above).
 
 # %%
 cols = ["name", "commune", "arrondissement", "hours_known", "empty_share", "full_share"]
-table = per_station.sort_values(["empty_share"], ascending=False, kind="stable")[cols]
+table = per_station[cols].copy()
+for column, short in (("empty_share", "empty"), ("full_share", "full")):
+    table[f"{short}_low"], table[f"{short}_high"] = stats.share_interval(
+        table[column], table["hours_known"]
+    )
+    rank = pd.Series(range(1, len(ranks[column]) + 1), index=ranks[column].index)
+    table[f"{short}_rank"] = rank.reindex(table.index).astype("Int64")
+table["code_known"] = ~unmapped
+table = table.sort_values(["empty_share"], ascending=False, kind="stable")
 tables.write_csv(table.reset_index(), root / metrics_dir / "hotspots_stations.csv")
 
 
@@ -107,11 +172,12 @@ def most(column: str) -> int | None:
     return int(values.idxmax()) if len(values) else None
 
 
+ranked = ranks["empty_share"]
 metrics = {
     "stations_ranked": len(ranked),
     "stations_closed": int((~in_service).sum()),
     "stations_empty_over_half": int((ranked["empty_share"] > 0.5).sum()),
-    "stations_full_over_half": int((ranked["full_share"] > 0.5).sum()),
+    "stations_full_over_half": int((ranks["full_share"]["full_share"] > 0.5).sum()),
     "arrondissement_most_empty": most("empty_share"),
     "arrondissement_most_full": most("full_share"),
 }

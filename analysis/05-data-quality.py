@@ -4,8 +4,11 @@
 # row per station record the stream kept) and on what the stream refused
 # (`_rejected/`, with the reason): stale reports (the station's last report far older
 # than the snapshot), capacity 0, bikes + docks that do not add up to the capacity,
-# bike types that do not add up to the total, and rejected Kafka values. How long
-# stations went unknown (`stale` alerts) comes from `alerts/`.
+# bike types that do not add up to the total, rejected Kafka values, and records of
+# stations known only by a GBFS id that no reference table maps to a station code
+# (`id:<station_id>`, `pipeline.record.is_placeholder`: never ranked or mapped as a
+# known station by 03 and 04). How long stations went unknown (`stale` alerts) comes
+# from `alerts/`.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
@@ -15,8 +18,10 @@ stale_after_hours = 24
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 
 from pipeline import vocabulary
+from pipeline.record import is_placeholder
 from pipeline.research import figures, maps, tables
 
 NAME = "05-data-quality"
@@ -32,31 +37,59 @@ types = status["mechanical_available"] + status["ebike_available"] - status["bik
 stale = status[age_h > stale_after_hours]
 reasons = rejected["reason"].astype(str).str.split(":").str[0].value_counts().sort_index()
 went_unknown = alerts[alerts["alert"] == vocabulary.STALE]
-print(f"{len(status)} records, {len(rejected)} rejected, {len(went_unknown)} stale alerts")
+placeholder = status["station_code"].astype(str).map(is_placeholder).astype(bool)
+codes = status.groupby("station_code")["station_code"].first().astype(str)
+unmapped_stations = int(codes.map(is_placeholder).sum())
+print(
+    f"{len(status)} records, {len(rejected)} rejected, {len(went_unknown)} stale alerts, "
+    f"{int(placeholder.sum())} records of {unmapped_stations} stations without a station code"
+)
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
+fig, grid = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
+axes = [grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]]
 clipped = gap.dropna().astype(int).clip(-15, 15)
 axes[0].hist(clipped, bins=range(-15, 17), color="#4c72b0", align="left")
 axes[0].set_title("bikes + docks − capacity (clipped at ±15)")
 axes[0].set_xlabel("docks")
 axes[0].set_ylabel("records")
-ages = age_h.clip(lower=0, upper=72)
-axes[1].hist(ages, bins=range(0, 73, 2), color="#dd8452")
-axes[1].axvline(stale_after_hours, color="black", linestyle="--", label="stale threshold")
+# The age axis fits the data (a round number of hours above the oldest report, 72 h at
+# most, older ones in the last bin); the stale threshold is drawn only when it falls on it.
+oldest = float(age_h.max()) if age_h.notna().any() else 1.0
+top = min(72.0, max(1.0, float(np.ceil(oldest / 2) * 2)))
+axes[1].hist(age_h.clip(lower=0, upper=top), bins=np.linspace(0, top, 37), color="#dd8452")
+axes[1].set_xlim(0, top)
+if stale_after_hours <= top:
+    axes[1].axvline(stale_after_hours, color="black", linestyle="--", label="stale threshold")
+    axes[1].legend()
 axes[1].set_yscale("log")
-axes[1].set_title("Age of the station's last report (clipped at 72 h)")
-axes[1].set_xlabel("hours between last report and snapshot")
+clip_note = f", clipped at {top:.0f} h" if oldest > top else ""
+axes[1].set_title(f"Age of the station's last report{clip_note}")
+axes[1].set_xlabel(
+    "hours between last report and snapshot"
+    + (f" (stale after {stale_after_hours} h: none)" if stale_after_hours > top else "")
+)
 axes[1].set_ylabel("records")
-axes[1].legend()
+axes[2].set_title("Records rejected by the stream stage")
 if len(reasons):
     labels = [figures.wrap_label(r, 28) for r in reasons.index]
     axes[2].barh(labels, reasons.to_numpy(), color="#c44e52")
     axes[2].set_xlabel("records")
-    axes[2].set_title("Records rejected by the stream stage")
 else:
     figures.none_panel(axes[2], "none rejected")
-    axes[2].set_title("Records rejected by the stream stage")
+axes[3].set_title("Without a station code (unmapped GBFS id)")
+counts = {  # bar: (share %, "n of total")
+    "records": (placeholder.mean() * 100, f" {int(placeholder.sum())} of {len(status)}"),
+    "stations": (
+        unmapped_stations / max(len(codes), 1) * 100,
+        f" {unmapped_stations} of {len(codes)}",
+    ),
+}
+shares = [share for share, _ in counts.values()]
+bars = axes[3].barh(list(counts), shares, color="#8172b3")
+axes[3].bar_label(bars, [text for _, text in counts.values()], fontsize=9)
+axes[3].set_xlim(0, max(10.0, float(np.ceil(max(shares) / 10) * 10) + 5))
+axes[3].set_xlabel("% of all (not ranked or mapped as known stations)")
 fig.suptitle("Vélib' data quality")
 start, end = status["observed_at"].min(), status["observed_at"].max()
 figures.add_caption(fig, maps.caption(start, end, "Every record the stream kept"))
@@ -75,6 +108,8 @@ metrics = {
     "bikes_docks_ne_capacity_share": float((gap.dropna() != 0).mean()) if n else None,
     "rejected_records": len(rejected),
     "stale_alerts": len(went_unknown),
+    "unmapped_id_records": int(placeholder.sum()),
+    "unmapped_id_stations": unmapped_stations,
 }
 tables.write_json(metrics, root / metrics_dir / "data_quality.json")
 print(tables.metrics_text(metrics))

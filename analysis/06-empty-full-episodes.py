@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline.research import episodes, figures, maps, tables
+from pipeline.research import episodes, figures, heatmaps, maps, tables
 
 NAME = "06-empty-full-episodes"
 root = tables.project_root()
@@ -56,7 +56,7 @@ print(summary.round(3).to_string())
 # Log-spaced bins; complete episodes filled, censored ones (lower bounds) as an outline.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True, layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True, layout="constrained")
 longest = max(float(found["minutes"].max()) if len(found) else 60.0, 60.0)
 bins = np.geomspace(1, longest * 1.2, 30)
 for ax, condition in zip(axes, episodes.CONDITIONS, strict=True):
@@ -92,10 +92,13 @@ _ = tables.save_figure(fig, fig_dir / "episode_durations.png", close=False)
 
 # %% [markdown]
 # ## Per arrondissement
-# Complete episodes of Paris stations; boxes span the middle half, whiskers 1.5 × IQR.
+# Complete episodes of Paris stations; boxes span the middle half, whiskers 1.5 × IQR;
+# under each arrondissement, its n of complete episodes (empty / full).
 
 # %%
 paris = done[done["arrondissement"].notna()]
+counts = paris.groupby(["arrondissement", "condition"]).size().unstack().reindex(range(1, 21))
+counts = counts.reindex(columns=list(episodes.CONDITIONS)).fillna(0).astype(int)
 fig, ax = plt.subplots(figsize=(12, 4.8), layout="constrained")
 ax.set_title("Length of complete empty and full episodes per arrondissement", pad=24)
 if paris.empty:
@@ -119,9 +122,15 @@ for offset, condition in ((-0.2, "empty"), (0.2, "full")):
     ax.plot([], [], color=COLORS[condition], linewidth=8, label=f"{condition} ({len(mine)})")
 if not paris.empty:
     ax.set_yscale("log")
-    ax.set_xticks(range(1, 21), [f"{n}e" if n > 1 else "1er" for n in range(1, 21)])
+    ax.set_xticks(
+        range(1, 21),
+        [
+            f"{'1er' if n == 1 else f'{n}e'}\n{counts.loc[n, 'empty']}/{counts.loc[n, 'full']}"
+            for n in range(1, 21)
+        ],
+    )
     ax.set_xlim(0.4, 20.6)
-    ax.set_xlabel("Paris arrondissement")
+    ax.set_xlabel("Paris arrondissement, and its n of complete episodes (empty/full)")
     ax.set_ylabel("episode length (minutes, log)")
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
@@ -136,7 +145,7 @@ _ = tables.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close=F
 # %%
 places = ["window_start", "window_end", "station_code", "commune", "arrondissement"]
 stations = tables.stations_per_area(tables.read_table(processed, "indicators_station", places))
-cells = figures.hourly_cells(network, stations[("network", "all")])
+cells = heatmaps.hourly_cells(network, stations[("network", "all")])
 days = cells[cells["coverage"] >= min_coverage].groupby("hour").size().reindex(range(24))
 starts = found[~found["left_censored"]].groupby(["hour", "condition"]).size().unstack()
 starts = starts.reindex(index=range(24), columns=list(episodes.CONDITIONS)).fillna(0)

@@ -70,7 +70,12 @@ def run_chain_scaled(snapshots: Iterator[Snapshot], history: Path) -> dict[str, 
     run_module.merged_snapshots = lambda _paths: snapshots
     try:
         settings = RunSettings.build(
-            {"raw": [history], "csv_out": out / "csv", "out": out / "processed"}
+            {
+                "raw": [history],
+                "csv_out": out / "csv",
+                "out": out / "processed",
+                "work_dir": out / "run",
+            }
         )
         summary = run_module.run(settings.replace(metrics=None))
     finally:

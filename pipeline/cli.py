@@ -146,8 +146,8 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         "consume the status topic into CSV files",
         "Consume the status topic in a consumer group into CSV files "
         "OUT/date=YYYY-MM-DD/part-<partition>-<first offset>.csv (UTC date of observed_at). "
-        "Files appear only when complete; offsets are kept in OUT/_offsets so a restart "
-        "after any crash writes each record exactly once. Invalid messages go to "
+        "Files appear only when complete; offsets are kept in OUT/_offsets (or --offsets) so "
+        "a restart after any crash writes each record exactly once. Invalid messages go to "
         "OUT/_rejected/. Ctrl-C or SIGTERM publishes what is pending and exits 0.",
     ),
     "stream": (
@@ -177,7 +177,8 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         "the main job: local broker, replay ingest, capture and Spark stream",
         "Replay recordings (params.yaml base.recording) through a local Kafka broker (or "
         "KAFKA_BOOTSTRAP_SERVERS) into CSV and Parquet, print a summary, stop everything. "
-        "Outputs are rewritten completely.",
+        "The stream's own tables and checkpoints stay in WORK_DIR; OUT gets their canonical "
+        "export (the same bytes for the same inputs). Outputs are rewritten completely.",
     ),
 }
 

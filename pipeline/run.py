@@ -1,9 +1,16 @@
 """The main job end to end: broker -> replay ingest -> capture + Spark stream -> stop.
 
 ``make run`` and the DVC ``stream`` stage call :func:`run`. It rewrites
-its outputs completely (CSV folder, Parquet root with its checkpoints) so a
-run depends only on its inputs and parameters, and it stops everything it
-started, including the local broker, whatever happens.
+its outputs completely (CSV folder, Parquet export) so a run depends only on
+its inputs and parameters, and it stops everything it started, including the
+local broker, whatever happens.
+
+Outputs and working state are kept apart. The stream writes its own tables,
+checkpoints and staging, and capture its resume points, under
+``settings.work_dir`` (``data/run/``, git-ignored, not a DVC output); once
+every stage has stopped, :func:`pipeline.stream.export.export_tables` writes
+the research tables into ``settings.out`` canonically, so the same inputs give
+the same bytes and DVC re-runs the notebooks only when a table changed.
 """
 
 from __future__ import annotations
@@ -178,15 +185,18 @@ def _spark_session(stack: ExitStack) -> Any:
 def run(settings: RunSettings) -> RunSummary:
     """Replay the recordings of ``settings`` through Kafka into CSV and Parquet, then stop.
 
-    ``make run`` and the DVC ``stream`` stage call this. Outputs are rewritten
-    completely; with no ``bootstrap_servers`` a local broker is started (fresh
-    topics, so the run is reproducible) and stopped. Every stage reaches Kafka
-    with the ``KAFKA_*`` security settings (SASL/SSL), Spark included.
+    ``make run`` and the DVC ``stream`` stage call this. Outputs (and the
+    working state under ``work_dir``) are rewritten completely, the Parquet
+    tables exported canonically at the end; with no ``bootstrap_servers`` a
+    local broker is started (fresh topics, so the run is reproducible) and
+    stopped. Every stage reaches Kafka with the ``KAFKA_*`` security settings
+    (SASL/SSL), Spark included.
     """
     from pipeline.kafka.broker import LocalBroker
+    from pipeline.stream.export import export_tables
     from pipeline.stream.job import run as run_stream
 
-    _reset(settings.csv_out, Path(settings.out))
+    _reset(settings.csv_out, settings.out, settings.stream_dir, settings.capture_offsets)
     summary = RunSummary()
     with ExitStack() as stack:
         stop = stack.enter_context(lifecycle.stop_on_signals())
@@ -225,7 +235,9 @@ def run(settings: RunSettings) -> RunSummary:
         if errors:
             raise errors[0]
         summary.capture = captured["summary"]
-    summary.dataset = _dataset_facts(Path(settings.out))
+    exported = export_tables(settings.stream_dir, settings.out)
+    log.info("exported %s into %s", exported, settings.out)
+    summary.dataset = _dataset_facts(settings.out)
     if settings.metrics is not None:
         write_metrics(summary, settings.metrics)
     return summary

@@ -7,12 +7,15 @@ a legend lying over the data, a caption without its attribution.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
@@ -142,3 +145,62 @@ def scatter(ax: Axes) -> list[Collection]:
     if ax.get_label() == "<colorbar>":
         return []
     return [c for c in ax.collections if len(c.get_offsets())]
+
+
+def blank_bands(fig: Figure, tolerance: float = 0.01) -> list[str]:
+    """Axes drawn smaller than the box the layout gave them: blank bands around a map.
+
+    An equal-aspect axes shrinks inside its box unless it may widen its
+    limits instead (``adjustable="datalim"``); the band left over lies
+    between its title and the map, or under it.
+    """
+    renderer(fig)
+    shrunk = []
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>" or not ax.axison:
+            continue
+        given, drawn = ax.get_position(original=True), ax.get_position(original=False)
+        if drawn.width < given.width * (1 - tolerance) or drawn.height < given.height * (
+            1 - tolerance
+        ):
+            shrunk.append(ax.get_title() or "untitled axes")
+    return shrunk
+
+
+def crossed_by(text: Text, line: Line2D) -> bool:
+    """True when a horizontal line (``axhline``) runs through a text as drawn."""
+    r = renderer(text.get_figure())
+    box = text.get_window_extent(r)
+    y = line.get_transform().transform((0.0, float(np.asarray(line.get_ydata())[0])))[1]
+    return bool(box.y0 <= y <= box.y1)
+
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_BROKEN_DATE = re.compile(
+    rf"(?:\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\n\d)|(?:\b\d{{1,2}}\n{_MONTH}\b)"
+    rf"|(?:\b{_MONTH}\n\d{{4}}\b)|(?:\b\d{{4}}\n\d{{2}}:\d{{2}}\b)"
+)
+
+
+def broken_dates(text: str) -> list[str]:
+    """Dates a wrapped text breaks across lines ("15" at one line's end, "May" on the next)."""
+    return [m.group(0).replace("\n", " / ") for m in _BROKEN_DATE.finditer(text)]
+
+
+def cut_by_tight_bbox(fig: Figure) -> list[str]:
+    """Texts that a ``bbox_inches="tight"`` render (JupyterLab's inline figures) would cut."""
+    r = renderer(fig)
+    tight = fig.get_tightbbox(r).transformed(fig.dpi_scale_trans).expanded(1.0, 1.0)
+    cut = []
+    for text in visible_texts(fig):
+        box = text.get_window_extent(r)
+        if box.width and not (
+            tight.x0 - 1 <= box.x0 and box.x1 <= tight.x1 + 1 and tight.y0 - 1 <= box.y0
+        ):
+            cut.append(text.get_text())
+    return cut
+
+
+def legends(fig: Figure) -> list:
+    """Every legend drawn in the figure (axes and figure legends)."""
+    return [lg for lg in fig.findobj(Legend) if lg.get_visible()]

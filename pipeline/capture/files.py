@@ -164,16 +164,23 @@ def _read_csv(path: Path) -> Iterator[list[str]]:
 
 
 class OutputFolder:
-    """The capture folder: where parts go, what is already published, offsets files."""
+    """The capture folder: where parts go, what is already published, offsets files.
 
-    def __init__(self, root: Path | str, topic: str) -> None:
+    The offsets files (resume points) live in ``root/_offsets`` unless
+    ``offsets_dir`` puts them elsewhere: ``velib run`` keeps them out of its CSV
+    folder, a research output that must hold nothing but the data.
+    """
+
+    def __init__(self, root: Path | str, topic: str, offsets_dir: Path | str | None = None) -> None:
         self.root = Path(root)
         self.topic = topic
+        self.offsets_dir = Path(offsets_dir) if offsets_dir is not None else self.root / OFFSETS_DIR
 
     def prepare(self) -> None:
         """Create the folder; refuse one that holds another topic's capture."""
-        (self.root / OFFSETS_DIR).mkdir(parents=True, exist_ok=True)
-        for path in (self.root / OFFSETS_DIR).glob("partition-*.json"):
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.offsets_dir.mkdir(parents=True, exist_ok=True)
+        for path in self.offsets_dir.glob("partition-*.json"):
             other = json.loads(path.read_text(encoding="utf-8")).get("topic")
             if other != self.topic:
                 raise ValueError(
@@ -181,7 +188,7 @@ class OutputFolder:
                 )
 
     def _offsets_path(self, partition: int) -> Path:
-        return self.root / OFFSETS_DIR / f"partition-{partition:05d}.json"
+        return self.offsets_dir / f"partition-{partition:05d}.json"
 
     def next_offset(self, partition: int) -> int | None:
         """Return the next offset to read for a partition, None when nothing was published."""

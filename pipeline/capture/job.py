@@ -4,7 +4,10 @@ Layout of the output folder (one topic per folder)::
 
     date=2022-05-12/part-00002-000000000123.csv   records of partition 2, first offset 123
     _rejected/part-00002-000000000130.csv         messages that are not valid records
-    _offsets/partition-00002.json                 {"topic", "partition", "next_offset"}
+    _offsets/partition-00002.json                 {"topic", "partition", "next_offset", ...}
+
+(``offsets`` moves ``_offsets/`` elsewhere: ``velib run`` keeps resume points
+out of its CSV folder, a research output.)
 
 Records are filed by the UTC date of ``observed_at`` (the snapshot time: every
 record of one snapshot lands in the same folder). Rows are the station record's
@@ -277,6 +280,7 @@ def capture(
     topic: str,
     out_dir: Path | str,
     group_id: str,
+    offsets_dir: Path | str | None = None,
     until_idle_s: float | None = None,
     max_records: int = 100_000,
     max_seconds: float = 60.0,
@@ -291,6 +295,8 @@ def capture(
         topic: the station-status topic.
         out_dir: the capture folder (one topic per folder).
         group_id: consumer group; processes of one group must share ``out_dir``.
+        offsets_dir: where the resume points go (default ``out_dir/_offsets``);
+            delete it together with ``out_dir``, never one without the other.
         until_idle_s: stop after this many seconds without a new message; None runs
             until ``stop`` is set.
         max_records: rows per file at most (memory stays bounded: rows go straight to disk).
@@ -309,7 +315,7 @@ def capture(
     if max_records < 1 or max_seconds <= 0 or (until_idle_s is not None and until_idle_s <= 0):
         raise ValueError("max_records, max_seconds and until_idle_s must be positive")
     stop = stop or threading.Event()
-    folder = OutputFolder(out_dir, topic)
+    folder = OutputFolder(out_dir, topic, offsets_dir)
     folder.prepare()
     # A killed capture's partitions move to the others after session_timeout_ms: keep it short.
     consumer = clients.consumer(
@@ -361,6 +367,7 @@ def run(settings: CaptureSettings, stop: threading.Event | None = None) -> Captu
                 topic=settings.topic,
                 out_dir=settings.out,
                 group_id=settings.group,
+                offsets_dir=settings.offsets,
                 until_idle_s=settings.until_idle_s,
                 max_records=settings.max_records,
                 max_seconds=settings.max_seconds,

@@ -1,9 +1,10 @@
 """The research layer: readers of the stream's tables, summaries, figures, maps, episodes.
 
 What notebooks and ``velib compare`` use to read and draw the outputs:
-``tables`` reads tables and writes byte-stable CSV/JSON/PNG, ``figures`` and
-``maps`` draw, ``geo`` projects stations onto the arrondissements,
-``episodes`` turns alerts into empty/full episodes. Never starts Spark.
+``tables`` reads tables and writes byte-stable CSV/JSON/PNG, ``figures``,
+``heatmaps`` and ``maps`` draw, ``stats`` gives the intervals and the ranking
+rule, ``geo`` projects stations onto the arrondissements, ``episodes`` turns
+alerts into empty/full episodes. Never starts Spark.
 
 Imports from the project: record, settings, sources, vocabulary.
 """

@@ -1,4 +1,4 @@
-"""Figure helpers of the research notebooks: coverage-aware series, fitted scales, heatmaps.
+"""Figure helpers of the research notebooks: coverage-aware series, fitted scales, captions.
 
 A network or area series is only as good as the stations behind it: when a
 third of the network stops reporting, a total drops although no bike moved.
@@ -7,9 +7,7 @@ drawn above a second panel with how many stations it covers, and a window
 whose coverage is below a threshold is not drawn at all (a gap, shaded as
 "no data"), never interpolated across.
 
-Heatmaps fit the recording: hour x date when the data holds a few days (the
-missing ones shown as empty rows), hour x weekday only when every weekday
-has data; their colour scale spans the data's range, not 0-100 %.
+Heatmaps are in :mod:`pipeline.research.heatmaps`.
 
 Times: series are indexed by UTC ``window_start``; the axes show
 Europe/Paris wall-clock time (:func:`pipeline.research.tables.local_naive`).
@@ -18,6 +16,7 @@ Europe/Paris wall-clock time (:func:`pipeline.research.tables.local_naive`).
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,15 +28,24 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from pipeline.research.tables import PARIS_TZ, local_naive, window_seconds
+from pipeline.research.tables import local_naive, window_seconds
 
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 NO_DATA_COLOR = "0.92"
 # gids, so tests find what a helper drew
 COVERAGE_GID = "coverage"
 THRESHOLD_GID = "coverage-threshold"
 NO_DATA_GID = "no-data"
 CAPTION_GID = "caption"
+THRESHOLD_LABEL_GID = "coverage-threshold-label"
+# Widest figure a notebook draws: JupyterLab shows wider ones shrunk, or cut when unconfined.
+MAX_WIDTH_IN = 12.0
+_NBSP = "\u00a0"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+# "Sun 15 May", "15 May 2022 01:30", "Thu 12 May 12–23h": a wrapped caption never breaks one.
+DATE = re.compile(
+    rf"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?\d{{1,2}} {_MONTH}(?: \d{{4}})?"
+    r"(?: \d{2}(?::\d{2}|[–-]\d{2}h|h))?"
+)
 
 
 # --- coverage-aware series -----------------------------------------------------------
@@ -152,13 +160,18 @@ def coverage_figure(
         2, 1, figsize=(11, 6), sharex=True, height_ratios=(3, 1.2), layout="constrained"
     )
     scale = 100.0 if percent else 1.0
+    colours = []
     for line in values:
-        top.plot(_local(line.values.index), line.values * scale, label=line.label, color=line.color)
-    for line in coverage:
-        drawn = bottom.plot(
-            _local(line.values.index), line.values * 100, label=line.label, color=line.color
+        (drawn,) = top.plot(
+            _local(line.values.index), line.values * scale, label=line.label, color=line.color
         )
-        drawn[0].set_gid(COVERAGE_GID)
+        colours.append(drawn.get_color())
+    for i, line in enumerate(coverage):  # each area's coverage in its own series' colour
+        colour = line.color or (colours[i] if i < len(colours) else None)
+        (drawn,) = bottom.plot(
+            _local(line.values.index), line.values * 100, label=line.label, color=colour
+        )
+        drawn.set_gid(COVERAGE_GID)
     threshold = bottom.axhline(min_coverage * 100, color="0.3", linestyle="--", linewidth=1)
     threshold.set_gid(THRESHOLD_GID)
     shown = pd.concat([line.values.notna() for line in values], axis=1).any(axis=1)
@@ -186,21 +199,27 @@ def coverage_figure(
         top.set_ylim(low, high)
     bottom.set_ylim(0, 105)
     bottom.set_ylabel("stations\nknown (%)")
-    bottom.text(
-        0.0,
-        min_coverage * 100,
-        f" below {min_coverage:.0%}: not drawn",
-        transform=bottom.get_yaxis_transform(),
+    label = bottom.annotate(  # above its line, on a white box: never crossed by it
+        f"below {min_coverage:.0%}: not drawn",
+        (0.0, min_coverage * 100),
+        xycoords=bottom.get_yaxis_transform(),
+        xytext=(3, 3),
+        textcoords="offset points",
         va="bottom",
         fontsize=7,
         color="0.3",
+        zorder=5,
+        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},
     )
+    label.set_gid(THRESHOLD_LABEL_GID)
     if stations and len(coverage) == 1:
         right = bottom.twinx()
         right.set_ylim(0, 1.05 * stations)
         right.set_ylabel("stations\nknown", fontsize=8)
-    elif len(coverage) > 1:
-        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    elif len(coverage) > 1:  # the legend above names the colours: no second one
+        bottom.text(
+            1.01, 0.5, "colours as above", transform=bottom.transAxes, fontsize=7, color="0.3"
+        )
     bottom.set_xlabel("local time (Europe/Paris)")
     for ax in (top, bottom):
         _time_axis(ax)
@@ -220,10 +239,12 @@ def add_caption(fig: Figure, text: str) -> None:
     """A small caption under the figure (period, source, attribution); layout keeps room for it.
 
     It is wrapped to the figure's width (about 14 characters per inch at this
-    size), so the attribution at its end is never cut off.
+    size), so the attribution at its end is never cut off, and never inside a
+    date (:data:`DATE`: "15 May 2022 01:30" stays on one line).
     """
     width = max(int(fig.get_figwidth() * 14), 40)
-    text = textwrap.fill(text, width=width, break_long_words=False)
+    kept = DATE.sub(lambda m: m.group(0).replace(" ", _NBSP), text)
+    text = textwrap.fill(kept, width=width, break_long_words=False).replace(_NBSP, " ")
     label = fig.supxlabel(text, fontsize=7.5, color="0.3", x=0.01, ha="left")
     label.set_gid(CAPTION_GID)
 
@@ -255,99 +276,3 @@ def none_panel(ax: Axes, message: str) -> None:
     """An empty panel that says why it is empty instead of drawing a bare 0-1 frame."""
     ax.set_axis_off()
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12, transform=ax.transAxes)
-
-
-# --- heatmaps fitted to the recording ------------------------------------------------------
-
-
-def hourly_cells(rows: pd.DataFrame, stations: int, column: str = "occupancy_mean") -> pd.DataFrame:
-    """One area's windows rolled up per local date and hour.
-
-    Each window weighs its known station-time (``stations_known_mean``);
-    ``coverage`` is the hour's known station-time over ``stations`` x the hour,
-    so windows missing from the data count as unknown.
-
-    Returns:
-        ``date`` (local, ``datetime.date``), ``hour`` (0-23), ``value``, ``coverage``.
-    """
-    local = rows["window_start"].dt.tz_convert(PARIS_TZ)
-    weight = rows["stations_known_mean"].astype("float64")
-    frame = pd.DataFrame(
-        {
-            "date": local.dt.date,
-            "hour": local.dt.hour,
-            "num": rows[column].astype("float64") * weight,
-            "w": weight.where(rows[column].notna(), 0.0),
-            "known": weight,
-        }
-    )
-    cells = frame.groupby(["date", "hour"], sort=True)[["num", "w", "known"]].sum().reset_index()
-    per_hour = 3600.0 / window_seconds(rows)
-    cells["value"] = (cells["num"] / cells["w"]).where(cells["w"] > 0)
-    cells["coverage"] = cells["known"] / (stations * per_hour) if stations else np.nan
-    return cells[["date", "hour", "value", "coverage"]]
-
-
-def heatmap_layout(dates: Sequence[object]) -> str:
-    """``weekday`` when every weekday has data, else ``date`` (a few days: one row each)."""
-    weekdays = {pd.Timestamp(d).dayofweek for d in dates}
-    return "weekday" if weekdays == set(range(7)) else "date"
-
-
-def heatmap_grid(cells: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame, str]:
-    """Rows x 24 hours of the cells whose coverage reaches ``min_coverage``.
-
-    Returns:
-        The grid (row labels ``Thu 12 May`` for every date from the first to
-        the last with data, missing dates as empty rows; or ``Mon``..``Sun``,
-        the mean over that weekday's dates) and the layout name.
-    """
-    kept = cells[cells["coverage"] >= min_coverage].dropna(subset=["value"])
-    layout = heatmap_layout(sorted(kept["date"].unique()))
-    if kept.empty:
-        return pd.DataFrame(columns=range(24), dtype="float64"), layout
-    if layout == "weekday":
-        weekday = kept["date"].map(lambda d: pd.Timestamp(d).dayofweek)
-        grid = kept.groupby([weekday, "hour"])["value"].mean().unstack("hour")
-        grid = grid.reindex(index=range(7), columns=range(24))
-        grid.index = list(DAYS)
-        return grid, layout
-    first, last = min(kept["date"]), max(kept["date"])
-    dates = pd.date_range(pd.Timestamp(first), pd.Timestamp(last), freq="D").date
-    grid = kept.pivot_table(index="date", columns="hour", values="value", aggfunc="mean")
-    grid = grid.reindex(index=dates, columns=range(24))
-    grid.index = [pd.Timestamp(d).strftime("%a %d %b") for d in dates]
-    return grid, layout
-
-
-def heatmap_figure(
-    grid: pd.DataFrame, *, title: str, label: str, caption: str, percent: bool = True
-) -> Figure:
-    """Draw a heatmap grid with a fitted colour scale, values written in the cells."""
-    scale = 100.0 if percent else 1.0
-    data = grid.to_numpy(dtype="float64") * scale
-    low, high = fitted_limits(data, step=1.0 if percent else 0.1)
-    height = 1.6 + 0.42 * max(len(grid), 1)
-    fig, ax = plt.subplots(figsize=(12, height), layout="constrained")
-    cmap = plt.get_cmap("viridis").with_extremes(bad=NO_DATA_COLOR)
-    image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap, vmin=low, vmax=high)
-    norm = image.norm
-    for (i, j), value in np.ndenumerate(data):
-        if np.isfinite(value) and data.size <= 24 * 16:
-            dark = norm(value) < 0.55
-            ax.text(
-                j,
-                i,
-                f"{value:.0f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if dark else "black",
-            )
-    ax.set_yticks(range(len(grid)), [str(i) for i in grid.index])
-    ax.set_xticks(range(24))
-    ax.set_xlabel("hour of day, local time (Europe/Paris)")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label=label, pad=0.01)
-    add_caption(fig, caption)
-    return fig

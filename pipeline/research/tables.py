@@ -72,9 +72,14 @@ _ORDER: dict[str, tuple[str, ...]] = {
 
 
 def utc(times: pd.Series) -> pd.Series:
-    """Timestamps as UTC-aware (naive ones are UTC: Spark writes UTC instants)."""
+    """Timestamps as UTC-aware nanoseconds, whatever the file stores.
+
+    Naive ones are UTC (Spark writes UTC instants); the export stores UTC
+    microseconds; one unit here keeps every computation on them the same.
+    """
     col = pd.to_datetime(times)
-    return col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+    col = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+    return col.dt.as_unit("ns")
 
 
 def read_table(processed: Path, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:

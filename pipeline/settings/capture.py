@@ -18,6 +18,11 @@ class CaptureSettings(Settings):
 
     SECTION = "capture"
     out: Path = opt("data/interim/csv", "capture folder", param="out", parse=as_path)
+    offsets: Path | None = opt(
+        None,
+        "resume points folder (default OUT/_offsets); delete it together with OUT",
+        parse=as_path,
+    )
     group: str = opt(
         "velib-capture", "consumer group (processes of a group share OUT)", param="group"
     )

@@ -8,7 +8,6 @@ from typing import Any
 
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.declare import Settings, SettingsError, opt
-from pipeline.settings.declare import location as as_location
 from pipeline.settings.declare import non_negative as as_non_negative
 from pipeline.settings.declare import path as as_path
 from pipeline.settings.declare import paths as as_paths
@@ -16,6 +15,9 @@ from pipeline.settings.declare import positive as as_positive
 from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.shared import check_stale_after, heartbeat_field
 from pipeline.settings.stream import StreamSettings
+
+# No time cut of capture files in a replay (a week, never reached): see RunSettings.capture.
+REPLAY_MAX_SECONDS = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,16 @@ class RunSettings(Settings):
         parse=as_paths,
     )
     csv_out: Path = opt("data/interim/csv", "capture folder (rewritten)", parse=as_path)
-    out: str = opt(
-        "data/processed", "Parquet root with its checkpoints (rewritten)", parse=as_location
+    out: Path = opt(
+        "data/processed",
+        "research export: the stream's tables as canonical Parquet (rewritten)",
+        parse=as_path,
+    )
+    work_dir: Path = opt(
+        "data/run",
+        "working state, not a research output: the stream's own tables and checkpoints, "
+        "capture's resume points (rewritten)",
+        parse=as_path,
     )
     metrics: Path | None = opt("reports/metrics/stream.json", "metrics JSON", parse=as_path)
     heartbeat_s: float = heartbeat_field("ingest heartbeat (seconds)", "ingest.heartbeat_s")
@@ -89,13 +99,30 @@ class RunSettings(Settings):
             raise SettingsError(f"raw data not found: {', '.join(missing)}")
         check_stale_after(self.heartbeat_s, StreamSettings.build().stale_after)
 
+    @property
+    def stream_dir(self) -> Path:
+        """The stream's own tables, with its checkpoints (``_checkpoints/``) inside."""
+        return self.work_dir / "stream"
+
+    @property
+    def capture_offsets(self) -> Path:
+        """Capture's resume points (one JSON file per partition)."""
+        return self.work_dir / "capture_offsets"
+
     def capture(self, bootstrap_servers: str) -> CaptureSettings:
-        """The capture's settings for this run (group and file sizes from params.yaml)."""
+        """The capture's settings for this run (group and file size from params.yaml).
+
+        The replayed topic is complete before capture starts, so files are cut by
+        ``max_records`` only, never by the clock: their names and bytes do not
+        depend on how fast the machine is. Resume points stay in ``work_dir``.
+        """
         return CaptureSettings.build(
             {
                 "out": self.csv_out,
+                "offsets": self.capture_offsets,
                 "bootstrap_servers": bootstrap_servers,
                 "until_idle_s": self.idle_s,
+                "max_seconds": REPLAY_MAX_SECONDS,
             }
         )
 
@@ -106,7 +133,10 @@ class RunSettings(Settings):
         )
 
     def stream(self, bootstrap_servers: str, **changes: Any) -> StreamSettings:
-        """The stream's settings for this run (its window and thresholds from params.yaml)."""
+        """The stream's settings for this run (its window and thresholds from params.yaml).
+
+        The stream writes its own tables under ``work_dir``; ``out`` gets their export.
+        """
         return StreamSettings.build(
-            {"out": self.out, "bootstrap_servers": bootstrap_servers, **changes}
+            {"out": self.stream_dir, "bootstrap_servers": bootstrap_servers, **changes}
         )

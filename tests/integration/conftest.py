@@ -51,6 +51,7 @@ def stream_slice(kafka_bootstrap, spark, tmp_path_factory) -> Path:  # noqa: ARG
                 "raw": [raw],
                 "csv_out": root / "csv",
                 "out": root / "processed",
+                "work_dir": root / "run",
                 "bootstrap_servers": kafka_bootstrap,
             }
         )

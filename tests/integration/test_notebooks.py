@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import jupytext  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -30,6 +31,7 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import figcheck  # noqa: E402
 
+from pipeline.record import is_placeholder  # noqa: E402
 from pipeline.research import (
     figures,  # noqa: E402
     maps,
@@ -134,6 +136,12 @@ def test_figures_are_whole_labelled_and_attributed(drawn, project, name):
     for label, fig in figs.items():
         assert figcheck.texts_outside(fig) == [], f"{label}: text cut by the canvas edge"
         assert figcheck.empty_axes(fig) == [], f"{label}: an axes frame with no data"
+        assert figcheck.blank_bands(fig) == [], f"{label}: a map shrunk inside its box"
+        # JupyterLab shows figures saved with bbox_inches="tight", shrunk to its column
+        assert fig.get_figwidth() <= figures.MAX_WIDTH_IN, f"{label}: wider than a notebook"
+        assert figcheck.cut_by_tight_bbox(fig) == [], f"{label}: cut in JupyterLab"
+        found = figcheck.by_gid(fig, figures.CAPTION_GID)
+        assert figcheck.broken_dates(found[0].get_text()) == [], f"{label}: a date broken"
         text = caption(fig)
         assert maps.ATTRIBUTION in text and "(Paris time)" in text, text
         assert "12 May 2022" in text and "14 May 2022" in text, text  # the period covered
@@ -158,8 +166,15 @@ def test_availability_series_show_their_coverage_and_gaps(drawn, project):
     # Per-station values on a fitted scale, not totals from 0.
     low, high = top.get_ylim()
     assert 0 < low <= bikes.min() <= bikes.max() <= high < 20
+    (line,) = figcheck.by_gid(fig, figures.THRESHOLD_GID)
+    (label,) = figcheck.by_gid(fig, figures.THRESHOLD_LABEL_GID)
+    assert not figcheck.crossed_by(label, line), "the 50 % line runs through its own label"
     csv = pd.read_csv(project / "reports/metrics/availability_network.csv")
-    assert csv["hours"].is_monotonic_increasing and (csv["hours"].diff().dropna() == 0.25).all()
+    paris = pd.to_datetime(csv["local_time"])  # wall clock, the x of the Vega chart
+    assert paris.iloc[0].date() == pd.Timestamp("2022-05-12").date()
+    utc = pd.to_datetime(csv["window_start"], utc=True)
+    assert (utc.diff().dropna() == pd.Timedelta(minutes=15)).all()
+    assert ((paris - utc.dt.tz_localize(None)) == pd.Timedelta(hours=2)).all()  # CEST
     hidden = csv["bikes_per_station"].isna()
     assert hidden.any() and (csv.loc[hidden, "stations_known"] < 0.5 * 1414).all()
     assert (csv.loc[~hidden, "stations_known"] >= 0.5 * 1414).all()
@@ -167,6 +182,8 @@ def test_availability_series_show_their_coverage_and_gaps(drawn, project):
     values, cov = figcheck.lines(areas.axes[0]), figcheck.by_gid(areas, figures.COVERAGE_GID)
     assert 2 <= len(values) == len(cov) <= 6
     assert values[0].get_label().startswith("Paris (")
+    assert len(figcheck.legends(areas)) == 1, "the coverage panel repeats the legend"
+    assert [c.get_color() for c in cov] == [v.get_color() for v in values]
     assert metrics(project, "availability.json").keys() == {
         "bikes_per_station",
         "ebike_share",
@@ -188,7 +205,16 @@ def test_heatmap_is_hour_by_date_with_a_fitted_scale(drawn, project):
     assert low > 0 and high < 100 and high - low <= 20, (low, high)
     assert low <= data.min() and data.max() <= high
     assert "Thu 12 May" in caption(fig) and "Sat 14 May" in caption(fig)
+    assert "weekdays" not in caption(fig)
     assert metrics(project, "occupancy_heatmap.json")["layout"] == "date"
+    by_hour = pd.read_csv(project / "reports/metrics/occupancy_by_hour.csv")
+    assert list(by_hour["hour"]) == list(range(24))
+    # Thursday and Friday are weekdays, Saturday the weekend: counted and drawn apart
+    has = ~np.ma.getmaskarray(data)
+    assert by_hour["weekday_days"].tolist() == (has[0] + has[1]).astype(int).tolist()
+    assert by_hour["weekend_days"].tolist() == has[2].astype(int).tolist()
+    assert (by_hour["weekday_occupancy"].isna() == ~(has[0] | has[1])).all()
+    assert (by_hour["weekend_occupancy"].isna() == ~has[2]).all()
 
 
 def test_maps_draw_paris_stations_and_arrondissements_with_zero_visible(drawn, project):
@@ -198,47 +224,89 @@ def test_maps_draw_paris_stations_and_arrondissements_with_zero_visible(drawn, p
     for ax in maps_axes:
         (boundaries,) = [c for c in ax.collections if c.get_gid() == maps.BOUNDARIES_GID]
         assert len(boundaries.get_paths()) == 20
-        assert len([t for t in ax.texts if t.get_gid() == maps.LABELS_GID]) == 20
+        labels = [t for t in ax.texts if t.get_gid() == maps.LABELS_GID]
+        assert len(labels) == 20
         (points,) = [c for c in ax.collections if c.get_gid() == maps.STATIONS_GID]
-        assert len(points.get_offsets()) >= 1400  # every station of the slice has a value
+        (unmapped,) = [c for c in ax.collections if c.get_gid() == maps.PLACEHOLDER_GID]
+        # every station of the slice with a station code has a value; the others are crosses
+        assert len(points.get_offsets()) + len(unmapped.get_offsets()) >= 1400
+        assert all(t.get_zorder() > points.get_zorder() for t in labels), "labels on top"
         r, g, b, _ = points.cmap(points.norm(0.0))
         assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5, "0 % must not be white on white"
-        assert points.norm.vmin == 0 and ax.get_aspect() == 1.0 and "km" in ax.get_xlabel()
+        assert points.norm.vmin == 0 and ax.get_aspect() == 1.0 and "km" in ax.get_ylabel()
+    # the empty-share cap is the constant, stated on its colour bar, whatever the data
+    empty = [c for c in maps_axes[1].collections if c.get_gid() == maps.STATIONS_GID][0]
+    assert empty.norm.vmax == maps.EMPTY_SHARE_CAP * 100
+    assert f"0-{maps.EMPTY_SHARE_CAP * 100:.0f} %" in empty.colorbar.ax.get_ylabel()
+    table = pd.read_csv(project / "reports/metrics/station_map.csv", dtype={"station_code": str})
+    unmapped_codes = table["station_code"].map(is_placeholder)
+    assert unmapped_codes.any() and (table["code_known"] == ~unmapped_codes).all()
+    assert len(unmapped.get_offsets()) == int(unmapped_codes.sum())
     shown = metrics(project, "station_map.json")["stations_in_paris_frame"]
     assert 959 <= shown < 1414  # all of Paris and the nearest suburbs
     choropleth = [
         ax for ax in figs["arrondissement_choropleth"].axes if ax.get_label() != "<colorbar>"
     ]
+    norms = set()
     for ax in choropleth:
         (fills,) = [c for c in ax.collections if c.get_gid() == maps.CHOROPLETH_GID]
         values = fills.get_array()
         assert len(fills.get_paths()) == 20 and len(values) == 20
-        low, high = fills.norm.vmin, fills.norm.vmax
-        assert low <= values.min() <= values.max() <= high and high - low < 50  # fitted
+        norms.add((fills.norm.vmin, fills.norm.vmax))
+        printed = [t.get_text() for t in ax.texts if t.get_gid() == maps.VALUES_GID]
+        assert sorted(printed) == sorted(f"{v:.1f} %" for v in values)
+    # empty and full compared on one fixed scale from 0, with one colour bar that says so
+    assert norms == {(0, maps.AREA_SHARE_MAX * 100)}
+    bars = [ax for ax in figs["arrondissement_choropleth"].axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and "one scale for both maps" in bars[0].get_ylabel()
 
 
-def test_hotspot_labels_are_whole_and_legends_clear_the_bars(drawn, project):
+def test_hotspots_rank_known_stations_with_n_and_an_interval(drawn, project):
     figs = drawn["04-empty-full-hotspots"]
     stations = pd.read_csv(project / "reports/metrics/hotspots_stations.csv", dtype=str)
     communes = stations["commune"].fillna("commune unknown")
+    hours = stations["hours_known"].astype(float)
     names = {
-        f"{c} {n} ({m})"
-        for c, n, m in zip(stations.station_code, stations.name, communes, strict=True)
+        f"{c} {n} ({m}), n = {h:.0f} h"
+        for c, n, m, h in zip(stations.station_code, stations.name, communes, hours, strict=True)
     }
-    for ax in figs["station_hotspots"].axes:
-        labels = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]
+    for ax, short in zip(figs["station_hotspots"].axes, ("empty", "full"), strict=True):
+        labels = [
+            t.get_text().replace("\n", " ").replace("\u00a0", " ") for t in ax.get_yticklabels()
+        ]
         assert len(labels) == 15
         assert set(labels) <= names, set(labels) - names
+        assert not [label for label in labels if is_placeholder(label.split()[0])]
+        (bars,) = [c for c in ax.collections if len(c.get_segments()) == 15]  # the intervals
+        lows = [min(seg[:, 0]) for seg in bars.get_segments()]
+        assert lows == sorted(lows, reverse=True), "ranked by the interval's lower end"
+        ranked = stations[stations[f"{short}_rank"].notna()]
+        assert not ranked["station_code"].map(is_placeholder).any()
+        assert (ranked["hours_known"].astype(float) >= 6).all()
+        low, share, high = (ranked[f"{short}_{k}"].astype(float) for k in ("low", "share", "high"))
+        assert ((low <= share) & (share <= high) & (high - low > 0)).all()
     ax = figs["arrondissement_hotspots"].axes[0]
     assert len(figcheck.bars(ax)) >= 2 * 18
     assert figcheck.legend_covers(ax, figcheck.bars(ax)) == []
-    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["1er", "2e"]
+    ticks = [t.get_text().split("\n") for t in ax.get_xticklabels()]
+    assert [t[0] for t in ticks][:2] == ["1er", "2e"] and all(t[1].isdigit() for t in ticks)
+    assert sum(int(t[1]) for t in ticks) > 900  # n of stations under each arrondissement
+    errors = [c for c in ax.collections if len(c.get_segments()) == 20]
+    assert len(errors) == 2, "a 95 % interval on every bar"
 
 
-def test_data_quality_says_none_rejected_or_shows_the_reasons(drawn, tmp_path, stream_slice):
+def test_data_quality_says_none_rejected_or_shows_the_reasons(
+    drawn, project, tmp_path, stream_slice
+):
     fig = drawn["05-data-quality"]["data_quality"]
     panel = fig.axes[2]
     assert not panel.axison and [t.get_text() for t in panel.texts] == ["none rejected"]
+    ages = fig.axes[1]  # the slice's reports are under 12 h old: the axis fits them
+    assert ages.get_xlim()[1] <= 12
+    found = metrics(project, "data_quality.json")
+    assert found["unmapped_id_records"] > 0 and 0 < found["unmapped_id_stations"] < 100
+    unmapped = [t.get_text() for t in fig.axes[3].texts]
+    assert f" {found['unmapped_id_stations']} of 1414" in unmapped
     # The same notebook on output with two rejected values draws one bar per reason.
     root = make_project(tmp_path / "p", stream_slice)
     rejected = pa.table(
@@ -264,6 +332,10 @@ def test_episode_figures(drawn, project):
     durations = figs["episode_durations"]
     assert [ax.get_xscale() for ax in durations.axes] == ["log", "log"]
     assert [ax.get_title() for ax in durations.axes] == ["Empty episodes", "Full episodes"]
+    boxes = figs["episodes_per_arrondissement"].axes[0]
+    ticks = [t.get_text().split("\n") for t in boxes.get_xticklabels()]
+    counts = [tuple(int(n) for n in t[1].split("/")) for t in ticks]
+    assert len(counts) == 20 and sum(e + f for e, f in counts) > 0  # n under every box
     by_hour = figs["episodes_by_hour"]
     assert len(by_hour.axes[1].get_xticks()) == 24
     assert figcheck.by_gid(by_hour, figures.NO_DATA_GID), "hours without data are shaded"

@@ -50,6 +50,7 @@ def test_run_chain_agrees_across_kafka_csv_and_parquet(
             "raw": [HISTORY],
             "csv_out": tmp_path / "csv",
             "out": out,
+            "work_dir": tmp_path / "run",
             "metrics": metrics,
             "bootstrap_servers": kafka_bootstrap,
             "heartbeat_s": 0,
@@ -72,6 +73,10 @@ def test_run_chain_agrees_across_kafka_csv_and_parquet(
     status = spark.read.parquet(str(out / "status")).select("station_code", "observed_at")
     assert status.count() == len(produced)
     assert not (out / "stale-from-an-earlier-run").exists(), "outputs must be rewritten"
+    # Working state (checkpoints, the stream's own tables, resume points) stays out of outputs.
+    assert not (out / "_checkpoints").exists() and not (tmp_path / "csv" / "_offsets").exists()
+    assert (tmp_path / "run" / "stream" / "_checkpoints").is_dir()
+    assert spark.read.parquet(str(tmp_path / "run" / "stream" / "status")).count() == len(produced)
 
     written = json.loads(metrics.read_text())
     assert written["records"] == len(produced)

@@ -136,6 +136,7 @@ def chain_run(sasl_broker: LocalBroker, spark, tmp_path_factory) -> Iterator[Cha
                     "raw": [HISTORY],
                     "csv_out": out / "csv",
                     "out": out / "processed",
+                    "work_dir": out / "run",
                     "metrics": out / "metrics" / "stream.json",
                     "bootstrap_servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
                     "heartbeat_s": 0,

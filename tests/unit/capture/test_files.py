@@ -179,6 +179,20 @@ def test_offsets_file_says_which_topic_partition_and_when(tmp_path: Path) -> Non
     assert sorted(p.name for p in (tmp_path / OFFSETS_DIR).iterdir()) == ["partition-00007.json"]
 
 
+def test_resume_points_can_live_outside_the_csv_folder(tmp_path: Path) -> None:
+    # velib run keeps them in its working folder: the CSV folder (a DVC output) holds data only
+    root, offsets = tmp_path / "csv", tmp_path / "run" / "capture_offsets"
+    folder = OutputFolder(root, TOPIC, offsets)
+    folder.prepare()
+    folder.write_next_offset(2, 40)
+    assert sorted(p.name for p in offsets.iterdir()) == ["partition-00002.json"]
+    assert list(root.iterdir()) == []
+    assert OutputFolder(root, TOPIC, offsets).next_offset(2) == 40
+    assert OutputFolder(root, TOPIC).next_offset(2) is None  # a different folder of resume points
+    with pytest.raises(ValueError, match=TOPIC):
+        OutputFolder(root, "another-topic", offsets).prepare()
+
+
 def _publish(
     root: Path, folder: str, partition: int, rows: list[tuple[record.StationRecord, int]]
 ) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import matplotlib
@@ -87,60 +86,6 @@ def test_wrap_label_keeps_every_word():
     assert "Issy-les-Moulineaux" in wrapped.splitlines()[-1]
 
 
-def test_heatmap_layout_needs_every_weekday():
-    few = [date(2022, 5, 12), date(2022, 5, 14)]
-    week = [date(2022, 5, d) for d in range(12, 19)]
-    assert figures.heatmap_layout(few) == "date"
-    assert figures.heatmap_layout(week) == "weekday"
-    assert figures.heatmap_layout(week[:-1]) == "date"
-
-
-def test_hourly_cells_weigh_station_time_and_count_missing_windows_as_unknown():
-    # 10:00-11:00 UTC = 12:00-13:00 Paris: two of four windows known, by 100 and 50 stations.
-    rows = area_rows([100, 50])
-    cells = figures.hourly_cells(rows, stations=100)
-    (cell,) = cells.itertuples()
-    assert (cell.date, cell.hour) == (date(2022, 5, 12), 12)
-    assert cell.value == pytest.approx((0.30 * 100 + 0.31 * 50) / 150)
-    assert cell.coverage == pytest.approx(150 / (100 * 4))
-
-
-def test_heatmap_grid_keeps_missing_dates_as_empty_rows():
-    cells = pd.DataFrame(
-        {
-            "date": [date(2022, 5, 12), date(2022, 5, 14), date(2022, 5, 14)],
-            "hour": [20, 9, 10],
-            "value": [0.3, 0.4, 0.2],
-            "coverage": [1.0, 1.0, 0.1],
-        }
-    )
-    grid, layout = figures.heatmap_grid(cells, min_coverage=0.5)
-    assert layout == "date"
-    assert list(grid.index) == ["Thu 12 May", "Fri 13 May", "Sat 14 May"]
-    assert list(grid.columns) == list(range(24))
-    assert grid.loc["Fri 13 May"].isna().all()
-    assert grid.loc["Sat 14 May", 9] == 0.4 and np.isnan(grid.loc["Sat 14 May", 10])
-
-
-def test_heatmap_grid_by_weekday_when_the_week_is_complete():
-    days = [date(2022, 5, d) for d in range(16, 30)]  # two full weeks, Mon 16 to Sun 29
-    cells = pd.DataFrame(
-        {"date": days, "hour": 8, "value": [0.2 + 0.01 * i for i in range(14)], "coverage": 1.0}
-    )
-    grid, layout = figures.heatmap_grid(cells, 0.5)
-    assert layout == "weekday" and list(grid.index) == list(figures.DAYS)
-    assert grid.loc["Mon", 8] == pytest.approx((0.20 + 0.27) / 2)
-
-
-def test_heatmap_figure_scale_fits_the_data():
-    grid = pd.DataFrame([[0.30, 0.35], [np.nan, 0.41]], index=["Thu 12 May", "Sat 14 May"])
-    fig = figures.heatmap_figure(grid, title="t", label="occupancy (%)", caption="c")
-    (image,) = figcheck.images(fig)
-    assert image.get_clim() == pytest.approx((30.0, 41.0))
-    assert figcheck.texts_outside(fig) == []
-    plt.close(fig)
-
-
 def test_coverage_figure_draws_values_coverage_threshold_and_gaps():
     rows = area_rows([100, 100, 10, 10, 100, 100], value=0.3)
     index = figures.window_index(rows)
@@ -185,3 +130,55 @@ def test_figure_checks_catch_what_a_reader_would_see():
     ax.set_yticks([5], ["21307 Victor Cresson - Telles de la Poterie (Issy-les-Moulineaux)"])
     assert figcheck.texts_outside(fig), "a tick label cut by the canvas edge"
     plt.close(fig)
+
+
+def two_areas_figure() -> plt.Figure:
+    rows = area_rows([100, 100, 10, 10, 100, 100], value=0.3)
+    index = figures.window_index(rows)
+    series = figures.coverage_series(rows, index, 100, 0.5, ["occupancy_mean"])
+    return figures.coverage_figure(
+        [Line("Paris", series["occupancy_mean"]), Line("Pantin", series["occupancy_mean"] / 2)],
+        [Line("Paris", series["coverage"]), Line("Pantin", series["coverage"] * 0.8)],
+        title="per commune",
+        ylabel="occupancy (%)",
+        min_coverage=0.5,
+        caption="c",
+        percent=True,
+    )
+
+
+def test_coverage_panel_reuses_the_series_colours_without_a_second_legend():
+    fig = two_areas_figure()
+    top = fig.axes[0]
+    assert len(figcheck.legends(fig)) == 1 and top.get_legend() is not None
+    coverage = figcheck.by_gid(fig, figures.COVERAGE_GID)
+    assert [c.get_color() for c in coverage] == [ln.get_color() for ln in figcheck.lines(top)]
+    plt.close(fig)
+
+
+def test_the_threshold_line_never_runs_through_its_label():
+    fig = two_areas_figure()
+    (line,) = figcheck.by_gid(fig, figures.THRESHOLD_GID)
+    (label,) = figcheck.by_gid(fig, figures.THRESHOLD_LABEL_GID)
+    assert "50%" in label.get_text() and not figcheck.crossed_by(label, line)
+    label.set_verticalalignment("center")  # what the check catches
+    label.xyann = (3, 0)
+    assert figcheck.crossed_by(label, line)
+    plt.close(fig)
+
+
+def test_a_wrapped_caption_never_breaks_a_date():
+    text = (
+        "Hours with data: Thu 12 May 12–23h, Fri 13 May 00–02h, Sat 14 May 05–23h, "
+        "Sun 15 May 00h; grey: no data or under 50% of stations known; period, "
+        "12 May 2022 12:15 to 15 May 2022 01:30 (Paris time). Data © Vélib' Métropole."
+    )
+    for width in (6, 8, 9, 10, 12):
+        fig = plt.figure(figsize=(width, 3))
+        figures.add_caption(fig, text)
+        (caption,) = figcheck.by_gid(fig, figures.CAPTION_GID)
+        shown = caption.get_text()
+        assert "\n" in shown and shown.replace("\n", " ") == text
+        assert figcheck.broken_dates(shown) == [], (width, shown)
+        plt.close(fig)
+    assert figcheck.broken_dates("to 15\nMay 2022") == ["15 / May"]  # what the check catches

@@ -6,6 +6,7 @@ than at a file's existence.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,10 @@ import shapely  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from pyproj import Geod  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import figcheck  # noqa: E402
+
+from pipeline.record import placeholder_code  # noqa: E402
 from pipeline.research import (
     geo,  # noqa: E402
     maps,
@@ -198,3 +203,60 @@ def test_figures_are_byte_identical_across_renders(stations, tmp_path):
     first, second = render(tmp_path / "a.png"), render(tmp_path / "b.png")
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and len(first) > 50_000
     assert first == second
+
+
+def test_fitted_frames_leave_no_blank_band_under_the_titles(stations):
+    fig, axes = plt.subplots(2, 1, figsize=maps.figure_size(2), layout="constrained")
+    for ax in axes:
+        maps.base_map(ax)
+        maps.plot_stations(ax, stations["lat"], stations["lon"], stations["bikes_available"])
+        ax.set_title("a map")
+    fig.suptitle("two maps")
+    maps.add_caption(fig, "caption")
+    assert figcheck.blank_bands(fig), "an equal-aspect map shrinks inside its box"
+    maps.fit_frames(fig)
+    assert figcheck.blank_bands(fig) == []
+    x0, y0, x1, y1 = maps._paris_bounds()
+    for ax in axes:  # the whole city still in view, the frame widened in one direction
+        (a, b), (c, d) = ax.get_xlim(), ax.get_ylim()
+        assert a <= x0 and b >= x1 and c <= y0 and d >= y1
+        assert min((b - a) / 19.0, (d - c) / 10.6) < 1.1  # not zoomed out
+
+
+def test_labels_sit_above_the_stations_on_a_white_box(stations):
+    fig, ax = maps.base_map()
+    dots = maps.plot_stations(ax, stations["lat"], stations["lon"], stations["bikes_available"])
+    labels = [t for t in ax.texts if t.get_gid() == maps.LABELS_GID]
+    for label in labels:
+        assert label.get_zorder() > dots.get_zorder()
+        box = label.get_bbox_patch()
+        assert box is not None and box.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_placeholder_stations_are_crosses_never_coloured_dots(stations):
+    codes = stations["station_code"].astype(str).to_numpy().copy()
+    codes[:3] = [placeholder_code(n) for n in (1, 2, 3)]
+    fig, ax = maps.base_map()
+    dots = maps.plot_stations(
+        ax, stations["lat"], stations["lon"], stations["bikes_available"], codes=codes
+    )
+    (crosses,) = _by_gid(ax, maps.PLACEHOLDER_GID)
+    assert len(crosses.get_offsets()) == 3 and len(dots.get_offsets()) == 1495 - 3
+
+
+def test_a_fixed_cap_is_stated_by_the_colour_bar(stations):
+    fig, ax = maps.base_map()
+    share = stations["empty"].to_numpy() * 100  # 0 or 100: above the cap
+    cap = maps.EMPTY_SHARE_CAP * 100
+    dots = maps.plot_stations(ax, stations["lat"], stations["lon"], share, vmin=0, vmax=cap)
+    assert (dots.norm.vmin, dots.norm.vmax) == (0, cap)
+    (bar,) = [a for a in fig.axes if a is not ax]
+    assert bar._colorbar.extend == "max"  # the arrow: values above take the top colour
+
+
+def test_choropleth_writes_each_value_in_its_arrondissement():
+    values = {n: n / 100 for n in range(1, 21) if n != 4}
+    fig, ax = maps.base_map()
+    maps.choropleth(ax, values, vmin=0, vmax=0.2, colorbar=False, value_format="{:.0%}")
+    texts = {t.get_text() for t in ax.texts if t.get_gid() == maps.VALUES_GID}
+    assert texts == {f"{n}%" for n in range(1, 21) if n != 4} | {"no data"}

@@ -155,3 +155,31 @@ def test_settings_hold_no_secret(monkeypatch):
     built = StreamSettings.build()
     assert "hunter2-secret" not in repr(built)
     assert not hasattr(built, "kafka_options")  # KAFKA_* stay with the Kafka code
+
+
+def test_velib_run_keeps_its_working_state_out_of_the_dvc_outputs(tmp_path):
+    # The stream's tables and checkpoints and capture's resume points are working state:
+    # none of it may land in a folder DVC hashes (data/processed, data/interim/csv).
+    built = RunSettings.build(
+        {"csv_out": tmp_path / "csv", "out": tmp_path / "processed", "work_dir": tmp_path / "run"}
+    )
+    stream, capture = built.stream("b:9092"), built.capture("b:9092")
+    state = [Path(stream.out), capture.offsets]
+    assert state == [tmp_path / "run" / "stream", tmp_path / "run" / "capture_offsets"]
+    assert stream.checkpoints is None  # so under stream.out: the working folder
+    assert capture.out == tmp_path / "csv"
+    for path in state:
+        assert not path.is_relative_to(built.out) and not path.is_relative_to(built.csv_out)
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["stages"]["stream"]["outs"]]
+    default = RunSettings.build()
+    assert default.work_dir == ROOT / "data" / "run"
+    assert "data/run" not in outs and {"data/processed", "data/interim/csv"} <= set(outs)
+    assert "/data/run/" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+
+
+def test_a_replay_cuts_capture_files_by_size_never_by_the_clock(params_file):
+    params_file("capture", "max_seconds", 5)
+    assert CaptureSettings.build().max_seconds == 5  # live capture keeps its time cut
+    cut = RunSettings.build().capture("b:9092").max_seconds
+    assert cut >= 24 * 3600, "a replayed topic is complete: file names must not depend on speed"

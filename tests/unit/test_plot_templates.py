@@ -1,0 +1,103 @@
+"""The Vega charts of `dvc plots show`/`diff`, filled by DVC's code from dvc.yaml and .dvc/plots.
+
+Each data plot of dvc.yaml goes through DVC's converter and renderer with
+two revisions, as `dvc plots diff HEAD` would: every series gets its own
+colour and a legend, the revisions stay apart (dash or row), time axes read
+Paris dates, counts are bars.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from dvc.render.converter.vega import VegaConverter
+from dvc_render import VegaRenderer
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / ".dvc" / "plots"
+COUNTS = {"stations_known", "episodes_by_hour"}  # counts: drawn as bars
+
+
+def vega_plots() -> dict[str, dict]:
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    return {k: v for p in plots if isinstance(p, dict) for k, v in p.items()}
+
+
+def rows(x: str, columns: list[str]) -> list[dict[str, str]]:
+    """Three CSV rows as DVC reads them (strings), one empty cell."""
+    xs = (
+        ["2022-05-12 12:15", "2022-05-12 12:30", "2022-05-12 12:45"] if x == "local_time" else "012"
+    )
+    out = [{x: str(v), **{c: str(1.5 + i) for c in columns}} for i, v in enumerate(xs)]
+    out[1][columns[0]] = ""  # a window below the coverage threshold
+    return out
+
+
+def layers(view: dict) -> list[tuple[str, dict]]:
+    """(mark type, encoding) of each layer of a view, the shared encoding merged in."""
+    shared = view.get("encoding", {})
+    return [
+        (layer["mark"]["type"], {**shared, **layer.get("encoding", {})})
+        for layer in view.get("layer", [view])
+    ]
+
+
+def filled(name: str, definition: dict, revs: tuple[str, ...]) -> dict:
+    (path, columns), *_ = definition["y"].items()
+    columns = [columns] if isinstance(columns, str) else columns
+    datapoints: list[dict] = []
+    props: dict = {}
+    for rev in revs:
+        converter = VegaConverter(name, {path: rows(definition["x"], columns)}, dict(definition))
+        points, rev_props = converter.flat_datapoints(rev)
+        datapoints += points
+        props = props or rev_props
+    renderer = VegaRenderer(datapoints, name, template_dir=str(TEMPLATES), **props)
+    return renderer.get_filled_template()
+
+
+@pytest.mark.parametrize("name", sorted(vega_plots()))
+def test_each_series_has_its_colour_and_revisions_stay_apart(name):
+    definition = vega_plots()[name]
+    spec = filled(name, definition, ("HEAD", "workspace"))
+    view = spec.get("spec", spec)
+    encoding = view["encoding"]
+    assert encoding["color"]["field"] == "field" and "legend" in encoding["color"]
+    revs = {row["rev"] for row in spec["data"]["values"]}
+    assert revs == {"HEAD", "workspace"}
+    marks = dict(layers(view))
+    if name in COUNTS:  # one row per revision
+        assert set(marks) <= {"bar", "area"} and spec["facet"]["row"]["field"] == "rev"
+        assert encoding["y"]["scale"]["zero"] is True
+    else:  # one dash per revision, drawn in the legend as a line
+        assert marks["line"]["strokeDash"]["field"] == "rev"
+        assert marks["line"]["strokeDash"]["legend"]["symbolType"] == "stroke"
+    fields = {row["field"] for row in spec["data"]["values"]}
+    (columns,) = definition["y"].values()
+    assert fields == ({columns} if isinstance(columns, str) else set(columns))
+
+
+@pytest.mark.parametrize("name", sorted(vega_plots()))
+def test_x_is_paris_time_or_the_local_hour(name):
+    definition = vega_plots()[name]
+    spec = filled(name, definition, ("workspace",))
+    view = spec.get("spec", spec)
+    x = view["encoding"]["x"]
+    calculations = {t["as"]: t["calculate"] for t in spec["transform"] if "calculate" in t}
+    if definition["x"] == "local_time":
+        assert x["type"] == "temporal" and x["scale"]["type"] == "utc"
+        assert "utcParse(datum['local_time']" in calculations[x["field"]]
+        assert "Europe/Paris" in x["title"]
+    else:
+        assert definition["x"] == "hour" and "Europe/Paris" in x["title"]
+        assert calculations[x["field"]] == "toNumber(datum['hour'])"
+    # an empty CSV cell is a gap (null), never a 0 drawn to the axis
+    assert "=== '' ||" in calculations["value"]
+
+
+def test_the_templates_are_those_of_the_project_and_no_plot_is_left_on_dvc_defaults():
+    used = {d["template"] for d in vega_plots().values()}
+    assert used == {p.stem for p in TEMPLATES.glob("*.json")}
+    assert COUNTS <= set(vega_plots())
