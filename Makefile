@@ -29,11 +29,11 @@ $(PY_STAMP): pyproject.toml requirements.lock
 MVN := mvn -q -B -Dstyle.color=never
 NO_ANSI := sed -e $$'s/\033\[[0-9;]*m//g'
 
-$(JARS_STAMP): jvm/kafka/pom.xml jvm/spark/pom.xml
+$(JARS_STAMP): jvm/kafka/pom.xml jvm/spark/pom.xml jvm/delta/pom.xml
 	@command -v java >/dev/null || { echo "Java 17+ is needed (java not on PATH)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (mvn not on PATH)"; exit 1; }
-	rm -rf jvm/lib/kafka jvm/lib/spark
-	@set -o pipefail; for pom in jvm/kafka/pom.xml jvm/spark/pom.xml; do \
+	rm -rf jvm/lib/kafka jvm/lib/spark jvm/lib/delta
+	@set -o pipefail; for pom in jvm/kafka/pom.xml jvm/spark/pom.xml jvm/delta/pom.xml; do \
 		echo "$(MVN) -f $$pom dependency:copy-dependencies"; \
 		$(MVN) -f $$pom dependency:copy-dependencies 2>&1 | $(NO_ANSI) || exit 1; \
 	done
@@ -41,7 +41,7 @@ $(JARS_STAMP): jvm/kafka/pom.xml jvm/spark/pom.xml
 
 install: $(PY_STAMP) $(JARS_STAMP) ## Create .venv (pinned packages) and fetch the JVM jars from Maven Central
 
-jars: $(JARS_STAMP) ## Fetch Kafka broker and Spark connector jars into jvm/lib
+jars: $(JARS_STAMP) ## Fetch the Kafka broker, Spark's Kafka connector and Delta Lake jars into jvm/lib
 
 run: install ## The main job on the bundled real sample: broker, ingest, capture, stream
 	$(BIN)/velib run

@@ -1,9 +1,12 @@
-"""One way to get a SparkSession that can read Kafka, locally or on a cluster.
+"""One way to get a SparkSession that can read Kafka and write Delta, locally or on a cluster.
 
-Locally the Kafka connector jars come from `make jars` (Maven Central, cached
-in jvm/lib/spark), so no Ivy resolution happens at run time and the session
-works offline. On a cluster or Databricks an existing session is reused and
-the connector is the platform's (or ``--packages`` on spark-submit).
+Locally the Kafka connector and Delta Lake jars come from `make jars` (Maven
+Central, cached in jvm/lib/spark and jvm/lib/delta) and go on ``spark.jars``,
+so no Ivy resolution happens at run time and the session works offline; with
+``--master spark://...`` the executors fetch the same local jars from the
+driver. On a cluster or Databricks an existing session is reused (Databricks
+has Delta built in); under spark-submit the Delta confs are still set, the
+jars come from ``--jars``/``--packages``.
 """
 
 from __future__ import annotations
@@ -15,22 +18,39 @@ from pathlib import Path
 from pipeline.settings import project
 
 CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
+# The Delta release that pairs with PySpark 4.2.0 (jvm/delta/pom.xml).
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+JAR_FOLDERS = ("spark", "delta")  # the Kafka connector, Delta Lake
+# Set when the session is created (the SQL extension and the catalog cannot be added later).
+# Deletion vectors stay off: they raise a table's reader protocol to 3, which deltalake
+# (delta-rs, the notebooks' reader) cannot open; every CREATE TABLE also says so itself.
+DELTA_CONFS = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+}
 
 
 def connector_jars() -> list[Path]:
-    """The connector jars copied by `make jars` (empty if not fetched)."""
+    """The Kafka connector and Delta jars copied by `make jars` (empty if not fetched)."""
     base = os.getenv("VELIB_JARS_DIR")
-    lib = (Path(base) if base else project.ROOT / "jvm" / "lib") / "spark"
-    return sorted(lib.glob("*.jar")) if lib.is_dir() else []
+    lib = Path(base) if base else project.ROOT / "jvm" / "lib"
+    return [
+        jar
+        for name in JAR_FOLDERS
+        if (lib / name).is_dir()
+        for jar in sorted((lib / name).glob("*.jar"))
+    ]
 
 
 def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN201
-    """The active SparkSession, or a new one with the Kafka connector on its classpath.
+    """The active SparkSession, or a new one with the Kafka connector and Delta Lake.
 
     Args:
         app_name: Spark application name.
-        master: Spark master; default ``$SPARK_MASTER`` or ``local[2]``. Under
-            spark-submit the submitted master and packages are kept.
+        master: Spark master (``local[2]``, ``spark://host:7077``, ...); default
+            ``$SPARK_MASTER`` or ``local[2]``. Under spark-submit the submitted
+            master and packages are kept.
     """
     from pyspark import __version__ as pyspark_version
     from pyspark.sql import SparkSession
@@ -39,6 +59,8 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
     if active is not None:
         return active
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
+    for key, value in DELTA_CONFS.items():
+        builder = builder.config(key, value)
     if os.getenv("PYSPARK_GATEWAY_PORT") and master is None:
         # Launched by spark-submit (or a platform): its --master, --packages and
         # memory settings rule; only the session settings the job relies on are set.
@@ -56,6 +78,11 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
         builder.master(master)
         # one shuffle partition per local core: fewer state-store tasks and files per batch
         .config("spark.sql.shuffle.partitions", os.getenv("VELIB_SHUFFLE_PARTITIONS", "2"))
+        # Delta rebuilds a table's state (files, transaction ids) with a Spark job of 50
+        # tasks by default; the stream's tables are small: as many tasks as local cores
+        .config(
+            "spark.databricks.delta.snapshotPartitions", os.getenv("VELIB_SHUFFLE_PARTITIONS", "2")
+        )
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.getenv("VELIB_SPARK_DRIVER_MEMORY", "2g"))
@@ -65,10 +92,11 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
         .config("spark.sql.debug.maxToStringFields", "200")
     )
     jars = connector_jars()
-    if jars:
+    if jars:  # local files: the driver serves them to executors on a cluster too
         builder = builder.config("spark.jars", ",".join(str(j) for j in jars))
-    else:  # no local cache: let Spark resolve the connector from Maven Central
-        builder = builder.config("spark.jars.packages", f"{CONNECTOR}:{pyspark_version}")
+    else:  # no local cache: let Spark resolve the connector and Delta from Maven Central
+        packages = f"{CONNECTOR}:{pyspark_version},{DELTA_PACKAGE}"
+        builder = builder.config("spark.jars.packages", packages)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.getenv("VELIB_SPARK_LOG_LEVEL", "WARN"))
     return spark

@@ -35,7 +35,7 @@ def test_make_jars_writes_no_ansi_codes(tmp_path: Path) -> None:
     if not (shutil.which("mvn") and shutil.which("java") and shutil.which("make")):
         pytest.skip("make, Maven or Java is not on PATH")
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
-    for pom in ("kafka", "spark"):
+    for pom in ("kafka", "spark", "delta"):
         (tmp_path / "jvm" / pom).mkdir(parents=True)
         shutil.copy(ROOT / "jvm" / pom / "pom.xml", tmp_path / "jvm" / pom / "pom.xml")
     done = subprocess.run(
@@ -45,7 +45,20 @@ def test_make_jars_writes_no_ansi_codes(tmp_path: Path) -> None:
     assert "\x1b" not in done.stdout + done.stderr, repr(done.stdout + done.stderr)
     assert sorted(p.name for p in (tmp_path / "jvm" / "lib").iterdir()) == [
         ".resolved",
+        "delta",
         "kafka",
         "spark",
     ]
     assert any((tmp_path / "jvm" / "lib" / "kafka").glob("kafka_2.13-*.jar"))
+    # Delta's closure minus what pyspark/jars already has (jvm/delta/pom.xml says why):
+    # a jar added here by a Delta bump must be checked against pyspark's before it ships
+    assert sorted(p.name for p in (tmp_path / "jvm" / "lib" / "delta").glob("*.jar")) == [
+        "delta-kernel-api-4.4.0.jar",
+        "delta-kernel-defaults-4.4.0.jar",
+        "delta-kernel-unitycatalog-4.4.0.jar",
+        "delta-spark_4.2_2.13-4.4.0.jar",
+        "delta-storage-4.4.0.jar",
+        "jackson-datatype-jdk8-2.21.2.jar",
+        "unitycatalog-client-0.6.0.jar",
+        "unitycatalog-hadoop-0.6.0.jar",
+    ]
