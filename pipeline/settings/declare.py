@@ -25,7 +25,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -149,6 +149,23 @@ def date_range(value: Any) -> tuple[date, date] | None:
     if hi < lo:
         raise ValueError(f"bad dates {text!r}: the last date is before the first")
     return lo, hi
+
+
+def version_or_time(value: Any) -> int | datetime:
+    """A Delta table version (``12``: exact) or an ISO time (``2026-11-28T10:00Z``; UTC if bare)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"bad version or time {text!r}: use a table version (12) or an ISO time "
+            "(2026-11-28T10:00Z)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def paths(value: Any) -> tuple[Path, ...]:

@@ -1,0 +1,78 @@
+"""``velib compact`` and ``velib history``: the stream's Delta tables kept tidy and listed.
+
+The retention is declared here once: ``velib compact`` vacuums with it, the
+daily policy of ``velib run --live`` runs that same command, and the stream
+creates its tables with it as their log and removed-file retention, so Spark's
+own log clean-up (and a Databricks ``VACUUM``) agree with ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.settings.declare import Settings, SettingsError, opt
+from pipeline.settings.declare import location as as_location
+from pipeline.settings.declare import non_negative as as_non_negative
+from pipeline.settings.declare import positive as as_positive
+from pipeline.settings.declare import positive_int as as_positive_int
+
+
+@dataclass(frozen=True)
+class CompactSettings(Settings):
+    """``velib compact``: compact old date partitions, vacuum removed files."""
+
+    SECTION = "compact"
+    root: str = opt(
+        "data/live/processed",
+        "a Delta table, or a folder of them (the state tables under _checkpoints included)",
+        flag="",
+        parse=as_location,
+    )
+    retain_hours: float = opt(
+        168.0,
+        "keep removed files and log entries this long (hours): time travel reaches back this far",
+        param="retain_hours",
+        parse=as_non_negative,
+        flag="--retain",
+    )
+    state_retain_hours: float = opt(
+        1.0,
+        "the same for the stream's state tables (rewritten every micro-batch, never "
+        "travelled to); at least an hour, so no write still running loses its files",
+        param="state_retain_hours",
+        parse=as_non_negative,
+        flag="-",
+    )
+    every_hours: float = opt(
+        24.0,
+        "velib run --live compacts and vacuums its tables this often (first at start)",
+        param="every_hours",
+        parse=as_positive,
+        flag="-",
+    )
+
+    def check(self) -> None:
+        """A vacuum must never reach the files of a micro-batch still being written."""
+        for name, hours in (
+            ("--retain", self.retain_hours),
+            ("compact.state_retain_hours", self.state_retain_hours),
+        ):
+            if hours < 1:
+                raise SettingsError(f"{name}: must be at least 1 (hour), got {hours:g}")
+
+
+@dataclass(frozen=True)
+class HistorySettings(Settings):
+    """``velib history``: each Delta table's versions and what wrote them."""
+
+    SECTION = "history"
+    root: str = opt(
+        "data/live/processed",
+        "a Delta table, or a folder of them",
+        flag="",
+        parse=as_location,
+    )
+    last: int = opt(10, "show this many newest versions per table", parse=as_positive_int)
+    state: bool = opt(
+        False, "also list the stream's state tables (under _checkpoints)", boolean=True
+    )

@@ -1,0 +1,87 @@
+"""delta.read: a table folder as Arrow, Delta (any version) or Parquet, never a stray file.
+
+The Delta tables are written here with deltalake itself (no JVM); the stream's
+own, written by Spark, are read in tests/unit/stream and tests/integration.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import write_deltalake
+
+from pipeline.delta.read import commit_note, is_delta, read_arrow, read_note, tables_under
+
+
+def rows(codes: list[str], day: str = "2022-05-12") -> pa.Table:
+    return pa.table(
+        {"station_code": codes, "bikes": list(range(len(codes))), "date": [day] * len(codes)}
+    )
+
+
+def two_versions(folder: Path) -> None:
+    write_deltalake(folder, rows(["A", "B"]), partition_by=["date"])  # version 0
+    write_deltalake(folder, rows(["C"], "2022-05-13"), mode="append", partition_by=["date"])  # 1
+
+
+def test_a_delta_table_reads_only_what_its_log_holds(tmp_path: Path) -> None:
+    two_versions(tmp_path / "t")
+    stray = tmp_path / "t" / "date=2022-05-12" / f"part-{uuid.uuid4()}.parquet"
+    pq.write_table(rows(["KILLED"]).drop_columns(["date"]), stray)  # a killed write's file
+    assert is_delta(tmp_path / "t")
+    table = read_arrow(tmp_path / "t")
+    assert sorted(table["station_code"].to_pylist()) == ["A", "B", "C"]
+    assert read_arrow(tmp_path / "t", ["bikes", "nope"]).column_names == ["bikes"]
+
+
+def test_a_version_is_exact(tmp_path: Path) -> None:
+    two_versions(tmp_path / "t")
+    assert sorted(read_arrow(tmp_path / "t", as_of=0)["station_code"].to_pylist()) == ["A", "B"]
+    assert read_arrow(tmp_path / "t", as_of=1).num_rows == 3
+    with pytest.raises(ValueError, match="cannot read it as of 7"):
+        read_arrow(tmp_path / "t", as_of=7)
+
+
+def test_a_time_picks_the_version_by_its_log_file_time(tmp_path: Path) -> None:
+    two_versions(tmp_path / "t")
+    log = tmp_path / "t" / "_delta_log"
+    first, second = datetime(2026, 1, 1, 10, tzinfo=UTC), datetime(2026, 1, 1, 11, tzinfo=UTC)
+    for name, when in (("00000000000000000000.json", first), ("00000000000000000001.json", second)):
+        os.utime(log / name, (when.timestamp(), when.timestamp()))  # what a copy would do
+    between = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
+    assert read_arrow(tmp_path / "t", as_of=between).num_rows == 2
+    assert read_arrow(tmp_path / "t", as_of=datetime(2026, 1, 2, tzinfo=UTC)).num_rows == 3
+    with pytest.raises(ValueError, match="cannot read it as of"):
+        read_arrow(tmp_path / "t", as_of=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def test_a_parquet_export_is_read_as_files_and_has_no_versions(tmp_path: Path) -> None:
+    folder = tmp_path / "status" / "date=2022-05-12"
+    folder.mkdir(parents=True)
+    pq.write_table(rows(["A"]).drop_columns(["date"]), folder / "part-0.parquet")
+    assert not is_delta(tmp_path / "status")
+    table = read_arrow(tmp_path / "status")
+    assert table["station_code"].to_pylist() == ["A"] and "date" in table.column_names
+    with pytest.raises(ValueError, match="not a Delta table"):
+        read_arrow(tmp_path / "status", as_of=0)
+    assert read_arrow(tmp_path / "missing") is None
+
+
+def test_tables_are_found_at_any_depth(tmp_path: Path) -> None:
+    for name in ("status", "alerts", "_checkpoints/state/records"):
+        write_deltalake(tmp_path / name, rows(["A"]))
+    found = [p.relative_to(tmp_path).as_posix() for p in tables_under(tmp_path)]
+    assert found == ["_checkpoints/state/records", "alerts", "status"]
+    assert tables_under(tmp_path / "status") == [tmp_path / "status"]
+
+
+def test_the_commit_note_names_the_query_and_the_batch() -> None:
+    note = commit_note("7f0c", 12)
+    assert read_note(note) == {"batch_id": 12, "query_id": "7f0c"}
+    assert read_note(None) == read_note("not json") == read_note("[1]") == {}
