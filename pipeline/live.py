@@ -13,11 +13,15 @@ processing-time trigger, each stage a ``velib`` process of its own:
   and the broker; every child also dies with this process (parent-death
   signal), so nothing is left running;
 * one status line per interval: polls archived, records and dead letters on
-  the topics, capture lag, the stream's last batch and how far it is complete.
+  the topics, capture lag, the stream's last batch and how far it is complete;
+* every ``compact.every_hours`` (first as soon as the tables exist) ``velib
+  compact`` tidies the Delta tables while the stream writes: old date
+  partitions compacted, removed files vacuumed after ``compact.retain_hours``.
 
 Everything lives under one folder (default ``data/live``): ``kafka/`` (broker
 log), ``archive/`` (raw polls, replayable), ``csv/``, ``processed/`` and
-``logs/<stage>.log``. Restarting ``velib run --live`` resumes all of it.
+``logs/<stage>.log`` (``logs/compact.log`` too). Restarting ``velib run --live``
+resumes all of it.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ from typing import IO, Any
 from pipeline import lifecycle
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.run import RunSettings
+from pipeline.settings.tables import CompactSettings
 from pipeline.sources.archive import POLL
-from pipeline.stream.tables import progress
+from pipeline.stream.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +203,38 @@ class Supervisor:
         return {s.name: s.process.pid for s in self.stages if s.exited() is None and s.process}
 
 
+class Compaction:
+    """``velib compact`` on the live tables every ``every_hours``, one run at a time.
+
+    A child process like the stages (its log in ``logs/compact.log``), but a
+    one-shot: it is started when due, never restarted; a failed run is reported
+    and the next one comes at the next interval.
+    """
+
+    def __init__(self, settings: RunSettings, env: dict[str, str]) -> None:
+        self.kept = CompactSettings.build()
+        self.tables = settings.live_dir / "processed"
+        argv = _velib("compact", str(self.tables), "--retain", str(self.kept.retain_hours))
+        self.stage = Stage("compact", argv, env, settings.live_dir / "logs" / "compact.log")
+        self.last: float | None = None
+
+    def tick(self) -> str | None:
+        """Start a run when due; say how the last one ended when it has."""
+        code = self.stage.exited()
+        if self.stage.process is not None and code is not None:
+            self.stage.process = None
+            return f"compaction of {self.tables} ended with code {code} (logs/compact.log)"
+        due = self.last is None or time.monotonic() - self.last >= self.kept.every_hours * 3600
+        if self.stage.process is None and due and self.tables.is_dir():
+            self.last = time.monotonic()
+            self.stage.start()
+        return None
+
+    def stop(self) -> None:
+        """Stop a run still going (its commits are atomic; what it wrote is vacuumed later)."""
+        self.stage.stop()
+
+
 def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
     """What the live chain has done so far (cheap enough to run every interval)."""
     from pipeline.kafka import clients
@@ -301,6 +338,8 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
         supervisor = Supervisor(settings, bootstrap, env)
         stack.callback(supervisor.stop)
         supervisor.start()
+        compaction = Compaction(settings, env)
+        stack.callback(compaction.stop)
         last = time.monotonic()
         facts: dict[str, Any] = {}
         broker_failures: list[float] = []
@@ -309,6 +348,9 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
             restarted = _watch_broker(broker, broker_failures)
             for event in [*events, *([restarted] if restarted else [])]:
                 log.warning("%s", event)
+            compacted = compaction.tick()
+            if compacted:
+                log.info("%s", compacted)
             if time.monotonic() - last >= settings.status_every_s:
                 last = time.monotonic()
                 facts = status(settings, bootstrap)

@@ -184,14 +184,14 @@ def check(live: Path, root: Path) -> dict[str, Any]:
 def _status_keys(folder: Path) -> Counter[tuple[str, Any]]:
     from datetime import UTC
 
-    import pyarrow.dataset as ds
+    from pipeline.delta.read import read_arrow
 
-    table = ds.dataset(folder, format="parquet", partitioning="hive").to_table(
-        columns=["station_code", "observed_at"]
-    )
+    table = read_arrow(folder, ["station_code", "observed_at"])  # the Delta table's rows
     out: Counter[tuple[str, Any]] = Counter()
+    if table is None:
+        return out
     codes, times = table["station_code"].to_pylist(), table["observed_at"].to_pylist()
-    for code, ts in zip(codes, times, strict=True):  # Spark's INT96 reads back naive UTC
+    for code, ts in zip(codes, times, strict=True):  # UTC-aware from Delta; naive is UTC
         out[(code, ts if ts.tzinfo else ts.replace(tzinfo=UTC))] += 1
     return out
 

@@ -5,8 +5,10 @@
 per-station state pass (time in force, windows, alerts, kept state),
 ``observation`` is the poll log's part of it (when each station was seen),
 ``indicators`` holds the DataFrame transforms of the indicators, ``tables``
-writes the tables exactly once, ``alerts`` renders the alerts topic,
-``session`` builds the SparkSession. Every output table is owned here.
+writes the Delta tables and the state exactly once, ``progress`` reads how far
+they are without Spark, ``export`` rewrites them canonically for DVC,
+``alerts`` renders the alerts topic, ``session`` builds the SparkSession.
+Every output table is owned here.
 
-Imports from the project: kafka, lifecycle, poll, record, settings, vocabulary.
+Imports from the project: delta, kafka, lifecycle, poll, record, settings, vocabulary.
 """

@@ -1,10 +1,12 @@
 """The research export: the stream's tables rewritten canonically, the same bytes every run.
 
-The stream's own tables are working state: Spark names its files after batch
-ids and UUIDs, lists Parquet encodings in any order, and keeps checkpoints
-and staging beside them. A DVC output must be the same bytes for the same
-inputs, so ``velib run`` ends with :func:`export_tables`, which reads every
-output table (:data:`pipeline.stream.microbatch.OUTPUTS`) and writes::
+The stream's own tables are working state: Delta tables whose log holds
+commit times, random transaction ids and UUID file names (and, after a crash,
+files no commit refers to), with checkpoints beside them. A DVC output must be
+the same bytes for the same inputs, so ``velib run`` ends with
+:func:`export_tables`, which reads every output table
+(:data:`pipeline.stream.microbatch.OUTPUTS`, the newest version, with
+``deltalake``: no JVM) and writes::
 
     <dest>/<table>/date=YYYY-MM-DD/part-0.parquet
 
@@ -16,8 +18,7 @@ level, one row group size; nothing from the wall clock or a random source.
 The bytes then depend only on the rows and on the pinned pyarrow version
 (its name is in each file's ``created_by``).
 
-The stream's tables are read in one place, :func:`read_stream_table`: a
-change of the stream's storage (Delta Lake) is one edit there.
+The stream's tables are read in one place, :func:`read_stream_table`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.delta.read import read_arrow
 from pipeline.stream.microbatch import OUTPUTS
 
 log = logging.getLogger(__name__)
@@ -65,18 +67,13 @@ WRITE_OPTIONS: dict[str, Any] = {
 
 
 def read_stream_table(root: str | Path, name: str) -> pa.Table:
-    """One of the stream's tables as Arrow, ``date`` included; empty when it has no file.
+    """One of the stream's tables as Arrow, ``date`` included; empty when it has no rows.
 
-    The one reader of the stream's storage (Parquet folders partitioned by
-    ``date=``, read with pyarrow; Spark's hidden ``.crc`` files and ``_``
-    folders are skipped). The Delta Lake version reads the table here.
+    The one reader of the stream's storage: the newest version of a Delta
+    table, through ``deltalake`` (:func:`pipeline.delta.read.read_arrow`).
     """
-    import pyarrow.dataset as ds
-
-    folder = Path(root) / name
-    if not folder.is_dir():
-        return pa.table({})
-    return ds.dataset(folder, format="parquet", partitioning="hive").to_table()
+    table = read_arrow(Path(root) / name)
+    return pa.table({}) if table is None else table
 
 
 def canonical(table: pa.Table, name: str) -> pa.Table:
@@ -90,7 +87,7 @@ def canonical(table: pa.Table, name: str) -> pa.Table:
     table = table.drop_columns(drop)
     fields = []
     for f in table.schema:
-        kind = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        kind = _plain(f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
         if pa.types.is_timestamp(kind):
             kind = pa.timestamp("us", tz="UTC")
         elif pa.types.is_date(kind) and f.name == PARTITION:
@@ -103,6 +100,16 @@ def canonical(table: pa.Table, name: str) -> pa.Table:
     rest = [f.name for f in table.schema if f.name not in key and _sortable(f.type)]
     keys = [(c, "ascending", "at_end") for c in (*key, *rest)]
     return table.take(pc.sort_indices(table, sort_keys=keys))
+
+
+def _plain(kind: pa.DataType) -> pa.DataType:
+    """Large and view strings and lists as plain ones: how a reader stores them is no data."""
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return pa.string()
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_list_view(kind):
+        item = kind.value_field
+        return pa.list_(pa.field(item.name, _plain(item.type), item.nullable))
+    return kind
 
 
 def _sortable(kind: pa.DataType) -> bool:

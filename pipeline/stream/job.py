@@ -1,4 +1,4 @@
-"""The stream job: Kafka -> clean Parquet, indicators over time, alerts (Spark).
+"""The stream job: Kafka -> Delta tables of records, indicators over time, alerts (Spark).
 
 One Structured Streaming query reads the status and polls topics (native
 Kafka source) and hands each micro-batch to
@@ -32,11 +32,13 @@ it never drops a record as late. The newest windows appear on a later run. A
 record observed before that frontier when it arrives (two producers on one
 topic) is counted as ``late`` and goes to ``_rejected/`` with its reason.
 
-Guarantees. Parquet outputs are exactly-once (:mod:`pipeline.stream.tables`
-replaces a replayed batch's files); the alerts topic is at-least-once (a crash
-between send and commit re-sends that batch). Delete the outputs and the
-checkpoints together, never one without the other. Paths are plain strings,
-so ``s3a://``, ``abfss://`` and ``dbfs:/`` roots work; see docs/cluster.md.
+Guarantees. The tables are Delta tables, written exactly once: each batch's
+commit to a table is keyed by the query id and the batch id
+(:mod:`pipeline.stream.tables`), so a replayed batch never writes a row twice;
+the alerts topic is at-least-once (a crash between send and commit re-sends
+that batch). Delete the outputs and the checkpoints together, never one
+without the other. Paths are plain strings, so ``s3a://``, ``abfss://`` and
+``dbfs:/`` roots work; see docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ from pipeline import lifecycle, poll
 from pipeline.kafka.security import KafkaAuthError, KafkaSecurity
 from pipeline.settings import project
 from pipeline.settings.stream import StreamSettings
+from pipeline.settings.tables import CompactSettings
 from pipeline.stream import alerts
 from pipeline.stream.microbatch import OUTPUTS, BatchStep, Durations, StreamSummary
-from pipeline.stream.tables import BatchStore, join_path
+from pipeline.stream.tables import DeltaStore, join_path
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +110,10 @@ def run_stream(
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     out_root = settings.out
     checkpoints = settings.checkpoints or join_path(out_root, "_checkpoints")
-    store = BatchStore(spark, out_root, checkpoints)
+    kept = CompactSettings.build()  # the tables' log and removed-file retention
+    store = DeltaStore(
+        spark, out_root, checkpoints, retain_hours=(kept.retain_hours, kept.state_retain_hours)
+    )
     store.ensure_tables(OUTPUTS)
     _ensure_topic(settings.bootstrap_servers, settings.alerts_topic)
     _ensure_topic(settings.bootstrap_servers, settings.polls_topic, poll.PARTITIONS)

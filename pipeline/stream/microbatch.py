@@ -2,8 +2,8 @@
 
 ``foreachBatch`` hands each micro-batch here: parse once, advance the
 per-station state pass of :mod:`pipeline.stream.timeline`, write every table through
-:mod:`pipeline.stream.tables` (a replayed batch replaces its own files), publish the
-alerts, save the state. :class:`StreamSummary` adds the batches up for the
+:mod:`pipeline.stream.tables` (Delta; a replayed batch writes nothing twice), publish
+the alerts, save the state. :class:`StreamSummary` adds the batches up for the
 command line and the metrics.
 """
 
@@ -16,14 +16,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline import poll, vocabulary
 from pipeline.settings import project
 from pipeline.stream import indicators, timeline
-from pipeline.stream.tables import BatchStore
+from pipeline.stream.tables import DeltaStore
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ OUTPUTS: dict[str, T.StructType] = {
     "_rejected": indicators.rejected_schema(),
 }
 STATE: dict[str, T.StructType] = timeline.state_schemas()  # records, polls, seen
+# Outputs of a few rows a batch: one file each (a task without rows writes an empty file
+# Delta leaves out of its log, on disk until the next vacuum). status and
+# indicators_station keep the batch's partitions: a replay's batch can hold millions.
+SMALL = ("polls", "indicators_area", "alerts", "_rejected")
 
 
 @dataclass
@@ -97,7 +101,7 @@ class Durations:
 
 
 def _by_partition(saved: dict[str, int] | None) -> dict[int, int]:
-    """A per-partition dict of the state's meta.json (JSON keys are strings)."""
+    """A per-partition dict of the state's meta (JSON keys are strings)."""
     return {int(k): v for k, v in (saved or {}).items()}
 
 
@@ -124,7 +128,7 @@ class BatchStep:
 
     def __init__(
         self,
-        store: BatchStore,
+        store: DeltaStore,
         durations: Durations,
         publish: Any,
         summary: StreamSummary,
@@ -176,11 +180,15 @@ class BatchStep:
         frames["_rejected"] = indicators.rejected_rows(parsed, frames.pop("out_of_order"))
         counts: dict[str, Any] = {"late": step.late, "complete_until_us": step.complete_until_us}
         for name, frame in frames.items():
-            self._write(name, frame, batch_id, counts)
-            if name == "indicators_station":  # roll up the rows just written, not recompute
-                written = self.store.read_batch(name, batch_id, STATION_SCHEMA)
-                area = indicators.area_rows(written, self.d.window_us / 1e6, step.window_polls)
-                self._write("indicators_area", area, batch_id, counts)
+            if name != "indicators_station":
+                self._write(name, frame, batch_id, counts)
+                continue
+            # roll the area rows up from the station rows, computed once (cached); not from
+            # the table: a replay may find them committed already and write nothing
+            station = cached(frame)
+            self._write(name, station, batch_id, counts)
+            area = indicators.area_rows(station, self.d.window_us / 1e6, step.window_polls)
+            self._write("indicators_area", area, batch_id, counts)
         started = time.monotonic()
         if self.publish is not None and counts.get("alerts"):
             self.publish(frames["alerts"])
@@ -202,11 +210,11 @@ class BatchStep:
         return counts
 
     def _write(self, name: str, frame: DataFrame, batch_id: int, counts: dict[str, Any]) -> None:
-        """Write one output of the batch and count its rows on the way (no extra job)."""
-        seen = Observation(f"velib_{name.strip('_')}_{batch_id}")
+        """Write one output of the batch; count the rows it holds (from Delta's commit)."""
         started = time.monotonic()
-        self.store.write(name, frame.observe(seen, F.count(F.lit(1)).alias("n")), batch_id)
-        counts[name] = int(seen.get.get("n", 0))
+        counts[name] = self.store.write(
+            name, frame.coalesce(1) if name in SMALL else frame, batch_id
+        )
         log.debug(
             "batch %d: %s %d rows in %.2f s",
             batch_id,

@@ -1,39 +1,64 @@
-"""Exactly-once Parquet tables and a versioned state, written from ``foreachBatch``.
+"""Exactly-once Delta tables and the state between micro-batches, written from ``foreachBatch``.
 
-Spark re-runs the last micro-batch after a crash with the same ``batch_id``
-and the same input (its offset log is written before the batch runs), and
-``foreachBatch`` is at-least-once. So every write here is keyed by the batch
-id and replaces what an earlier attempt of the same batch left (the idempotent
-pattern of the Structured Streaming guide):
+Spark re-runs the last micro-batch after a crash with the same ``batch_id`` and
+the same input (its offset log is written before the batch runs), and
+``foreachBatch`` is at-least-once. Delta Lake makes every write here
+idempotent, in one atomic commit per table and batch:
 
-* a table's files are named ``part-<batch>-<n>.parquet`` under
-  ``<table>/date=YYYY-MM-DD/``: a batch is staged under the checkpoint, then
-  any files of the same batch are deleted and the staged ones renamed in;
-* the state after batch ``n`` is ``<checkpoints>/state/<n>/``: one folder per
-  named frame (the kept records, ...) and ``meta.json``, written last as its
-  commit mark; batch ``n`` reads the newest committed version before ``n``, so
-  a replayed batch starts from the same state as the first attempt.
+* a table write is an append with the writer options ``txnAppId`` (the
+  streaming query's id) and ``txnVersion`` (the batch id): Delta records them
+  in the commit that adds the rows and skips any later write to that table
+  whose version is not newer. A replayed batch writes nothing where its first
+  attempt committed, and the rest normally. Writer options, never the session
+  confs ``spark.databricks.delta.write.txnAppId/txnVersion``: those stay set
+  after the write (the next, unrelated write of the session would be silently
+  skipped) and two queries of one session would race on them;
+* the app id is the query id, kept in the checkpoint: stable across restarts,
+  new for a new checkpoint (whose batch ids start at 0 again, so a fixed app id
+  would skip every write of it);
+* the state after batch ``n`` is one Delta table per named frame under
+  ``<checkpoints>/state/``, its rows tagged ``batch_id = n`` (the partition),
+  and a row in ``state/_meta`` written last, the commit mark. Batch ``n``
+  reads the newest mark before ``n`` and the frames of that batch, so a replay
+  of ``n`` starts from the state the first attempt started from, even when
+  that attempt had committed its own. Each save replaces every partition but
+  the one it was built from (``replaceWhere``: one commit, no file rewritten).
 
-Files go through Hadoop's FileSystem API, so local folders, ``s3a://``,
-``abfss://`` and ``dbfs:/`` roots all work.
+A replay mixes the first attempt's committed tables with its own for the rest,
+so the batch function must be deterministic (same input and state, same rows):
+it is, its input being fixed by the offset log. Each commit carries a note (its
+query and batch, :func:`pipeline.delta.read.commit_note`) that ``velib history``
+shows, and the rows a batch holds in a table are read from that commit's
+metrics, whichever attempt wrote it.
+
+Tables are created before the first batch (readers find an empty table) with
+deletion vectors off (``deltalake`` cannot read them) and the log and removed
+file retention of ``compact.retain_hours``. Paths go through Spark, so local
+folders, ``s3a://``, ``abfss://`` and ``dbfs:/`` roots all work.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from pipeline.delta.read import BATCH, DATE, commit_note, read_note
 
 log = logging.getLogger(__name__)
 
-META = "meta.json"
+QUERY_ID = "sql.streaming.queryId"  # the local property Spark sets inside foreachBatch
+STATE = "state"
+META = "_meta"
+META_SCHEMA = T.StructType(
+    [T.StructField(BATCH, T.LongType()), T.StructField("meta", T.StringType())]
+)
+HISTORY_DEPTH = 5  # commits searched for a batch's own (a compaction may have come after it)
 
 
 def join_path(root: str, *names: str) -> str:
@@ -41,103 +66,123 @@ def join_path(root: str, *names: str) -> str:
     return "/".join([root.rstrip("/"), *names])
 
 
-class Files:
-    """The few Hadoop FileSystem calls the store needs, from the driver."""
-
-    def __init__(self, spark: SparkSession, root: str) -> None:
-        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-        self._path = jvm.org.apache.hadoop.fs.Path
-        conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-        self._fs = self._path(root).getFileSystem(conf)
-
-    def glob(self, pattern: str) -> list[str]:
-        """Paths matching a glob pattern (sorted)."""
-        found = self._fs.globStatus(self._path(pattern)) or []
-        return sorted(str(status.getPath().toString()) for status in found)
-
-    def exists(self, path: str) -> bool:
-        """True when the path exists."""
-        return bool(self._fs.exists(self._path(path)))
-
-    def mkdirs(self, path: str) -> None:
-        """Create a folder and its parents."""
-        self._fs.mkdirs(self._path(path))
-
-    def delete(self, path: str) -> None:
-        """Delete a file or a folder tree (no error when absent)."""
-        self._fs.delete(self._path(path), True)
-
-    def rename(self, src: str, dst: str) -> None:
-        """Move a file, replacing nothing: the caller deletes first."""
-        self.mkdirs(str(self._path(dst).getParent().toString()))
-        if not self._fs.rename(self._path(src), self._path(dst)):
-            raise OSError(f"could not rename {src} to {dst}")
-
-    def write_text(self, path: str, text: str) -> None:
-        """Write a small text file (overwriting)."""
-        out = self._fs.create(self._path(path), True)
-        try:
-            out.write(bytearray(text.encode("utf-8")))
-        finally:
-            out.close()
-
-    def read_text(self, path: str) -> str:
-        """Read a small text file."""
-        stream = self._fs.open(self._path(path))
-        try:
-            jvm_bytes = stream.readAllBytes()
-        finally:
-            stream.close()
-        return bytes(jvm_bytes).decode("utf-8")
+def sql_table(path: str) -> str:
+    """A path as a Delta table name in SQL."""
+    return "delta.`" + path.replace("`", "``") + "`"
 
 
-class BatchStore:
-    """Tables under ``out_root`` and state under ``checkpoints``, written per batch."""
+def retention(hours: float) -> str:
+    """Hours as a Delta interval property value."""
+    return f"interval {round(hours * 60)} minutes"
 
-    def __init__(self, spark: SparkSession, out_root: str, checkpoints: str) -> None:
+
+class DeltaStore:
+    """Tables under ``out_root`` and the state under ``checkpoints``, written per batch.
+
+    Args:
+        spark: the session (with Delta's extension and catalog).
+        out_root: the tables' root.
+        checkpoints: the checkpoint root; the state goes under its ``state/``.
+        app_id: the idempotency key; default the streaming query's id, read in the
+            batch (a write outside a streaming query needs one given).
+        retain_hours: log and removed-file retention of the tables, and of the state.
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        out_root: str,
+        checkpoints: str,
+        app_id: str | None = None,
+        retain_hours: tuple[float, float] = (168.0, 1.0),
+    ) -> None:
         self.spark = spark
         self.out_root = out_root
         self.checkpoints = checkpoints
-        self.files = Files(spark, out_root)
+        self.app_id = app_id
+        self.retain_hours = retain_hours
+        self.schemas: dict[str, T.StructType] = {}  # every table's, by path
+        self._base: dict[int, int] = {}  # batch id -> the batch its state was read from
+
+    def path(self, name: str) -> str:
+        """Where a table lives."""
+        return join_path(self.out_root, name)
+
+    def state_path(self, name: str) -> str:
+        """Where a state frame (or ``_meta``) lives."""
+        return join_path(self.checkpoints, STATE, name)
+
+    def _create(self, path: str, schema: T.StructType, partition: str, hours: float) -> None:
+        # every column nullable: a null is a value, never a failed batch; date (or batch_id)
+        # is the partition. CREATE ... IF NOT EXISTS leaves an existing table as it is.
+        self.schemas[path] = schema
+        loose = T.StructType([T.StructField(f.name, f.dataType, True) for f in schema.fields])
+        jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
+        columns = jvm.org.apache.spark.sql.types.DataType.fromJson(loose.json()).toDDL()
+        parts = f" PARTITIONED BY (`{partition}`)" if partition in schema.fieldNames() else ""
+        properties = {
+            "delta.enableDeletionVectors": "false",
+            "delta.logRetentionDuration": retention(hours),
+            "delta.deletedFileRetentionDuration": retention(hours),
+        }
+        props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {sql_table(path)} ({columns}) USING delta{parts}"
+            f" TBLPROPERTIES ({props})"
+        )
 
     def ensure_tables(self, schemas: Mapping[str, T.StructType]) -> None:
-        """Create the table folders, so readers find an (empty) table before the first row."""
-        for name in schemas:
-            self.files.mkdirs(join_path(self.out_root, name))
+        """Create every table (empty) that does not exist yet, partitioned by ``date``."""
+        for name, schema in schemas.items():
+            self._create(self.path(name), schema, DATE, self.retain_hours[0])
 
-    def write(self, name: str, frame: DataFrame, batch_id: int) -> None:
-        """Write one batch of a table partitioned by ``date``, replacing an earlier attempt."""
-        staging = join_path(self.checkpoints, "_staging", name, str(batch_id))
-        frame.write.mode("overwrite").partitionBy("date").parquet(staging)
-        table = join_path(self.out_root, name)
-        prefix = f"part-{batch_id:010d}-"
-        for old in self.files.glob(join_path(table, "date=*", prefix + "*")):
-            self.files.delete(old)
-        staged = self.files.glob(join_path(staging, "date=*", "*.parquet"))
-        for n, path in enumerate(staged):
-            partition = path.rstrip("/").split("/")[-2]
-            self.files.rename(path, join_path(table, partition, f"{prefix}{n:05d}.parquet"))
-        self.files.delete(staging)
+    def _ensure_state(self, schemas: Mapping[str, T.StructType]) -> None:
+        for name, schema in schemas.items():
+            if self.state_path(name) not in self.schemas:
+                with_batch = T.StructType([*schema.fields, T.StructField(BATCH, T.LongType())])
+                self._create(self.state_path(name), with_batch, BATCH, self.retain_hours[1])
+        if self.state_path(META) not in self.schemas:
+            self._create(self.state_path(META), META_SCHEMA, BATCH, self.retain_hours[1])
 
-    def read_batch(self, name: str, batch_id: int, schema: T.StructType) -> DataFrame:
-        """The rows one batch wrote to a table (``date`` read back from the folder names)."""
-        files = self.files.glob(
-            join_path(self.out_root, name, "date=*", f"part-{batch_id:010d}-*.parquet")
+    def _query(self) -> str:
+        app = self.app_id or self.spark.sparkContext.getLocalProperty(QUERY_ID)
+        if not app:
+            raise RuntimeError("no streaming query id: write from foreachBatch, or give app_id")
+        return app
+
+    def _save(self, path: str, frame: DataFrame, batch_id: int, keep: int | None = None) -> str:
+        """Commit one batch's frame to a table once; returns the app id it used."""
+        schema = self.schemas[path]
+        frame = frame.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
+        app = self._query()
+        writer = (
+            frame.write.format("delta")
+            .option("txnAppId", app)
+            .option("txnVersion", batch_id)
+            .option("userMetadata", commit_note(app, batch_id))
         )
-        if not files:
-            return self.spark.createDataFrame([], schema)
-        table = join_path(self.out_root, name)
-        return (
-            self.spark.read.schema(schema)
-            .option("basePath", table)
-            .parquet(*files)
-            .select(*schema.fieldNames())
-        )
+        if keep is None:
+            writer = writer.mode("append")
+        else:  # the state: this batch's partition in, every other but `keep` out
+            writer = writer.mode("overwrite").option("replaceWhere", f"{BATCH} <> {keep}")
+        writer.save(path)
+        return app
+
+    def _rows(self, path: str, app: str, batch_id: int) -> int:
+        """The rows a batch's commit wrote to a table (whichever attempt made it)."""
+        mine = {"batch_id": batch_id, "query_id": app}
+        history = self.spark.sql(f"DESCRIBE HISTORY {sql_table(path)} LIMIT {HISTORY_DEPTH}")
+        for commit in history.select("userMetadata", "operationMetrics").collect():
+            if read_note(commit["userMetadata"]) == mine:
+                return int((commit["operationMetrics"] or {}).get("numOutputRows", 0))
+        return 0
+
+    def write(self, name: str, frame: DataFrame, batch_id: int) -> int:
+        """Append one batch to a table, once; returns the rows the batch holds in it."""
+        path = self.path(name)
+        return self._rows(path, self._save(path, frame, batch_id), batch_id)
 
     # --- state -------------------------------------------------------------------
-
-    def _state_dir(self, batch_id: int) -> str:
-        return join_path(self.checkpoints, "state", f"{batch_id:010d}")
 
     def load_state(
         self, batch_id: int, schemas: Mapping[str, T.StructType]
@@ -147,52 +192,37 @@ class BatchStore:
         Every name of ``schemas`` gets a frame (empty at first, or when that
         version did not keep one), so adding a state frame needs no migration.
         """
-        versions = []
-        for path in self.files.glob(join_path(self.checkpoints, "state", "*", META)):
-            version = int(path.rstrip("/").split("/")[-2])
-            if version < batch_id:
-                versions.append(version)
-        empty = {name: self.spark.createDataFrame([], schema) for name, schema in schemas.items()}
-        if not versions:
+        self._ensure_state(schemas)
+        read = self.spark.read.format("delta")
+        marks = (
+            read.load(self.state_path(META))
+            .where(F.col(BATCH) < batch_id)
+            .orderBy(F.col(BATCH).desc())
+            .limit(1)
+            .collect()
+        )
+        if not marks:
+            empty = {n: self.spark.createDataFrame([], s) for n, s in schemas.items()}
             return empty, {}
-        folder = self._state_dir(max(versions))
-        meta = json.loads(self.files.read_text(join_path(folder, META)))
+        base = self._base[batch_id] = int(marks[0][BATCH])
         frames = {
-            name: self.spark.read.schema(schema).parquet(join_path(folder, name))
-            if self.files.exists(join_path(folder, name))
-            else empty[name]
+            name: read.load(self.state_path(name))
+            .where(F.col(BATCH) == base)
+            .select(*schema.fieldNames())
             for name, schema in schemas.items()
         }
-        return frames, meta
+        return frames, json.loads(marks[0]["meta"])
 
     def save_state(
         self, batch_id: int, frames: Mapping[str, DataFrame], meta: dict[str, Any]
     ) -> None:
-        """Commit the state after ``batch_id`` (frames first, meta.json last), drop old ones."""
-        folder = self._state_dir(batch_id)
-        self.files.delete(join_path(folder, META))
+        """Commit the state after ``batch_id``: the frames first, the meta row last."""
+        self._ensure_state({name: frame.schema for name, frame in frames.items()})
+        keep = self._base.pop(batch_id, batch_id - 1)  # a replay of batch_id reads it
         for name, frame in frames.items():
-            frame.write.mode("overwrite").parquet(join_path(folder, name))
-        self.files.write_text(join_path(folder, META), json.dumps(meta, sort_keys=True))
-        for path in self.files.glob(join_path(self.checkpoints, "state", "*")):
-            version = int(path.rstrip("/").split("/")[-1])
-            if version < batch_id - 1:  # keep the previous one: a replay of batch_id needs it
-                self.files.delete(path)
-
-
-def progress(checkpoints: Path) -> dict[str, Any]:
-    """The newest committed batch of a local checkpoint folder: number, age, completeness.
-
-    For the status line of a live run; reads files only, no Spark.
-    """
-    commits = [p for p in (checkpoints / "stream" / "commits").glob("[0-9]*") if p.is_file()]
-    if not commits:
-        return {"spark_batch": None}
-    last = max(commits, key=lambda p: int(p.name))
-    ago = time.time() - last.stat().st_mtime
-    states = sorted((checkpoints / "state").glob(f"*/{META}"))
-    until = None
-    if states:
-        us = json.loads(states[-1].read_text(encoding="utf-8")).get("complete_until_us")
-        until = datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%MZ") if us else None
-    return {"spark_batch": int(last.name), "spark_batch_age_s": round(ago), "complete_until": until}
+            tagged = frame.withColumn(BATCH, F.lit(batch_id).cast("long")).coalesce(1)
+            self._save(self.state_path(name), tagged, batch_id, keep)
+        row = self.spark.createDataFrame(
+            [(batch_id, json.dumps(meta, sort_keys=True))], META_SCHEMA
+        )
+        self._save(self.state_path(META), row.coalesce(1), batch_id, keep)

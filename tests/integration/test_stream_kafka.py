@@ -20,16 +20,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as ds
 import pytest
+from deltalake import DeltaTable
 
 from pipeline import poll, record, vocabulary
+from pipeline.delta.read import read_arrow
 from pipeline.ingest.job import ingest
 from pipeline.kafka import clients
 from pipeline.settings.stream import StreamSettings
 from pipeline.sources.recorded import read_recorded
 from pipeline.stream import alerts
+from pipeline.stream.export import ORDER, canonical, read_stream_table
 from pipeline.stream.job import run_stream
+from pipeline.stream.microbatch import OUTPUTS
 from tests import oracle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -65,7 +68,7 @@ def polls_of(messages: list[tuple[str | None, bytes]]) -> list[poll.Poll]:
 
 
 def table(out: Path, name: str) -> pd.DataFrame:
-    df = ds.dataset(out / name, format="parquet", partitioning="hive").to_table().to_pandas()
+    df = read_arrow(out / name).to_pandas()  # the Delta table's rows, as deltalake reads them
     for column in ("window_start", "window_end", "at", "observed_at", "last_reported",
                    "seen_before_at", "polled_at", "feed_time"):  # fmt: skip
         if column in df:
@@ -268,6 +271,19 @@ def test_uneven_partitions_drop_nothing(spark, kafka_bootstrap, make_topic, tmp_
     assert set(station[station["window_start"].isin(list(taken))]["polls_seen"]) == {1}
 
 
+def same_tables(out: Path, reference: Path) -> None:
+    """Every table equals the reference's, row for row, and no key appears twice."""
+    for name in OUTPUTS:
+        got, want = (canonical(read_stream_table(root, name), name) for root in (out, reference))
+        keys = got.select(list(ORDER[name])).to_pylist()
+        assert len({tuple(k.values()) for k in keys}) == len(keys), f"{name}: a row twice"
+        assert got.equals(want), f"{name}: {got.num_rows} rows, {want.num_rows} uninterrupted"
+        commits = [c for c in DeltaTable(str(out / name)).history() if c["operation"] == "WRITE"]
+        batches = [json.loads(c["userMetadata"])["batch_id"] for c in commits]
+        assert len(batches) == len(set(batches)), f"{name}: a batch committed twice"
+
+
+@pytest.mark.timeout(1800)  # two runs of the job, each of many small batches
 def test_kill_9_mid_run_then_restart_gives_the_same_tables(
     spark, kafka_bootstrap, make_topic, tmp_path
 ):
@@ -321,3 +337,19 @@ def test_kill_9_mid_run_then_restart_gives_the_same_tables(
     assert len(table(out, "status")) == len(recs)
     polls = polls_of(read_topic(kafka_bootstrap, f"{topic}-polls"))
     check_against_oracle(out, recs, until(summary), polls)
+    # the same job, never interrupted, over the same topic: the same Delta tables
+    reference = tmp_path / "reference"
+    run_stream(
+        spark,
+        StreamSettings.build(
+            {
+                "bootstrap_servers": kafka_bootstrap,
+                "topic": topic,
+                "polls_topic": f"{topic}-polls",
+                "out": str(reference),
+                "alerts_topic": make_topic(1),
+                "max_offsets_per_trigger": 30,
+            }
+        ),
+    )
+    same_tables(out, reference)

@@ -211,3 +211,47 @@ def test_a_local_feed_resumes_after_the_newest_archived_poll(tmp_path: Path) -> 
         _resume_feed(again, tmp_path / "archive", "gbfs")
         assert again.recording.times[again.clock.index()] > polled.observed_at
         assert again.clock.index() == 3
+
+
+# --- the daily compaction -------------------------------------------------------------------
+
+
+def test_compaction_runs_velib_compact_when_due_one_run_at_a_time(
+    tmp_path: Path, clock: Clock
+) -> None:
+    import os
+
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    settings = RunSettings.build({"live_dir": str(tmp_path / "live")})
+    compaction = live.Compaction(settings, dict(os.environ))
+    assert compaction.tick() is None and compaction.stage.process is None  # no tables yet
+    status = tmp_path / "live" / "processed" / "status"
+    for day in ("2022-05-12", "2022-05-12", "2022-05-13"):
+        write_deltalake(status, pa.table({"code": ["A"], "date": [day]}), mode="append",
+                        partition_by=["date"])  # fmt: skip
+    assert compaction.tick() is None and compaction.stage.process is not None  # started
+    assert compaction.stage.argv[3:] == [
+        "compact",
+        str(tmp_path / "live" / "processed"),
+        "--retain",
+        "168.0",
+    ]
+    compaction.stage.process.wait(timeout=120)
+    said = compaction.tick()
+    assert (
+        said
+        == f"compaction of {tmp_path / 'live' / 'processed'} ended with code 0 (logs/compact.log)"
+    )
+    assert len(DeltaTable(status).file_uris()) == 2  # 2022-05-12 compacted, the newest day not
+    assert (
+        "compact: tables=1 files=3->2" in (tmp_path / "live" / "logs" / "compact.log").read_text()
+    )
+    clock.now += 23 * 3600
+    assert compaction.tick() is None and compaction.stage.process is None  # not due yet
+    clock.now += 3600
+    compaction.tick()
+    assert compaction.stage.process is not None  # a day later: again
+    compaction.stop()
+    assert compaction.stage.process.poll() is not None

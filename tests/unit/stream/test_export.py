@@ -1,10 +1,10 @@
 """stream.export: the research tables are the same bytes for the same rows, however stored.
 
-The "stream tables" here are real recorded records written the way Spark lays
-them out (several files per ``date=`` folder, names that change every run,
-naive INT96-like nanosecond instants, Spark's schema metadata), or the way a
-Delta reader hands them over (UTC microseconds): the export must not see the
-difference.
+The "stream tables" here are real recorded records written as Delta tables the
+way a stream fills them (appends of a few rows in any order, file names that
+change every run), sometimes compacted and vacuumed, sometimes with a file that
+a killed write left behind and no commit refers to: the export must not see
+the difference.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable, write_deltalake
 
 from pipeline.research.tables import read_table, status_frame
 from pipeline.sources.recorded import read_recorded
@@ -34,27 +35,31 @@ def status() -> pa.Table:
     return pa.Table.from_pandas(status_frame(records), preserve_index=False)
 
 
-def spark_like(table: pa.Table, root: Path, name: str, seed: int, unit: str = "ns") -> None:
-    """Write ``table`` as a stream table: shuffled rows, random file names and splits."""
+def stream_like(table: pa.Table, root: Path, name: str, seed: int, compact: bool = False) -> None:
+    """Write ``table`` as a stream's Delta table: shuffled rows, appended in random slices.
+
+    A file no commit refers to (a killed write's) lies in a partition, and with
+    ``compact`` the table is compacted and vacuumed, as a live run's would be.
+    """
     rng = random.Random(seed)
     order = list(range(table.num_rows))
     rng.shuffle(order)
-    table = table.take(order)
     fields = [
-        pa.field(f.name, pa.timestamp(unit, tz=None if unit == "ns" else "UTC"))
-        if pa.types.is_timestamp(f.type)
-        else f
+        pa.field(f.name, pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(f.type) else f
         for f in table.schema
     ]
-    table = table.cast(pa.schema(fields)).replace_schema_metadata({"writer": uuid.uuid4().hex})
-    for date in sorted(set(table["date"].to_pylist())):
-        rows = table.filter(pa.compute.equal(table["date"], date)).drop_columns(["date"])
-        folder = root / name / f"date={date}"
-        folder.mkdir(parents=True)
-        cut = rng.randrange(1, rows.num_rows) if rows.num_rows > 1 else 1
-        for part in (rows.slice(0, cut), rows.slice(cut)):
-            pq.write_table(part, folder / f"part-{uuid.uuid4()}.snappy.parquet")
-        (folder / ".part-0.crc").write_bytes(b"checksum")  # Spark's hidden files are skipped
+    table = table.take(order).cast(pa.schema(fields))
+    folder = root / name
+    cuts = sorted(rng.sample(range(1, table.num_rows), min(3, table.num_rows - 1)))
+    for lo, hi in zip([0, *cuts], [*cuts, table.num_rows], strict=True):
+        write_deltalake(folder, table.slice(lo, hi - lo), mode="append", partition_by=["date"])
+    day = sorted(p for p in folder.iterdir() if p.name.startswith("date="))[0]
+    orphan = table.slice(0, 1).drop_columns(["date"])
+    pq.write_table(orphan, day / f"part-{uuid.uuid4()}.snappy.parquet")  # never committed
+    if compact:
+        delta = DeltaTable(folder)
+        delta.optimize.compact()
+        delta.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
     (root / "_checkpoints" / "offsets").mkdir(parents=True, exist_ok=True)
 
 
@@ -64,8 +69,8 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def test_two_runs_with_other_files_and_row_order_export_the_same_bytes(tmp_path, status):
-    spark_like(status, tmp_path / "run1", "status", seed=1)
-    spark_like(status, tmp_path / "run2", "status", seed=2, unit="us")  # as Delta hands it over
+    stream_like(status, tmp_path / "run1", "status", seed=1)
+    stream_like(status, tmp_path / "run2", "status", seed=2, compact=True)
     assert files(tmp_path / "run1" / "status") != files(tmp_path / "run2" / "status")
     rows = [export_tables(tmp_path / f"run{n}", tmp_path / f"out{n}", ["status"]) for n in (1, 2)]
     assert rows[0] == rows[1] == {"status": status.num_rows}
@@ -75,7 +80,7 @@ def test_two_runs_with_other_files_and_row_order_export_the_same_bytes(tmp_path,
 
 
 def test_the_export_holds_the_rows_sorted_typed_and_without_metadata(tmp_path, status):
-    spark_like(status, tmp_path / "run", "status", seed=3)
+    stream_like(status, tmp_path / "run", "status", seed=3)
     export_tables(tmp_path / "run", tmp_path / "out", ["status"])
     path = tmp_path / "out" / "status" / "date=2022-05-12" / FILE_NAME
     schema = pq.read_schema(path)
@@ -105,12 +110,12 @@ def test_rejected_values_leave_the_replay_clock_out(tmp_path):
             "topic": ["velib.station_status"] * 3,
             "partition": pa.array([1, 0, 0], pa.int32()),
             "offset": pa.array([7, 9, 3], pa.int64()),
-            "timestamp": pa.array([3, 2, 1], pa.timestamp("ns")),  # when the replay produced it
+            "timestamp": pa.array([3, 2, 1], pa.timestamp("us")),  # when the replay produced it
             "reason": ["not JSON"] * 3,
             "date": ["2026-01-02", "2026-01-02", "2026-01-03"],  # the replay's date, too
         }
     )
-    spark_like(rejected, tmp_path / "run", "_rejected", seed=4)
+    stream_like(rejected, tmp_path / "run", "_rejected", seed=4)
     assert export_tables(tmp_path / "run", tmp_path / "out", ["_rejected"]) == {"_rejected": 3}
     assert sorted(files(tmp_path / "out")) == [f"_rejected/{FILE_NAME}"]
     back = read_table(tmp_path / "out", "_rejected")
@@ -119,7 +124,8 @@ def test_rejected_values_leave_the_replay_clock_out(tmp_path):
 
 
 def test_a_table_without_rows_is_an_empty_folder_the_readers_accept(tmp_path):
-    (tmp_path / "run" / "alerts").mkdir(parents=True)
+    empty = pa.table({"station_code": pa.array([], pa.string()), "date": pa.array([], pa.date32())})
+    write_deltalake(tmp_path / "run" / "alerts", empty, partition_by=["date"])  # created, no row
     (tmp_path / "out" / "stale").mkdir(parents=True)  # an earlier export is replaced whole
     assert export_tables(tmp_path / "run", tmp_path / "out", ["alerts", "_rejected"]) == {
         "alerts": 0,

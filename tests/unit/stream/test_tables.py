@@ -1,70 +1,178 @@
-"""stream.tables: the exactly-once table store: its state, and its files read for status lines."""
+"""stream.tables: the exactly-once core on Delta, with a real local SparkSession.
+
+Each test plays the store's steps the way ``foreachBatch`` does (load the state,
+write the tables, save the state) on small frames, and cuts them where a
+``kill -9`` would: replays, a crash between the table writes and the state
+commit, a crash inside the state commit. The tables are then read with
+``deltalake``, as every reader does.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import UTC, datetime
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline.stream.tables import BatchStore, progress
+from pipeline.delta.read import read_note
+from pipeline.stream.tables import META, DeltaStore
 
-# --- a live run's progress, from the checkpoint folder ---------------------------------------
+pytestmark = pytest.mark.spark
 
-
-def test_no_commit_yet_means_no_batch(tmp_path: Path) -> None:
-    assert progress(tmp_path / "_checkpoints") == {"spark_batch": None}
-
-
-def test_last_commit_is_the_highest_number_not_the_last_name(tmp_path: Path) -> None:
-    commits = tmp_path / "stream" / "commits"
-    commits.mkdir(parents=True)
-    for n in (2, 9, 10):  # "9" sorts after "10" as text
-        (commits / str(n)).write_text("v1", encoding="utf-8")
-    (commits / ".10.crc").write_text("", encoding="utf-8")
-    (commits / "11").mkdir()  # not a file: not a commit
-    old = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
-    os.utime(commits / "10", (old, old))
-    facts = progress(tmp_path)
-    assert facts["spark_batch"] == 10
-    assert facts["spark_batch_age_s"] >= datetime.now(UTC).timestamp() - old - 5
-    assert facts["complete_until"] is None
+ROWS = T.StructType(
+    [
+        T.StructField("code", T.StringType()),
+        T.StructField("bikes", T.IntegerType()),
+        T.StructField("date", T.DateType()),
+    ]
+)
+STATE = {
+    "records": T.StructType([T.StructField("code", T.StringType())]),
+    "seen": T.StructType([T.StructField("n", T.LongType())]),
+}
+DAY = dt.date(2022, 5, 12)
 
 
-def test_complete_until_comes_from_the_newest_state(tmp_path: Path) -> None:
-    (tmp_path / "stream" / "commits").mkdir(parents=True)
-    (tmp_path / "stream" / "commits" / "0").write_text("v1", encoding="utf-8")
-    for name, when in (("a", datetime(2025, 10, 18, 9, 0, tzinfo=UTC)),
-                       ("b", datetime(2025, 10, 18, 9, 15, 30, tzinfo=UTC))):  # fmt: skip
-        folder = tmp_path / "state" / name
-        folder.mkdir(parents=True)
-        meta = {"complete_until_us": int(when.timestamp() * 1_000_000)}
-        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    assert progress(tmp_path)["complete_until"] == "2025-10-18T09:15Z"
+def store_at(spark, root: Path, app_id: str = "query-1") -> DeltaStore:
+    """A store as a (re)started stream builds it: same roots, same query id."""
+    store = DeltaStore(spark, str(root / "out"), str(root / "cp"), app_id=app_id)
+    store.ensure_tables({"status": ROWS, "alerts": ROWS})
+    return store
 
 
-# --- the state: named frames and a JSON meta, versioned by batch -----------------------------
+def rows(spark, *codes: str, bikes: int = 1):
+    return spark.createDataFrame([(c, bikes, DAY) for c in codes], ROWS)
 
 
-@pytest.mark.spark
-def test_state_is_named_frames_and_meta_read_back_by_the_next_batch(spark, tmp_path: Path) -> None:
-    store = BatchStore(spark, str(tmp_path / "out"), str(tmp_path / "cp"))
-    schemas = {
-        "records": T.StructType([T.StructField("code", T.StringType())]),
-        "seen": T.StructType([T.StructField("n", T.LongType())]),
+def run_batch(spark, store: DeltaStore, batch_id: int, codes: list[str], bikes: int = 1) -> dict:
+    """One whole batch: state in, both tables, state out (records grow by the batch's codes)."""
+    state, meta = store.load_state(batch_id, STATE)
+    known = sorted(r.code for r in state["records"].collect())
+    counts = {
+        "status": store.write("status", rows(spark, *codes, bikes=bikes), batch_id),
+        "alerts": store.write("alerts", rows(spark, *codes[:1], bikes=bikes), batch_id),
     }
-    first, meta = store.load_state(0, schemas)
+    records = spark.createDataFrame([(c,) for c in sorted({*known, *codes})], STATE["records"])
+    seen = spark.createDataFrame([(meta.get("batches", 0) + 1,)], STATE["seen"])
+    store.save_state(batch_id, {"records": records, "seen": seen}, {"batches": batch_id + 1})
+    return counts
+
+
+def table(root: Path, name: str) -> list[tuple]:
+    frame = DeltaTable(str(root / "out" / name)).to_pandas()
+    return sorted(frame[["code", "bikes"]].itertuples(index=False, name=None))
+
+
+def batches_written(path: Path) -> list[int]:
+    """The batch of every stream commit of a table, oldest first."""
+    notes = [read_note(c.get("userMetadata")) for c in DeltaTable(str(path)).history()]
+    return sorted(n["batch_id"] for n in notes if "batch_id" in n)
+
+
+def test_replaying_a_batch_changes_no_table_and_no_state(spark, tmp_path: Path) -> None:
+    store = store_at(spark, tmp_path)
+    assert run_batch(spark, store, 0, ["A", "B"]) == {"status": 2, "alerts": 1}
+    assert run_batch(spark, store, 1, ["C"]) == {"status": 1, "alerts": 1}
+    folders = [tmp_path / "out" / "status", tmp_path / "out" / "alerts"]
+    folders += sorted((tmp_path / "cp" / "state").iterdir())
+    versions = {p.name: DeltaTable(str(p)).version() for p in folders}
+
+    # batch 1 again, as Spark replays it after a crash; even with other rows (a replay
+    # computes the same ones; different rows show that nothing is written at all)
+    again = run_batch(spark, store_at(spark, tmp_path), 1, ["C", "D"], bikes=9)
+
+    assert again == {"status": 1, "alerts": 1}  # the rows batch 1 holds, not none
+    assert {p.name: DeltaTable(str(p)).version() for p in folders} == versions
+    assert table(tmp_path, "status") == [("A", 1), ("B", 1), ("C", 1)]
+    for folder in folders:  # one commit per batch per table
+        assert batches_written(folder) == [0, 1], folder.name
+    state, meta = store.load_state(2, STATE)
+    assert meta == {"batches": 2}
+    assert sorted(r.code for r in state["records"].collect()) == ["A", "B", "C"]
+
+
+def test_a_crash_before_the_state_commit_is_repaired_by_the_next_attempt(spark, tmp_path) -> None:
+    store = store_at(spark, tmp_path)
+    run_batch(spark, store, 0, ["A"])
+    # batch 1, first attempt: status committed, then killed (no alerts, no state)
+    store.load_state(1, STATE)
+    store.write("status", rows(spark, "B"), 1)
+
+    restarted = store_at(spark, tmp_path)
+    state, meta = restarted.load_state(1, STATE)
+    assert meta == {"batches": 1}  # the state batch 1 started from, as the first time
+    assert [r.code for r in state["records"].collect()] == ["A"]
+    run_batch(spark, restarted, 1, ["B"])
+
+    assert table(tmp_path, "status") == [("A", 1), ("B", 1)]
+    assert table(tmp_path, "alerts") == [("A", 1), ("B", 1)]
+    assert batches_written(tmp_path / "out" / "status") == [0, 1]
+    state, meta = restarted.load_state(2, STATE)
+    assert meta == {"batches": 2} and state["seen"].collect()[0].n == 2
+
+
+def test_a_crash_inside_the_state_commit_is_repaired_by_the_next_attempt(spark, tmp_path) -> None:
+    store = store_at(spark, tmp_path)
+    run_batch(spark, store, 0, ["A"])
+    store.load_state(1, STATE)
+    records = spark.createDataFrame([("A",), ("B",)], STATE["records"])
+    broken = spark.range(1).select(F.raise_error(F.lit("killed")).cast("long").alias("n"))
+    with pytest.raises(Exception, match="killed"):  # records committed, seen and meta not
+        store.save_state(1, {"records": records, "seen": broken}, {"batches": 2})
+    assert batches_written(tmp_path / "cp" / "state" / "records") == [0, 1]
+    assert batches_written(tmp_path / "cp" / "state" / META) == [0]
+
+    restarted = store_at(spark, tmp_path)
+    state, meta = restarted.load_state(1, STATE)
+    assert meta == {"batches": 1} and [r.code for r in state["records"].collect()] == ["A"]
+    run_batch(spark, restarted, 1, ["B"])
+
+    state, meta = restarted.load_state(2, STATE)
+    assert meta == {"batches": 2}
+    assert sorted(r.code for r in state["records"].collect()) == ["A", "B"]
+    assert state["seen"].collect()[0].n == 2
+
+
+def test_the_state_for_batch_n_is_the_newest_before_n_even_after_n_saved_its_own(
+    spark, tmp_path
+) -> None:
+    store = store_at(spark, tmp_path)
+    first, meta = store.load_state(0, STATE)
     assert meta == {} and {n: f.count() for n, f in first.items()} == {"records": 0, "seen": 0}
-    frames = {"records": spark.createDataFrame([("A",), ("B",)], schemas["records"])}
-    store.save_state(0, frames, {"complete_until_us": 42})
-    assert (tmp_path / "cp" / "state" / "0000000000" / "records").is_dir()
-    again, meta = store.load_state(1, schemas)
-    assert meta == {"complete_until_us": 42}
-    assert sorted(r.code for r in again["records"].collect()) == ["A", "B"]
-    assert again["seen"].count() == 0  # a frame that version did not keep: empty, same schema
-    assert again["seen"].schema == schemas["seen"]
-    replayed, meta = store.load_state(0, schemas)  # a replay of batch 0 starts afresh
-    assert meta == {} and replayed["records"].count() == 0
+    for batch_id, codes in enumerate((["A"], ["B"], ["C"])):
+        run_batch(spark, store, batch_id, codes)
+
+    replay, meta = store_at(spark, tmp_path).load_state(2, STATE)  # 2 committed its own
+    assert meta == {"batches": 2}
+    assert sorted(r.code for r in replay["records"].collect()) == ["A", "B"]
+    nxt, meta = store.load_state(3, STATE)
+    assert meta == {"batches": 3}
+    assert sorted(r.code for r in nxt["records"].collect()) == ["A", "B", "C"]
+    # two batches' state at most: the one a replay needs and the newest
+    kept = DeltaTable(str(tmp_path / "cp" / "state" / "records")).to_pandas()
+    assert sorted(set(kept["batch_id"])) == [1, 2]
+
+
+def test_tables_are_readable_without_a_jvm_and_keep_deletion_vectors_off(spark, tmp_path) -> None:
+    store = store_at(spark, tmp_path)
+    run_batch(spark, store, 0, ["A"])
+    for folder in [tmp_path / "out" / "status", *(tmp_path / "cp" / "state").iterdir()]:
+        table = DeltaTable(str(folder))
+        protocol = table.protocol()
+        assert (protocol.min_reader_version, protocol.reader_features) == (1, None)
+        config = table.metadata().configuration
+        assert config["delta.enableDeletionVectors"] == "false"
+        assert config["delta.logRetentionDuration"].startswith("interval ")
+    status = DeltaTable(str(tmp_path / "out" / "status"))
+    assert status.metadata().partition_columns == ["date"]
+    assert status.to_pandas()["date"].tolist() == [DAY]
+
+
+def test_a_write_outside_a_streaming_query_needs_an_app_id(spark, tmp_path) -> None:
+    store = DeltaStore(spark, str(tmp_path / "out"), str(tmp_path / "cp"))
+    store.ensure_tables({"status": ROWS})
+    with pytest.raises(RuntimeError, match="no streaming query id"):
+        store.write("status", rows(spark, "A"), 0)

@@ -1,0 +1,42 @@
+"""stream.progress: a live run's newest committed batch, read from the state without Spark."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from pipeline.stream.progress import progress
+
+
+def meta_rows(batches: dict[int, dict]) -> pa.Table:
+    return pa.table(
+        {
+            "batch_id": pa.array(list(batches), pa.int64()),
+            "meta": [json.dumps(m) for m in batches.values()],
+        }
+    )
+
+
+def test_no_state_yet_means_no_batch(tmp_path: Path) -> None:
+    assert progress(tmp_path / "_checkpoints") == {"spark_batch": None}
+
+
+def test_the_newest_batch_is_the_highest_number_with_its_completeness(tmp_path: Path) -> None:
+    folder = tmp_path / "state" / "_meta"
+    us = int(datetime(2025, 10, 18, 9, 15, 30, tzinfo=UTC).timestamp() * 1_000_000)
+    # batch 10 after batch 9 (numbers, not names: "9" sorts after "10" as text)
+    write_deltalake(folder, meta_rows({9: {"complete_until_us": 1}, 10: {"complete_until_us": us}}))
+    facts = progress(tmp_path)
+    assert facts["spark_batch"] == 10
+    assert facts["complete_until"] == "2025-10-18T09:15Z"
+    assert 0 <= facts["spark_batch_age_s"] < 600
+
+
+def test_a_batch_before_any_complete_window_says_so(tmp_path: Path) -> None:
+    write_deltalake(tmp_path / "state" / "_meta", meta_rows({0: {"complete_until_us": None}}))
+    assert progress(tmp_path)["complete_until"] is None
+    assert progress(tmp_path)["spark_batch"] == 0
