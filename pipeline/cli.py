@@ -25,6 +25,7 @@ from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.local import BrokerSettings, FeedSettings
 from pipeline.settings.run import RunSettings
 from pipeline.settings.stream import StreamSettings
+from pipeline.settings.tables import CompactSettings, HistorySettings
 
 log = logging.getLogger("velib")
 
@@ -87,6 +88,22 @@ def _compare(s: CompareSettings) -> int:
 
     _out(f"{compare.summary_line(compare.run(s))}; report in {s.out}")
     return 0
+
+
+def _history(s: HistorySettings) -> int:
+    from pipeline.delta import history
+
+    for line in history.run(s).lines():
+        _out(line)
+    return 0
+
+
+def _compact(s: CompactSettings) -> int:
+    from pipeline.delta import maintain
+
+    summary = maintain.run(s)
+    _out(f"compact: {summary.line()}")
+    return 1 if summary.errors else 0
 
 
 def _run(s: RunSettings) -> int:
@@ -153,11 +170,13 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
     "stream": (
         StreamSettings,
         _stream,
-        "Spark Structured Streaming: Kafka -> Parquet, indicators over time, alerts",
-        "Read the status topic with Spark and write under OUT: status/, indicators_station/, "
-        "indicators_area/, alerts/ (also sent to the alerts topic) and _rejected/, Parquet "
-        "partitioned by UTC date, with one checkpoint (OUT/_checkpoints). Indicators are over "
-        "the time each state was in force. Re-running resumes from the checkpoint.",
+        "Spark Structured Streaming: Kafka -> Delta tables, indicators over time, alerts",
+        "Read the status and polls topics with Spark and write under OUT: status/, polls/, "
+        "indicators_station/, indicators_area/, alerts/ (also sent to the alerts topic) and "
+        "_rejected/, Delta tables partitioned by UTC date, each micro-batch committed once "
+        "(keyed by the query and batch ids), with one checkpoint (OUT/_checkpoints). "
+        "Indicators are over the time each state was in force. Re-running resumes from the "
+        "checkpoint.",
     ),
     "compare": (
         CompareSettings,
@@ -168,15 +187,36 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         "with its day-to-day spread), at the same Paris hours and day types where both sides "
         "have them; the report says when each side was taken. A and B are recorded files or "
         "folders, archives, or processed roots; --rev-a/--rev-b read them at a git revision "
-        "(dvc.api); --a-dates/--b-dates are Paris dates. Writes OUT/report.md, stations.csv, "
+        "(dvc.api); a root of Delta tables is read at a table version (exact) or time "
+        "(approximate) with A@12 or --a-as-of (velib history lists the versions); "
+        "--a-dates/--b-dates are Paris dates. Writes OUT/report.md, stations.csv, "
         "areas.csv, areas.png (only when A and B are like with like) and prints one line.",
+    ),
+    "history": (
+        HistorySettings,
+        _history,
+        "list each Delta table's versions and what wrote them",
+        "List the newest versions of every Delta table under ROOT (a live folder's "
+        "processed/, velib stream --out, or one table): version, commit time (UTC), "
+        "operation (WRITE, OPTIMIZE, VACUUM ...), the micro-batch that wrote it and its rows. "
+        "Read with deltalake, no Spark. A version number is what velib compare A@VERSION reads.",
+    ),
+    "compact": (
+        CompactSettings,
+        _compact,
+        "compact old date partitions of Delta tables and vacuum removed files",
+        "For every Delta table under ROOT: rewrite each date partition but the newest that "
+        "holds several files as one file (OPTIMIZE), then delete the files no version newer "
+        "than --retain hours refers to (VACUUM) and the log entries as old; the stream's state "
+        "tables are only vacuumed. Safe while the stream writes; velib run --live runs it every "
+        "compact.every_hours. Read and written with deltalake, no Spark. Prints one line.",
     ),
     "run": (
         RunSettings,
         _run,
         "the main job: local broker, replay ingest, capture and Spark stream",
         "Replay recordings (params.yaml base.recording) through a local Kafka broker (or "
-        "KAFKA_BOOTSTRAP_SERVERS) into CSV and Parquet, print a summary, stop everything. "
+        "KAFKA_BOOTSTRAP_SERVERS) into CSV and Delta tables, print a summary, stop everything. "
         "The stream's own tables and checkpoints stay in WORK_DIR; OUT gets their canonical "
         "export (the same bytes for the same inputs). Outputs are rewritten completely.",
     ),

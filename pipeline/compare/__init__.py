@@ -1,9 +1,10 @@
 """``velib compare``: two snapshot sets, stations and availability, said when.
 
-``load`` reads each side (files, archives, processed tables, git revisions),
+``load`` reads each side (files, archives, processed tables, git revisions, Delta
+versions),
 ``stations`` says what changed station by station (renumbered stations included),
 ``when`` says when each side was taken and what compares like with like,
 ``report`` writes the metrics, report and figure, ``job`` runs it.
 
-Imports from the project: record, research, settings, sources, vocabulary.
+Imports from the project: delta, record, research, settings, sources, vocabulary.
 """

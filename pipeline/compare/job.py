@@ -252,9 +252,10 @@ def run(settings: CompareSettings) -> Summary:
     assert settings.a is not None and settings.b is not None  # checked by CompareSettings
     a_dates = parse_dates(settings.a_dates) if settings.a_dates else None
     b_dates = parse_dates(settings.b_dates) if settings.b_dates else None
+    (a, a_at), (b, b_at) = settings.side("A"), settings.side("B")
     return compare(
-        Side(settings.a, settings.rev_a, a_dates),
-        Side(settings.b, settings.rev_b, b_dates),
+        Side(a, settings.rev_a, a_dates, a_at),
+        Side(b, settings.rev_b, b_dates, b_at),
         settings.out,
         metrics_path=settings.metrics,
         move_threshold_m=settings.move_threshold_m,

@@ -1,9 +1,10 @@
 """Reading the two sides of ``velib compare``: paths, git revisions, date ranges.
 
 A *snapshot set* is whatever holds station records: recorded raw files
-(``read_recorded``: GBFS folders, open-data history), the Parquet ``status/``
-table of the stream stage, or either of those at a git revision (through
-``dvc.api``). Every side becomes the same status frame
+(``read_recorded``: GBFS folders, open-data history), the ``status/`` table of
+the stream stage (its Parquet export, or the stream's own Delta table at any
+version or time), or either of those at a git revision (through ``dvc.api``).
+Every side becomes the same status frame
 (:func:`pipeline.research.tables.status_frame`), so nothing downstream depends on
 where the data came from.
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.compare.when import PARIS
+from pipeline.delta.read import AsOf
 from pipeline.record import StationRecord
 from pipeline.research.tables import is_processed, read_status, status_frame
 from pipeline.sources.names import repair_text
@@ -30,10 +32,14 @@ class Side:
     path: str
     rev: str | None = None
     dates: tuple[date, date] | None = None
+    as_of: AsOf | None = None  # a Delta table's version or time
 
     def label(self) -> str:
         """How the report names this side."""
         text = f"{self.rev}:{self.path}" if self.rev else self.path
+        if self.as_of is not None:
+            at = self.as_of
+            text += f"@{at.isoformat().replace('+00:00', 'Z') if isinstance(at, datetime) else at}"
         return f"{text} [{self.dates[0]}..{self.dates[1]}]" if self.dates else text
 
 
@@ -63,9 +69,12 @@ def parse_dates(text: str) -> tuple[date, date]:
 
 
 def load_snapshot_set(
-    path: Path, dates: tuple[date, date] | None = None
+    path: Path, dates: tuple[date, date] | None = None, as_of: AsOf | None = None
 ) -> tuple[pd.DataFrame, int]:
     """Records of a raw folder/file or a processed root, optionally within Paris dates.
+
+    A root of Delta tables (a live folder, ``velib stream --out``) is read as
+    of a version or a time when ``as_of`` is given.
 
     Raw snapshots outside the dates are skipped before their records are
     kept, so a two-week history split in two weeks is read without holding
@@ -81,7 +90,9 @@ def load_snapshot_set(
         raise FileNotFoundError(f"no such file or folder: {path}")
     rejected = 0
     if is_processed(path):
-        df = read_status(path)
+        df = read_status(path, as_of)
+    elif as_of is not None:
+        raise ValueError(f"{path} holds no Delta tables: it has no version {as_of} to read")
     else:
         records: list[StationRecord] = []
         keep = (lambda t: dates[0] <= t.astimezone(PARIS).date() <= dates[1]) if dates else None
@@ -121,7 +132,7 @@ def load_sides(a: Side, b: Side, repo: Path) -> tuple[Loaded, Loaded]:
     with tempfile.TemporaryDirectory(prefix="velib-compare-") as tmp:
         for side in (a, b):
             path = materialize(side.path, side.rev, repo, Path(tmp)) if side.rev else side.path
-            df, rejected = load_snapshot_set(Path(path), side.dates)
+            df, rejected = load_snapshot_set(Path(path), side.dates, side.as_of)
             if df.empty:
                 raise ValueError(f"no station records in {side.label()}")
             loaded.append(Loaded(side, df, rejected))

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import vocabulary
+from pipeline.delta.read import AsOf, is_delta, read_arrow
 from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
 from pipeline.settings import project
 
@@ -86,7 +87,9 @@ def read_table(processed: Path, name: str, columns: Sequence[str] | None = None)
     """One table of a processed root as a frame: typed, UTC-aware, in a stable row order.
 
     Args:
-        processed: the Parquet root written by the stream stage.
+        processed: the stream stage's export (Parquet), or a root of the stream's own
+            Delta tables (``data/live/processed``, ``velib stream --out``), read with
+            ``deltalake``: no JVM.
         name: ``indicators_station``, ``indicators_area``, ``alerts``, ``status``
             or ``_rejected``.
         columns: read only these (faster on the station table).
@@ -95,8 +98,6 @@ def read_table(processed: Path, name: str, columns: Sequence[str] | None = None)
         The rows; an empty frame with the vocabulary's columns when the table
         has no file (``_rejected/`` of a clean run, for instance).
     """
-    import pyarrow.dataset as ds
-
     folder = Path(processed) / name
     kinds: dict[str, str] = {c.name: c.kind for c in vocabulary.TABLES.get(name, ())}
     if name == "status":
@@ -104,10 +105,9 @@ def read_table(processed: Path, name: str, columns: Sequence[str] | None = None)
     elif name == "_rejected":
         kinds = dict(REJECTED)
     wanted = list(columns) if columns else list(kinds)
-    if folder.is_dir() and any(folder.rglob("*.parquet")):
-        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
-        present = [c for c in wanted if c in dataset.schema.names] if wanted else None
-        df = dataset.to_table(columns=present).to_pandas()
+    table = read_arrow(folder, wanted)
+    if table is not None:
+        df = table.to_pandas()
     else:
         df = pd.DataFrame({c: pd.Series(dtype="object") for c in wanted})
     for col in df.columns:
@@ -267,22 +267,20 @@ def write_status_parquet(df: pd.DataFrame, processed: Path) -> Path:
     return target
 
 
-def read_status(path: Path) -> pd.DataFrame:
-    """The ``status/`` table of a processed root (or the status folder itself) as a frame."""
-    import pyarrow.dataset as ds
-
+def read_status(path: Path, as_of: AsOf | None = None) -> pd.DataFrame:
+    """The ``status/`` table of a processed root (or the folder itself); Delta: ``as_of``."""
     path = Path(path)
     folder = path / "status" if (path / "status").is_dir() else path
-    table = ds.dataset(folder, format="parquet", partitioning="hive").to_table()
-    df = table.to_pandas()
+    table = read_arrow(folder, as_of=as_of)
+    df = pd.DataFrame(columns=list(FIELD_NAMES)) if table is None else table.to_pandas()
     df = df.drop(columns=["date"], errors="ignore")
     return _typed(df).sort_values(["observed_at", "station_code"], ignore_index=True)
 
 
 def is_processed(path: Path) -> bool:
-    """True when ``path`` is a Parquet root with ``status/`` or a status folder."""
+    """True when ``path`` is a root with ``status/`` or a status folder (Parquet or Delta)."""
     path = Path(path)
-    return (path / "status").is_dir() or any(path.glob("date=*/*.parquet"))
+    return (path / "status").is_dir() or is_delta(path) or any(path.glob("date=*/*.parquet"))
 
 
 def with_flags(df: pd.DataFrame) -> pd.DataFrame:

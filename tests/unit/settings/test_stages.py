@@ -21,6 +21,7 @@ from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.local import BrokerSettings, FeedSettings
 from pipeline.settings.run import RunSettings
 from pipeline.settings.stream import StreamSettings
+from pipeline.settings.tables import CompactSettings, HistorySettings
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL = (
@@ -31,6 +32,8 @@ ALL = (
     RunSettings,
     BrokerSettings,
     FeedSettings,
+    CompactSettings,
+    HistorySettings,
 )
 # Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's settings.
 NOTEBOOK_SECTIONS = {"analysis"}
@@ -91,7 +94,9 @@ def test_every_params_key_is_read_by_a_setting():
 
 def test_every_default_shows_in_help():
     for command, cls in [(["stream"], StreamSettings), (["capture"], CaptureSettings),
-                         (["ingest"], IngestSettings), (["run"], RunSettings)]:  # fmt: skip
+                         (["ingest"], IngestSettings), (["run"], RunSettings),
+                         (["compact"], CompactSettings),
+                         (["history"], HistorySettings)]:  # fmt: skip
         text = _help(command)
         effective = cls.build()
         for f in dataclasses.fields(cls):
@@ -137,6 +142,10 @@ def test_params_reach_velib_run_and_the_command(params_file, section, key, value
         (RunSettings, {"dates": "2022-05-25..2022-05-12"}, "--dates: bad dates"),
         (RunSettings, {"dates": "2022-05-12.."}, "--dates: bad dates"),
         (StreamSettings, {"stale_after": "1 hour"}, "--stale-after: stream.stale_after"),
+        (CompareSettings, {"a": ".", "b": ".", "a_as_of": "soon"}, "--a-as-of: bad version"),
+        (CompareSettings, {"a": ".@3", "b": ".", "a_as_of": "2"}, "A: give .@3 or --a-as-of"),
+        (CompareSettings, {"a": ".@yesterday", "b": "."}, ".@yesterday: bad version or time"),
+        (CompactSettings, {"retain_hours": "0.5"}, "--retain: must be at least 1 (hour)"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_option(cls, overrides, message):
@@ -202,3 +211,19 @@ def test_a_replay_cuts_capture_files_by_size_never_by_the_clock(params_file):
 def test_a_recording_is_a_period_read_from_base_dates(params_file, value, dates):
     params_file("base", "dates", value)
     assert RunSettings.build().dates == dates
+
+
+def test_a_side_of_compare_names_its_table_version_or_time(tmp_path):
+    built = CompareSettings.build(
+        {"a": f"{tmp_path}@12", "b": str(tmp_path), "b_as_of": "2026-11-28T10:00"}
+    )
+    assert built.side("A") == (str(tmp_path), 12)
+    path, when = built.side("B")
+    assert path == str(tmp_path) and when.isoformat() == "2026-11-28T10:00:00+00:00"  # bare: UTC
+    at_folder = tmp_path / "snap@1"  # a folder named with an @ is a folder, not a version
+    at_folder.mkdir()
+    assert CompareSettings.build({"a": str(at_folder), "b": "."}).side("A") == (
+        str(at_folder),
+        None,
+    )
+    assert "by file modification time" in _help(["compare"])  # --help says a time is approximate
