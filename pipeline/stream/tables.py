@@ -71,6 +71,22 @@ def sql_table(path: str) -> str:
     return "delta.`" + path.replace("`", "``") + "`"
 
 
+def nullable(kind: T.DataType) -> T.DataType:
+    """A type with every field and element nullable, as a table created from DDL has them.
+
+    A write is cast to the table's types; a cast cannot make an array's elements
+    non-nullable, so the frame's ``array<string>`` of ``from_json`` (elements may be
+    null) must meet the same loose type, never the schema's stricter one.
+    """
+    if isinstance(kind, T.StructType):
+        return T.StructType([T.StructField(f.name, nullable(f.dataType), True) for f in kind])
+    if isinstance(kind, T.ArrayType):
+        return T.ArrayType(nullable(kind.elementType), True)
+    if isinstance(kind, T.MapType):
+        return T.MapType(nullable(kind.keyType), nullable(kind.valueType), True)
+    return kind
+
+
 def retention(hours: float) -> str:
     """Hours as a Delta interval property value."""
     return f"interval {round(hours * 60)} minutes"
@@ -115,8 +131,9 @@ class DeltaStore:
     def _create(self, path: str, schema: T.StructType, partition: str, hours: float) -> None:
         # every column nullable: a null is a value, never a failed batch; date (or batch_id)
         # is the partition. CREATE ... IF NOT EXISTS leaves an existing table as it is.
-        self.schemas[path] = schema
-        loose = T.StructType([T.StructField(f.name, f.dataType, True) for f in schema.fields])
+        loose = nullable(schema)
+        assert isinstance(loose, T.StructType)
+        self.schemas[path] = loose  # what every write is cast to: the table's own types
         jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
         columns = jvm.org.apache.spark.sql.types.DataType.fromJson(loose.json()).toDDL()
         parts = f" PARTITIONED BY (`{partition}`)" if partition in schema.fieldNames() else ""

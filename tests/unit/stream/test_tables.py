@@ -176,3 +176,23 @@ def test_a_write_outside_a_streaming_query_needs_an_app_id(spark, tmp_path) -> N
     store.ensure_tables({"status": ROWS})
     with pytest.raises(RuntimeError, match="no streaming query id"):
         store.write("status", rows(spark, "A"), 0)
+
+
+def test_a_list_column_declared_without_null_elements_takes_a_parsed_frame(spark, tmp_path) -> None:
+    # the poll log's `listed` is declared array<string> without null elements; from_json
+    # gives elements that may be null: the write must not fail on the cast
+    strict = T.StructType(
+        [
+            T.StructField("listed", T.ArrayType(T.StringType(), containsNull=False)),
+            T.StructField("date", T.DateType()),
+        ]
+    )
+    store = DeltaStore(spark, str(tmp_path / "out"), str(tmp_path / "cp"), app_id="query-1")
+    store.ensure_tables({"polls": strict})
+    parsed = spark.createDataFrame(
+        [(["A", "B"], DAY)], "listed array<string>, date date"
+    )  # containsNull=true, as from_json has it
+    assert store.write("polls", parsed, 0) == 1
+    assert DeltaTable(str(tmp_path / "out" / "polls")).to_pyarrow_table()["listed"].to_pylist() == [
+        ["A", "B"]
+    ]
