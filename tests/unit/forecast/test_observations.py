@@ -51,10 +51,17 @@ def test_a_listed_station_without_a_new_record_keeps_its_state_in_force():
 
 
 def test_without_a_poll_log_polls_are_inferred_from_fresh_records():
-    status = status_rows([("A", "2022-05-16T08:00Z", 5), ("B", "2022-05-16T08:00Z", 7),
-                          ("A", "2022-05-16T09:00Z", 6), ("A", "2022-05-16T11:00Z", 1)])  # fmt: skip
+    status = status_rows(
+        [
+            ("A", "2022-05-16T08:00Z", 5),
+            ("B", "2022-05-16T08:00Z", 7),
+            ("A", "2022-05-16T09:00Z", 6),
+            ("A", "2022-05-16T11:00Z", 1),
+        ]
+    )
     log = observations.inferred_polls(status, pd.Timedelta(hours=2))
-    listed = {t.strftime("%H:%M"): codes for t, codes in zip(log["observed_at"], log["listed"])}
+    pairs = zip(log["observed_at"], log["listed"], strict=True)
+    listed = {t.strftime("%H:%M"): codes for t, codes in pairs}
     assert listed == {"08:00": ["A", "B"], "09:00": ["A", "B"], "11:00": ["A"]}  # B is 3 h old
 
 
@@ -64,7 +71,11 @@ def test_each_poll_scores_one_grid_instant_within_half_a_step():
                                       "2022-05-16T11:01Z"], utc=True))  # fmt: skip
     grid = targets.poll_grid(times, pd.Timedelta(minutes=15))
     got = dict(
-        zip(grid["target_at"].dt.strftime("%H:%M"), grid["target_obs_at"].dt.strftime("%H:%M"))
+        zip(
+            grid["target_at"].dt.strftime("%H:%M"),
+            grid["target_obs_at"].dt.strftime("%H:%M"),
+            strict=True,
+        )
     )
     # 10:58 and 11:01 both round to 11:00: the nearer one (11:01) is its target
     assert got == {"10:00": "10:03", "10:15": "10:20", "10:45": "10:38", "11:00": "11:01"}
