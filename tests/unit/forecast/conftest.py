@@ -79,6 +79,12 @@ TINY = {"rolling_days": 1, "trees": 5, "train_rows": 3000, "threads": 1}
 
 
 @pytest.fixture(scope="session")
+def tiny() -> dict[str, int]:
+    """The small model's settings (a member per last day, 5 trees, 3000 rows, 1 thread)."""
+    return dict(TINY)
+
+
+@pytest.fixture(scope="session")
 def tiny_model(two_days: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small model of the two days: a member from 13 May (trained on 12 May) and a final one."""
     from pipeline.forecast import train
