@@ -43,8 +43,10 @@ class LiveSummary:
         return f"forecast live: issue_times={self.issued} rows={self.rows} last_issued_at={last}"
 
 
-def _recent(processed: Path, name: str, since: pd.Timestamp, columns: list[str]) -> pd.DataFrame:
-    """The rows of a date-partitioned table from ``since``'s UTC date on (pyarrow only)."""
+def _recent(
+    processed: Path, name: str, since: pd.Timestamp | None, columns: list[str]
+) -> pd.DataFrame:
+    """The rows of a date-partitioned table from ``since``'s UTC date on (all when None)."""
     import pyarrow.dataset as ds
 
     folder = processed / name
@@ -52,8 +54,8 @@ def _recent(processed: Path, name: str, since: pd.Timestamp, columns: list[str])
         return pd.DataFrame(columns=columns)
     data = ds.dataset(folder, format="parquet", partitioning="hive")
     cols = [c for c in columns if c in data.schema.names]
-    day = since.strftime("%Y-%m-%d")
-    table = data.to_table(columns=cols, filter=ds.field("date").cast("string") >= day)
+    where = None if since is None else ds.field("date").cast("string") >= f"{since:%Y-%m-%d}"
+    table = data.to_table(columns=cols, filter=where)
     frame = table.to_pandas()
     for c in ("observed_at", "window_end"):
         if c in frame:
@@ -61,10 +63,9 @@ def _recent(processed: Path, name: str, since: pd.Timestamp, columns: list[str])
     return frame
 
 
-def newest_window_end(processed: Path, now: pd.Timestamp) -> pd.Timestamp | None:
+def newest_window_end(processed: Path) -> pd.Timestamp | None:
     """The end of the newest window the stream has written (None before the first)."""
-    since = now - timedelta(days=DAYS_READ)
-    ends = _recent(processed, "indicators_area", since, ["window_end"])
+    ends = _recent(processed, "indicators_area", None, ["window_end"])
     return None if ends.empty else pd.Timestamp(ends["window_end"].max())
 
 
@@ -75,8 +76,7 @@ def target(out: Path, issued_at: pd.Timestamp) -> Path:
 
 def forecast_once(s: LiveForecastSettings, members: list, summary: LiveSummary) -> bool:
     """Forecast the newest closed window if not done yet; True when a file was written."""
-    now = pd.Timestamp.now(tz="UTC")
-    end = newest_window_end(s.processed, now)
+    end = newest_window_end(s.processed)
     if end is None or target(s.out, end).exists():
         return False
     member = bundle.member_for(members, end)

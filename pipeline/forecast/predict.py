@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import durable
+from pipeline import durable, vocabulary
 from pipeline.forecast import bundle, features, history, model, observations, targets
 from pipeline.forecast.calendar import paris_day
 from pipeline.settings import project
@@ -29,14 +29,8 @@ log = logging.getLogger(__name__)
 
 LOOKBACK = pd.Timedelta(hours=12)  # a station unseen this long gets no forecast
 MARGIN = pd.Timedelta(hours=24)  # history kept before an issue time (features reach 6 h back)
-OUTPUT: tuple[str, ...] = (
-    "station_code",
-    "issued_at",
-    "horizon_minutes",
-    "target_at",
-    "last_observed_at",
-    *model.PREDICTIONS,
-)
+# The interface (docs/outputs.md): the vocabulary's forecasts columns; ``date`` is a folder.
+OUTPUT: tuple[str, ...] = tuple(n for n in vocabulary.names(vocabulary.FORECAST) if n != "date")
 
 
 def issue(
@@ -88,7 +82,7 @@ def tidy(out: pd.DataFrame) -> pd.DataFrame:
         out[c] = out[c].astype(float).round(3)
     for c in ("p_empty", "p_full"):
         out[c] = out[c].astype(float).round(4)
-    out["horizon_minutes"] = out["horizon_minutes"].astype("int16")
+    out["horizon_minutes"] = out["horizon_minutes"].astype("int32")
     out["station_code"] = out["station_code"].astype(str)
     for c in ("issued_at", "target_at", "last_observed_at"):
         out[c] = pd.to_datetime(out[c], utc=True).dt.as_unit("us")

@@ -70,8 +70,8 @@ def history_files(first: str, last: str) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def two_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two Paris days of the real history (12 May from noon, 13 May) as processed tables."""
-    files = history_files("2022-05-12T100000", "2022-05-13T215959")
+    """The real history from 12 May noon to 13 May noon (Paris) as processed tables."""
+    files = history_files("2022-05-12T100000", "2022-05-13T095959")
     return processed_from_recording(files, tmp_path_factory.mktemp("forecast") / "processed")
 
 

@@ -17,7 +17,7 @@ from pipeline.forecast import bundle, features, observations, predict
 from pipeline.forecast.calendar import PARIS
 from pipeline.research.tables import read_table
 
-TIMES = ["2022-05-13 06:45", "2022-05-13 18:15", "2022-05-13 23:45"]
+TIMES = ["2022-05-13 06:45", "2022-05-13 09:15", "2022-05-13 11:45"]  # Paris
 
 
 def perturb(status: pd.DataFrame, polls: pd.DataFrame, t: pd.Timestamp, seed: int):
