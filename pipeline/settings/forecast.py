@@ -14,7 +14,6 @@ from typing import Any
 
 from pipeline.settings.declare import Settings, SettingsError, opt
 from pipeline.settings.declare import duration as as_duration
-from pipeline.settings.declare import non_negative as as_non_negative
 from pipeline.settings.declare import path as as_path
 from pipeline.settings.declare import positive as as_positive
 from pipeline.settings.declare import positive_int as as_positive_int
@@ -39,6 +38,17 @@ def as_dates(value: Any) -> tuple[date, date] | None:
     if (sep and not last.strip()) or hi < lo:
         raise ValueError(f"bad dates {text!r}: use FIRST..LAST with FIRST <= LAST")
     return lo, hi
+
+
+def as_count(value: Any) -> int:
+    """A whole number >= 0."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ValueError(f"must be a whole number >= 0, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"must be a whole number >= 0, got {value!r}")
+    return number
 
 
 def _processed() -> Any:
@@ -80,7 +90,7 @@ class TrainSettings(Settings):
         "also fit one member per each of the last N Paris days, on the days before it "
         "(rolling origin, for evaluation); 0: one model on all days",
         param="rolling_days",
-        parse=as_non_negative,
+        parse=as_count,
     )
     every: str = _every()
     train_rows: int = opt(400_000, "training rows drawn per member (seeded)",
@@ -91,11 +101,8 @@ class TrainSettings(Settings):
     stale_after: str = _stale_after()
 
     def check(self) -> None:
-        """The tables exist; rolling_days is whole."""
+        """The tables exist."""
         _check_processed(self.processed)
-        if int(self.rolling_days) != self.rolling_days:
-            raise SettingsError("--rolling-days: must be a whole number")
-        object.__setattr__(self, "rolling_days", int(self.rolling_days))
 
 
 @dataclass(frozen=True)

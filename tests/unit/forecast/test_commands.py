@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline import cli
-from pipeline.forecast import bundle, predict
+from pipeline.forecast import bundle, evaluate, predict
 
 INTERFACE = [
     "station_code",
@@ -88,7 +88,9 @@ def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path,
     assert lines[-1].startswith("forecast evaluate: targets=")
     head = json.loads(metrics.read_text())
     assert len(head) <= 8 and all(isinstance(v, float) for v in head.values()), head
-    assert head["same_obs_15_30"] > 0.9  # hourly polls: 15 and 30 min see the same snapshot
+    assert set(head) == {"mae_h60", "skill_pers_h60", "skill_clim_h60", "skill_pers_h15",
+                         "bss_empty", "cover80"}  # fmt: skip
+    assert evaluate.resolution(pd.read_parquet(scored))["same_obs_h15_h30"] > 0.9  # hourly polls
     table = pd.read_csv(details)
     assert set(table["by"]) == {"all", "hour", "arrondissement", "issue_day"}
     assert set(table.loc[table["by"] == "issue_day", "group"]) == {"2022-05-13"}
