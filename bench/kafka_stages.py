@@ -36,6 +36,7 @@ def run_ingest(snapshots: Iterable[Snapshot], bootstrap: str, topic: str) -> dic
         bootstrap_servers=bootstrap,
         topic=topic,
         dead_letter_topic=f"{topic}.dead_letter",
+        polls_topic=polls_topic_of(topic),
         heartbeat_s=0,
         progress=False,
     )
@@ -150,30 +151,45 @@ def run_raw_consumer(bootstrap: str, topic: str, n_records: int, group: str) -> 
     return {"records": count}
 
 
+def polls_topic_of(topic: str) -> str:
+    """The polls topic that goes with a bench status topic."""
+    return f"{topic}.polls"
+
+
 def fill_stream_topic(
     base: list[Snapshot], n: int, heartbeat_s: float, bootstrap: str, topic: str
 ) -> int:
     """Put ``n`` records on a topic as ingest emits them with its heartbeat (the stream's input).
 
     The stream's indicators depend on heartbeats (a station silent for longer than
-    ``stale_after`` turns unknown), so its workload is what `velib run` would produce.
+    ``stale_after`` turns unknown), so its workload is what `velib run` would produce:
+    each whole snapshot's records, then its poll on :func:`polls_topic_of`.
     """
     from bench import workload
+    from pipeline import poll
     from pipeline.ingest.changes import ChangeDetector
+    from pipeline.ingest.polls import PollLog
     from pipeline.record import to_json
 
     clients.ensure_topic(bootstrap, topic, STATUS_PARTITIONS)
+    clients.ensure_topic(bootstrap, polls_topic_of(topic), poll.PARTITIONS)
     detector = ChangeDetector(heartbeat_s)
+    polls = PollLog()
     producer = clients.producer(bootstrap)
     sent = 0
     try:
         for snapshot in workload.scaled(base, 4 * n):
+            emitted = 0
             for rec, _ in detector.process(snapshot.records):
                 producer.send(topic, key=rec.station_code, value=to_json(rec))
                 sent += 1
+                emitted += 1
                 if sent == n:
                     return sent
             producer.flush()
+            done = polls.record(snapshot, emitted=emitted, rejected=len(snapshot.rejects))
+            if done is not None:
+                producer.send(polls_topic_of(topic), key=done.key, value=poll.to_json(done))
     finally:
         producer.flush()
         producer.close()

@@ -14,7 +14,8 @@ from pipeline.sources.recorded import Snapshot
 
 
 def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) -> dict[str, Any]:
-    """`velib stream --available-now`: all five outputs and the alerts publication."""
+    """`velib stream --available-now`: every output and the alerts publication."""
+    from bench.kafka_stages import polls_topic_of
     from pipeline.stream.job import run_stream
 
     out = Path(tempfile.mkdtemp(prefix="velib-bench-stream-"))
@@ -25,6 +26,7 @@ def run_stream_job(spark: Any, bootstrap: str, topic: str, alerts_topic: str) ->
                 {
                     "bootstrap_servers": bootstrap,
                     "topic": topic,
+                    "polls_topic": polls_topic_of(topic),
                     "out": str(out),
                     "alerts_topic": alerts_topic,
                 }
@@ -67,7 +69,7 @@ def run_chain_scaled(snapshots: Iterator[Snapshot], history: Path) -> dict[str, 
 
     out = Path(tempfile.mkdtemp(prefix="velib-bench-e2e-"))
     original = run_module.merged_snapshots
-    run_module.merged_snapshots = lambda _paths: snapshots
+    run_module.merged_snapshots = lambda _paths, _keep=None: snapshots
     try:
         settings = RunSettings.build(
             {

@@ -15,6 +15,7 @@ and tests/unit/test_architecture.py holds the code to it):
     settings/   every setting's one home
 
 Ground floor, importing nothing of ours: ``record`` (the station record),
+``poll`` (the poll record: one per snapshot read; it uses the record's time format),
 ``vocabulary`` (every indicator), ``lifecycle`` (stop signals, progress),
 ``durable`` (atomic, fsynced file writes).
 Top: ``cli`` (the ``velib`` command), ``run`` (``velib run``), ``live``

@@ -238,12 +238,13 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         CompareSettings,
         _compare,
         "compare two snapshot sets (stations, capacity, availability per area), saying when",
-        "Compare snapshot set A with B: stations added/removed/renamed/moved, capacity "
-        "changes, and availability per network, commune and arrondissement, at the same Paris "
-        "hours and day types where both sides have them; the report says when each side was "
-        "taken. A and B are recorded files or folders, archives, or processed roots; "
-        "--rev-a/--rev-b read them at a git revision (dvc.api). Writes OUT/report.md, "
-        "stations.csv, areas.csv, areas.png and prints one line.",
+        "Compare snapshot set A with B: stations added/removed/renumbered/renamed/moved, "
+        "capacity changes, and availability per network, commune and arrondissement (B - A "
+        "with its day-to-day spread), at the same Paris hours and day types where both sides "
+        "have them; the report says when each side was taken. A and B are recorded files or "
+        "folders, archives, or processed roots; --rev-a/--rev-b read them at a git revision "
+        "(dvc.api); --a-dates/--b-dates are Paris dates. Writes OUT/report.md, stations.csv, "
+        "areas.csv, areas.png (only when A and B are like with like) and prints one line.",
     ),
     "run": (
         RunSettings,
@@ -295,11 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``velib``; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+def _not_a_slow_task_notice(record: logging.LogRecord) -> bool:
+    """Drop kafka-python's "Task ... ran for 0.1xx s ... blocking the event loop" notice.
+
+    It checks kafka-python's own event loop for bugs; on a busy machine (2 cores,
+    ingest parsing a file while the network thread waits for the GIL) it fires on a
+    normal run and reads like a fault. ``--verbose`` keeps it.
+    """
+    return "blocking the event loop" not in str(record.msg)
+
+
+def configure_logging(verbose: bool) -> None:
+    """Logs on stderr: ours at INFO (DEBUG with --verbose), the libraries' at WARNING."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -308,6 +318,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # kafka-python warns on every SASL_PLAINTEXT connection (even SCRAM, which never sends
     # the password): one line per client would drown the command's own lines.
     logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
+    selector = logging.getLogger("kafka.net.selector")
+    selector.removeFilter(_not_a_slow_task_notice)
+    if not verbose:
+        selector.addFilter(_not_a_slow_task_notice)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``velib``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
     try:
         return int(args.handler(args.settings.build(overrides_from(args, args.settings))) or 0)
     except KeyboardInterrupt:

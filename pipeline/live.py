@@ -236,6 +236,7 @@ def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
 
             for name, topic in (
                 ("records", ingest.topic),
+                ("poll_messages", ingest.polls_topic),
                 ("dead_letters", ingest.dead_letter_topic),
             ):
                 parts = consumer.partitions_for_topic(topic) or set()

@@ -1,5 +1,8 @@
 """The main job end to end: broker -> replay ingest -> capture + Spark stream -> stop.
 
+Ingest sends the status records and one poll per snapshot (the polls topic, created
+by ingest); the stream reads both topics.
+
 ``make run`` and the DVC ``stream`` stage call :func:`run`. It rewrites
 its outputs completely (CSV folder, Parquet export) so a run depends only on
 its inputs and parameters, and it stops everything it started, including the
@@ -20,12 +23,13 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pipeline import lifecycle
 from pipeline.capture.job import CaptureSummary
@@ -55,8 +59,9 @@ class RunSummary:
             f"ingest:  {self.ingest.line()}",
             f"capture: records={self.capture.records} files={self.capture.files} "
             f"partitions={sorted(self.capture.partitions)} rejected={self.capture.rejected}",
-            "stream:  records_in={} {} alerts_published={} complete_until={}".format(
+            "stream:  records_in={} polls_in={} {} alerts_published={} complete_until={}".format(
                 self.stream.get("records_in", 0),
+                self.stream.get("polls_in", 0),
                 " ".join(f"{k}={v}" for k, v in sorted(rows.items())),
                 self.stream.get("alerts_published", 0),
                 self.stream.get("complete_until") or "-",
@@ -67,9 +72,24 @@ class RunSummary:
         ]
 
 
-def merged_snapshots(paths: Sequence[Path]) -> Iterator[Snapshot]:
-    """Snapshots of several recorded folders, merged in time order."""
-    return heapq.merge(*(read_recorded(Path(p)) for p in paths), key=lambda s: s.observed_at)
+PARIS = ZoneInfo("Europe/Paris")  # the dates of a recording are Paris dates (display, selection)
+
+
+def on_dates(dates: tuple[date, date] | None) -> Callable[[datetime], bool] | None:
+    """The test of a snapshot time for ``base.dates``: its Paris date is in the range."""
+    if dates is None:
+        return None
+    first, last = dates
+    return lambda at: first <= at.astimezone(PARIS).date() <= last
+
+
+def merged_snapshots(
+    paths: Sequence[Path], keep: Callable[[datetime], bool] | None = None
+) -> Iterator[Snapshot]:
+    """Snapshots of several recorded folders, merged in time order (those ``keep`` keeps)."""
+    return heapq.merge(
+        *(read_recorded(Path(p), keep=keep) for p in paths), key=lambda s: s.observed_at
+    )
 
 
 def _reset(*paths: Path) -> None:
@@ -135,6 +155,7 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
             "rejected": ing.rejected,
             "dead_lettered": ing.dead_lettered,
             "unmapped_ids": ing.unmapped_ids,
+            "polls": ing.polls,
             "rejected_by_reason": dict(sorted(ing.reasons.items())),
         },
         "capture": {
@@ -144,6 +165,7 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
         },
         "stream": {
             "records_in": summary.stream.get("records_in", 0),
+            "polls_in": summary.stream.get("polls_in", 0),
             "rows": dict(sorted(rows.items())),
             "alerts_published": summary.stream.get("alerts_published", 0),
             "late": summary.stream.get("late", 0),
@@ -206,13 +228,18 @@ def run(settings: RunSettings) -> RunSummary:
         feed, stream = settings.ingest(bootstrap), settings.stream(bootstrap)
         summary.bootstrap_servers = bootstrap
         log.info(
-            "replaying %s into %s on %s", ", ".join(map(str, settings.raw)), stream.topic, bootstrap
+            "replaying %s%s into %s on %s",
+            ", ".join(map(str, settings.raw)),
+            " on Paris dates {}..{}".format(*settings.dates) if settings.dates else "",
+            stream.topic,
+            bootstrap,
         )
         summary.ingest = ingest(
-            merged_snapshots(settings.raw),
+            merged_snapshots(settings.raw, on_dates(settings.dates)),
             bootstrap_servers=bootstrap,
             topic=feed.topic,
             dead_letter_topic=feed.dead_letter_topic,
+            polls_topic=feed.polls_topic,
             heartbeat_s=feed.heartbeat_s,
             stop=stop,
         )

@@ -38,6 +38,8 @@ DEFINITIONS: dict[str, str] = {
     "bikes + docks differ from it in most real records)",
     "stale": "no record (heartbeats count) for longer than stale_after: unknown from "
     "observed_at + stale_after until the station's next record",
+    "observed": "a station is observed in a window when a poll observed in it listed the "
+    "station (polls_seen > 0); otherwise its values there are carried forward",
 }
 
 
@@ -90,6 +92,12 @@ STATION: tuple[Column, ...] = (
     Column("seconds_known", "double", "seconds of the window with a state in force"),
     Column("n_records", "int", "records observed in the window (heartbeats included)"),
     Column("n_changes", "int", "records in the window whose state differs from the one before"),
+    Column(
+        "polls_seen",
+        "int",
+        "polls observed in the window that listed the station; 0: every value of the row is "
+        "carried forward, not observed",
+    ),
     *_metric_columns("bikes", "bikes available"),
     *_metric_columns("mechanical", "mechanical bikes"),
     *_metric_columns("ebike", "e-bikes"),
@@ -115,6 +123,13 @@ AREA: tuple[Column, ...] = (
     Column("stations_known", "int", "stations with a state in force during part of the window"),
     Column("stations_known_mean", "double", "time-weighted mean number of stations known"),
     Column("stations_known_at_end", "int", "stations with a state in force at the window's end"),
+    Column(
+        "polls",
+        "int",
+        "ok polls observed in the window (each reads the whole network); 0: nothing was "
+        "observed, every value is carried forward",
+    ),
+    Column("stations_seen", "int", "the area's stations listed by at least one of those polls"),
     Column("bikes_mean", "double", "bikes per known station, time-weighted (station-time mean)"),
     Column("mechanical_mean", "double", "mechanical bikes per known station, time-weighted"),
     Column("ebike_mean", "double", "e-bikes per known station, time-weighted"),
@@ -138,6 +153,12 @@ ALERT: tuple[Column, ...] = (
     Column("previous", "str", "the condition before (null for a station's first record)"),
     Column("condition", "str", "the condition in force after the alert ('stale' while unknown)"),
     Column("at", "timestamp", "when it happened: observed_at, or last record + stale_after"),
+    Column(
+        "seen_before_at",
+        "timestamp",
+        "the station's last poll strictly before at (seen still as before): the change "
+        "happened in (seen_before_at, at]; null when unknown",
+    ),
     Column("bikes_available", "int", "bikes of the state in force (the last known for stale)"),
     Column("docks_available", "int", "free docks of the state in force"),
     Column("commune", "str", "commune of the station"),

@@ -25,7 +25,7 @@ from typing import Any
 from pipeline import record
 from pipeline.capture.files import read_captured
 from pipeline.ingest.changes import ChangeDetector
-from pipeline.ingest.job import FeedClock
+from pipeline.ingest.resume import FeedClock
 from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.recorded import read_recorded
 

@@ -1,12 +1,17 @@
 """An independent computation of the stream's tables, for tests: plain Python, no Spark.
 
-It shares no code with the pipeline (only the StationRecord it reads): the
-states in force are walked second by second of each window's pieces with
+It shares no code with the pipeline (only the StationRecord and Poll it reads):
+the states in force are walked second by second of each window's pieces with
 ordinary loops, so a mistake in the Spark transforms cannot hide in both.
 Definitions (README, pipeline.vocabulary): a record is in force from its
 observed_at until the station's next record or for ``stale_after`` at most;
 shares and means are over the known time; area rows weigh each station by its
 known seconds; counts "at the end" use the state in force at the window's end.
+Observation (docs/outputs.md): a poll sees the stations it listed; a repeat
+(same source and observed_at) is the same poll; ``polls_seen`` counts the ok
+polls of the window that listed the station, an area's ``polls`` the ok polls
+of the window, an alert's ``seen_before_at`` is the station's last poll
+strictly before it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pipeline.poll import Poll
 from pipeline.record import StationRecord
 
 
@@ -62,10 +68,26 @@ def intervals(
     return out
 
 
+def distinct_polls(polls: list[Poll]) -> list[Poll]:
+    """The polls in arrival order, each (source, observed_at) once: the first one read."""
+    seen: set[tuple[str, datetime]] = set()
+    out = []
+    for p in polls:
+        if (p.source, p.observed_at) not in seen:
+            seen.add((p.source, p.observed_at))
+            out.append(p)
+    return out
+
+
 def station_windows(
-    records: list[StationRecord], window: timedelta, stale: timedelta, until: datetime
+    records: list[StationRecord],
+    window: timedelta,
+    stale: timedelta,
+    until: datetime,
+    polls: list[Poll] | None = None,
 ) -> dict[tuple[str, datetime], dict]:
     """(station, window start) -> the documented station-row values, up to ``until``."""
+    seeing = [p for p in distinct_polls(polls or []) if p.ok]
     rows: dict[tuple[str, datetime], dict] = {}
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for code, line in timelines(records).items():
@@ -111,6 +133,9 @@ def station_windows(
                 "full_at_end": (last.rec.docks_available == 0) if at_end else None,
                 "commune": last.rec.commune,
                 "arrondissement": last.rec.arrondissement,
+                "polls_seen": sum(
+                    1 for p in seeing if w0 <= p.observed_at < w0 + window and code in p.listed
+                ),
             }
             for short, field in (
                 ("bikes", "bikes_available"),
@@ -139,9 +164,12 @@ def _state(r: StationRecord) -> tuple:
 
 
 def area_windows(
-    stations: dict[tuple[str, datetime], dict], window: timedelta
+    stations: dict[tuple[str, datetime], dict],
+    window: timedelta,
+    polls: list[Poll] | None = None,
 ) -> dict[tuple, dict]:
     """(window start, level, area) -> area-row values rolled up from station rows."""
+    seeing = [p for p in distinct_polls(polls or []) if p.ok]
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for (_code, w0), row in stations.items():
         groups[(w0, "network", "all")].append(row)
@@ -174,6 +202,8 @@ def area_windows(
             "stations_full": sum(r["full_at_end"] is True for r in rows),
             "stations_empty_mean": sum(r["empty_share"] * r["seconds_known"] for r in rows)
             / length,
+            "polls": sum(1 for p in seeing if key[0] <= p.observed_at < key[0] + window),
+            "stations_seen": sum(r["polls_seen"] > 0 for r in rows),
         }
     return out
 
@@ -200,4 +230,16 @@ def alerts(records: list[StationRecord], stale: timedelta, until: datetime) -> s
             at = r.observed_at + stale
             if (nxt is None or nxt > at) and at < until:
                 out.add((code, "stale", condition(r), at))
+    return out
+
+
+def seen_before(
+    alerts: set[tuple], polls: list[Poll]
+) -> dict[tuple[str, str, datetime], datetime | None]:
+    """(station, alert, at) -> the station's last ok poll strictly before ``at``, or None."""
+    seeing = [p for p in distinct_polls(polls) if p.ok]
+    out = {}
+    for code, alert, _previous, at in alerts:
+        times = [p.observed_at for p in seeing if code in p.listed and p.observed_at < at]
+        out[(code, alert, at)] = max(times) if times else None
     return out

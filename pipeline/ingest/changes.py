@@ -7,7 +7,7 @@ under an unchanged ``duedate`` (seen in the seed's table).
 
 The detector holds, per station, the last state *emitted* and the observed time
 of that emission. It is rebuilt after a restart from the topic's latest record
-per key (see :func:`pipeline.ingest.job.restore_from_topic`), so what was emitted
+per key (see :func:`pipeline.ingest.resume.restore_from_topic`), so what was emitted
 is the only truth: a crash neither repeats nor misses a change.
 """
 

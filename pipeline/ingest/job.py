@@ -1,23 +1,11 @@
 """Ingest: snapshots -> change detection -> Kafka, rejects -> dead-letter topic.
 
 :func:`ingest` is the whole loop; ``velib ingest``, ``velib run``, the tests and
-the benchmarks call it directly and get an :class:`IngestSummary` back.
+the benchmarks call it directly and get an :class:`IngestSummary` back. Every
+snapshot read is also one message on the polls topic (:mod:`pipeline.ingest.polls`).
 
-Restart state (the lead's choice, kept): the topic is the truth. At start-up
-:func:`restore_from_topic` reads the status topic from the beginning and keeps
-the latest record per key, which gives (a) the last emitted state and emission
-time of every station and (b) a resume point per source, the latest
-``observed_at`` already in the topic. Snapshots older than the resume point are
-skipped, so a replay restarted after ``kill -9`` does not re-emit old states as
-"changes"; the snapshot *at* the resume point is processed again, and the
-restored states make that idempotent (the part that reached the topic is
-unchanged, the rest is emitted). Because the producer is flushed after every
-snapshot, at most one snapshot is in flight when the process dies. Dead-letter
-entries of that one snapshot can be written twice; station records cannot.
-
-While running, :class:`FeedClock` keeps each source's feed time moving forward:
-a snapshot older than one already read (a cache's old answer, ``last_updated``
-going backwards) is a dead letter, not a flood of states that go back in time.
+Where a restarted run resumes, and the feed clock that keeps each source's time
+moving forward: :mod:`pipeline.ingest.resume`.
 """
 
 from __future__ import annotations
@@ -26,20 +14,20 @@ import itertools
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kafka import TopicPartition
 from tqdm import tqdm
 
-from pipeline import lifecycle
+from pipeline import lifecycle, poll
 from pipeline.ingest.changes import ChangeDetector, Decision
+from pipeline.ingest.polls import PollLog
+from pipeline.ingest.resume import FeedClock, restore_from_topic
 from pipeline.kafka import clients
-from pipeline.record import StationRecord, format_timestamp, from_json, to_json
+from pipeline.record import StationRecord, format_timestamp, to_json
 from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.archive import Archive, latest, read_archive
 from pipeline.sources.normalize import Rejection
@@ -64,6 +52,8 @@ class IngestSummary:
     dead_lettered: int = 0
     unmapped_ids: int = 0
     delivery_errors: int = 0
+    polls: int = 0
+    poll_rereads: int = 0  # live answers of a snapshot already logged: no poll message
     reasons: Counter[str] = field(default_factory=Counter)
     oddities: Counter[str] = field(default_factory=Counter)
 
@@ -73,61 +63,9 @@ class IngestSummary:
             f"snapshots={self.snapshots} skipped={self.skipped} seen={self.seen} "
             f"emitted={self.emitted} (heartbeats={self.heartbeats}) unchanged={self.unchanged} "
             f"rejected={self.rejected} dead_lettered={self.dead_lettered} "
-            f"unmapped_ids={self.unmapped_ids} delivery_errors={self.delivery_errors}"
+            f"unmapped_ids={self.unmapped_ids} delivery_errors={self.delivery_errors} "
+            f"polls={self.polls} (rereads={self.poll_rereads})"
         )
-
-
-def restore_from_topic(
-    bootstrap_servers: str, topic: str, detector: ChangeDetector, timeout_s: float = 30.0
-) -> dict[str, datetime]:
-    """Fill the detector with the topic's latest record per key; return resume points.
-
-    Returns:
-        source -> latest observed_at among those latest records (empty when the
-        topic is missing or empty).
-    """
-    consumer = clients.consumer(bootstrap_servers, None)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return {}
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        latest: dict[bytes, bytes] = {}
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
-            for messages in consumer.poll(timeout_ms=500, max_records=5000).values():
-                for message in messages:
-                    if message.key is not None and message.value is not None:
-                        latest[message.key] = message.value
-    finally:
-        consumer.close()
-    resume: dict[str, datetime] = {}
-    bad = 0
-    for value in latest.values():
-        try:
-            record = from_json(value)
-        except ValueError:
-            bad += 1
-            continue
-        detector.remember(record)
-        if record.source not in resume or record.observed_at > resume[record.source]:
-            resume[record.source] = record.observed_at
-    if bad:
-        log.warning(
-            "%d latest records of %s were unreadable; their stations start fresh", bad, topic
-        )
-    log.info(
-        "restored %d stations from %s; resume points %s",
-        len(detector),
-        topic,
-        {k: format_timestamp(v) for k, v in resume.items()},
-    )
-    return resume
 
 
 def dead_letter_value(rejection: Rejection, source: str, observed_at: datetime) -> bytes:
@@ -155,54 +93,13 @@ def dead_letter_key(raw: Any) -> str | None:
     return None
 
 
-class FeedClock:
-    """Feed time per source: where the topic stands, then the newest snapshot read.
-
-    A snapshot older than its source's resume point, before this run read that
-    source, was produced before a restart: skipped. One older than a snapshot this
-    run already read is a stale answer (a cache, or a feed whose ``last_updated``
-    went backwards): its states are not changes and never reach the topic; it
-    becomes one dead letter, so a state's time only moves forward per station.
-    """
-
-    def __init__(self, resume: Mapping[str, datetime]):
-        self.resume = dict(resume)
-        self.newest: dict[str, datetime] = {}
-
-    def place(self, snap: Snapshot) -> str:
-        """``"skip"``, ``"stale"`` or ``"ok"`` (and then the clock moves to it)."""
-        newest = self.newest.get(snap.source)
-        if not snap.records:  # a failed poll has the wall time: did a replay pass it already?
-            point = (
-                None
-                if self.newest
-                else self.resume.get(snap.source, max(self.resume.values(), default=None))
-            )
-            return "skip" if point is not None and snap.observed_at < point else "ok"
-        if newest is not None and snap.observed_at < newest:
-            return "stale"
-        point = self.resume.get(snap.source) if newest is None else None
-        if point is not None and snap.observed_at < point:
-            return "skip"
-        self.newest[snap.source] = snap.observed_at
-        return "ok"
-
-    def stale(self, snap: Snapshot) -> Rejection:
-        """The dead letter of a stale snapshot."""
-        newest = format_timestamp(self.newest[snap.source])
-        reason = (
-            f"stale snapshot: feed time {format_timestamp(snap.observed_at)} is older than "
-            f"{newest} already read; its {len(snap.records)} states are not changes"
-        )
-        return Rejection(reason, {"feed_time": format_timestamp(snap.observed_at)}, snap.origin)
-
-
 def ingest(
     snapshots: Iterable[Snapshot],
     *,
     bootstrap_servers: str,
     topic: str,
     dead_letter_topic: str,
+    polls_topic: str,
     heartbeat_s: float = 0,
     speed: float = 0,
     restore_state: bool = True,
@@ -211,16 +108,21 @@ def ingest(
     max_snapshots: int | None = None,
     on_snapshot: Callable[[IngestSummary], None] | None = None,
 ) -> IngestSummary:
-    """Produce the changed stations of every snapshot; rejects to the dead-letter topic.
+    """Produce the changed stations of every snapshot, then its poll; rejects to dead letters.
+
+    Each snapshot's station records and dead letters are flushed before its poll
+    message is sent (and flushed), so a poll never precedes its records.
 
     Args:
         snapshots: in time order (``read_recorded`` or a live ``follow``).
         bootstrap_servers: Kafka bootstrap servers.
         topic: the station-status topic (created with 3 partitions if missing).
         dead_letter_topic: where rejections go (created if missing).
+        polls_topic: one message per snapshot read, key = source (created if missing).
         heartbeat_s: re-emit unchanged stations after this much observed time; 0 = never.
         speed: 0 = as fast as possible; N = N recorded seconds per wall second.
-        restore_state: rebuild change state and resume points from the topic first.
+        restore_state: rebuild change state, resume points and the poll log's memory
+            from the topics first.
         progress: show a tqdm bar on stderr (only when stderr is a terminal).
         stop: set it to end after the current snapshot (``lifecycle.stop_on_signals``
             gives one that SIGINT/SIGTERM set).
@@ -231,8 +133,13 @@ def ingest(
     summary = IngestSummary()
     clients.ensure_topic(bootstrap_servers, topic, STATUS_PARTITIONS)
     clients.ensure_topic(bootstrap_servers, dead_letter_topic, 1)
+    clients.ensure_topic(bootstrap_servers, polls_topic, poll.PARTITIONS)
     detector = ChangeDetector(heartbeat_s)
-    resume = restore_from_topic(bootstrap_servers, topic, detector) if restore_state else {}
+    polls = PollLog()
+    resume: dict[str, datetime] = {}
+    if restore_state:
+        resume, emitted_before = restore_from_topic(bootstrap_servers, topic, detector)
+        polls.restore(bootstrap_servers, polls_topic, emitted_before)
     producer = clients.producer(bootstrap_servers)
 
     def on_error(exc: BaseException) -> None:
@@ -253,16 +160,32 @@ def ingest(
             if placed == "skip":
                 summary.skipped += 1
                 continue
+            read, stale = snap, None
             if placed == "stale":
-                snap = Snapshot(snap.observed_at, snap.source, snap.origin, [], [clock.stale(snap)])
+                rejection = clock.stale(snap)
+                stale = rejection.reason
+                snap = Snapshot(snap.observed_at, snap.source, snap.origin, [], [rejection])
             if speed > 0 and last_time is not None:
                 gap = (snap.observed_at - last_time).total_seconds() / speed
                 if gap > 0 and stop.wait(gap):
                     break
             if placed == "ok":
                 last_time = snap.observed_at
+            emitted, rejected = summary.emitted, summary.rejected
             _one_snapshot(snap, producer, detector, summary, topic, dead_letter_topic, on_error)
-            producer.flush()
+            producer.flush()  # the records first: a poll never precedes them on the broker
+            done = polls.record(
+                read,
+                emitted=summary.emitted - emitted,
+                rejected=summary.rejected - rejected,
+                stale=stale,
+            )
+            summary.poll_rereads = polls.rereads
+            if done is not None:
+                value = poll.to_json(done)
+                producer.send(polls_topic, key=done.key, value=value).add_errback(on_error)
+                producer.flush()
+                summary.polls += 1
             if on_snapshot is not None:
                 on_snapshot(summary)
             if max_snapshots is not None and summary.snapshots >= max_snapshots:
@@ -374,6 +297,7 @@ def run(settings: IngestSettings, stop: threading.Event | None = None) -> Ingest
                 bootstrap_servers=settings.bootstrap_servers,
                 topic=settings.topic,
                 dead_letter_topic=settings.dead_letter_topic,
+                polls_topic=settings.polls_topic,
                 heartbeat_s=settings.heartbeat_s,
                 speed=settings.speed,
                 restore_state=not settings.no_restore,

@@ -25,6 +25,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -129,6 +130,25 @@ def location(value: Any) -> str:
 def path(value: Any) -> Path:
     """A local path, made absolute."""
     return Path(str(value)).expanduser().resolve()
+
+
+def date_range(value: Any) -> tuple[date, date] | None:
+    """``FIRST..LAST`` (or one date) as an inclusive pair of dates; empty means no range."""
+    if isinstance(value, date):  # YAML reads a bare 2022-05-12 as a date
+        return value, value
+    text = str(value).strip()
+    if not text:
+        return None
+    first, sep, last = text.partition("..")
+    try:
+        lo, hi = date.fromisoformat(first.strip()), date.fromisoformat(last.strip() or first)
+    except ValueError:
+        raise ValueError(f"bad dates {text!r}: use YYYY-MM-DD..YYYY-MM-DD or one date") from None
+    if sep and not last.strip():
+        raise ValueError(f"bad dates {text!r}: use YYYY-MM-DD..YYYY-MM-DD or one date")
+    if hi < lo:
+        raise ValueError(f"bad dates {text!r}: the last date is before the first")
+    return lo, hi
 
 
 def paths(value: Any) -> tuple[Path, ...]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings.declare import Settings, SettingsError, opt
+from pipeline.settings.declare import date_range as as_dates
 from pipeline.settings.declare import duration as as_duration
 from pipeline.settings.declare import path as as_path
 from pipeline.settings.declare import positive as as_positive
@@ -21,23 +22,6 @@ from pipeline.settings.shared import STALE_AFTER
 
 MODEL = "models/forecast.zip"
 PREDICTIONS = "data/forecast/predictions.parquet"
-
-
-def as_dates(value: Any) -> tuple[date, date] | None:
-    """``FIRST..LAST`` (or one date) as an inclusive pair of Paris dates; empty: all."""
-    if isinstance(value, date):
-        return value, value
-    text = str(value).strip()
-    if not text:
-        return None
-    first, sep, last = text.partition("..")
-    try:
-        lo, hi = date.fromisoformat(first.strip()), date.fromisoformat(last.strip() or first)
-    except ValueError:
-        raise ValueError(f"bad dates {text!r}: use YYYY-MM-DD..YYYY-MM-DD or one date") from None
-    if (sep and not last.strip()) or hi < lo:
-        raise ValueError(f"bad dates {text!r}: use FIRST..LAST with FIRST <= LAST")
-    return lo, hi
 
 
 def as_count(value: Any) -> int:

@@ -14,6 +14,7 @@ from pipeline.settings.shared import (
     OPENDATA_URL,
     bootstrap_field,
     heartbeat_field,
+    polls_topic_field,
     status_topic_field,
 )
 
@@ -59,6 +60,7 @@ class IngestSettings(Settings):
     dead_letter_topic: str = opt(
         "velib.dead_letter", "dead-letter topic", env="VELIB_TOPIC_DEAD_LETTER"
     )
+    polls_topic: str = polls_topic_field()
     gbfs_url: str = opt(
         GBFS_BASE_URL, "GBFS base URL (it moved in 2023)", env="VELIB_GBFS_BASE_URL"
     )

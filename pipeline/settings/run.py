@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.declare import Settings, SettingsError, opt
+from pipeline.settings.declare import date_range as as_date_range
 from pipeline.settings.declare import non_negative as as_non_negative
 from pipeline.settings.declare import path as as_path
 from pipeline.settings.declare import paths as as_paths
@@ -30,6 +32,13 @@ class RunSettings(Settings):
         "recorded files, folders or archives to replay",
         param="base.recording",
         parse=as_paths,
+    )
+    dates: tuple[date, date] | None = opt(
+        None,
+        "replay only the snapshots observed on these Paris dates, FIRST..LAST or one date "
+        "(empty: the whole recording)",
+        param="base.dates",
+        parse=as_date_range,
     )
     csv_out: Path = opt("data/interim/csv", "capture folder (rewritten)", parse=as_path)
     out: Path = opt(

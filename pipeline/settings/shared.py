@@ -30,6 +30,13 @@ def status_topic_field() -> Any:
     return opt("velib.station_status", "station-status topic", env="VELIB_TOPIC_STATUS")
 
 
+def polls_topic_field() -> Any:
+    """The polls topic field (``VELIB_TOPIC_POLLS``): one message per snapshot read."""
+    return opt(
+        "velib.polls", "polls topic (one message per snapshot read)", env="VELIB_TOPIC_POLLS"
+    )
+
+
 def heartbeat_field(help: str, param: str) -> Any:  # noqa: A002
     """The ingest heartbeat field; ``velib run`` reads the same params.yaml key."""
     return opt(HEARTBEAT_S, help, param=param, parse=as_non_negative, flag="--heartbeat")

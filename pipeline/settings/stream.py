@@ -13,6 +13,7 @@ from pipeline.settings.shared import (
     STALE_AFTER,
     bootstrap_field,
     check_stale_after,
+    polls_topic_field,
     status_topic_field,
 )
 
@@ -54,6 +55,7 @@ class StreamSettings(Settings):
     bootstrap_servers: str = bootstrap_field()
     topic: str = status_topic_field()
     alerts_topic: str = opt("velib.alerts", "alerts topic", env="VELIB_TOPIC_ALERTS")
+    polls_topic: str = polls_topic_field()
 
     def check(self) -> None:
         """The stale threshold must cover two ingest heartbeats (params.yaml)."""

@@ -19,6 +19,7 @@ run produced, and a parser fix can be re-applied to a whole collection.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import logging
@@ -204,16 +205,17 @@ def read_archive(
             raise ValueError(f"{folder}: archive layout {meta.get('layout')} is not {LAYOUT}")
         source, origin = meta["source"], meta["origin"]
         observed_at = parse_timestamp(meta["observed_at"])
+        polled_at = parse_timestamp(meta["polled_at"])
         files = set(meta["files"])
         if "station_information" in files:
             information[source] = _read_gz(folder / "station_information.json.gz")
         if "error" in files:
             error = _read_gz(folder / "error.json.gz")
-            yield failed_snapshot(error["reason"], "", origin, observed_at, source)
+            yield failed_snapshot(error["reason"], "", origin, observed_at, source, polled_at)
         elif "station_status" in files:
             status = _read_gz(folder / "station_status.json.gz")
             try:
-                yield parse_gbfs(
+                snap = parse_gbfs(
                     information.get(source),
                     status,
                     origin=origin,
@@ -222,11 +224,14 @@ def read_archive(
                     ref=ref,
                 )
             except SnapshotError as exc:
-                yield failed_snapshot(str(exc), "", origin, observed_at, source)
+                yield failed_snapshot(str(exc), "", origin, observed_at, source, polled_at)
+            else:
+                yield dataclasses.replace(snap, polled_at=polled_at)
         elif "records" in files:
             rows = [row for page in _read_gz(folder / "records.json.gz") for row in page["results"]]
-            yield parse_records(
+            snap = parse_records(
                 rows, origin=origin, observed_at=observed_at, ref=ref, source=source
             )
+            yield dataclasses.replace(snap, polled_at=polled_at)
         else:
             log.warning("%s: a poll with no payload; skipped", folder)

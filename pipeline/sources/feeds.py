@@ -9,6 +9,7 @@ snapshot, i.e. one dead-letter entry, and ``follow()`` carries on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -164,10 +165,11 @@ class GbfsFeed:
                 observed_at=feed_time(status) or now,
                 ref=self.ref,
             )
+            snap = dataclasses.replace(snap, polled_at=now)
         except SnapshotError as exc:
             self._urls = None  # read gbfs.json again next time: the feeds may have moved
             error = exc
-            snap = failed_snapshot(str(exc), "", origin, now, "gbfs")
+            snap = failed_snapshot(str(exc), "", origin, now, "gbfs", polled_at=now)
         _record(self.recorder, snap, now, payloads, error)
         return snap
 
@@ -261,12 +263,13 @@ class OpenDataFeed:
                 if not page["results"] or len(rows) >= total:
                     break
         except SnapshotError as exc:
-            snap = failed_snapshot(str(exc), "", self.records_url, now, "opendata")
+            snap = failed_snapshot(str(exc), "", self.records_url, now, "opendata", polled_at=now)
             _record(self.recorder, snap, now, {}, exc)
             return snap
         snap = parse_opendata_records(
             rows, origin=self.records_url, observed_at=now, ref=self.ref, source="opendata"
         )
+        snap = dataclasses.replace(snap, polled_at=now)
         _record(self.recorder, snap, now, {"records": pages}, None)
         return snap
 

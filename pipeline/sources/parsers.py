@@ -56,6 +56,8 @@ class Snapshot:
     rejects: list[Rejection]
     oddities: dict[str, int] = field(default_factory=dict)
     unmapped_ids: int = 0
+    polled_at: datetime | None = None  # wall time of a live poll (the archive keeps it)
+    feed_time: datetime | None = None  # the payload's own last_updated, when it has one
 
 
 class SnapshotError(ValueError):
@@ -63,13 +65,19 @@ class SnapshotError(ValueError):
 
 
 def failed_snapshot(
-    reason: str, raw: Any, origin: str, observed_at: datetime, source: str
+    reason: str,
+    raw: Any,
+    origin: str,
+    observed_at: datetime,
+    source: str,
+    polled_at: datetime | None = None,
 ) -> Snapshot:
     """Build a snapshot that is only one dead-letter entry, so the loop goes on."""
     excerpt = raw[:EXCERPT_CHARS] if isinstance(raw, (str, bytes)) else raw
     if isinstance(excerpt, bytes):
         excerpt = excerpt.decode("utf-8", "replace")
-    return Snapshot(observed_at, source, origin, [], [Rejection(reason, excerpt, origin)])
+    rejects = [Rejection(reason, excerpt, origin)]
+    return Snapshot(observed_at, source, origin, [], rejects, polled_at=polled_at)
 
 
 # --- GBFS ------------------------------------------------------------------
@@ -160,7 +168,7 @@ def parse_gbfs(
         )
 
     records, rejects, odd = collect(statuses, build, origin)
-    return Snapshot(when, source, origin, records, rejects, odd)
+    return Snapshot(when, source, origin, records, rejects, odd, feed_time=feed_time(status))
 
 
 # --- open-data CSV export (four layouts) and API records (v1 / v2.1) --------

@@ -43,6 +43,7 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Spark and pyarrow call a n
 # here (a new output) is sorted by all its columns in order (tests ask for a key).
 ORDER: dict[str, tuple[str, ...]] = {
     "status": ("observed_at", "station_code"),
+    "polls": ("observed_at", "source"),
     "indicators_station": ("window_start", "station_code"),
     "indicators_area": ("window_start", "area_level", "area"),
     "alerts": ("at", "station_code", "alert"),

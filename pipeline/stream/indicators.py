@@ -7,15 +7,17 @@ for throughput. The per-station time in force that the indicators aggregate
 comes from :mod:`pipeline.stream.timeline`; the names and one-line definitions of
 every column are in :mod:`pipeline.vocabulary`.
 
-* Parsing: one ``from_json`` per value; a value that is null, not a JSON
-  object, mistyped, incomplete or of another ``schema_version`` is rejected
-  with its reason, never dropped.
+* Parsing: one ``from_json`` per value, as a station record or, for the
+  polls topic's rows, as a poll; a value that is null, not a JSON object,
+  mistyped, incomplete or of another ``schema_version`` is rejected with its
+  reason, never dropped.
 * Station rows: time-weighted means (each state weighs the seconds it was in
   force in the window), min/max over the states in force, shares of the known
   time, and the condition at the window's end.
 * Area rows: the station rows of a window rolled up, weighted by station-time,
   so a station known for a minute weighs a minute and coverage shows in
-  ``stations_known*`` instead of moving the means.
+  ``stations_known*`` instead of moving the means; what was observed shows in
+  ``polls`` and ``stations_seen``.
 * ``date`` is the UTC calendar date (of the window start, of ``last_reported``
   or of the Kafka timestamp for rejected rows), whatever the session time zone.
 """
@@ -26,10 +28,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline import record, vocabulary
+from pipeline import poll, record, vocabulary
 
 CORRUPT_COLUMN = "_corrupt_record"
 REQUIRED_FIELDS: tuple[str, ...] = tuple(f.name for f in record.FIELDS if not f.nullable)
+POLL_REQUIRED: tuple[str, ...] = tuple(f.name for f in poll.FIELDS if not f.nullable)
 
 REJECTED_COLUMNS: tuple[str, ...] = (
     "value",
@@ -43,7 +46,31 @@ REJECTED_COLUMNS: tuple[str, ...] = (
 )
 
 
-def parse_values(raw: DataFrame) -> DataFrame:
+def _reason(
+    value: Column, parsed: Column, fields: tuple[str, ...], what: str, version: int
+) -> Column:
+    """Why a parsed value is rejected (null when it is valid)."""
+    missing = F.concat_ws(",", *(F.when(parsed[n].isNull(), F.lit(n)) for n in fields))
+    return (
+        F.when(value.isNull(), F.lit("null value"))
+        .when(parsed.isNull(), F.lit("not a JSON object"))
+        .when(
+            parsed[CORRUPT_COLUMN].isNotNull(),
+            F.lit(f"malformed {what}JSON or a field of the wrong type"),
+        )
+        .when(missing != "", F.concat(F.lit(f"missing required {what}fields: "), missing))
+        .when(
+            parsed["schema_version"] != F.lit(version),
+            F.concat(F.lit(f"unsupported {what}schema_version "), parsed["schema_version"]),
+        )
+    )
+
+
+def _with_corrupt(schema: T.StructType) -> T.StructType:
+    return T.StructType([*schema.fields, T.StructField(CORRUPT_COLUMN, T.StringType())])
+
+
+def parse_values(raw: DataFrame, polls_topic: str | None = None) -> DataFrame:
     """Parse Kafka rows (``key``, ``value`` binary, ...) into flat record columns and a ``reason``.
 
     ``reason`` is null for a valid record and otherwise says why the value was
@@ -53,34 +80,27 @@ def parse_values(raw: DataFrame) -> DataFrame:
     another ``schema_version``. The raw text is kept (``value``) only for
     rejected rows: the stream caches this frame, and the bytes of a million
     valid values would double what it holds.
+
+    Rows of ``polls_topic`` are polls (``is_poll``): parsed by the same rules into
+    the ``poll`` struct (:func:`pipeline.poll.spark_schema`), their record columns
+    null. One pass over the micro-batch routes both topics: reading the Kafka
+    batch twice would read every station record twice.
     """
-    schema = T.StructType(
-        [*record.spark_schema().fields, T.StructField(CORRUPT_COLUMN, T.StringType())]
-    )
+    is_poll = F.col("topic") == F.lit(polls_topic) if polls_topic else F.lit(False)
     text = F.col("value").cast("string")
-    rec = F.from_json(
-        text, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-    )
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+    rec = F.when(~is_poll, F.from_json(text, _with_corrupt(record.spark_schema()), options))
+    one = F.when(is_poll, F.from_json(text, _with_corrupt(poll.spark_schema()), options))
     # Parse through a one-element explode: the generator's output is a new column, so
     # the optimizer cannot push the ``reason`` filters below it and inline from_json
     # into every ``rec.*`` reference (it did: 25 parses per value, 6x slower).
-    parsed = raw.select("*", F.explode(F.array(rec)).alias("rec"))
-    missing = F.concat_ws(
-        ",", *(F.when(F.col(f"rec.{n}").isNull(), F.lit(n)) for n in REQUIRED_FIELDS)
-    )
-    reason = (
-        F.when(F.col("value").isNull(), F.lit("null value"))
-        .when(F.col("rec").isNull(), F.lit("not a JSON object"))
-        .when(
-            F.col(f"rec.{CORRUPT_COLUMN}").isNotNull(),
-            F.lit("malformed JSON or a field of the wrong type"),
-        )
-        .when(missing != "", F.concat(F.lit("missing required fields: "), missing))
-        .when(
-            F.col("rec.schema_version") != F.lit(record.SCHEMA_VERSION),
-            F.concat(F.lit("unsupported schema_version "), F.col("rec.schema_version")),
-        )
-    )
+    both = F.struct(rec.alias("rec"), one.alias("poll"))
+    parsed = raw.select("*", is_poll.alias("is_poll"), F.explode(F.array(both)).alias("_p"))
+    parsed = parsed.select("*", F.col("_p.rec").alias("rec"), F.col("_p.poll").alias("poll"))
+    reason = F.when(
+        F.col("is_poll"),
+        _reason(F.col("value"), F.col("poll"), POLL_REQUIRED, "poll ", poll.SCHEMA_VERSION),
+    ).otherwise(_reason(F.col("value"), F.col("rec"), REQUIRED_FIELDS, "", record.SCHEMA_VERSION))
     return parsed.withColumn("reason", reason).select(
         F.col("key").cast("string").alias("key"),
         "topic",
@@ -88,6 +108,8 @@ def parse_values(raw: DataFrame) -> DataFrame:
         "offset",
         "timestamp",
         *(F.col(f"rec.{n}").alias(n) for n in record.FIELD_NAMES),
+        "is_poll",
+        F.col("poll").dropFields(CORRUPT_COLUMN).alias("poll"),
         "reason",
         F.when(F.col("reason").isNotNull(), text).alias("value"),
     )
@@ -99,7 +121,16 @@ def valid_records(parsed: DataFrame, with_position: bool = False) -> DataFrame:
     ``with_position`` keeps the Kafka ``partition`` and ``offset`` (arrival order).
     """
     position = ("partition", "offset") if with_position else ()
-    return parsed.where(F.col("reason").isNull()).select(*record.FIELD_NAMES, *position)
+    valid = F.col("reason").isNull() & ~F.col("is_poll")
+    return parsed.where(valid).select(*record.FIELD_NAMES, *position)
+
+
+def valid_polls(parsed: DataFrame) -> DataFrame:
+    """The polls that passed :func:`parse_values`: ``poll.FIELDS`` with their Kafka position."""
+    valid = F.col("reason").isNull() & F.col("is_poll")
+    return parsed.where(valid).select(
+        *(F.col(f"poll.{n}").alias(n) for n in poll.FIELD_NAMES), "partition", "offset"
+    )
 
 
 def rejected_rows(parsed: DataFrame, extra: DataFrame | None = None) -> DataFrame:
@@ -107,18 +138,18 @@ def rejected_rows(parsed: DataFrame, extra: DataFrame | None = None) -> DataFram
 
     Args:
         parsed: the output of :func:`parse_values`.
-        extra: more rows to reject, by Kafka ``partition`` and ``offset`` with
-            their ``reason`` (valid records the timeline left out of order);
-            their value is the record as JSON again.
+        extra: more rows to reject, by ``is_poll``, Kafka ``partition`` and ``offset``
+            with their ``reason`` (valid records the timeline left out of order,
+            repeated polls); their value is the record or poll as JSON again.
     """
     reason, value = F.col("reason"), F.col("value")
     if extra is not None:
         more = F.broadcast(extra.withColumnRenamed("reason", "_extra"))
-        parsed = parsed.join(more, ["partition", "offset"], "left")
+        parsed = parsed.join(more, ["is_poll", "partition", "offset"], "left")
         reason = F.coalesce(F.col("reason"), F.col("_extra"))
-        again = F.to_json(
-            F.struct(*record.FIELD_NAMES),
-            {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'", "timeZone": "UTC"},
+        utc = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'", "timeZone": "UTC"}
+        again = F.when(F.col("is_poll"), F.to_json(F.col("poll"), utc)).otherwise(
+            F.to_json(F.struct(*record.FIELD_NAMES), utc)
         )
         value = F.coalesce(value, F.when(F.col("_extra").isNotNull(), again))
     return parsed.where(reason.isNotNull()).select(
@@ -131,6 +162,21 @@ def rejected_rows(parsed: DataFrame, extra: DataFrame | None = None) -> DataFram
         reason.alias("reason"),
         utc_date(F.col("timestamp")).alias("date"),
     )
+
+
+def rejected_schema() -> T.StructType:
+    """Schema of the ``_rejected/`` table (:data:`REJECTED_COLUMNS`)."""
+    types = {
+        "value": T.StringType(),
+        "key": T.StringType(),
+        "topic": T.StringType(),
+        "partition": T.IntegerType(),
+        "offset": T.LongType(),
+        "timestamp": T.TimestampType(),
+        "reason": T.StringType(),
+        "date": T.DateType(),
+    }
+    return T.StructType([T.StructField(n, types[n]) for n in REJECTED_COLUMNS])
 
 
 def status_rows(records: DataFrame) -> DataFrame:
@@ -164,13 +210,17 @@ def _share(flag: str) -> Column:
     return F.sum(F.when(F.col(flag), F.col("seconds")).otherwise(0.0)) / F.sum("seconds")
 
 
-def station_rows(parts: DataFrame, places: DataFrame, window_us: int) -> DataFrame:
+def station_rows(
+    parts: DataFrame, places: DataFrame, window_us: int, seen: DataFrame | None = None
+) -> DataFrame:
     """The ``indicators_station`` rows of the pieces (vocabulary.STATION columns).
 
     Args:
         parts: :func:`pipeline.stream.timeline.pieces`.
         places: :func:`pipeline.stream.timeline.places`, the names looked up by version.
         window_us: the window length.
+        seen: ``polls_seen`` by ``station_code`` and ``window_start_us``
+            (:func:`pipeline.stream.observation.polls_seen`); absent means 0.
 
     Every aggregate buffer is fixed-width (the condition at the end is a bit
     set, names come from ``places``), so Spark runs a hash aggregate over the
@@ -221,20 +271,29 @@ def station_rows(parts: DataFrame, places: DataFrame, window_us: int) -> DataFra
         "full_at_end": at_end(2),
         "out_of_service_at_end": at_end(4),
         "date": utc_date(F.timestamp_micros("window_start_us")),
+        "polls_seen": F.coalesce(F.col("polls_seen"), F.lit(0)),
     }
     named = grouped.join(F.broadcast(places), ["station_code", "place_version"], "left")
+    if seen is None:
+        named = named.withColumn("polls_seen", F.lit(None).cast("int"))
+    else:
+        named = named.join(seen, ["station_code", "window_start_us"], "left")
     return named.select(
         *(derived.get(n, F.col(n)).alias(n) for n in vocabulary.names(vocabulary.STATION))
     )
 
 
-def area_rows(stations: DataFrame, window_seconds: float) -> DataFrame:
+def area_rows(
+    stations: DataFrame, window_seconds: float, window_polls: DataFrame | None = None
+) -> DataFrame:
     """Roll ``indicators_station`` rows up to the network, communes and arrondissements.
 
     Means are over the area's station-time (each station row weighted by its
     known seconds), so a station known for a minute weighs a minute; counts at
     the end use the ``*_at_end`` flags; ``*_mean`` counts divide station-time
-    by the window length.
+    by the window length. ``polls`` comes from ``window_polls`` (``window_start``,
+    ``polls``: :func:`pipeline.stream.observation.window_polls`; absent means 0),
+    the same for every area of a window: each poll reads the whole network.
     """
     levels = F.array(
         F.struct(F.lit("network").alias("level"), F.lit(vocabulary.NETWORK_AREA).alias("area")),
@@ -254,6 +313,11 @@ def area_rows(stations: DataFrame, window_seconds: float) -> DataFrame:
     def count(flag: str) -> Column:
         return F.count(F.when(F.col(flag), 1)).cast("int")
 
+    spark = stations.sparkSession
+    polls = window_polls
+    if polls is None:
+        polls = spark.createDataFrame([], "window_start timestamp, polls int")
+    count_seen = F.count(F.when(F.col("polls_seen") > 0, 1)).cast("int")
     exploded = stations.withColumn("_a", F.explode(levels)).where(F.col("_a.area").isNotNull())
     return (
         exploded.groupBy(
@@ -280,7 +344,10 @@ def area_rows(stations: DataFrame, window_seconds: float) -> DataFrame:
             count("out_of_service_at_end").alias("stations_out_of_service"),
             (F.sum(F.col("empty_share") * s) / length).alias("stations_empty_mean"),
             (F.sum(F.col("full_share") * s) / length).alias("stations_full_mean"),
+            count_seen.alias("stations_seen"),
         )
+        .join(F.broadcast(polls), ["window_start"], "left")
+        .withColumn("polls", F.coalesce(F.col("polls"), F.lit(0)))
         .withColumn("date", utc_date(F.col("window_start")))
         .select(*vocabulary.names(vocabulary.AREA))
     )

@@ -1,30 +1,36 @@
 """The stream job: Kafka -> clean Parquet, indicators over time, alerts (Spark).
 
-One Structured Streaming query reads the status topic (native Kafka source)
-and hands each micro-batch to :class:`pipeline.stream.microbatch.BatchStep`, which
-parses it once and runs the per-station state pass of :mod:`pipeline.stream.timeline`
-in the JVM:
+One Structured Streaming query reads the status and polls topics (native
+Kafka source) and hands each micro-batch to
+:class:`pipeline.stream.microbatch.BatchStep`, which parses it once, routing
+each row by its topic, and runs the per-station state pass of
+:mod:`pipeline.stream.timeline` in the JVM:
 
 ========================  ======================================================
 ``status/``               every valid record (``record.FIELDS`` + ``date``),
                           without repeats of a station's previous
                           (last_reported, state)
-``indicators_station/``   per station and window, over the time in force
+``polls/``                every poll (``poll.FIELDS`` + ``date``), one per
+                          snapshot ingest read
+``indicators_station/``   per station and window, over the time in force,
+                          with the polls that saw the station
 ``indicators_area/``      per window and network / commune / arrondissement
 ``alerts/``               condition changes, stale and back; also published
                           as JSON (key = station code) to the alerts topic
-``_rejected/``            values that failed parsing, with the reason
+``_rejected/``            values that failed parsing, records out of order and
+                          repeated polls, with the reason
 ========================  ======================================================
 
-Columns and their meaning: :mod:`pipeline.vocabulary`.
+Columns and their meaning: :mod:`pipeline.vocabulary` and :mod:`pipeline.poll`.
 
-Completeness. A window or an alert is written once every record observed
-before its end has arrived: the least, over the topic's partitions, of the
-newest ``observed_at`` read (:func:`pipeline.stream.timeline.frontier`). Partitions
-may advance unevenly (small ``maxOffsetsPerTrigger``, a lagging broker): that
-only delays output, it never drops a record as late. The newest windows
-appear on a later run. A record observed before that frontier when it arrives
-(two producers on one topic) is counted as ``late`` and kept in ``status/``.
+Completeness. A window or an alert is written once every record and poll
+observed before its end has arrived: the least, over the partitions of both
+topics, of the newest ``observed_at`` read (:func:`pipeline.stream.timeline.frontier`;
+the polls topic counts once a poll was read). Partitions may advance unevenly
+(small ``maxOffsetsPerTrigger``, a lagging broker): that only delays output,
+it never drops a record as late. The newest windows appear on a later run. A
+record observed before that frontier when it arrives (two producers on one
+topic) is counted as ``late`` and goes to ``_rejected/`` with its reason.
 
 Guarantees. Parquet outputs are exactly-once (:mod:`pipeline.stream.tables`
 replaces a replayed batch's files); the alerts topic is at-least-once (a crash
@@ -41,7 +47,7 @@ from collections.abc import Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipeline import lifecycle
+from pipeline import lifecycle, poll
 from pipeline.kafka.security import KafkaAuthError, KafkaSecurity
 from pipeline.settings import project
 from pipeline.settings.stream import StreamSettings
@@ -64,7 +70,7 @@ def read_kafka(
     max_offsets_per_trigger: int | None = None,
     kafka_options: Mapping[str, str] | None = None,
 ) -> DataFrame:
-    """The status topic as a streaming DataFrame (native Kafka source, no data loss stop)."""
+    """Topics (comma-separated) as one streaming DataFrame (native Kafka source)."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap_servers)
@@ -104,6 +110,7 @@ def run_stream(
     store = BatchStore(spark, out_root, checkpoints)
     store.ensure_tables(OUTPUTS)
     _ensure_topic(settings.bootstrap_servers, settings.alerts_topic)
+    _ensure_topic(settings.bootstrap_servers, settings.polls_topic, poll.PARTITIONS)
 
     def publish(rows: DataFrame) -> None:
         writer = (
@@ -118,11 +125,11 @@ def run_stream(
         writer.save()
 
     summary = StreamSummary()
-    step = BatchStep(store, durations, publish, summary)
+    step = BatchStep(store, durations, publish, summary, settings.polls_topic)
     raw = read_kafka(
         spark,
         bootstrap_servers=settings.bootstrap_servers,
-        topic=settings.topic,
+        topic=f"{settings.topic},{settings.polls_topic}",
         starting_offsets=settings.starting_offsets,
         max_offsets_per_trigger=settings.max_offsets_per_trigger,
         kafka_options=kafka_options,
@@ -157,12 +164,12 @@ def run_stream(
     return summary
 
 
-def _ensure_topic(bootstrap_servers: str, topic: str) -> None:
-    """Create the alerts topic when we can; a managed cluster may forbid it (then it must exist)."""
+def _ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 1) -> None:
+    """Create a topic when we can; a managed cluster may forbid it (then it must exist)."""
     from pipeline.kafka import clients
 
     try:
-        clients.ensure_topic(bootstrap_servers, topic, partitions=1)
+        clients.ensure_topic(bootstrap_servers, topic, partitions=partitions)
     except KafkaAuthError:
         raise  # a refused login is the user's to fix, not a warning
     except Exception as exc:  # noqa: BLE001 - the sink reports a missing topic itself

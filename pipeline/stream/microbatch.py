@@ -18,22 +18,27 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from pipeline import vocabulary
+from pipeline import poll, vocabulary
 from pipeline.settings import project
 from pipeline.stream import indicators, timeline
 from pipeline.stream.tables import BatchStore
 
 log = logging.getLogger(__name__)
 
-OUTPUTS: tuple[str, ...] = (
-    "status",
-    "indicators_station",
-    "indicators_area",
-    "alerts",
-    "_rejected",
-)
 STATION_SCHEMA = vocabulary.spark_schema(vocabulary.STATION)
+# Every table the stream writes and every frame of the state it keeps between batches,
+# by name with its schema: the store creates, writes and reads exactly these.
+OUTPUTS: dict[str, T.StructType] = {
+    "status": indicators.status_schema(),
+    "polls": T.StructType([*poll.spark_schema().fields, T.StructField("date", T.DateType())]),
+    "indicators_station": STATION_SCHEMA,
+    "indicators_area": vocabulary.spark_schema(vocabulary.AREA),
+    "alerts": vocabulary.spark_schema(vocabulary.ALERT),
+    "_rejected": indicators.rejected_schema(),
+}
+STATE: dict[str, T.StructType] = timeline.state_schemas()  # records, polls, seen
 
 
 @dataclass
@@ -41,6 +46,7 @@ class StreamSummary:
     """What one run wrote: rows per output and how far the output is complete."""
 
     records_in: int = 0
+    polls_in: int = 0
     rows: dict[str, int] = field(default_factory=lambda: {name: 0 for name in OUTPUTS})
     alerts_published: int = 0
     late: int = 0
@@ -65,7 +71,8 @@ class StreamSummary:
         """One line for the command line and logs."""
         rows = " ".join(f"{name}={n}" for name, n in self.rows.items())
         return (
-            f"records_in={self.records_in} {rows} alerts_published={self.alerts_published} "
+            f"records_in={self.records_in} polls_in={self.polls_in} {rows} "
+            f"alerts_published={self.alerts_published} "
             f"late={self.late} batches={self.batches} complete_until={self.complete_until or '-'}"
         )
 
@@ -89,6 +96,11 @@ class Durations:
         return cls(parsed["window"], parsed["stale_after"])
 
 
+def _by_partition(saved: dict[str, int] | None) -> dict[int, int]:
+    """A per-partition dict of the state's meta.json (JSON keys are strings)."""
+    return {int(k): v for k, v in (saved or {}).items()}
+
+
 def _iso(us: int | None) -> str | None:
     from datetime import UTC, datetime
 
@@ -107,6 +119,7 @@ class BatchStep:
         durations: window and stale threshold.
         publish: writes the batch's alert rows to the alerts topic (or None).
         summary: counts added up across batches.
+        polls_topic: the polls topic, read in the same query (its rows are polls).
     """
 
     def __init__(
@@ -115,8 +128,10 @@ class BatchStep:
         durations: Durations,
         publish: Any,
         summary: StreamSummary,
+        polls_topic: str | None = None,
     ) -> None:
         self.store = store
+        self.polls_topic = polls_topic
         self.d = durations
         self.publish = publish
         self.summary = summary
@@ -143,13 +158,15 @@ class BatchStep:
 
     def _process(self, raw: DataFrame, batch_id: int, cached: Any) -> dict[str, Any]:
         started = time.monotonic()
-        parsed = cached(indicators.parse_values(raw))
-        kept, meta = self.store.load_state(batch_id, timeline.state_schema())
+        parsed = cached(indicators.parse_values(raw, self.polls_topic))
+        state, meta = self.store.load_state(batch_id, STATE)
         step = timeline.advance(
-            kept,
+            state,
             indicators.valid_records(parsed, with_position=True),
+            cached(indicators.valid_polls(parsed)),
             complete_until_us=meta.get("complete_until_us"),
-            partition_newest_us={int(k): v for k, v in meta.get("partition_newest_us", {}).items()},
+            partition_newest_us=_by_partition(meta.get("partition_newest_us")),
+            polls_newest_us=_by_partition(meta.get("polls_newest_us")),
             window_us=self.d.window_us,
             stale_after_us=self.d.stale_after_us,
             cache=cached,
@@ -162,7 +179,7 @@ class BatchStep:
             self._write(name, frame, batch_id, counts)
             if name == "indicators_station":  # roll up the rows just written, not recompute
                 written = self.store.read_batch(name, batch_id, STATION_SCHEMA)
-                area = indicators.area_rows(written, self.d.window_us / 1e6)
+                area = indicators.area_rows(written, self.d.window_us / 1e6, step.window_polls)
                 self._write("indicators_area", area, batch_id, counts)
         started = time.monotonic()
         if self.publish is not None and counts.get("alerts"):
@@ -176,11 +193,12 @@ class BatchStep:
             {
                 "complete_until_us": step.complete_until_us,
                 "partition_newest_us": {str(k): v for k, v in step.partition_newest_us.items()},
+                "polls_newest_us": {str(k): v for k, v in step.polls_newest_us.items()},
             },
         )
         log.debug("batch %d: state saved in %.2f s", batch_id, time.monotonic() - started)
-        # _rejected holds the unparsable values and the valid records left out of order
-        counts["records_in"] = step.records + counts["_rejected"] - step.late
+        for row in parsed.groupBy("is_poll").agg(F.count(F.lit(1)).alias("n")).collect():
+            counts["polls_in" if row["is_poll"] else "records_in"] = int(row["n"])
         return counts
 
     def _write(self, name: str, frame: DataFrame, batch_id: int, counts: dict[str, Any]) -> None:
@@ -200,7 +218,8 @@ class BatchStep:
     def _report(self, batch_id: int, counts: dict[str, Any], seconds: float) -> None:
         s = self.summary
         s.batches += 1
-        s.records_in += counts["records_in"]
+        s.records_in += counts.get("records_in", 0)
+        s.polls_in += counts.get("polls_in", 0)
         s.late += counts["late"]
         s.alerts_published += counts.get("published", 0)
         for name in OUTPUTS:

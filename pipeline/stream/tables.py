@@ -9,10 +9,10 @@ pattern of the Structured Streaming guide):
 * a table's files are named ``part-<batch>-<n>.parquet`` under
   ``<table>/date=YYYY-MM-DD/``: a batch is staged under the checkpoint, then
   any files of the same batch are deleted and the staged ones renamed in;
-* the state after batch ``n`` is ``<checkpoints>/state/<n>/`` (records +
-  ``meta.json``, written last as its commit mark); batch ``n`` reads the
-  newest committed version before ``n``, so a replayed batch starts from the
-  same state as the first attempt.
+* the state after batch ``n`` is ``<checkpoints>/state/<n>/``: one folder per
+  named frame (the kept records, ...) and ``meta.json``, written last as its
+  commit mark; batch ``n`` reads the newest committed version before ``n``, so
+  a replayed batch starts from the same state as the first attempt.
 
 Files go through Hadoop's FileSystem API, so local folders, ``s3a://``,
 ``abfss://`` and ``dbfs:/`` roots all work.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,9 @@ class BatchStore:
         self.checkpoints = checkpoints
         self.files = Files(spark, out_root)
 
-    def ensure_tables(self, names: tuple[str, ...]) -> None:
+    def ensure_tables(self, schemas: Mapping[str, T.StructType]) -> None:
         """Create the table folders, so readers find an (empty) table before the first row."""
-        for name in names:
+        for name in schemas:
             self.files.mkdirs(join_path(self.out_root, name))
 
     def write(self, name: str, frame: DataFrame, batch_id: int) -> None:
@@ -138,25 +139,40 @@ class BatchStore:
     def _state_dir(self, batch_id: int) -> str:
         return join_path(self.checkpoints, "state", f"{batch_id:010d}")
 
-    def load_state(self, batch_id: int, schema: T.StructType) -> tuple[DataFrame, dict[str, Any]]:
-        """The records and metadata committed by the newest batch before ``batch_id``."""
+    def load_state(
+        self, batch_id: int, schemas: Mapping[str, T.StructType]
+    ) -> tuple[dict[str, DataFrame], dict[str, Any]]:
+        """The frames and metadata committed by the newest batch before ``batch_id``.
+
+        Every name of ``schemas`` gets a frame (empty at first, or when that
+        version did not keep one), so adding a state frame needs no migration.
+        """
         versions = []
         for path in self.files.glob(join_path(self.checkpoints, "state", "*", META)):
             version = int(path.rstrip("/").split("/")[-2])
             if version < batch_id:
                 versions.append(version)
+        empty = {name: self.spark.createDataFrame([], schema) for name, schema in schemas.items()}
         if not versions:
-            return self.spark.createDataFrame([], schema), {}
+            return empty, {}
         folder = self._state_dir(max(versions))
         meta = json.loads(self.files.read_text(join_path(folder, META)))
-        records = self.spark.read.schema(schema).parquet(join_path(folder, "records"))
-        return records, meta
+        frames = {
+            name: self.spark.read.schema(schema).parquet(join_path(folder, name))
+            if self.files.exists(join_path(folder, name))
+            else empty[name]
+            for name, schema in schemas.items()
+        }
+        return frames, meta
 
-    def save_state(self, batch_id: int, records: DataFrame, meta: dict[str, Any]) -> None:
-        """Commit the state after ``batch_id`` (records first, meta.json last), drop old ones."""
+    def save_state(
+        self, batch_id: int, frames: Mapping[str, DataFrame], meta: dict[str, Any]
+    ) -> None:
+        """Commit the state after ``batch_id`` (frames first, meta.json last), drop old ones."""
         folder = self._state_dir(batch_id)
         self.files.delete(join_path(folder, META))
-        records.write.mode("overwrite").parquet(join_path(folder, "records"))
+        for name, frame in frames.items():
+            frame.write.mode("overwrite").parquet(join_path(folder, name))
         self.files.write_text(join_path(folder, META), json.dumps(meta, sort_keys=True))
         for path in self.files.glob(join_path(self.checkpoints, "state", "*")):
             version = int(path.rstrip("/").split("/")[-1])

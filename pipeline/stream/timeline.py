@@ -9,26 +9,28 @@ again. Everything here works on epoch microseconds (``o_us``) and is cut at
 two instants the caller chooses:
 
 * ``lo``: everything before it was emitted by earlier batches (None at first);
-* ``hi``: every record observed before it is known to have arrived, so the
-  windows ending by ``hi`` and the alerts dated before it are final.
+* ``hi``: every record (and poll) observed before it is known to have arrived,
+  so the windows ending by ``hi`` and the alerts dated before it are final.
 
-Output before ``hi`` is therefore a function of the records alone, whatever the
-batch boundaries were: the same tables come out of one batch or a hundred.
-The state kept between batches is, per station, the last record observed
-before ``hi`` (its condition and staleness clock) plus any record at or after it.
+Output before ``hi`` is therefore a function of the records and polls alone,
+whatever the batch boundaries were: the same tables come out of one batch or a
+hundred. The state kept between batches is, per station, the last record
+observed before ``hi`` (its condition and staleness clock) plus any record at
+or after it, and what the poll log needs (:mod:`pipeline.stream.observation`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline import record, vocabulary
-from pipeline.stream import indicators
+from pipeline.stream import indicators, observation
 
 US = 1_000_000
 KAFKA_COLUMNS: tuple[str, ...] = ("partition", "offset")
@@ -105,8 +107,10 @@ def arrange(kept: DataFrame, batch: DataFrame, lo_us: int | None) -> DataFrame:
 
 
 def out_of_order(arranged: DataFrame) -> DataFrame:
-    """The batch rows left out of the timeline: ``partition``, ``offset``, ``reason``."""
-    return arranged.where(F.col("reason").isNotNull()).select("partition", "offset", "reason")
+    """The batch rows left out of the timeline, by ``is_poll``, ``partition``, ``offset``."""
+    return arranged.where(F.col("reason").isNotNull()).select(
+        F.lit(False).alias("is_poll"), "partition", "offset", "reason"
+    )
 
 
 def timeline(arranged: DataFrame, stale_after_us: int) -> DataFrame:
@@ -193,6 +197,9 @@ def places(line: DataFrame) -> DataFrame:
 def alert_rows(line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: int) -> DataFrame:
     """Condition changes dated in [lo, hi): one row each (vocabulary.ALERT columns).
 
+    All but ``seen_before_at``, which the poll log adds
+    (:func:`pipeline.stream.observation.seen_before`).
+
     A record alerts when its condition differs from the previous record's (a
     station's first record only when it is not ``normal``); a station with no
     record for longer than ``stale_after`` gets ``stale`` at last record +
@@ -225,10 +232,11 @@ def alert_rows(line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: i
     )
     at = F.timestamp_micros("at_us")
     columns = {"condition": F.col("after"), "at": at, "date": indicators.utc_date(at)}
+    names = [n for n in vocabulary.names(vocabulary.ALERT) if n != "seen_before_at"]
     return (
         changes.where(F.col("alert").isNotNull())
         .unionByName(stale)
-        .select(*(columns.get(n, F.col(n)).alias(n) for n in vocabulary.names(vocabulary.ALERT)))
+        .select(*(columns.get(n, F.col(n)).alias(n) for n in names))
     )
 
 
@@ -246,13 +254,15 @@ def kept_records(line: DataFrame, hi_us: int | None) -> DataFrame:
     )
 
 
-def frontier(maxima: dict[int, int], window_us: int) -> int | None:
-    """The window-aligned instant before which every record has arrived, or None.
+def frontier(maxima: Mapping[Any, int], window_us: int) -> int | None:
+    """The window-aligned instant before which every record and poll has arrived, or None.
 
     Ingest writes each partition in ``observed_at`` order, so a partition's
     future records are observed no earlier than its newest one: the least of
     the partitions' newest times is a low watermark (Flink's per-partition
-    watermarks, done by hand), immune to partitions advancing unevenly.
+    watermarks, done by hand), immune to partitions advancing unevenly. The
+    polls topic's partitions count too once a poll was seen, so a window's
+    observation counts are final when it is written.
     """
     if not maxima:
         return None
@@ -260,48 +270,69 @@ def frontier(maxima: dict[int, int], window_us: int) -> int | None:
     return (low // window_us) * window_us
 
 
+def state_schemas() -> dict[str, T.StructType]:
+    """The state kept between batches, by frame name: records, polls, last sightings."""
+    return {
+        "records": state_schema(),
+        "polls": observation.kept_schema(),
+        "seen": observation.seen_schema(),
+    }
+
+
 @dataclass
 class Step:
     """One batch through the state pass: the frames to write and what the next batch needs."""
 
     frames: dict[str, DataFrame]
-    kept: DataFrame
+    kept: dict[str, DataFrame]
     complete_until_us: int | None
     partition_newest_us: dict[int, int]
+    polls_newest_us: dict[int, int] = field(default_factory=dict)
+    window_polls: DataFrame | None = None
     records: int = 0
     late: int = 0
 
 
 def advance(
-    kept: DataFrame,
+    state: Mapping[str, DataFrame],
     batch: DataFrame,
+    polls: DataFrame | None = None,
     *,
     complete_until_us: int | None,
     partition_newest_us: dict[int, int],
+    polls_newest_us: dict[int, int] | None = None,
     window_us: int,
     stale_after_us: int,
     hi_us: int | None = None,
     cache: Callable[[DataFrame], DataFrame] = lambda frame: frame,
 ) -> Step:
-    """Apply one batch of valid records (with partition, offset) to the kept state.
+    """Apply one batch of valid records and polls (with partition, offset) to the kept state.
 
     Args:
-        kept: the previous step's ``kept`` (empty at first).
+        state: the previous step's ``kept`` (frames of :func:`state_schemas`; empty at first).
         batch: the batch's valid records, ``STATE_COLUMNS``.
+        polls: the batch's valid polls (:func:`pipeline.stream.observation.batch_schema`).
         complete_until_us: the previous step's ``complete_until_us`` (``lo``).
         partition_newest_us: the previous step's newest observed time per partition.
+        polls_newest_us: the previous step's newest ok poll time per polls partition.
         window_us: window length.
         stale_after_us: the stale threshold.
         hi_us: complete the output up to here instead of the frontier (tests).
         cache: persists a frame used more than once (the stream passes Spark's).
 
     Returns:
-        ``frames``: ``status`` and ``out_of_order`` always; ``indicators_station``
-        and ``alerts`` when the output advanced (``indicators.area_rows`` rolls the
-        station rows up; the stream reads them back from the files it wrote).
+        ``frames``: ``status``, ``polls``, ``out_of_order`` (records and polls left
+        out, by ``is_poll``, partition, offset) always; ``indicators_station`` and
+        ``alerts`` when the output advanced, with ``window_polls`` for
+        ``indicators.area_rows`` (the stream rolls up the station rows it wrote).
     """
+    schemas = state_schemas()
+    spark = batch.sparkSession
+    kept = {n: state[n] if n in state else spark.createDataFrame([], s) for n, s in schemas.items()}
+    if polls is None:
+        polls = spark.createDataFrame([], observation.batch_schema())
     lo = complete_until_us
-    arranged = cache(arrange(kept, batch, lo))
+    arranged = cache(arrange(kept["records"], batch, lo))
     fresh = arranged.where("fresh")
     newest = dict(partition_newest_us)
     records = late = 0
@@ -315,17 +346,45 @@ def advance(
         newest[p] = max(newest.get(p, int(row["newest"])), int(row["newest"]))
         records += int(row["n"])
         late += int(row["late"])
-    hi = hi_us if hi_us is not None else frontier(newest, window_us)
+    polled = dict(polls_newest_us or {})
+    for p, t in observation.newest(polls).items():
+        polled[p] = max(polled.get(p, t), t)
+    hi = hi_us
+    if hi is None:
+        watermarks = {("status", p): t for p, t in newest.items()}
+        watermarks |= {("polls", p): t for p, t in polled.items()}
+        hi = frontier(watermarks, window_us)
     if hi is not None and lo is not None:
         hi = max(hi, lo)
     line = cache(timeline(arranged, stale_after_us))
+    sorted_polls = cache(observation.arrange(kept["polls"], polls, lo))
     frames = {
         "status": indicators.status_rows(line.where(F.col("fresh") & ~F.col("same_report"))),
-        "out_of_order": out_of_order(arranged),
+        "polls": observation.poll_rows(
+            polls, sorted_polls, indicators.utc_date(F.col("observed_at"))
+        ),
+        "out_of_order": out_of_order(arranged).unionByName(observation.rejected(sorted_polls)),
     }
+    window_polls = None
+    seen = kept["seen"]
     if hi is not None and (lo is None or hi > lo):
+        sighted = cache(observation.sightings(sorted_polls, lo, hi))
         frames["indicators_station"] = indicators.station_rows(
-            pieces(line, lo, hi, window_us), places(line), window_us
+            pieces(line, lo, hi, window_us),
+            places(line),
+            window_us,
+            observation.polls_seen(sighted, window_us),
         )
-        frames["alerts"] = cache(alert_rows(line, lo, hi, stale_after_us))
-    return Step(frames, kept_records(line, hi), hi, newest, records, late)
+        frames["alerts"] = cache(
+            observation.seen_before(alert_rows(line, lo, hi, stale_after_us), seen, sighted).select(
+                *vocabulary.names(vocabulary.ALERT)
+            )
+        )
+        window_polls = observation.window_polls(sorted_polls, lo, hi, window_us)
+        seen = observation.last_seen(seen, sighted)
+    next_state = {
+        "records": kept_records(line, hi),
+        "polls": observation.kept(sorted_polls, hi),
+        "seen": seen,
+    }
+    return Step(frames, next_state, hi, newest, polled, window_polls, records, late)

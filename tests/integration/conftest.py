@@ -46,6 +46,7 @@ def stream_slice(kafka_bootstrap, spark, tmp_path_factory) -> Path:  # noqa: ARG
         env.setenv("VELIB_TOPIC_STATUS", topic)
         env.setenv("VELIB_TOPIC_ALERTS", f"{topic}-alerts")
         env.setenv("VELIB_TOPIC_DEAD_LETTER", f"{topic}-dlq")
+        env.setenv("VELIB_TOPIC_POLLS", f"{topic}-polls")
         settings = RunSettings.build(
             {
                 "raw": [raw],

@@ -3,8 +3,8 @@
 Live: ``velib ingest --source gbfs --follow --archive DIR`` against the local
 feed (a real recorded history, served with one fault of each kind but the slow
 one, which the soak covers). Replay: ``velib ingest --source replay DIR`` into
-fresh topics. Both status topics and both dead-letter topics must be equal,
-message for message (key and value, per partition in order).
+fresh topics. Both status topics, both dead-letter topics and both polls topics
+must be equal, message for message (key and value, per partition in order).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import TopicPartition
 
+from pipeline import poll
 from pipeline.ingest import job as ingest
 from pipeline.kafka import clients
 from pipeline.localfeed.faults import parse_faults
@@ -53,6 +54,7 @@ def run_ingest(settings: IngestSettings, archive: Archive | None = None, polls: 
             bootstrap_servers=settings.bootstrap_servers,
             topic=settings.topic,
             dead_letter_topic=settings.dead_letter_topic,
+            polls_topic=settings.polls_topic,
             heartbeat_s=settings.heartbeat_s,
             progress=False,
             stop=stop,
@@ -64,7 +66,8 @@ def run_ingest(settings: IngestSettings, archive: Archive | None = None, polls: 
 
 
 def test_replaying_the_archive_gives_the_live_topics(kafka_bootstrap, make_topic, tmp_path):
-    topics = {side: (make_topic(3, f"{side}-status"), make_topic(1, f"{side}-dead"))
+    topics = {side: (make_topic(3, f"{side}-status"), make_topic(1, f"{side}-dead"),
+                     make_topic(1, f"{side}-polls"))
               for side in ("live", "replay")}  # fmt: skip
     common = {"bootstrap_servers": kafka_bootstrap, "heartbeat_s": 1800.0}
     faults = parse_faults(FAULTS)
@@ -79,6 +82,7 @@ def test_replaying_the_archive_gives_the_live_topics(kafka_bootstrap, make_topic
                 "archive": tmp_path / "archive",
                 "topic": topics["live"][0],
                 "dead_letter_topic": topics["live"][1],
+                "polls_topic": topics["live"][2],
             }
         )
         done = run_ingest(live, Archive(live.archive), polls=40)
@@ -90,6 +94,7 @@ def test_replaying_the_archive_gives_the_live_topics(kafka_bootstrap, make_topic
             "path": tmp_path / "archive",
             "topic": topics["replay"][0],
             "dead_letter_topic": topics["replay"][1],
+            "polls_topic": topics["replay"][2],
         }
     )
     again = run_ingest(replay)
@@ -97,10 +102,23 @@ def test_replaying_the_archive_gives_the_live_topics(kafka_bootstrap, make_topic
     assert served >= set(FAULTS[5:].split(",")), f"the feed did not serve every fault: {served}"
     assert done.emitted > 50 and done.dead_lettered >= 3  # truncated, html, backwards at least
     assert (again.emitted, again.dead_lettered) == (done.emitted, done.dead_lettered)
-    for side in (0, 1):
+    for side in (0, 1, 2):
         live_msgs = messages(kafka_bootstrap, topics["live"][side])
         assert live_msgs == messages(kafka_bootstrap, topics["replay"][side])
     dead = [v for _, v in messages(kafka_bootstrap, topics["live"][1])[0]]
     assert any(b"stale snapshot" in v for v in dead), (
         "the backwards feed time became no dead letter"
     )
+
+    # one poll per poll made, in poll order, each saying what it was
+    polls = [poll.from_json(v) for _, v in messages(kafka_bootstrap, topics["live"][2])[0]]
+    assert len(polls) == done.polls == done.snapshots == again.polls
+    assert all(p.polled_at is not None and p.source == "gbfs" for p in polls)
+    ok = [p for p in polls if p.ok]
+    assert ok and all(p.feed_time == p.observed_at and p.listed for p in ok)
+    assert sum(p.emitted for p in polls) == done.emitted
+    assert sum(p.rejected for p in polls) == done.dead_lettered
+    failed = [p for p in polls if not p.ok]
+    assert any(p.reason.startswith("stale snapshot") and p.stations > 0 for p in failed)
+    assert any("HTML" in p.reason for p in failed)
+    assert all(p.listed == () for p in failed)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import poll
 from pipeline.ingest.job import emitted_records, ingest
 from pipeline.kafka import clients
 from pipeline.record import from_json, to_json
@@ -62,6 +63,7 @@ def run(bootstrap, snapshots, topic, dead, **kw):
         bootstrap_servers=bootstrap,
         topic=topic,
         dead_letter_topic=dead,
+        polls_topic=kw.pop("polls_topic", f"{topic}-polls"),
         heartbeat_s=kw.pop("heartbeat_s", 0),
         speed=0,
         progress=False,
@@ -69,17 +71,46 @@ def run(bootstrap, snapshots, topic, dead, **kw):
     )
 
 
+def polls_on(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of a one-partition polls topic, in order."""
+    consumer = clients.consumer(bootstrap, None, consumer_timeout_ms=3000)
+    consumer.subscribe([topic])
+    try:
+        return [(m.key, m.value) for m in sorted(consumer, key=lambda m: m.offset)]
+    finally:
+        consumer.close()
+
+
+def clean_polls(bootstrap: str, make_topic, **kw) -> list[tuple[bytes, bytes]]:
+    """The polls of one uninterrupted run over the history, in fresh topics."""
+    topic, polls = make_topic(3), make_topic(1)
+    run(bootstrap, read_recorded(FIX / "history"), topic, make_topic(1), polls_topic=polls, **kw)
+    return polls_on(bootstrap, polls)
+
+
 def test_replay_history_emits_exactly_the_changes_with_keys(kafka_bootstrap, make_topic, group_id):
-    topic, dead = make_topic(3), make_topic(1)
+    topic, dead, polls = make_topic(3), make_topic(1), make_topic(1)
     expected = expected_per_key(FIX / "history")
     total = sum(len(v) for v in expected.values())
-    summary = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead)
+    summary = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead, polls_topic=polls)
     assert (summary.snapshots, summary.seen, summary.emitted) == (6, 150, total)
     assert summary.unchanged == 150 - total and summary.delivery_errors == 0
     got = per_key(consume_all(kafka_bootstrap, topic, group_id, total))
     assert got == expected
     one = from_json(next(iter(got.values()))[0])
     assert one.source == "replay:opendata-csv" and one.observed_at.tzinfo is not None
+    # one poll per file, after its records, saying what each file held and what was sent
+    sent = [poll.from_json(v) for _, v in polls_on(kafka_bootstrap, polls)]
+    files = sorted((FIX / "history").glob("*.csv*"))
+    assert summary.polls == len(sent) == len(files)
+    assert [p.origin for p in sent] == [str(f) for f in files]
+    snaps = list(read_recorded(FIX / "history"))
+    assert [p.observed_at for p in sent] == [s.observed_at for s in snaps]
+    assert [p.listed for p in sent] == [
+        tuple(sorted(r.station_code for r in s.records)) for s in snaps
+    ]
+    assert sum(p.emitted for p in sent) == total and all(p.ok and p.stations == 25 for p in sent)
+    assert all(p.polled_at is None and p.feed_time is None for p in sent)  # a recorded file
 
 
 def test_malformed_files_become_dead_letters_and_the_loop_goes_on(
@@ -112,24 +143,28 @@ def test_rejected_row_dead_lettered_with_station_key(kafka_bootstrap, make_topic
 def test_restart_after_partial_snapshot_neither_repeats_nor_misses(
     kafka_bootstrap, make_topic, group_id
 ):
-    topic, dead = make_topic(3), make_topic(1)
+    topic, dead, polls = make_topic(3), make_topic(1), make_topic(1)
     snaps = list(read_recorded(FIX / "history"))
-    # first run dies in the middle of snapshot 3: only part of it reached the topic
+    # first run dies in the middle of snapshot 3: only part of it reached the topic, and
+    # its poll did not (sent elsewhere, so the polls topic never sees it)
+    run(kafka_bootstrap, snaps[:2], topic, dead, polls_topic=polls)
     partial = replace(snaps[2], records=snaps[2].records[:12])
-    run(kafka_bootstrap, [*snaps[:2], partial], topic, dead)
-    summary = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead)
+    run(kafka_bootstrap, [partial], topic, dead, polls_topic=make_topic(1))
+    summary = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead, polls_topic=polls)
     assert summary.skipped == 2  # snapshots older than the resume point
     expected = expected_per_key(FIX / "history")
     total = sum(len(v) for v in expected.values())
     assert per_key(consume_all(kafka_bootstrap, topic, group_id, total)) == expected
-    # a third run over the same files emits nothing at all
-    again = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead)
-    assert again.emitted == 0
+    # the polls are those of one clean run: none lost, none twice, emitted counted in full
+    assert polls_on(kafka_bootstrap, polls) == clean_polls(kafka_bootstrap, make_topic)
+    # a third run over the same files emits nothing at all, and sends no poll again
+    again = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead, polls_topic=polls)
+    assert again.emitted == 0 and again.polls == 0
 
 
 @pytest.mark.slow
 def test_cli_killed_with_sigkill_then_restarted(kafka_bootstrap, make_topic, group_id):
-    topic, dead = make_topic(3), make_topic(1)
+    topic, dead, polls = make_topic(3), make_topic(1), make_topic(1)
     cmd = [
         sys.executable,
         "-m",
@@ -144,6 +179,8 @@ def test_cli_killed_with_sigkill_then_restarted(kafka_bootstrap, make_topic, gro
         topic,
         "--dead-letter-topic",
         dead,
+        "--polls-topic",
+        polls,
         "--bootstrap-servers",
         kafka_bootstrap,
     ]
@@ -168,3 +205,4 @@ def test_cli_killed_with_sigkill_then_restarted(kafka_bootstrap, make_topic, gro
     expected = expected_per_key(FIX / "history")
     total = sum(len(v) for v in expected.values())
     assert per_key(consume_all(kafka_bootstrap, topic, group_id, total)) == expected
+    assert polls_on(kafka_bootstrap, polls) == clean_polls(kafka_bootstrap, make_topic)

@@ -63,15 +63,18 @@ def test_watchdog_restarts_a_killed_broker_on_its_port_with_its_data(java, tmp_p
 
 
 def test_status_counts_what_the_broker_holds(kafka_bootstrap, make_topic, tmp_path, monkeypatch):
-    status, dead = make_topic(3), make_topic(1)
+    status, dead, polls = make_topic(3), make_topic(1), make_topic(1)
     monkeypatch.setenv("VELIB_TOPIC_STATUS", status)
     monkeypatch.setenv("VELIB_TOPIC_DEAD_LETTER", dead)
+    monkeypatch.setenv("VELIB_TOPIC_POLLS", polls)
     settings = RunSettings.build({"live_dir": str(tmp_path)})
     assert IngestSettings.build().topic == status
     producer = clients.producer(kafka_bootstrap)
     for i in range(7):
         producer.send(status, key=f"{i}", value=b"{}")
     producer.send(dead, key=None, value=b"{}")
+    for _ in range(3):
+        producer.send(polls, key="gbfs", value=b"{}")
     producer.flush()
     producer.close()
     today = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -84,6 +87,7 @@ def test_status_counts_what_the_broker_holds(kafka_bootstrap, make_topic, tmp_pa
     facts = live.status(settings, kafka_bootstrap)
 
     assert facts["polls_today"] == 2 and facts["records"] == 7 and facts["dead_letters"] == 1
+    assert facts["poll_messages"] == 3
     assert facts["capture_lag"] == 7  # the capture group never read this fresh topic
     assert facts["spark_batch"] is None and "kafka" not in facts
 

@@ -41,6 +41,7 @@ def test_run_chain_agrees_across_kafka_csv_and_parquet(
     monkeypatch.setenv("VELIB_TOPIC_STATUS", topic)
     monkeypatch.setenv("VELIB_TOPIC_ALERTS", f"{topic}-alerts")
     monkeypatch.setenv("VELIB_TOPIC_DEAD_LETTER", f"{topic}-dlq")
+    monkeypatch.setenv("VELIB_TOPIC_POLLS", f"{topic}-polls")
     out = tmp_path / "processed"
     (out / "stale-from-an-earlier-run").mkdir(parents=True)
     metrics = tmp_path / "stream.json"
@@ -85,3 +86,11 @@ def test_run_chain_agrees_across_kafka_csv_and_parquet(
     details = json.loads(metrics.with_name("stream_details.json").read_text())
     assert details["ingest"]["emitted"] == len(produced)
     assert details["dataset"]["rows"] == len(produced)
+    # the poll log: one poll per snapshot file, on its topic, in the table, on the summary lines
+    files = len(list(HISTORY.glob("*.csv*")))
+    assert summary.ingest.polls == summary.stream["polls_in"] == files
+    assert summary.stream["rows"]["polls"] == files
+    assert spark.read.parquet(str(out / "polls")).count() == files
+    lines = summary.lines()
+    assert f"polls={files}" in lines[0] and f"polls_in={files} " in lines[2]
+    assert details["ingest"]["polls"] == details["stream"]["polls_in"] == files

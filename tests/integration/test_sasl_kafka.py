@@ -130,6 +130,7 @@ def chain_run(sasl_broker: LocalBroker, spark, tmp_path_factory) -> Iterator[Cha
         mp.setenv("VELIB_TOPIC_STATUS", topic)
         mp.setenv("VELIB_TOPIC_ALERTS", f"{topic}-alerts")
         mp.setenv("VELIB_TOPIC_DEAD_LETTER", f"{topic}-dlq")
+        mp.setenv("VELIB_TOPIC_POLLS", f"{topic}-polls")
         try:
             settings = RunSettings.build(
                 {
@@ -191,7 +192,8 @@ def test_velib_stream_reads_the_sasl_topic(chain_run, sasl_broker, tmp_path):
     env = _client_env(sasl_broker)
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "stream", "--topic", topic,
-         "--alerts-topic", f"{topic}-cli-alerts", "--out", str(tmp_path / "processed")],
+         "--polls-topic", f"{topic}-polls", "--alerts-topic", f"{topic}-cli-alerts",
+         "--out", str(tmp_path / "processed")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -218,7 +220,8 @@ def test_a_wrong_password_stops_each_stage_at_once(wrong_env, spark, tmp_path):
     started = time.monotonic()
     with pytest.raises(KafkaAuthError, match="refused the login of 'velib'") as ingest_err:
         ingest(read_recorded(HISTORY), bootstrap_servers=bootstrap, topic=topic,
-               dead_letter_topic=f"{topic}-dlq", progress=False)  # fmt: skip
+               dead_letter_topic=f"{topic}-dlq", polls_topic=f"{topic}-polls",
+               progress=False)  # fmt: skip
     with pytest.raises(KafkaAuthError, match="invalid credentials") as capture_err:
         capture(
             bootstrap_servers=bootstrap,

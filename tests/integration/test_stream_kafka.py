@@ -2,9 +2,10 @@
 
 A slice of the real 2022-05-13 open-data history (tests/fixtures/history, 25
 stations, 6 snapshots) goes through ingest (with its heartbeat) into a
-3-partition topic; the job's tables are compared with ``tests/oracle.py``, an
-independent plain-Python computation of the states in force written from the
-definitions, sharing no code with the pipeline.
+3-partition topic and its polls topic; the job's tables are compared with
+``tests/oracle.py``, an independent plain-Python computation of the states in
+force and of what the polls saw, written from the definitions, sharing no
+code with the pipeline.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline import record, vocabulary
+from pipeline import poll, record, vocabulary
 from pipeline.ingest.job import ingest
 from pipeline.kafka import clients
 from pipeline.settings.stream import StreamSettings
@@ -59,9 +60,14 @@ def valid(messages: list[tuple[str | None, bytes]]) -> list[record.StationRecord
     return out
 
 
+def polls_of(messages: list[tuple[str | None, bytes]]) -> list[poll.Poll]:
+    return [poll.from_json(value) for _, value in messages]
+
+
 def table(out: Path, name: str) -> pd.DataFrame:
     df = ds.dataset(out / name, format="parquet", partitioning="hive").to_table().to_pandas()
-    for column in ("window_start", "window_end", "at", "observed_at", "last_reported"):
+    for column in ("window_start", "window_end", "at", "observed_at", "last_reported",
+                   "seen_before_at", "polled_at", "feed_time"):  # fmt: skip
         if column in df:
             df[column] = pd.to_datetime(df[column], utc=True)
     return df
@@ -71,9 +77,11 @@ def until(summary) -> datetime:
     return datetime.fromisoformat(summary.complete_until.replace("Z", "+00:00"))
 
 
-def check_against_oracle(out: Path, recs: list[record.StationRecord], complete: datetime) -> None:
-    """Every station row, area row and alert equals the oracle's, and nothing more."""
-    expected = oracle.station_windows(recs, WINDOW, STALE, complete)
+def check_against_oracle(
+    out: Path, recs: list[record.StationRecord], complete: datetime, polls: list[poll.Poll]
+) -> None:
+    """Every station row, area row, alert and poll equals the oracle's, and nothing more."""
+    expected = oracle.station_windows(recs, WINDOW, STALE, complete, polls)
     got = table(out, "indicators_station")
     assert list(got.columns) == [c for c in vocabulary.names(vocabulary.STATION) if c != "date"] + [
         "date"
@@ -92,7 +100,7 @@ def check_against_oracle(out: Path, recs: list[record.StationRecord], complete: 
             else:
                 assert actual == value, (row.station_code, row.window_start, column)
 
-    areas = oracle.area_windows(expected, WINDOW)
+    areas = oracle.area_windows(expected, WINDOW, polls)
     got_areas = table(out, "indicators_area")
     assert len(got_areas) == len(areas)
     for row in got_areas.itertuples():
@@ -108,6 +116,18 @@ def check_against_oracle(out: Path, recs: list[record.StationRecord], complete: 
     }
     assert len(as_tuples) == len(got_alerts)
     assert as_tuples == oracle.alerts(recs, STALE, complete)
+    intervals = oracle.seen_before(as_tuples, polls)
+    for r in got_alerts.itertuples():
+        seen = None if pd.isna(r.seen_before_at) else r.seen_before_at.to_pydatetime()
+        assert seen == intervals[(r.station_code, r.alert, r.at.to_pydatetime())]
+    assert got_alerts["seen_before_at"].notna().any()
+
+    got_polls = table(out, "polls").sort_values("observed_at", ignore_index=True)
+    want_polls = oracle.distinct_polls(polls)
+    assert list(got_polls.columns) == [*poll.FIELD_NAMES, "date"]
+    assert list(got_polls["origin"]) == [p.origin for p in want_polls]
+    assert [tuple(x) for x in got_polls["listed"]] == [p.listed for p in want_polls]
+    assert list(got_polls["emitted"]) == [p.emitted for p in want_polls]
 
 
 def ingest_files(bootstrap: str, topic: str, dead: str, files: list[Path]) -> None:
@@ -116,6 +136,7 @@ def ingest_files(bootstrap: str, topic: str, dead: str, files: list[Path]) -> No
         bootstrap_servers=bootstrap,
         topic=topic,
         dead_letter_topic=dead,
+        polls_topic=f"{topic}-polls",
         heartbeat_s=HEARTBEAT_S,
         progress=False,
     )
@@ -139,12 +160,14 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
             {
                 "bootstrap_servers": kafka_bootstrap,
                 "topic": topic,
+                "polls_topic": f"{topic}-polls",
                 "out": str(out),
                 "alerts_topic": alerts_topic,
             }
         ),
     )
     assert summary.records_in == len(first) + 1
+    assert summary.polls_in == summary.rows["polls"] == 4  # one per file
     assert summary.rows["status"] == len(first) and summary.late == 0
     assert summary.rejected == 1
     status = table(out, "status")
@@ -155,7 +178,9 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
     complete = until(summary)
     newest = max(r.observed_at for r in first)
     assert newest - WINDOW < complete <= newest  # all but the window still open
-    check_against_oracle(out, first, complete)
+    check_against_oracle(
+        out, first, complete, polls_of(read_topic(kafka_bootstrap, f"{topic}-polls"))
+    )
 
     rejected = table(out, "_rejected")
     assert list(zip(rejected["key"], rejected["value"], strict=True)) == [
@@ -176,6 +201,7 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
             {
                 "bootstrap_servers": kafka_bootstrap,
                 "topic": topic,
+                "polls_topic": f"{topic}-polls",
                 "out": str(out),
                 "alerts_topic": alerts_topic,
             }
@@ -188,7 +214,10 @@ def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path
     assert list(resent["reason"]) == [
         "out of order: observed before an earlier record of the station"
     ]
-    check_against_oracle(out, everything, until(summary2))
+    assert summary2.polls_in == summary2.rows["polls"] == 2
+    check_against_oracle(
+        out, everything, until(summary2), polls_of(read_topic(kafka_bootstrap, f"{topic}-polls"))
+    )
 
     # every alert was published once, as JSON keyed by station code
     published = read_topic(kafka_bootstrap, alerts_topic)
@@ -212,6 +241,7 @@ def test_uneven_partitions_drop_nothing(spark, kafka_bootstrap, make_topic, tmp_
             {
                 "bootstrap_servers": kafka_bootstrap,
                 "topic": topic,
+                "polls_topic": f"{topic}-polls",
                 "out": str(out),
                 "alerts_topic": make_topic(1),
                 "max_offsets_per_trigger": 25,
@@ -220,7 +250,22 @@ def test_uneven_partitions_drop_nothing(spark, kafka_bootstrap, make_topic, tmp_
     )
     assert summary.batches >= 5 and summary.late == 0
     assert summary.rows["status"] == len(recs) == len(table(out, "status"))
-    check_against_oracle(out, recs, until(summary))
+    polls = polls_of(read_topic(kafka_bootstrap, f"{topic}-polls"))
+    check_against_oracle(out, recs, until(summary), polls)
+    # one poll row per snapshot file; a window with no snapshot in it was not observed
+    files = sorted(HISTORY.glob("*.csv*"))
+    assert sorted(table(out, "polls")["origin"]) == [str(f) for f in files]
+    station, area = table(out, "indicators_station"), table(out, "indicators_area")
+    network = area[area["area_level"] == "network"].set_index("window_start")
+    taken = {
+        (p.observed_at.replace(minute=p.observed_at.minute // 15 * 15, second=0)) for p in polls
+    }
+    empty = network[~network.index.isin(list(taken))]
+    assert len(empty) > 0 and set(empty["polls"]) == {0} and set(empty["stations_seen"]) == {0}
+    assert set(network.loc[network.index.isin(list(taken)), "polls"]) == {1}
+    unobserved = station[~station["window_start"].isin(list(taken))]
+    assert len(unobserved) > 0 and set(unobserved["polls_seen"]) == {0}
+    assert set(station[station["window_start"].isin(list(taken))]["polls_seen"]) == {1}
 
 
 def test_kill_9_mid_run_then_restart_gives_the_same_tables(
@@ -239,6 +284,8 @@ def test_kill_9_mid_run_then_restart_gives_the_same_tables(
         kafka_bootstrap,
         "--topic",
         topic,
+        "--polls-topic",
+        f"{topic}-polls",
         "--out",
         str(out),
         "--alerts-topic",
@@ -264,6 +311,7 @@ def test_kill_9_mid_run_then_restart_gives_the_same_tables(
             {
                 "bootstrap_servers": kafka_bootstrap,
                 "topic": topic,
+                "polls_topic": f"{topic}-polls",
                 "out": str(out),
                 "alerts_topic": alerts_topic,
                 "max_offsets_per_trigger": 30,
@@ -271,4 +319,5 @@ def test_kill_9_mid_run_then_restart_gives_the_same_tables(
         ),
     )
     assert len(table(out, "status")) == len(recs)
-    check_against_oracle(out, recs, until(summary))
+    polls = polls_of(read_topic(kafka_bootstrap, f"{topic}-polls"))
+    check_against_oracle(out, recs, until(summary), polls)

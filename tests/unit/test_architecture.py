@@ -3,8 +3,9 @@
 Every stage package's ``__init__`` docstring ends with the line
 ``Imports from the project: a, b, c.``; this test reads that line and holds
 every module of the package to it (imports at any depth, lazy ones included).
-The ground floor (record, vocabulary, lifecycle, durable) imports nothing of ours; only
-the top (cli, run, live) may reach every stage, and no stage reaches the top.
+The ground floor (record, poll, vocabulary, lifecycle, durable) imports nothing of ours
+but the record's timestamp format (poll); only the top (cli, run, live) may reach every
+stage, and no stage reaches the top.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
-GROUND = {"record", "vocabulary", "lifecycle", "durable"}
+# the ground floor, each module with the little of ours it may use
+GROUND: dict[str, set[str]] = {
+    "record": set(),
+    "poll": {"record"},
+    "vocabulary": set(),
+    "lifecycle": set(),
+    "durable": set(),
+}
 TOP = {"cli", "run", "live"}
 STAGES = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
 
@@ -52,12 +60,12 @@ def test_a_stage_imports_only_what_its_package_declares(stage):
 
 @pytest.mark.parametrize("module", sorted(GROUND))
 def test_the_ground_floor_imports_nothing_of_ours(module):
-    assert units_imported(PACKAGE / f"{module}.py") == set()
+    assert units_imported(PACKAGE / f"{module}.py") == GROUND[module]
 
 
 def test_every_module_is_in_a_stage_or_named_on_a_floor():
     top_level = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    assert top_level == GROUND | TOP, "a new top-level module belongs in a stage package"
+    assert top_level == set(GROUND) | TOP, "a new top-level module belongs in a stage package"
 
 
 def test_no_module_outgrows_400_lines():

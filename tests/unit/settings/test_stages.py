@@ -6,6 +6,7 @@ import dataclasses
 import io
 import re
 from contextlib import redirect_stdout
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,9 @@ def test_params_reach_velib_run_and_the_command(params_file, section, key, value
         (IngestSettings, {"source": "replay"}, "--source replay needs a PATH"),
         (IngestSettings, {"source": "carrier-pigeon"}, "--source: choose from"),
         (RunSettings, {"raw": ["no/such/folder"]}, "raw data not found"),
+        (RunSettings, {"dates": "2022-05-12:2022-05-25"}, "--dates: bad dates"),
+        (RunSettings, {"dates": "2022-05-25..2022-05-12"}, "--dates: bad dates"),
+        (RunSettings, {"dates": "2022-05-12.."}, "--dates: bad dates"),
         (StreamSettings, {"stale_after": "1 hour"}, "--stale-after: stream.stale_after"),
     ],
 )
@@ -193,3 +197,18 @@ def test_a_replay_cuts_capture_files_by_size_never_by_the_clock(params_file):
     assert CaptureSettings.build().max_seconds == 5  # live capture keeps its time cut
     cut = RunSettings.build().capture("b:9092").max_seconds
     assert cut >= 24 * 3600, "a replayed topic is complete: file names must not depend on speed"
+
+
+@pytest.mark.parametrize(
+    ("value", "dates"),
+    [
+        ("2022-05-12..2022-05-25", (date(2022, 5, 12), date(2022, 5, 25))),
+        ("2022-05-14", (date(2022, 5, 14), date(2022, 5, 14))),
+        (date(2022, 5, 14), (date(2022, 5, 14), date(2022, 5, 14))),  # YAML's bare date
+        ("", None),
+        (None, None),
+    ],
+)
+def test_a_recording_is_a_period_read_from_base_dates(params_file, value, dates):
+    params_file("base", "dates", value)
+    assert RunSettings.build().dates == dates

@@ -15,7 +15,7 @@ from pipeline.stream import alerts
 
 def test_json_columns_are_the_alert_columns_without_the_partition() -> None:
     assert alerts.COLUMNS == (
-        "station_code", "alert", "previous", "condition", "at",
+        "station_code", "alert", "previous", "condition", "at", "seen_before_at",
         "bikes_available", "docks_available", "commune", "arrondissement",
     )  # fmt: skip
     assert "date" not in alerts.COLUMNS
@@ -28,6 +28,7 @@ def test_output_schema_is_the_vocabulary_table() -> None:
     assert tuple(schema.fieldNames()) == (*alerts.COLUMNS, "date")
     kinds = {f.name: f.dataType for f in schema.fields}
     assert kinds["at"] == T.TimestampType() and kinds["date"] == T.DateType()
+    assert kinds["seen_before_at"] == T.TimestampType()
     assert kinds["bikes_available"] == T.IntegerType()
     assert kinds["previous"] == T.StringType()
     assert all(f.nullable for f in schema.fields)  # "previous" is null on a first record

@@ -18,7 +18,8 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from pipeline import record
-from pipeline.stream import indicators, timeline
+from pipeline.poll import Poll
+from pipeline.stream import indicators, observation, timeline
 from tests import oracle
 
 pytestmark = pytest.mark.spark
@@ -183,11 +184,27 @@ def test_status_rows_keep_every_field_and_a_utc_date(spark, records):
 # --- indicators over time, held against the oracle ----------------------------------
 
 
+def snapshot_polls(recs) -> list[Poll]:
+    """The poll of each snapshot the records came from: its time and the stations it held."""
+    listed: dict[datetime, set[str]] = {}
+    for r in recs:
+        listed.setdefault(r.observed_at, set()).add(r.station_code)
+    return [
+        Poll("replay:opendata-csv", f"snapshot@{at}", at, None, None, True, None,
+             len(codes), 0, 0, tuple(sorted(codes)), ())
+        for at, codes in sorted(listed.items())
+    ]  # fmt: skip
+
+
 def _tables(spark, recs, window_minutes: int, until: datetime):
     rows = [{**r.to_dict(), "partition": 0, "offset": i} for i, r in enumerate(recs)]
+    polls = [
+        {**p.to_dict(), "partition": 0, "offset": i} for i, p in enumerate(snapshot_polls(recs))
+    ]
     step = timeline.advance(
-        spark.createDataFrame([], timeline.state_schema()),
+        {},
         spark.createDataFrame(rows, timeline.state_schema()),
+        spark.createDataFrame(polls, observation.batch_schema()),
         complete_until_us=None,
         partition_newest_us={},
         window_us=window_minutes * 60 * 1_000_000,
@@ -196,7 +213,7 @@ def _tables(spark, recs, window_minutes: int, until: datetime):
     )
     frames = dict(step.frames)
     frames["indicators_area"] = indicators.area_rows(
-        frames["indicators_station"], window_minutes * 60.0
+        frames["indicators_station"], window_minutes * 60.0, step.window_polls
     )
     return {name: frame.toPandas() for name, frame in frames.items()}
 
@@ -207,7 +224,7 @@ def test_real_records_give_the_oracles_station_and_area_rows(spark, window_minut
     until = ts("13:15")
     got = _tables(spark, recs, window_minutes, until)
     window = timedelta(minutes=window_minutes)
-    want = oracle.station_windows(recs, window, timedelta(hours=2), until)
+    want = oracle.station_windows(recs, window, timedelta(hours=2), until, snapshot_polls(recs))
     station = got["indicators_station"]
     assert len(station) == len(want)
     for row in station.itertuples():
@@ -215,7 +232,9 @@ def test_real_records_give_the_oracles_station_and_area_rows(spark, window_minut
         for column, value in want[(row.station_code, start)].items():
             actual = getattr(row, column)
             assert pd.isna(actual) if value is None else actual == pytest.approx(value), column
-    areas = oracle.area_windows(want, window)
+    assert station["polls_seen"].sum() > 0  # and 12:00-12:15 had no snapshot: carried forward
+    assert (station["polls_seen"] == 0).any() == (window_minutes == 15)
+    areas = oracle.area_windows(want, window, snapshot_polls(recs))
     area = got["indicators_area"]
     assert len(area) == len(areas)
     for row in area.itertuples():
@@ -232,7 +251,17 @@ def test_real_records_alerts(spark):
         (r.station_code, r.alert, r.previous, pd.Timestamp(r.at, tz="UTC").to_pydatetime())
         for r in got.itertuples()
     }
-    assert as_set == oracle.alerts(recs, timedelta(hours=2), ts("13:15"))
+    expected = oracle.alerts(recs, timedelta(hours=2), ts("13:15"))
+    assert as_set == expected
+    intervals = oracle.seen_before(expected, snapshot_polls(recs))
+    for r in got.itertuples():
+        at = pd.Timestamp(r.at, tz="UTC").to_pydatetime()
+        seen = r.seen_before_at
+        seen = None if pd.isna(seen) else pd.Timestamp(seen, tz="UTC").to_pydatetime()
+        assert seen == intervals[(r.station_code, r.alert, at)], (r.station_code, r.alert, at)
+    # 15020 was last seen normal at 11:13:44, empty at the next poll
+    empty = got[(got.station_code == "15020") & (got.alert == "empty")].iloc[0]
+    assert pd.Timestamp(empty.seen_before_at, tz="UTC") == ts("11:13:44")
     # 15020 runs empty at 11:34:57 and recovers at 11:47:44; 14032 is out of service
     assert ("15020", "empty", "normal", ts("11:34:57")) in as_set
     assert ("15020", "normal", "empty", ts("11:47:44")) in as_set

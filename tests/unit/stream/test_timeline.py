@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from pipeline import record, vocabulary
+from pipeline.poll import Poll
 from pipeline.record import StationRecord
-from pipeline.stream import indicators, timeline
+from pipeline.stream import indicators, observation, timeline
 
 pytestmark = pytest.mark.spark
 
@@ -63,10 +64,32 @@ def us(minute: float) -> int:
     return int((T0 + timedelta(minutes=minute)).timestamp() * US)
 
 
-def run(spark, batches, *, until: float | None = None, stale_minutes: float = 120):
-    """Feed batches through timeline.advance; returns pandas frames of every output."""
-    kept = spark.createDataFrame([], timeline.state_schema())
-    lo, newest, offset = None, {}, 0
+def sighting(minute: float, *codes: str, ok: bool = True, source: str = "test") -> Poll:
+    """A poll at T0 + minute that listed ``codes`` (a failed one lists nothing)."""
+    return Poll(
+        source=source,
+        origin=f"poll@{minute}",
+        observed_at=T0 + timedelta(minutes=minute),
+        polled_at=None,
+        feed_time=None,
+        ok=ok,
+        reason=None if ok else "HTTP 502",
+        stations=len(codes),
+        emitted=0,
+        rejected=0 if ok else 1,
+        listed=tuple(sorted(codes)) if ok else (),
+        disappeared=(),
+    )
+
+
+def run(spark, batches, *, until: float | None = None, stale_minutes: float = 120, polls=None):
+    """Feed batches (and their polls) through timeline.advance; pandas frames of every output.
+
+    ``polls``: one list of polls per batch (None: no poll log at all).
+    """
+    schemas = timeline.state_schemas()
+    kept = {name: spark.createDataFrame([], schema) for name, schema in schemas.items()}
+    lo, newest, polled, offset = None, {}, {}, 0
     out: dict[str, list[pd.DataFrame]] = {}
     steps = []
     for i, batch in enumerate(batches):
@@ -75,23 +98,34 @@ def run(spark, batches, *, until: float | None = None, stale_minutes: float = 12
             rows.append({**r.to_dict(), "partition": 0, "offset": offset})
             offset += 1
         frame = spark.createDataFrame(rows, timeline.state_schema())
+        poll_frame = None
+        if polls is not None:
+            poll_rows = []
+            for p in polls[i]:
+                poll_rows.append({**p.to_dict(), "partition": 0, "offset": offset})
+                offset += 1
+            poll_frame = spark.createDataFrame(poll_rows, observation.batch_schema())
         last = i == len(batches) - 1
         step = timeline.advance(
             kept,
             frame,
+            poll_frame,
             complete_until_us=lo,
             partition_newest_us=newest,
+            polls_newest_us=polled,
             window_us=WINDOW,
             stale_after_us=int(stale_minutes * 60 * US),
             hi_us=us(until) if until is not None and last else None,
         )
         frames = dict(step.frames)
         if "indicators_station" in frames:
-            frames["indicators_area"] = indicators.area_rows(frames["indicators_station"], 900.0)
+            frames["indicators_area"] = indicators.area_rows(
+                frames["indicators_station"], 900.0, step.window_polls
+            )
         for name, df in frames.items():
             out.setdefault(name, []).append(df.toPandas())
-        kept = spark.createDataFrame(step.kept.collect(), timeline.state_schema())
-        lo, newest = step.complete_until_us, step.partition_newest_us
+        kept = {n: spark.createDataFrame(f.collect(), schemas[n]) for n, f in step.kept.items()}
+        lo, newest, polled = step.complete_until_us, step.partition_newest_us, step.polls_newest_us
         steps.append(step)
     tables = {name: pd.concat(frames, ignore_index=True) for name, frames in out.items()}
     return tables, steps
@@ -246,7 +280,7 @@ def test_batches_give_the_same_tables_as_one(spark):
         a = one[name].sort_values(key, ignore_index=True)
         b = split[name].sort_values(key, ignore_index=True)
         pd.testing.assert_frame_equal(a, b)
-    assert all(s.kept.count() <= 4 for s in steps)  # state stays small
+    assert all(s.kept["records"].count() <= 4 for s in steps)  # state stays small
 
 
 def test_frontier_is_the_least_newest_partition_time():
@@ -264,7 +298,7 @@ def test_output_schemas_are_the_vocabulary(spark):
         [{**rec("A", 0, 0, 10).to_dict(), "partition": 0, "offset": 0}], timeline.state_schema()
     )
     step = timeline.advance(
-        spark.createDataFrame([], timeline.state_schema()),
+        {},
         batch,
         complete_until_us=None,
         partition_newest_us={},
@@ -274,7 +308,9 @@ def test_output_schemas_are_the_vocabulary(spark):
     )
     frames = {
         **step.frames,
-        "indicators_area": indicators.area_rows(step.frames["indicators_station"], 900.0),
+        "indicators_area": indicators.area_rows(
+            step.frames["indicators_station"], 900.0, step.window_polls
+        ),
     }
     for table, columns in vocabulary.TABLES.items():
         got = [(f.name, f.dataType) for f in frames[table].schema.fields]

@@ -1,0 +1,134 @@
+"""The poll log of ingest on hand-written snapshot sequences: listed, disappeared, not ok."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipeline import poll
+from pipeline.ingest.polls import PollLog
+from pipeline.record import StationRecord
+from pipeline.sources.normalize import Rejection
+from pipeline.sources.parsers import failed_snapshot
+from pipeline.sources.recorded import Snapshot, read_recorded
+
+FIX = Path(__file__).resolve().parents[2] / "fixtures"
+T0 = datetime(2022, 5, 12, 12, 0, tzinfo=UTC)
+REAL = next(r for s in read_recorded(FIX / "history") for r in s.records)
+
+
+def station(code: str, at: datetime) -> StationRecord:
+    return REAL.replace(station_code=code, observed_at=at, last_reported=at)
+
+
+def snap(minutes: float, *codes: str, source: str = "replay:opendata-csv") -> Snapshot:
+    at = T0 + timedelta(minutes=minutes)
+    return Snapshot(at, source, f"file@{minutes}", [station(c, at) for c in codes], [])
+
+
+def test_a_station_missing_from_one_poll_disappeared_then_is_listed_again() -> None:
+    log = PollLog()
+    polls = [
+        log.record(s, emitted=n, rejected=0)
+        for s, n in (
+            (snap(0, "B", "A", "C"), 3),
+            (snap(49, "A", "C"), 1),
+            (snap(98, "C", "A", "B"), 2),
+        )
+    ]
+    assert [p.listed for p in polls] == [("A", "B", "C"), ("A", "C"), ("A", "B", "C")]
+    assert [p.disappeared for p in polls] == [(), ("B",), ()]
+    assert [p.stations for p in polls] == [3, 2, 3]
+    assert [p.emitted for p in polls] == [3, 1, 2]
+    assert all(p.ok and p.reason is None for p in polls)
+    assert polls[1].observed_at == T0 + timedelta(minutes=49) and polls[1].origin == "file@49"
+
+
+def test_each_source_has_its_own_previous_listing() -> None:
+    log = PollLog()
+    log.record(snap(0, "A", "B", source="gbfs"), emitted=2, rejected=0)
+    other = log.record(snap(1, "A", source="opendata"), emitted=1, rejected=0)
+    assert other.disappeared == ()  # B was listed by gbfs, not by opendata's previous poll
+    again = log.record(snap(2, "A", source="gbfs"), emitted=0, rejected=0)
+    assert again.disappeared == ("B",)
+
+
+def test_a_live_answer_of_the_snapshot_already_logged_is_a_reread_not_a_poll() -> None:
+    # A feed polled faster than it refreshes answers the same feed time again: no new
+    # snapshot, so no poll message (the stream would only reject it as repeated).
+    log = PollLog()
+    first = log.record(snap(0, "A", "B", source="gbfs"), emitted=2, rejected=0)
+    again = log.record(snap(0, "A", "B", source="gbfs"), emitted=0, rejected=0)
+    other = log.record(snap(0, "A", source="opendata"), emitted=1, rejected=0)
+    later = log.record(snap(1, "A", source="gbfs"), emitted=0, rejected=0)
+    assert first is not None and again is None and log.rereads == 1
+    assert other is not None  # the same instant from another source is its own snapshot
+    assert later is not None and later.disappeared == ("B",)
+
+
+def test_a_failed_poll_is_a_poll_with_its_reason_and_lists_nothing() -> None:
+    log = PollLog()
+    log.record(snap(0, "A", "B"), emitted=2, rejected=0)
+    at = T0 + timedelta(minutes=1)
+    failed = failed_snapshot("GET x answered HTTP 502", "<html>", "http://x", at, "gbfs", at)
+    got = log.record(failed, emitted=0, rejected=1)
+    assert (got.ok, got.reason, got.stations, got.listed, got.disappeared) == (
+        False,
+        "GET x answered HTTP 502",
+        0,
+        (),
+        (),
+    )
+    assert got.polled_at == at and got.rejected == 1 and got.source == "gbfs"
+    # the next ok poll compares with the last ok poll, not with the failure
+    assert log.record(snap(2, "A"), emitted=0, rejected=0).disappeared == ("B",)
+
+
+def test_a_snapshot_with_only_rejected_rows_is_not_ok() -> None:
+    bad = Snapshot(T0, "replay:opendata-csv", "f.csv", [], [Rejection("negative", {}, "f.csv")] * 3)
+    got = PollLog().record(bad, emitted=0, rejected=3)
+    assert not got.ok and got.reason == "no valid station record (3 rows rejected)"
+
+
+def test_a_stale_snapshot_is_not_ok_and_changes_no_listing() -> None:
+    log = PollLog()
+    log.record(snap(10, "A", "B"), emitted=2, rejected=0)
+    reason = "stale snapshot: feed time 12:05 is older than 12:10 already read"
+    stale = log.record(snap(5, "A"), emitted=0, rejected=1, stale=reason)
+    assert (stale.ok, stale.reason, stale.stations, stale.listed, stale.disappeared) == (
+        False,
+        reason,
+        1,
+        (),
+        (),
+    )
+    assert log.record(snap(20, "A", "B"), emitted=0, rejected=0).disappeared == ()
+
+
+def test_the_times_of_a_live_poll_come_with_the_snapshot() -> None:
+    s = snap(0, "A", source="gbfs")
+    s.polled_at, s.feed_time = T0 + timedelta(seconds=42), T0
+    got = PollLog().record(s, emitted=1, rejected=0)
+    assert (got.observed_at, got.polled_at, got.feed_time) == (T0, s.polled_at, T0)
+    assert (got.key, poll.from_json(poll.to_json(got))) == ("gbfs", got)
+
+
+def test_after_a_restart_a_poll_already_on_the_topic_is_not_sent_again() -> None:
+    before = PollLog()
+    first = before.record(snap(0, "A", "B"), emitted=2, rejected=0)
+    resumed = PollLog()  # what restore() leaves after reading `first` back from the topic
+    resumed.on_topic.add((first.source, first.observed_at))
+    resumed.listed[first.source] = frozenset(first.listed)
+    assert resumed.record(snap(0, "A", "B"), emitted=0, rejected=0) is None
+    nxt = resumed.record(snap(49, "A"), emitted=1, rejected=0)
+    assert nxt is not None and nxt.disappeared == ("B",)
+
+
+def test_after_a_restart_a_lost_poll_counts_the_records_already_emitted() -> None:
+    # the crash came after 2 of the snapshot's records reached the status topic, before its poll
+    log = PollLog()
+    log.emitted_before = {("replay:opendata-csv", T0): 2}
+    got = log.record(snap(0, "A", "B", "C"), emitted=1, rejected=0)
+    assert got.emitted == 3
+    assert log.emitted_before == {}  # counted once only
+    assert log.record(snap(0, "A", "B", "C"), emitted=0, rejected=0) is None  # a re-read
