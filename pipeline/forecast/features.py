@@ -19,6 +19,7 @@ import pandas as pd
 from pipeline.forecast import climatology
 from pipeline.forecast.calendar import day_type, paris_day, paris_hour
 from pipeline.forecast.climatology import Climatology
+from pipeline.forecast.history import minutes
 
 BASE = [
     "horizon_min",
@@ -97,9 +98,7 @@ def build(
         right_on="poll_at",
         allow_exact_matches=False,
     ).sort_values("_i")
-    f["missed_polls_min"] = (
-        p["poll_at"].to_numpy() - f["last_obs_at"].to_numpy()
-    ) / np.timedelta64(1, "m")
+    f["missed_polls_min"] = minutes(p["poll_at"], f["last_obs_at"])
     if clim is not None:
         add_climatology(f, clim)
     check_past_only(f, clim)

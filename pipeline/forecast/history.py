@@ -89,8 +89,18 @@ def _value_before(h: pd.DataFrame, lag: pd.Timedelta) -> tuple[np.ndarray, np.nd
     ).sort_values("t", kind="stable")
     m = pd.merge_asof(left, right, on="t", by="station_code", direction="backward")
     m = m.sort_values("row")
-    span = (h["observed_at"].to_numpy() - m["ref_t"].to_numpy()) / np.timedelta64(1, "m")
-    return m["bikes"].to_numpy(dtype=float), span.astype(float)
+    return m["bikes"].to_numpy(dtype=float), minutes(h["observed_at"], m["ref_t"])
+
+
+def minutes(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    """``later - earlier`` in minutes, element-wise by position (NaN where either is NaT).
+
+    Through ``datetime64`` arrays: tz-aware ``to_numpy()`` makes Python objects,
+    which the prototype measured at seconds per call.
+    """
+    a = pd.to_datetime(later, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
+    b = pd.to_datetime(earlier, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
+    return ((a - b) / np.timedelta64(1, "m")).astype(float)
 
 
 def context_features(
