@@ -45,6 +45,7 @@ def forecast_outputs(processed, root) -> dict[str, object]:
     return paths
 
 
+@pytest.mark.timeout(1200)  # the session's broker and Spark start first, on 2 busy cores
 def test_train_predict_evaluate_on_the_stream_export(stream_slice, tmp_path, capsys):
     processed = shutil.copytree(stream_slice, tmp_path / "processed")
     paths = forecast_outputs(processed, tmp_path)
