@@ -153,7 +153,7 @@ areas = details[(details["by"] == "arrondissement") & (details["horizon"] == hor
 order = {str(n): n for n in range(1, 21)}
 areas["order"] = areas["group"].map(lambda g: order.get(str(g).split(".")[0], 99))
 areas = areas.sort_values("order")
-labels = [g if o == 99 else f"{o}" for g, o in zip(areas["group"], areas["order"], strict=True)]
+labels = ["outside\nParis" if o == 99 else f"{o}" for o in areas["order"]]
 fig, ax = plt.subplots(figsize=(11, 4.6), layout="constrained")
 bars = ax.bar(range(len(areas)), areas["skill_vs_persistence"], color=COLORS["model"])
 for i, (s, n) in enumerate(zip(areas["skill_vs_persistence"], areas["n"], strict=True)):
@@ -183,11 +183,13 @@ _ = tables.save_figure(fig, fig_dir / "by_arrondissement.png", close=False)
 res = evaluate.resolution(scored)
 fig, ax = plt.subplots(figsize=(10, 4.6), layout="constrained")
 bins = np.arange(0, 241, 10)
-for h, color in zip(horizons, ("#55a868", "#4c72b0", "#c44e52"), strict=False):
+for h, color, dash in zip(horizons, ("#55a868", "#4c72b0", "#c44e52"), ("--", "-", "-"),
+                          strict=False):  # fmt: skip
     lead = scored.loc[scored["horizon_min"] == h, "lead_min"].dropna()
     counts, _ = np.histogram(lead.clip(upper=239), bins=bins)
     label = f"+{h} min: median lead {lead.median():.0f} min"
-    ax.plot(bins[:-1] + 5, counts, drawstyle="steps-mid", linewidth=1.6, color=color, label=label)
+    ax.plot(bins[:-1] + 5, counts, drawstyle="steps-mid", linewidth=1.6, color=color,
+            linestyle=dash, label=label, zorder=3 if dash == "--" else 2)  # fmt: skip
 same = res.get("same_obs_h15_h30")
 ax.set_title(
     "Effective lead of scored targets"
