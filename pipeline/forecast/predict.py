@@ -28,7 +28,7 @@ from pipeline.settings.forecast import PredictSettings
 log = logging.getLogger(__name__)
 
 LOOKBACK = pd.Timedelta(hours=12)  # a station unseen this long gets no forecast
-MARGIN = pd.Timedelta(hours=24)  # history kept before an issue time (features reach 6 h back)
+MARGIN = pd.Timedelta(hours=8)  # history before the look-back: features reach 6 h back (tslc cap)
 # The interface (docs/outputs.md): the vocabulary's forecasts columns; ``date`` is a folder.
 OUTPUT: tuple[str, ...] = tuple(n for n in vocabulary.names(vocabulary.FORECAST) if n != "date")
 
