@@ -4,7 +4,7 @@ The copy holds what a clone would (git-tracked and untracked-not-ignored files o
 the working tree), committed into a new git repository. The analysis test feeds
 the notebooks the session's real stream output (``stream_slice``) and reproduces
 every stage but ``stream``; the full-chain test replaces the raw history with
-three real files so that the whole chain (broker, ingest, capture, Spark) stays
+five real files so that the whole chain (broker, ingest, capture, Spark) stays
 quick.
 
 Byte reproducibility: the full-chain test commits the first copy's dvc.lock and
@@ -43,6 +43,8 @@ ANALYSIS_STAGES = [
     "hotspots",
     "data_quality",
     "episodes",
+    "forecast",
+    "forecast_figures",
     "compare",
 ]
 METRICS = [
@@ -52,6 +54,7 @@ METRICS = [
     "hotspots.json",
     "data_quality.json",
     "episodes.json",
+    "forecast.json",
     "compare.json",
 ]
 RESEARCH_METRICS = [m for m in METRICS if m != "compare.json"]
@@ -110,12 +113,22 @@ def fresh_clone(dest: Path) -> Path:
     return dest
 
 
+def small_forecast(clone: Path) -> None:
+    """A small forecast model (one held-out day, 5 trees), committed as params.yaml."""
+    path = clone / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params["forecast"].update({"rolling_days": 1, "trees": 5, "train_rows": 3000, "threads": 1})
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    assert sh(clone, "git", "commit", "-qam", "a small forecast model").returncode == 0
+
+
 def dvc(clone: Path, *args: str) -> subprocess.CompletedProcess:
     return sh(clone, str(BIN / "dvc"), *args, timeout=1200)
 
 
 def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
     clone = fresh_clone(tmp_path / "clone")
+    small_forecast(clone)
     copy_processed(stream_slice, clone / "data" / "processed")
     first = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -129,6 +142,8 @@ def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
         assert all(not isinstance(v, dict | list) for v in data.values()), name
     assert (clone / "reports/figures/02-occupancy-heatmap/occupancy_heatmap.png").exists()
     assert (clone / "reports/figures/06-empty-full-episodes/episode_durations.png").exists()
+    assert (clone / "reports/figures/07-forecast/reliability.png").exists()
+    assert (clone / "models/forecast.zip").is_file()
     second = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
     assert second.returncode == 0
     assert "Running stage" not in second.stdout, second.stdout
@@ -177,18 +192,21 @@ def _kafka_ready() -> None:
 def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     _kafka_ready()
     clone = tmp_path / "clone"
-    history = clone / "data" / "raw" / "opendata-history"
+    history = clone / "data" / "raw" / "opendata-2022-05"  # params.yaml base.recording
     clone.mkdir()
     fresh_clone(clone)
-    keep = {
+    keep = {  # two on Thursday, three on Saturday morning: a held-out day to forecast
         "velib-opendata-2022-05-12T172037Z.csv.gz",
         "velib-opendata-2022-05-12T174444Z.csv.gz",
         "velib-opendata-2022-05-14T084205Z.csv.gz",
+        "velib-opendata-2022-05-14T093737Z.csv.gz",
+        "velib-opendata-2022-05-14T104125Z.csv.gz",
     }
     for path in history.iterdir():
         if path.name not in keep:
             path.unlink()
     assert sh(clone, "git", "commit", "-qam", "tiny raw slice").returncode == 0
+    small_forecast(clone)
     first = dvc(clone, "repro")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     assert_quiet(first.stdout + first.stderr)  # velib run (broker, Spark) and the notebooks
