@@ -87,6 +87,23 @@ def read_arrow(
     return dataset.to_table(columns=wanted)
 
 
+def arrow_dataset(folder: str | Path) -> Any:
+    """A table folder's newest rows as a lazy ``pyarrow.dataset`` (filters pushed down); or None.
+
+    For readers that keep only part of a table (a live forecaster reading the
+    last two days): a Delta table's dataset holds only the files of its newest
+    version, never those a compaction replaced or a killed write left.
+    """
+    folder = Path(folder)
+    if is_delta(folder):
+        return open_table(folder).to_pyarrow_dataset()
+    if not (folder.is_dir() and any(folder.rglob("*.parquet"))):
+        return None
+    import pyarrow.dataset as ds
+
+    return ds.dataset(folder, format="parquet", partitioning="hive")
+
+
 def tables_under(root: str | Path) -> list[Path]:
     """Every Delta table at or below ``root`` (the state tables under checkpoints too)."""
     root = Path(root)

@@ -21,5 +21,5 @@ a recording, with features from the past only, and scores it honestly:
 
 Forecasting reads tables with pandas and pyarrow: it never starts Spark.
 
-Imports from the project: durable, lifecycle, research, settings, vocabulary.
+Imports from the project: delta, durable, lifecycle, research, settings, vocabulary.
 """

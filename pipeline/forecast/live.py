@@ -1,7 +1,7 @@
 """``velib forecast live``: forecasts for the next hour each time the live stream closes a window.
 
 Started by ``velib run --live`` as one more supervised stage. It reads the
-live stream's tables with pyarrow (no Spark), only the last two days of
+live stream's Delta tables with deltalake and pyarrow (no Spark), only the last two days of
 them; the newest ``window_end`` of ``indicators_area`` is the newest window
 the stream has closed. For each new one it forecasts every station from
 that instant with :func:`pipeline.forecast.predict.issue` and appends the
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.delta.read import arrow_dataset
 from pipeline.forecast import bundle, observations, predict
 from pipeline.lifecycle import stop_on_signals
 from pipeline.research.tables import utc
@@ -49,10 +50,9 @@ def _recent(
     """The rows of a date-partitioned table from ``since``'s UTC date on (all when None)."""
     import pyarrow.dataset as ds
 
-    folder = processed / name
-    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+    data = arrow_dataset(processed / name)  # a live run's Delta table, or an export
+    if data is None:
         return pd.DataFrame(columns=columns)
-    data = ds.dataset(folder, format="parquet", partitioning="hive")
     cols = [c for c in columns if c in data.schema.names]
     where = None if since is None else ds.field("date").cast("string") >= f"{since:%Y-%m-%d}"
     table = data.to_table(columns=cols, filter=where)

@@ -16,7 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
-from pipeline.delta.read import commit_note, is_delta, read_arrow, read_note, tables_under
+from pipeline.delta.read import (
+    arrow_dataset,
+    commit_note,
+    is_delta,
+    read_arrow,
+    read_note,
+    tables_under,
+)
 
 
 def rows(codes: list[str], day: str = "2022-05-12") -> pa.Table:
@@ -85,3 +92,20 @@ def test_the_commit_note_names_the_query_and_the_batch() -> None:
     note = commit_note("7f0c", 12)
     assert read_note(note) == {"batch_id": 12, "query_id": "7f0c"}
     assert read_note(None) == read_note("not json") == read_note("[1]") == {}
+
+
+def test_a_dataset_of_a_delta_table_filters_its_newest_files_only(tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+    from deltalake import DeltaTable
+
+    two_versions(tmp_path / "t")
+    write_deltalake(tmp_path / "t", rows(["D"]), mode="append", partition_by=["date"])
+    DeltaTable(tmp_path / "t").optimize.compact()  # the replaced files stay on disk
+    stray = tmp_path / "t" / "date=2022-05-12" / f"part-{uuid.uuid4()}.parquet"
+    pq.write_table(rows(["KILLED"]).drop_columns(["date"]), stray)
+    data = arrow_dataset(tmp_path / "t")
+    kept = data.to_table(filter=ds.field("date").cast("string") >= "2022-05-12")
+    assert sorted(kept["station_code"].to_pylist()) == ["A", "B", "C", "D"]  # each once
+    later = data.to_table(filter=ds.field("date").cast("string") >= "2022-05-13")
+    assert later["station_code"].to_pylist() == ["C"]
+    assert arrow_dataset(tmp_path / "nothing") is None
