@@ -8,8 +8,8 @@ its outputs completely (CSV folder, Parquet export) so a run depends only on
 its inputs and parameters, and it stops everything it started, including the
 local broker, whatever happens.
 
-Outputs and working state are kept apart. The stream writes its own tables,
-checkpoints and staging, and capture its resume points, under
+Outputs and working state are kept apart. The stream writes its own Delta
+tables and checkpoints, and capture its resume points, under
 ``settings.work_dir`` (``data/run/``, git-ignored, not a DVC output); once
 every stage has stopped, :func:`pipeline.stream.export.export_tables` writes
 the research tables into ``settings.out`` canonically, so the same inputs give
