@@ -155,9 +155,10 @@ def _kafka_ready() -> None:
 def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     _kafka_ready()
     clone = tmp_path / "clone"
-    history = clone / "data" / "raw" / "opendata-history"
     clone.mkdir()
     fresh_clone(clone)
+    params = yaml.safe_load((clone / "params.yaml").read_text(encoding="utf-8"))
+    history = clone / params["base"]["recording"]  # the recording the stream stage replays
     keep = {
         "velib-opendata-2022-05-12T172037Z.csv.gz",
         "velib-opendata-2022-05-12T174444Z.csv.gz",
