@@ -108,6 +108,8 @@ _ = tables.save_figure(fig, root / figures_dir / NAME / "data_quality.png", clos
 # Polls per Paris day (failed ones, which saw nothing, in red) and per hour of the day
 # over the whole recording, the gap between consecutive polls, and per poll the
 # stations it listed and those that disappeared since the previous poll of the source.
+# `observation.json` sums it up, with the `stale` alerts (a station unseen for
+# `stale_after`, hence unknown).
 
 # %%
 ok = polls["ok"].fillna(False).astype(bool)
@@ -195,13 +197,18 @@ metrics = {
     "capacity_zero_stations": int(status.loc[capacity == 0, "station_code"].nunique()),
     "bikes_docks_ne_capacity_share": float((gap.dropna() != 0).mean()) if n else None,
     "rejected_records": len(rejected),
-    "stale_alerts": len(went_unknown),
     "unmapped_id_records": int(placeholder.sum()),
     "unmapped_id_stations": unmapped_stations,
-    "failed_polls": int((~ok).sum()),
-    "stations_per_poll_median": float(listed.median()) if len(listed) else None,
-    "disappeared_stations": int(gone.sum()),
     **res.metrics(),
 }
 tables.write_json(metrics, root / metrics_dir / "data_quality.json")
 print(tables.metrics_text(metrics))
+observed = {
+    **res.summary(),
+    "failed_polls": int((~ok).sum()),
+    "stations_per_poll_median": float(listed.median()) if len(listed) else None,
+    "disappeared_stations": int(gone.sum()),
+    "stale_alerts": len(went_unknown),
+}
+tables.write_json(observed, root / metrics_dir / "observation.json")
+print(tables.metrics_text(observed))

@@ -348,7 +348,9 @@ print(
 
 # %% [markdown]
 # ## Numbers
-# `episodes_by_hour.csv` is what `dvc plots show` draws; `episodes.json` the headline.
+# `episodes_by_hour.csv` is what `dvc plots show` draws; `episodes.json` the headline
+# (episodes, the bounds of the median length); `episodes_by_hour.json` the correlations
+# of the rates with polls per hour.
 
 # %%
 table = pd.DataFrame(
@@ -384,13 +386,12 @@ metrics = {
             ("episodes", int(summary.loc[condition, "episodes"])),
             ("median_minutes_low", summary.loc[condition, "lower_median"]),
             ("median_minutes_high", summary.loc[condition, "upper_median"]),
-            ("one_poll_share", summary.loc[condition, "one_poll_share"]),
         )
     },
-    "typical_gap_minutes_low": typical[0],
-    "typical_gap_minutes_high": typical[1],
-    **correlation,
     **res.metrics(),
 }
 tables.write_json(metrics, root / metrics_dir / "episodes.json")
 print(tables.metrics_text(metrics))
+by_hour = {**correlation, **res.metrics()}
+tables.write_json(by_hour, root / metrics_dir / "episodes_by_hour.json")
+print(tables.metrics_text(by_hour))

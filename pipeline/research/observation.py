@@ -7,7 +7,8 @@ through this module:
 
 * :func:`resolution` says how finely a recording sees the network: its ok
   polls and the median gap between two of them. It is stated in every
-  caption (:func:`caption`) and every metrics file (:meth:`Resolution.metrics`),
+  caption (:func:`caption`) and every metrics file (:meth:`Resolution.metrics`:
+  the median gap, one key, so ``dvc metrics show`` stays a few keys wide),
   so no number travels without the sampling behind it.
 * :func:`sightings` lists when each station was *seen* (an ok poll listed it);
   :func:`observed_intervals` pairs consecutive sightings into the spans in
@@ -60,7 +61,11 @@ class Resolution:
         )
 
     def metrics(self) -> dict[str, Any]:
-        """The resolution's keys of a metrics file (the same in every notebook's file)."""
+        """The resolution's key in a metrics file (the same in every notebook's file)."""
+        return {"poll_gap_median_minutes": self.gap_median_minutes}
+
+    def summary(self) -> dict[str, Any]:
+        """The poll log's own metrics: ok polls, median and longest gap (05's observation.json)."""
         return {
             "polls": self.polls,
             "poll_gap_median_minutes": self.gap_median_minutes,

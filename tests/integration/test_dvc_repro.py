@@ -50,7 +50,9 @@ METRICS = [
     "station_map.json",
     "hotspots.json",
     "data_quality.json",
+    "observation.json",
     "episodes.json",
+    "episodes_by_hour.json",
     "compare.json",
 ]
 RESEARCH_METRICS = [m for m in METRICS if m != "compare.json"]

@@ -60,10 +60,10 @@ NOTEBOOKS = {
         ["station_hotspots", "arrondissement_hotspots"],
         ["hotspots.json", "hotspots_stations.csv"],
     ),
-    "05-data-quality": (["data_quality", "observation"], ["data_quality.json"]),
+    "05-data-quality": (["data_quality", "observation"], ["data_quality.json", "observation.json"]),
     "06-empty-full-episodes": (
         ["episode_durations", "episodes_per_arrondissement", "episodes_by_hour"],
-        ["episodes.json", "episodes_by_hour.csv"],
+        ["episodes.json", "episodes_by_hour.json", "episodes_by_hour.csv"],
     ),
 }
 
@@ -173,8 +173,8 @@ def test_figures_are_whole_labelled_and_attributed(drawn, project, name):
     for file in NOTEBOOKS[name][1]:  # every metrics file states the resolution too
         if file.endswith(".json"):
             found = metrics(project, file)
-            assert found["polls"] == resolution.polls == 8, file
             assert found["poll_gap_median_minutes"] == round(resolution.gap_median_minutes, 4)
+            assert len(found) <= 8, f"{file}: dvc metrics show stays a few keys wide"
 
 
 def test_availability_series_show_their_coverage_and_gaps(drawn, project):
@@ -219,9 +219,7 @@ def test_availability_series_show_their_coverage_and_gaps(drawn, project):
         "stations",
         "windows_drawn_share",
         "windows_drawn_observed_share",
-        "polls",
         "poll_gap_median_minutes",
-        "poll_gap_max_minutes",
     }
     assert 0 < found["windows_drawn_observed_share"] < 0.5  # most windows are carried forward
     # a tick per poll at the foot of the coverage panel; the CSV says which windows had one
@@ -375,7 +373,9 @@ def test_data_quality_says_none_rejected_or_shows_the_reasons(
     assert sum(b.get_height() for b in figcheck.bars(gaps)) == 7  # 8 polls, 7 gaps
     (listed,) = figcheck.lines(over_time)
     assert len(listed.get_ydata()) == 8 and min(listed.get_ydata()) > 1300
-    assert found["failed_polls"] == 0 and found["stations_per_poll_median"] > 1300
+    polled = metrics(project, "observation.json")
+    assert polled["polls"] == 8 and polled["failed_polls"] == 0
+    assert polled["stations_per_poll_median"] > 1300 and polled["poll_gap_max_minutes"] > 600
     # The same notebook on output with two rejected values draws one bar per reason.
     root = make_project(tmp_path / "p", stream_slice)
     rejected = pa.table(
@@ -423,7 +423,7 @@ def test_episode_figures(drawn, project):
             found[f"{condition}_median_minutes_high"],
         )
         assert low is not None and high is not None and 0 <= low <= high, (low, high)
-    assert {k for k in found if k.startswith("r_polls_vs_")} == {
+    assert set(metrics(project, "episodes_by_hour.json")) - {"poll_gap_median_minutes"} == {
         f"r_polls_vs_{rule}_{c}"
         for rule in ("per_day", "per_station_hour", "per_station_hour_typical_gaps")
         for c in ("empty", "full")

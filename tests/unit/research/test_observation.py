@@ -39,7 +39,8 @@ def test_resolution_counts_ok_observations_and_their_gaps():
     assert list(observation.gaps_minutes(POLLS)) == [30.0, 50.0, 120.0]
     assert (res.gap_median_minutes, res.gap_max_minutes) == (50.0, 120.0)
     assert res.text() == "observed by 4 polls, a median 50 min apart (longest gap 2.0 h)"
-    assert res.metrics() == {
+    assert res.metrics() == {"poll_gap_median_minutes": 50.0}
+    assert res.summary() == {
         "polls": 4,
         "poll_gap_median_minutes": 50.0,
         "poll_gap_max_minutes": 120.0,
