@@ -13,19 +13,30 @@ PYTEST_ARGS ?=
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# setuptools prints an "Editable installation" notice (InformationOnly) on every editable
+# install of a flat layout: nothing to act on, so it is filtered out of the install output.
+QUIET_PIP := PYTHONWARNINGS="ignore:Editable installation"
+
 $(PY_STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "velib-paris needs Python 3.11+; set PYTHON=/path/to/python3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev,research,bench]'
+	$(QUIET_PIP) $(BIN)/python -m pip install -q -c requirements.lock -e '.[dev,research,bench]'
 	@touch $@
+
+# Batch mode, no colours; Maven 3.8 still writes colour resets (ESC[0m) to both streams,
+# so its output is stripped of ANSI codes (errors stay readable in plain logs).
+MVN := mvn -q -B -Dstyle.color=never
+NO_ANSI := sed -e $$'s/\033\[[0-9;]*m//g'
 
 $(JARS_STAMP): jvm/kafka/pom.xml jvm/spark/pom.xml
 	@command -v java >/dev/null || { echo "Java 17+ is needed (java not on PATH)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (mvn not on PATH)"; exit 1; }
 	rm -rf jvm/lib/kafka jvm/lib/spark
-	mvn -q -B -f jvm/kafka/pom.xml dependency:copy-dependencies
-	mvn -q -B -f jvm/spark/pom.xml dependency:copy-dependencies
+	@set -o pipefail; for pom in jvm/kafka/pom.xml jvm/spark/pom.xml; do \
+		echo "$(MVN) -f $$pom dependency:copy-dependencies"; \
+		$(MVN) -f $$pom dependency:copy-dependencies 2>&1 | $(NO_ANSI) || exit 1; \
+	done
 	@touch $@
 
 install: $(PY_STAMP) $(JARS_STAMP) ## Create .venv (pinned packages) and fetch the JVM jars from Maven Central
@@ -72,8 +83,10 @@ lab: install ## JupyterLab on the project's environment (notebooks open as noteb
 repro: install ## dvc repro: the research pipeline from data/raw to figures and metrics
 	$(DVC) repro
 
-metrics: install ## dvc metrics show, one table per file, and dvc plots show (HTML under dvc_plots/)
-	@for f in $$($(DVC) metrics show --json | $(BIN)/python -c 'import json,sys; print(*sorted({p for r in json.load(sys.stdin).values() for p in r.get("data", {})}))'); do $(DVC) metrics show $$f && echo; done
+# `dvc metrics show` is one row with a column per key of every file (1,000+ columns):
+# analysis/show_metrics.py prints each file's keys one per line, within 120 columns.
+metrics: install ## Every metric, one key per line (fits 120 columns), and dvc plots show (dvc_plots/)
+	@set -o pipefail; $(DVC) metrics show --json | $(BIN)/python -m analysis.show_metrics
 	$(DVC) plots show
 
 broker: install ## A local Kafka broker in the foreground (Ctrl-C stops it)

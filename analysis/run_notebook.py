@@ -75,6 +75,42 @@ def kernel_config() -> Any:
     return Config({"KernelManager": {"transport_encryption": policy}})
 
 
+def kernel_manager_class() -> type:
+    """jupyter_client's kernel manager, minus the SIGINT it sends before every shutdown.
+
+    It interrupts a kernel before asking it to shut down; when the signal lands
+    while the kernel is still finishing its last reply, ipykernel logs "ERROR |
+    KeyboardInterrupt caught in kernel." on a run that succeeded. A notebook run
+    to its end leaves the kernel idle, and the shutdown request alone stops it
+    (one that does not is still terminated, then killed, after the usual wait).
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
+
+
+def quiet_inspect(source: Path) -> dict[str, Any]:
+    """The parameters the notebook declares, without papermill's "Input Notebook" line.
+
+    ``inspect_notebook`` logs "Input Notebook: ..." at INFO, and then
+    ``execute_notebook`` logs it again for the same file: once is enough.
+    """
+    import papermill
+
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return papermill.inspect_notebook(str(source))
+    finally:
+        logger.setLevel(level)
+
+
 def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path:
     """Convert, execute, and return the executed .ipynb path."""
     import jupytext
@@ -96,7 +132,7 @@ def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path
         p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p
     )
     os.environ.setdefault("MPLBACKEND", "Agg")
-    declared = papermill.inspect_notebook(str(source))
+    declared = quiet_inspect(source)
     papermill.execute_notebook(
         str(source),
         str(executed),
@@ -106,6 +142,7 @@ def run(notebook: Path, root: Path, params: dict[str, Any], build: Path) -> Path
         progress_bar=False,
         request_save_on_cell_execute=False,
         config=kernel_config(),
+        kernel_manager_class=kernel_manager_class(),
     )
     return executed
 

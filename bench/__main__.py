@@ -22,7 +22,8 @@ from pipeline.settings import project
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "bench"
-STAGES = ("ingest", "capture", "memory", "stream", "e2e")
+STAGES = ("ingest", "capture", "memory", "stream", "e2e", "forecast")
+FORECAST_HISTORY = ROOT / "data" / "raw" / "opendata-2022-05"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--e2e-runs", type=int, default=1, help="end-to-end runs")
     p.add_argument("--only", default=",".join(STAGES), help=f"comma list of {', '.join(STAGES)}")
     p.add_argument("--history", type=Path, default=workload.HISTORY, help="recorded history")
+    p.add_argument(
+        "--forecast-history",
+        type=Path,
+        default=FORECAST_HISTORY,
+        help="the recording the forecast trains on (default: the bundled two weeks)",
+    )
     p.add_argument("--out", type=Path, default=OUT / "latest.json", help="JSON report path")
     args = p.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -175,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                     },
                     tmp,
                 )
+        if "forecast" in args.only:  # no broker: it reads recorded files
+            raw["forecast"] = run_worker("forecast", {"history": str(args.forecast_history)}, tmp)
         if "e2e" in args.only:  # the chain starts (and stops) its own broker, like `make run`
             raw["e2e"] = [
                 run_worker("e2e", {**common, "records": args.e2e_records}, tmp)
@@ -206,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             f"e2e: {args.e2e_runs} run(s) of the `velib run` chain (own broker, ingest, "
             "capture + Spark) on the scaled workload; fewer than 3 because one run is "
             "Spark-bound and long.",
+            "forecast: one member trained on every day of the two weeks at the params.yaml "
+            "size (features, climatology, five boosters), then every station forecast at one "
+            "issue time, 8 issue times of the last day (median and max).",
         ],
     }
     doc = report.document(report.figures(raw), sizes, facts, ROOT, time.perf_counter() - wall)

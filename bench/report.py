@@ -17,6 +17,8 @@ from bench.measure import rate, summarize
 
 TARGET_RATIO = 0.5
 STREAM_TARGET_RATIO = 0.35  # issue 10: the per-station state pass, at >= 1M records
+FORECAST_TRAIN_S = 300  # issue 18: training on the two weeks, 2 cores
+FORECAST_PREDICT_S = 1.0  # issue 18: every station at one issue time
 FLAT_TOLERANCE = 0.10  # peak RSS at 4x may exceed 1x by this fraction (or 32 MiB) and be "flat"
 FLAT_SLACK_MB = 32.0
 
@@ -137,6 +139,15 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         }
     if "memory" in raw:
         out["memory"] = {name: _memory(runs) for name, runs in raw["memory"].items()}
+    if "forecast" in raw:
+        fc = raw["forecast"]
+        out["forecast"] = {
+            **fc,
+            "train_target_seconds": FORECAST_TRAIN_S,
+            "train_target_met": fc["train_seconds"] < FORECAST_TRAIN_S,
+            "predict_target_seconds": FORECAST_PREDICT_S,
+            "predict_target_met": fc["predict_seconds_median"] < FORECAST_PREDICT_S,
+        }
     if "e2e" in raw:
         runs = raw["e2e"]
         best = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
@@ -262,6 +273,19 @@ def table(doc: dict[str, Any]) -> str:
             f"{'end to end':<22}{e['records_per_s']:>24,.0f}   {e['median_seconds']:.0f} s for "
             f"{e['records']:,} records; peak RSS MiB: {procs}"
         )
+    if "forecast" in f:
+        fc = f["forecast"]
+        lines.append(
+            f"{'forecast train':<22}{fc['train_seconds']:>22,.0f} s   "
+            f"{fc['days']} days, {fc['rows_fitted']:,} rows x 5 boosters; target < "
+            f"{fc['train_target_seconds']} s: {'met' if fc['train_target_met'] else 'MISSED'}"
+        )
+        lines.append(
+            f"{'forecast one issue':<22}{fc['predict_seconds_median']:>22.2f} s   "
+            f"{fc['predict_rows']:,} rows (median of {fc['issue_times']}; max "
+            f"{fc['predict_seconds_max']:.2f} s); target < {fc['predict_target_seconds']} s: "
+            f"{'met' if fc['predict_target_met'] else 'MISSED'}"
+        )
     return "\n".join(lines)
 
 
@@ -320,6 +344,20 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| end to end (`velib run` chain), {e['records']:,} records "
             f"| {e['records_per_s']:,.0f}/s, {e['median_seconds']:.0f} s | peak RSS MiB: {procs} "
             f"| | |"
+        )
+    if "forecast" in f:
+        fc = f["forecast"]
+        rows.append(
+            f"| forecast: train one model on {fc['days']} days ({fc['training_rows']:,} targets, "
+            f"{fc['rows_fitted']:,} drawn, 5 boosters x {fc['trees']} trees, {fc['threads']} "
+            f"threads) | {fc['train_seconds']:,.0f} s ({fc['train_cpu_seconds']:,.0f} s CPU) | | "
+            f"| < {fc['train_target_seconds']} s: {verdict(fc['train_target_met'])} |"
+        )
+        rows.append(
+            f"| forecast: every station at one issue time ({fc['predict_rows']:,} rows) "
+            f"| {fc['predict_seconds_median']:.2f} s median, {fc['predict_seconds_max']:.2f} max "
+            f"({fc['predict_cpu_seconds_median']:.2f} s CPU) | | "
+            f"| < {fc['predict_target_seconds']} s: {verdict(fc['predict_target_met'])} |"
         )
     m = doc["machine"]
     rows.append("")

@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import kafka_stages as ks
 from bench import workload
+from bench.forecast_stage import stage_forecast
 from bench.measure import RssSampler, timed
 
 log = logging.getLogger("bench.worker")
@@ -183,6 +184,7 @@ STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "capture_memory": stage_capture_memory,
     "stream": stage_stream,
     "e2e": stage_e2e,
+    "forecast": stage_forecast,
 }
 
 

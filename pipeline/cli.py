@@ -21,6 +21,12 @@ from pipeline.kafka.security import KafkaSecurity
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.compare import CompareSettings
 from pipeline.settings.declare import Settings, add_options, overrides_from
+from pipeline.settings.forecast import (
+    EvaluateSettings,
+    LiveForecastSettings,
+    PredictSettings,
+    TrainSettings,
+)
 from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.local import BrokerSettings, FeedSettings
 from pipeline.settings.run import RunSettings
@@ -103,6 +109,75 @@ def _run(s: RunSettings) -> int:
     return 0
 
 
+def _forecast_train(s: TrainSettings) -> int:
+    from pipeline.forecast import train
+
+    _out(f"{train.run(s).line()}; model in {_relative(s.model_out)}")
+    return 0
+
+
+def _forecast_predict(s: PredictSettings) -> int:
+    from pipeline.forecast import predict
+
+    _out(f"{predict.run(s).line()}; predictions in {_relative(s.out)}")
+    return 0
+
+
+def _forecast_evaluate(s: EvaluateSettings) -> int:
+    from pipeline.forecast import evaluate
+
+    _out(f"{evaluate.run(s).line()}; metrics in {_relative(s.metrics)}")
+    return 0
+
+
+def _forecast_live(s: LiveForecastSettings) -> int:
+    from pipeline.forecast import live
+
+    _out(live.run(s).line())
+    return 0
+
+
+FORECAST: dict[str, tuple[type[Settings], Handler, str, str]] = {
+    "train": (
+        TrainSettings,
+        _forecast_train,
+        "learn from the stream's tables of a recording (--processed) into --model-out",
+        "Learn bikes and docks at +15, +30 and +60 min from the stream's tables (status/ and the "
+        "poll log polls/), with features from the past only. With --rolling-days N the model "
+        "file also holds one member per each of the last N Paris days, trained on the days "
+        "before it: predict then gives a rolling-origin forecast over held-out days. "
+        "See docs/forecast.md.",
+    ),
+    "predict": (
+        PredictSettings,
+        _forecast_predict,
+        "forecast every station at every issue time of --processed into --out (Parquet)",
+        "One row per (station_code, issued_at, horizon_minutes in 15/30/60) with target_at, "
+        "last_observed_at, bikes_pred, bikes_p10, bikes_p90, docks_pred, p_empty, p_full, "
+        "issued at every --every window end of the tables' data, using only what was observed "
+        "before issued_at and the newest model member whose cut-off is not after it.",
+    ),
+    "evaluate": (
+        EvaluateSettings,
+        _forecast_evaluate,
+        "score --predictions on the observed targets of --processed against both baselines",
+        "Score forecasts on observed targets only (a poll listing the station within half an "
+        "issue step of target_at) against persistence and climatology on the same targets: "
+        "MAE, RMSE, skill, Brier, precision/recall of empty, interval coverage, by horizon, "
+        "hour, arrondissement and day. Writes --metrics, --details and --scored.",
+    ),
+    "live": (
+        LiveForecastSettings,
+        _forecast_live,
+        "append forecasts for the next hour each time the live stream closes a window",
+        "Watch the live stream's tables (--processed); each time a window closes, forecast "
+        "every station for the next hour from that window end and append the rows to the "
+        "forecasts/ table (--out), one file per issue time, so a restart never duplicates one. "
+        "Without a model file it says so once and stays idle. velib run --live starts it.",
+    ),
+}
+
+
 def _relative(path: Path | str) -> str:
     """A path as the user would type it: relative to the current folder when inside it."""
     try:
@@ -163,12 +238,13 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         CompareSettings,
         _compare,
         "compare two snapshot sets (stations, capacity, availability per area), saying when",
-        "Compare snapshot set A with B: stations added/removed/renamed/moved, capacity "
-        "changes, and availability per network, commune and arrondissement, at the same Paris "
-        "hours and day types where both sides have them; the report says when each side was "
-        "taken. A and B are recorded files or folders, archives, or processed roots; "
-        "--rev-a/--rev-b read them at a git revision (dvc.api). Writes OUT/report.md, "
-        "stations.csv, areas.csv, areas.png and prints one line.",
+        "Compare snapshot set A with B: stations added/removed/renumbered/renamed/moved, "
+        "capacity changes, and availability per network, commune and arrondissement (B - A "
+        "with its day-to-day spread), at the same Paris hours and day types where both sides "
+        "have them; the report says when each side was taken. A and B are recorded files or "
+        "folders, archives, or processed roots; --rev-a/--rev-b read them at a git revision "
+        "(dvc.api); --a-dates/--b-dates are Paris dates. Writes OUT/report.md, stations.csv, "
+        "areas.csv, areas.png (only when A and B are like with like) and prints one line.",
     ),
     "run": (
         RunSettings,
@@ -205,14 +281,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_options(serve, FeedSettings)
     serve.set_defaults(settings=FeedSettings, handler=_feed)
+    forecast = sub.add_parser(
+        "forecast",
+        help="bikes and docks at every station in 15, 30 and 60 minutes: train, predict, evaluate",
+        description="Forecasts of every station's bikes and docks at +15, +30 and +60 minutes, "
+        "with 80 %% intervals and P(empty)/P(full), learnt from the stream's tables and scored "
+        "against persistence and climatology on held-out days (docs/forecast.md).",
+    )
+    steps = forecast.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for name, (cls, handler, help_line, description) in FORECAST.items():
+        p = steps.add_parser(name, help=help_line, description=description)
+        add_options(p, cls)
+        p.set_defaults(settings=cls, handler=handler)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``velib``; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+def _not_a_slow_task_notice(record: logging.LogRecord) -> bool:
+    """Drop kafka-python's "Task ... ran for 0.1xx s ... blocking the event loop" notice.
+
+    It checks kafka-python's own event loop for bugs; on a busy machine (2 cores,
+    ingest parsing a file while the network thread waits for the GIL) it fires on a
+    normal run and reads like a fault. ``--verbose`` keeps it.
+    """
+    return "blocking the event loop" not in str(record.msg)
+
+
+def configure_logging(verbose: bool) -> None:
+    """Logs on stderr: ours at INFO (DEBUG with --verbose), the libraries' at WARNING."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -221,6 +318,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # kafka-python warns on every SASL_PLAINTEXT connection (even SCRAM, which never sends
     # the password): one line per client would drown the command's own lines.
     logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
+    selector = logging.getLogger("kafka.net.selector")
+    selector.removeFilter(_not_a_slow_task_notice)
+    if not verbose:
+        selector.addFilter(_not_a_slow_task_notice)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``velib``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
     try:
         return int(args.handler(args.settings.build(overrides_from(args, args.settings))) or 0)
     except KeyboardInterrupt:

@@ -13,11 +13,14 @@ processing-time trigger, each stage a ``velib`` process of its own:
   and the broker; every child also dies with this process (parent-death
   signal), so nothing is left running;
 * one status line per interval: polls archived, records and dead letters on
-  the topics, capture lag, the stream's last batch and how far it is complete.
+  the topics, capture lag, the stream's last batch and how far it is complete;
+* the forecaster (``velib forecast live``) appends every station's forecasts
+  for the next hour to ``forecasts/`` each time the stream closes a window,
+  with the model of ``velib forecast train`` (params.yaml ``forecast.model``).
 
 Everything lives under one folder (default ``data/live``): ``kafka/`` (broker
-log), ``archive/`` (raw polls, replayable), ``csv/``, ``processed/`` and
-``logs/<stage>.log``. Restarting ``velib run --live`` resumes all of it.
+log), ``archive/`` (raw polls, replayable), ``csv/``, ``processed/``,
+``forecasts/`` and ``logs/<stage>.log``. Restarting ``velib run --live`` resumes all of it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import IO, Any
 
 from pipeline import lifecycle
 from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.forecast import LiveForecastSettings
 from pipeline.settings.run import RunSettings
 from pipeline.sources.archive import POLL
 from pipeline.stream.tables import progress
@@ -153,6 +157,21 @@ class Supervisor:
                 logs / "capture.log",
             ),  # fmt: skip
             Stage("ingest", _velib(*ingest), env, logs / "ingest.log"),
+            Stage(
+                "forecast",
+                _velib(
+                    "forecast",
+                    "live",
+                    "--processed",
+                    str(root / "processed"),
+                    "--out",
+                    str(root / "forecasts"),
+                    "--model",
+                    str(LiveForecastSettings.build().model),
+                ),
+                env,
+                logs / "forecast.log",
+            ),  # fmt: skip
         ]
 
     def start(self) -> None:

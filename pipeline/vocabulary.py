@@ -166,10 +166,29 @@ ALERT: tuple[Column, ...] = (
     Column("date", "date", "UTC date of at (partition column)"),
 )
 
+# The forecast's interface (velib forecast predict, and forecasts/ of a live run): stable.
+FORECAST: tuple[Column, ...] = (
+    Column("station_code", "str", "the station's code"),
+    Column("issued_at", "timestamp", "issue time (UTC): only what was observed before it is used"),
+    Column("horizon_minutes", "int", "15, 30 or 60"),
+    Column("target_at", "timestamp", "issued_at + horizon_minutes (UTC)"),
+    Column("last_observed_at", "timestamp", "the station's last poll before issued_at (UTC)"),
+    Column("bikes_pred", "double", "bikes available at target_at (point forecast)"),
+    Column("bikes_p10", "double", "10 % quantile of bikes: with bikes_p90 an 80 % interval"),
+    Column("bikes_p90", "double", "90 % quantile of bikes"),
+    Column("docks_pred", "double", "free docks at target_at"),
+    Column("p_empty", "double", "probability that the station is empty at target_at"),
+    Column("p_full", "double", "probability that the station is full at target_at"),
+    Column(
+        "date", "date", "UTC date of issued_at (partition of forecasts/; not in predict's file)"
+    ),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "indicators_station": STATION,
     "indicators_area": AREA,
     "alerts": ALERT,
+    "forecasts": FORECAST,
 }
 
 GRAIN: dict[str, str] = {
@@ -177,6 +196,9 @@ GRAIN: dict[str, str] = {
     "indicators_area": "one row per window and area (network, each commune, each Paris "
     "arrondissement) with at least one known station",
     "alerts": "one row per change of a station's condition, at the time it took effect",
+    "forecasts": "one row per station seen in the 12 h before issued_at, issue time and horizon "
+    "(`velib forecast predict`'s file; live: one file per issue time under "
+    "`forecasts/date=YYYY-MM-DD/`; see docs/forecast.md)",
 }
 
 

@@ -6,8 +6,10 @@ work is split by question:
 
 * :mod:`pipeline.compare.load` — where the two sides come from (paths, git
   revisions, date ranges) and reading them into one status frame each;
-* this module — what differs: the station tables and the availability
-  indicators per area, named and defined by :mod:`pipeline.vocabulary`;
+* :mod:`pipeline.compare.stations` — what changed station by station (added,
+  removed, renumbered, renamed, moved, capacity);
+* this module — the availability indicators per area, named and defined by
+  :mod:`pipeline.vocabulary`, with their day-to-day spread;
 * :mod:`pipeline.compare.when` — when each side was taken, and which of its
   snapshots the availability indicators compare like with like;
 * :mod:`pipeline.compare.report` — the metrics JSON, ``report.md`` and ``areas.png``.
@@ -18,7 +20,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -31,7 +32,8 @@ from pipeline.compare.report import (
     summary_line,
     write_report,
 )
-from pipeline.compare.when import Timing, select, states_at
+from pipeline.compare.stations import station_changes, stations_table
+from pipeline.compare.when import PARIS, Timing, select, states_at
 from pipeline.research.tables import FLAGS, OCCUPANCY, project_root, with_flags
 from pipeline.settings import project
 from pipeline.settings.compare import CompareSettings
@@ -71,59 +73,10 @@ def _area_indicators() -> tuple[str, ...]:
 
 INDICATORS: tuple[str, ...] = _area_indicators()
 STATIONS_KNOWN = "stations_known"
+# compare's own columns beside the vocabulary's: Paris days a side's values come from,
+# the day-to-day standard deviation of an indicator, and the standard error of B - A.
+DAYS, SD, DELTA_SE = "days", "_sd", "_delta_se"
 _LEVEL_ORDER = {"network": 0, "arrondissement": 1, "commune": 2}
-
-
-# --- stations ---------------------------------------------------------------------------
-
-
-def stations_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per station: its last known name, place and capacity, and its record count."""
-    last = df.sort_values(["observed_at", "station_code"]).groupby("station_code").last()
-    table = last[["name", "lat", "lon", "capacity", "commune", "arrondissement"]].copy()
-    table["n_records"] = df.groupby("station_code").size()
-    return table.sort_index()
-
-
-def haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
-    """Great-circle distance in metres (works on scalars and pandas Series)."""
-    import numpy as np
-
-    p1, p2 = np.radians(lat1.astype(float)), np.radians(lat2.astype(float))
-    dp, dl = p2 - p1, np.radians(lon2.astype(float) - lon1.astype(float))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * np.arcsin(np.sqrt(a))
-
-
-def station_changes(a: pd.DataFrame, b: pd.DataFrame, move_threshold_m: float) -> pd.DataFrame:
-    """Row-level differences between two station tables (added, removed, renamed, ...)."""
-    ta, tb = stations_table(a), stations_table(b)
-    joined = ta.join(tb, how="outer", lsuffix="_a", rsuffix="_b")
-    joined["distance_m"] = haversine_m(
-        joined["lat_a"], joined["lon_a"], joined["lat_b"], joined["lon_b"]
-    )
-    in_a, in_b = joined.index.isin(ta.index), joined.index.isin(tb.index)
-    both = in_a & in_b
-    names_a = joined["name_a"].map(repair_text).astype("string").str.strip()
-    names_b = joined["name_b"].map(repair_text).astype("string").str.strip()
-    cap_a, cap_b = joined["capacity_a"], joined["capacity_b"]
-    kinds = {
-        "added": ~in_a & in_b,
-        "removed": in_a & ~in_b,
-        "renamed": both & names_a.notna() & names_b.notna() & (names_a != names_b).fillna(False),
-        "moved": both & (joined["distance_m"] > move_threshold_m).fillna(False),
-        "capacity": both & cap_a.notna() & cap_b.notna() & (cap_a != cap_b).fillna(False),
-    }
-    rows = []
-    for kind, mask in kinds.items():
-        part = joined[mask].copy()
-        part.insert(0, "change", kind)
-        rows.append(part)
-    cols = ["change", "name_a", "name_b", "capacity_a", "capacity_b", "distance_m"]
-    cols += ["lat_a", "lon_a", "lat_b", "lon_b", "commune_a", "commune_b"]
-    out = pd.concat(rows)[cols].rename_axis("station_code").reset_index()
-    out["distance_m"] = out["distance_m"].round(1)
-    return out.sort_values(["change", "station_code"], ignore_index=True)
 
 
 # --- availability -----------------------------------------------------------------------
@@ -133,13 +86,15 @@ def sample(df: pd.DataFrame, weights: pd.Series, stale_after: timedelta) -> pd.D
     """The station-snapshots availability is averaged over, each with its snapshot's weight.
 
     One row per kept snapshot time (the index of ``weights``) and station in
-    force then, flagged by :func:`pipeline.research.tables.with_flags`; the place is
-    the station's last known one, so a station counts in one area only.
+    force then, flagged by :func:`pipeline.research.tables.with_flags`, with the
+    snapshot's Paris ``day``; the place is the station's last known one, so a
+    station counts in one area only.
     """
     states = states_at(df, pd.DatetimeIndex(weights.index), stale_after)
     states["weight"] = states["at"].map(weights).astype("float64")
     places = stations_table(df)[["commune", "arrondissement"]]
     states = states.drop(columns=["commune", "arrondissement"]).join(places, on="station_code")
+    states["day"] = pd.DatetimeIndex(states["at"]).tz_convert(PARIS).date
     return with_flags(states)
 
 
@@ -149,7 +104,9 @@ def area_availability(samples: pd.DataFrame) -> pd.DataFrame:
     An indicator is the weighted mean of its source over the area's
     station-snapshots where the source is defined (occupancy is not when a
     station has neither bikes nor docks): the snapshot analogue of the
-    stream's station-time means.
+    stream's station-time means. Beside it, ``days`` (Paris days with a value)
+    and ``<indicator>_sd``: the standard deviation of the day-by-day values,
+    how much the indicator moves from one day to the next.
     """
     values = samples[list(SOURCES.values())].astype("float64")
     values.columns = list(SOURCES)
@@ -167,20 +124,41 @@ def area_availability(samples: pd.DataFrame) -> pd.DataFrame:
         key = area[keep]
         agg = weighted[keep].groupby(key).sum() / defined[keep].groupby(key).sum()
         agg = agg[list(INDICATORS)]
+        by_day = [key, samples.loc[keep, "day"]]
+        daily = weighted[keep].groupby(by_day).sum() / defined[keep].groupby(by_day).sum()
+        agg = agg.join(daily[list(INDICATORS)].groupby(level=0).std(ddof=1).add_suffix(SD))
+        agg.insert(0, DAYS, daily.groupby(level=0).size())
         agg.insert(0, STATIONS_KNOWN, samples.loc[keep, "station_code"].groupby(key).nunique())
         agg.insert(0, "area_level", level)
         parts.append(agg.rename_axis("area").reset_index())
-    return pd.concat(parts, ignore_index=True)[["area_level", "area", STATIONS_KNOWN, *INDICATORS]]
+    spread = [f"{n}{SD}" for n in INDICATORS]
+    return pd.concat(parts, ignore_index=True)[
+        ["area_level", "area", STATIONS_KNOWN, DAYS, *INDICATORS, *spread]
+    ]
 
 
 def compare_areas(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """Area indicators of both samples side by side, with ``<indicator>_delta`` = B - A."""
+    """Area indicators of both samples side by side, B - A and its standard error.
+
+    ``<indicator>_delta`` = B - A; ``<indicator>_delta_se`` = its standard
+    error from the day-to-day spread of each side, sqrt(sd_A²/days_A +
+    sd_B²/days_B), left empty when a side has fewer than two days: a
+    difference within about two of them cannot be told from day-to-day noise.
+    """
     keys = ["area_level", "area"]
     merged = area_availability(a).merge(
         area_availability(b), on=keys, how="outer", suffixes=("_a", "_b")
     )
+    two_days = (merged[f"{DAYS}_a"] >= 2) & (merged[f"{DAYS}_b"] >= 2)
     for name in (STATIONS_KNOWN, *INDICATORS):
         merged[f"{name}_delta"] = merged[f"{name}_b"] - merged[f"{name}_a"]
+    for name in INDICATORS:
+        var = (
+            merged[f"{name}{SD}_a"] ** 2 / merged[f"{DAYS}_a"]
+            + merged[f"{name}{SD}_b"] ** 2 / merged[f"{DAYS}_b"]
+        )
+        merged[f"{name}{DELTA_SE}"] = var.pow(0.5).where(two_days)
+    merged = merged.drop(columns=[f"{n}{SD}_{s}" for n in INDICATORS for s in "ab"])
     merged["_o"] = merged["area_level"].map(_LEVEL_ORDER)
     merged["_n"] = pd.to_numeric(merged["area"], errors="coerce")
     merged = merged.sort_values(["_o", "_n", "area"]).drop(columns=["_o", "_n"])
@@ -197,6 +175,7 @@ def compare(
     *,
     metrics_path: Path | None = None,
     move_threshold_m: float | None = None,
+    renumber_within_m: float | None = None,
     repo: Path | None = None,
     stale_after: timedelta | None = None,
 ) -> Summary:
@@ -208,8 +187,9 @@ def compare(
     data allow it, and the report says plainly where they do not.
 
     Writes ``stations.csv`` (one row per station difference), ``areas.csv``
-    (indicators per area for A, B and B - A), ``areas.png`` and ``report.md``
-    into ``out_dir`` (rewritten), and the flat metrics JSON if asked.
+    (indicators per area for A, B, B - A and its standard error), ``report.md``
+    and, when the sides are like with like, ``areas.png`` into ``out_dir``
+    (rewritten), and the flat metrics JSON if asked.
 
     Raises:
         FileNotFoundError: a side's path does not exist (at its revision).
@@ -217,10 +197,12 @@ def compare(
     """
     if move_threshold_m is None:  # the code defaults live in CompareSettings alone
         move_threshold_m = float(CompareSettings.default("move_threshold_m"))
+    if renumber_within_m is None:
+        renumber_within_m = float(CompareSettings.default("renumber_within_m"))
     if stale_after is None:
         stale_after = project.parse_duration(CompareSettings.default("stale_after"))
     la, lb = load_sides(a, b, Path(repo or project_root()))
-    changes = station_changes(la.frame, lb.frame, move_threshold_m)
+    changes = station_changes(la.frame, lb.frame, move_threshold_m, renumber_within_m)
     timings = Timing.of(la.frame), Timing.of(lb.frame)
     selection = select(*timings)
     samples = [
@@ -247,7 +229,12 @@ def compare(
         changes={k: int(counts.get(k, 0)) for k in CHANGE_COUNTS},
         selection=selection,
         network={n: (float(network[f"{n}_a"]), float(network[f"{n}_b"])) for n in INDICATORS},
+        network_se={
+            n: None if pd.isna(network[f"{n}{DELTA_SE}"]) else float(network[f"{n}{DELTA_SE}"])
+            for n in INDICATORS
+        },
         move_threshold_m=move_threshold_m,
+        renumber_within_m=renumber_within_m,
         stale_after=stale_after,
     )
     write_report(summary, changes, areas, Path(out_dir), metrics_path)
@@ -271,5 +258,6 @@ def run(settings: CompareSettings) -> Summary:
         settings.out,
         metrics_path=settings.metrics,
         move_threshold_m=settings.move_threshold_m,
+        renumber_within_m=settings.renumber_within_m,
         stale_after=project.parse_duration(settings.stale_after),
     )

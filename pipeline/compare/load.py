@@ -14,12 +14,13 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from pipeline.compare.when import PARIS
 from pipeline.record import StationRecord
 from pipeline.research.tables import is_processed, read_status, status_frame
+from pipeline.sources.names import repair_text
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,11 @@ class Loaded:
 
 
 def parse_dates(text: str) -> tuple[date, date]:
-    """``2022-05-12:2022-05-18`` (or one day) as an inclusive pair of UTC dates."""
+    """``2022-05-12:2022-05-18`` (or one day) as an inclusive pair of Paris dates.
+
+    Paris dates, because a day of bike use runs from midnight to midnight on
+    the Paris clock: UTC dates would cut it at 01:00 or 02:00.
+    """
     first, _, last = text.partition(":")
     try:
         lo, hi = date.fromisoformat(first), date.fromisoformat(last or first)
@@ -57,31 +62,10 @@ def parse_dates(text: str) -> tuple[date, date]:
     return lo, hi
 
 
-def repair_text(text: Any) -> Any:
-    """Undo UTF-8 read as cp1252, once or twice over (the 2024 GBFS names: 'RÃƒÂ©collets').
-
-    Without it, 500 stations of the 2024 snapshot look renamed when only their
-    encoding differs.
-    """
-    if not isinstance(text, str) or not ("Ã" in text or "Â" in text):
-        return text
-    # The no-break space of a double-encoded 'à' was flattened to a plain space.
-    text = text.replace("\u00c3\u0192 ", "\u00c3\u0192\u00c2\u00a0")
-    for _ in range(3):
-        try:
-            fixed = text.encode("cp1252").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            break
-        if fixed == text:
-            break
-        text = fixed
-    return text
-
-
 def load_snapshot_set(
     path: Path, dates: tuple[date, date] | None = None
 ) -> tuple[pd.DataFrame, int]:
-    """Records of a raw folder/file or a processed root, optionally within UTC dates.
+    """Records of a raw folder/file or a processed root, optionally within Paris dates.
 
     Raw snapshots outside the dates are skipped before their records are
     kept, so a two-week history split in two weeks is read without holding
@@ -100,14 +84,16 @@ def load_snapshot_set(
         df = read_status(path)
     else:
         records: list[StationRecord] = []
-        keep = (lambda t: dates[0] <= t.date() <= dates[1]) if dates else None
+        keep = (lambda t: dates[0] <= t.astimezone(PARIS).date() <= dates[1]) if dates else None
         for snap in read_recorded(path, keep=keep):
             records.extend(snap.records)
             rejected += len(snap.rejects)
         df = status_frame(records)
     if dates:
-        day = df["observed_at"].dt.date
+        day = df["observed_at"].dt.tz_convert(PARIS).dt.date
         df = df[(day >= dates[0]) & (day <= dates[1])].reset_index(drop=True)
+    # Repaired once, here: every output (stations.csv, report.md, figures) reads clean names.
+    df["name"] = df["name"].map(repair_text)
     return df, rejected
 
 

@@ -41,6 +41,7 @@ from pipeline.kafka.broker_files import (
     SaslCredentials,
     format_command,
     java_argfile,
+    probe_groups,
     read_client_env,
     render_client_env,
     render_properties,
@@ -114,6 +115,27 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def _coordinator_ready(admin: Any) -> bool:
+    """True once the group coordinator serves every partition of ``__consumer_offsets``.
+
+    It loads them a moment after the broker first answers; a consumer group that
+    joins before gets NotCoordinatorError, and kafka-python then warns "Marking
+    the coordinator dead" on a perfectly normal run. Waiting here, where the
+    broker starts, keeps that transient out of every stage's log.
+    """
+    from kafka.errors import KafkaError
+
+    try:
+        found = admin.describe_groups(list(probe_groups()))
+    except KafkaError:  # FindCoordinator: "coordinator not available" while loading
+        return False
+    errors = [g["error"] or "" for g in found.values()]
+    return not any(name in e for e in errors for name in _COORDINATOR_LOADING)
+
+
+_COORDINATOR_LOADING = ("NotCoordinator", "CoordinatorLoadInProgress", "CoordinatorNotAvailable")
 
 
 @dataclass
@@ -295,6 +317,8 @@ class LocalBroker:
                 )
                 try:
                     admin.list_topics()
+                    while not _coordinator_ready(admin) and time.monotonic() < deadline:
+                        time.sleep(0.1)
                     return
                 finally:
                     admin.close()

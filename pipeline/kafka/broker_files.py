@@ -134,6 +134,28 @@ def _listener_properties(cfg: BrokerConfig) -> dict[str, str]:
     return props
 
 
+OFFSETS_PARTITIONS = 4  # partitions of __consumer_offsets, one group coordinator each
+
+
+def probe_groups(partitions: int = OFFSETS_PARTITIONS) -> tuple[str, ...]:
+    """One consumer group id per ``__consumer_offsets`` partition.
+
+    Kafka places a group on partition ``(String.hashCode(id) & 0x7fffffff) %
+    partitions`` (Java's hash, recomputed here), so asking the coordinator
+    about these groups asks every partition's coordinator.
+    """
+    found: dict[int, str] = {}
+    n = 0
+    while len(found) < partitions:
+        name = f"velib-ready-{n}"
+        h = 0
+        for ch in name:
+            h = (31 * h + ord(ch)) & 0xFFFFFFFF
+        found.setdefault((h & 0x7FFFFFFF) % partitions, name)
+        n += 1
+    return tuple(found[i] for i in range(partitions))
+
+
 def render_properties(cfg: BrokerConfig) -> str:
     """server.properties for combined broker+controller mode, replication 1."""
     lines = {
@@ -145,7 +167,7 @@ def render_properties(cfg: BrokerConfig) -> str:
         "num.partitions": str(cfg.partitions),
         "auto.create.topics.enable": "true",
         "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "4",
+        "offsets.topic.num.partitions": str(OFFSETS_PARTITIONS),
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",
         "transaction.state.log.num.partitions": "4",

@@ -24,10 +24,10 @@ What each recording gives, and what it cannot:
   unreliable and is not used), else null; ``code_insee_commune`` is always null.
   As GBFS: ``station_id`` is the export's GBFS id in the May 2022 layouts and,
   in the 2022-06-03 layout (which has no GBFS id), the station code as a
-  string; ``stationCode`` comes from ``data/reference/station_ids.csv``, and
-  an id that table does not know gets the placeholder ``id:<station_id>``
-  (the code the project's own parser gives it; the real code is not in the
-  recording). ``rental_methods``, ``station_opening_hours`` and
+  string; ``stationCode`` comes from ``data/reference/station_ids.csv`` and
+  ``station_ids_derived.csv``, and an id neither table knows gets the
+  placeholder ``id:<station_id>`` (the code the project's own parser gives it;
+  the real code is not in the recording). ``rental_methods``, ``station_opening_hours`` and
   ``system_information`` are not reconstructed. ``ttl`` is 3600, as in the
   recorded GBFS files.
 - Feed time: a frame's time is the GBFS ``lastUpdatedOther`` or the history

@@ -23,8 +23,12 @@ class CompareSettings(Settings):
     b: str | None = opt(None, "snapshot set B", param="b", flag="")
     rev_a: str | None = opt(None, "read A at this git revision (dvc.api)")
     rev_b: str | None = opt(None, "read B at this git revision (dvc.api)")
-    a_dates: str | None = opt(None, "keep A's snapshots of these UTC dates, FROM[:TO]")
-    b_dates: str | None = opt(None, "keep B's snapshots of these UTC dates, FROM[:TO]")
+    a_dates: str | None = opt(
+        None, "keep A's snapshots taken on these Paris (Europe/Paris) dates, FROM[:TO]"
+    )
+    b_dates: str | None = opt(
+        None, "keep B's snapshots taken on these Paris (Europe/Paris) dates, FROM[:TO]"
+    )
     out: Path = opt("reports/compare", "report folder", param="out", parse=as_path)
     metrics: Path | None = opt(None, "also write the summary as metrics JSON", parse=as_path)
     move_threshold_m: float = opt(
@@ -33,6 +37,13 @@ class CompareSettings(Settings):
         param="move_threshold_m",
         parse=as_non_negative,
         flag="--move-threshold",
+    )
+    renumber_within_m: float = opt(
+        50.0,
+        "a removed and an added station this close (metres) are one station renumbered",
+        param="renumber_within_m",
+        parse=as_non_negative,
+        flag="--renumber-within",
     )
     stale_after: str = opt(
         STALE_AFTER,

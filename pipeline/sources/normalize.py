@@ -34,6 +34,8 @@ from pipeline.settings import project
 log = logging.getLogger(__name__)
 
 REFERENCE_DIR = project.ROOT / "data" / "reference"
+STATION_IDS, DERIVED_STATION_IDS = "station_ids.csv", "station_ids_derived.csv"
+STATION_COMMUNES = "station_communes.csv"
 PARIS_TZ = ZoneInfo("Europe/Paris")
 
 MAX_COUNT = 300  # the largest real station has ~75 docks; anything above is garbage
@@ -96,10 +98,16 @@ def _prefix(code: str) -> int | None:
 
 
 def load_reference(directory: Path = REFERENCE_DIR) -> Reference:
-    """Read the reference CSVs; missing files give empty tables (logged once)."""
+    """Read the reference CSVs; missing files give empty tables (logged once).
+
+    The GBFS ids come from ``station_ids.csv`` (the operator's own pairing) and
+    ``station_ids_derived.csv`` (ids only the open-data files know, matched by
+    position and name: :mod:`pipeline.sources.stationids`); the GBFS row wins
+    where both name an id.
+    """
     ref = Reference()
-    communes = directory / "station_communes.csv"
-    ids = directory / "station_ids.csv"
+    communes = directory / STATION_COMMUNES
+    ids = directory / STATION_IDS
     if communes.exists():
         with communes.open(encoding="utf-8", newline="") as fh:
             ref.communes = {r["station_code"]: r["commune"] for r in csv.DictReader(fh)}
@@ -110,6 +118,11 @@ def load_reference(directory: Path = REFERENCE_DIR) -> Reference:
             ref.codes_by_id = {int(r["station_id"]): r["station_code"] for r in csv.DictReader(fh)}
     else:
         log.warning("no %s: GBFS ids in open-data files stay unmapped", ids)
+    derived = directory / DERIVED_STATION_IDS
+    if derived.exists():
+        with derived.open(encoding="utf-8", newline="") as fh:
+            for r in csv.DictReader(fh):
+                ref.codes_by_id.setdefault(int(r["station_id"]), r["station_code"])
     return ref
 
 

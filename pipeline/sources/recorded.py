@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.sources.archive import is_archive, read_archive
-from pipeline.sources.normalize import Reference, default_reference
+from pipeline.sources.normalize import (
+    DERIVED_STATION_IDS,
+    STATION_COMMUNES,
+    STATION_IDS,
+    Reference,
+    default_reference,
+)
 from pipeline.sources.parsers import (
     COMMUNE_COLUMN,
     EXCERPT_CHARS,
@@ -33,6 +39,14 @@ from pipeline.sources.parsers import (
     parse_opendata_csv,
     parse_opendata_records,
     parse_v1_table,
+)
+from pipeline.sources.stationids import (
+    CodedStation,
+    Derivation,
+    gbfs_stations,
+    match_ids,
+    observe,
+    write_derived,
 )
 
 __all__ = [
@@ -226,28 +240,11 @@ def _as_list(result: list[Snapshot] | dict[str, Any]) -> list[Snapshot]:
 # --- reference tables ----------------------------------------------------------
 
 
-def build_reference_tables(data_dir: Path, out_dir: Path) -> tuple[int, int]:
-    """Rebuild station_ids.csv and station_communes.csv from the recorded data.
+def _csv_texts(data_dir: Path, communes: dict[str, str]) -> Iterator[tuple[str, str, str]]:
+    """(name, source label, text) of every recorded CSV file; fills ``communes`` on the way.
 
-    station_ids: every (station_id, stationCode) of the GBFS station_information
-    files under ``data_dir/gbfs``. station_communes: the commune of every station
-    code in the open-data files that carry one (``Nom communes équipées``, the
-    2022-06-03 layout) and in the v1 table (``nom_arrondissement_communes``); a
-    later file wins. Returns the row counts (ids, communes).
+    One pass over the files serves both tables: a two-week history is read once.
     """
-    ids: dict[int, str] = {}
-    for file in sorted(Path(data_dir).rglob("*")):
-        if not file.is_file() or file.suffix.lower() == ".md":
-            continue
-        try:
-            kind, payload = read_payload(file)
-        except SnapshotError:
-            continue
-        if kind == "json" and _gbfs_kind(payload) == "information":
-            for s in payload["data"]["stations"]:
-                if isinstance(s.get("station_id"), int) and s.get("stationCode"):
-                    ids[s["station_id"]] = str(s["stationCode"])
-    communes: dict[str, str] = {}
     for file in sorted(Path(data_dir).rglob("*.csv*")):
         try:
             kind, text = read_payload(file)
@@ -260,22 +257,64 @@ def build_reference_tables(data_dir: Path, out_dir: Path) -> tuple[int, int]:
             commune = row.get(COMMUNE_COLUMN) or row.get("nom_arrondissement_communes")
             if code and commune:
                 communes[code.strip()] = commune.strip()
+        day = _NAME_TIME.search(file.name)
+        yield file.name, f"opendata:{day.group(1) if day else file.stem}", text
+
+
+def build_reference_tables(data_dir: Path, out_dir: Path) -> Derivation:
+    """Rebuild station_ids.csv, station_communes.csv and station_ids_derived.csv.
+
+    station_ids: every (station_id, stationCode) of the GBFS station_information
+    files under ``data_dir``. station_communes: the commune of every station
+    code in the open-data files that carry one (``Nom communes équipées``, the
+    2022-06-03 layout) and in the v1 table (``nom_arrondissement_communes``); a
+    later file wins. station_ids_derived: the ids of the open-data files that no
+    station_information file knows, matched to a code by
+    :mod:`pipeline.sources.stationids`. Returns that derivation (rows and the ids
+    left unmapped).
+    """
+    ids: dict[int, str] = {}
+    coded: list[CodedStation] = []
+    for file in sorted(Path(data_dir).rglob("*")):
+        if not file.is_file() or file.suffix.lower() == ".md":
+            continue
+        try:
+            kind, payload = read_payload(file)
+        except SnapshotError:
+            continue
+        if kind == "json" and _gbfs_kind(payload) == "information":
+            for s in payload["data"]["stations"]:
+                if isinstance(s.get("station_id"), int) and s.get("stationCode"):
+                    ids[s["station_id"]] = str(s["stationCode"])
+            coded += gbfs_stations(payload, f"gbfs:{file.parent.name}")
+    communes: dict[str, str] = {}
+    observations, june = observe(_csv_texts(Path(data_dir), communes))
+    derivation = match_ids(observations, [*june, *coded], ids)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "station_ids.csv").open("w", encoding="utf-8", newline="") as fh:
+    with (out_dir / STATION_IDS).open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["station_id", "station_code"])
         writer.writerows(sorted(ids.items()))
-    with (out_dir / "station_communes.csv").open("w", encoding="utf-8", newline="") as fh:
+    with (out_dir / STATION_COMMUNES).open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["station_code", "commune"])
         writer.writerows(sorted(communes.items()))
-    return len(ids), len(communes)
+    write_derived(derivation, out_dir / DERIVED_STATION_IDS)
+    log.info(
+        "wrote %d station ids, %d communes, %d derived ids; %d ids stay unmapped",
+        len(ids),
+        len(communes),
+        len(derivation.derived),
+        len(derivation.unmapped),
+    )
+    for u in derivation.unmapped:
+        log.info("unmapped %s %r (%d rows): %s", u.station_id, u.name, u.rows, u.reason)
+    return derivation
 
 
 if __name__ == "__main__":  # python -m pipeline.sources.recorded ../shared/data data/reference
     import sys
 
-    logging.basicConfig(level=logging.INFO)
-    counts = build_reference_tables(Path(sys.argv[1]), Path(sys.argv[2]))
-    log.info("wrote %d station ids and %d communes", *counts)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    build_reference_tables(Path(sys.argv[1]), Path(sys.argv[2]))

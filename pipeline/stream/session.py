@@ -46,8 +46,14 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
     # Python workers (pandas UDFs, applyInPandasWithState) must run this venv's
     # interpreter, not whatever `python3` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    master = master or os.getenv("SPARK_MASTER", "local[2]")
+    if master.startswith("local"):
+        # A local session talks to itself only: bound to the loopback address, Spark does
+        # not look up the host's name and warn that it "resolves to a loopback address".
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
     builder = (
-        builder.master(master or os.getenv("SPARK_MASTER", "local[2]"))
+        builder.master(master)
         # one shuffle partition per local core: fewer state-store tasks and files per batch
         .config("spark.sql.shuffle.partitions", os.getenv("VELIB_SHUFFLE_PARTITIONS", "2"))
         .config("spark.ui.enabled", "false")

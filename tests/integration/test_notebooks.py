@@ -65,6 +65,10 @@ NOTEBOOKS = {
         ["episode_durations", "episodes_per_arrondissement", "episodes_by_hour"],
         ["episodes.json", "episodes_by_hour.json", "episodes_by_hour.csv"],
     ),
+    "07-forecast": (
+        ["forecast_skill", "reliability", "by_hour", "by_arrondissement", "resolution"],
+        [],
+    ),
 }
 
 
@@ -108,7 +112,12 @@ def outputs(root: Path, name: str) -> dict[Path, bytes]:
 
 @pytest.fixture(scope="module")
 def project(stream_slice, tmp_path_factory) -> Path:
-    return make_project(tmp_path_factory.mktemp("nbproject"), stream_slice)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_forecast import forecast_outputs
+
+    root = make_project(tmp_path_factory.mktemp("nbproject"), stream_slice)
+    forecast_outputs(root / "data" / "processed", root)  # what notebook 07 draws
+    return root
 
 
 @pytest.fixture(scope="module")

@@ -73,3 +73,12 @@ def test_the_stream_stage_depends_on_the_code_velib_run_executes():
     assert deps - runs == set(), f"the stream stage needlessly depends on {sorted(deps - runs)}"
     inside = [d for d in deps if d.count("/") > 1]
     assert inside == [], f"depend on the stage package, not on its files: {inside}"
+
+
+def test_the_forecast_stage_depends_on_the_code_its_commands_execute():
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["forecast"]
+    deps = {str(d) for d in stage["deps"] if str(d).startswith("pipeline")}
+    verbs = {f"pipeline.forecast.{verb}" for verb in ("train", "predict", "evaluate")}
+    start = imported(PACKAGE / "cli.py", top_level_only=True) | verbs
+    runs = {unit(name) for name in closure(start)} | {"pipeline/__init__.py", "pipeline/cli.py"}
+    assert runs == deps, (sorted(runs - deps), sorted(deps - runs))

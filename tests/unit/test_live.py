@@ -96,9 +96,10 @@ def test_stages_run_velib_commands_under_the_live_folder(tmp_path: Path) -> None
     settings = RunSettings.build({"live_dir": str(tmp_path / "live"), "interval_s": "30"})
     sup = Supervisor(settings, "broker:9092", {"K": "v"})
     root = tmp_path / "live"
-    assert [s.name for s in sup.stages] == ["stream", "capture", "ingest"]  # ingest last
+    names = [s.name for s in sup.stages]
+    assert names == ["stream", "capture", "ingest", "forecast"]  # ingest after its readers
     by_name = {s.name: s for s in sup.stages}
-    for stage in sup.stages:
+    for stage in sup.stages[:3]:
         assert stage.argv[:3] == [sys.executable, "-m", "pipeline.cli"]
         assert stage.argv[3] == stage.name
         assert stage.argv[-2:] == ["--bootstrap-servers", "broker:9092"]
@@ -110,11 +111,16 @@ def test_stages_run_velib_commands_under_the_live_folder(tmp_path: Path) -> None
     assert ingest[:4] == ["--source", settings.source, "--follow", "--interval"]
     assert float(ingest[4]) == 30.0
     assert ingest[5:7] == ["--archive", str(root / "archive")]
+    forecast = by_name["forecast"]
+    assert forecast.argv[3:9] == ["forecast", "live", "--processed", str(root / "processed"),
+                                  "--out", str(root / "forecasts")]  # fmt: skip
+    assert forecast.argv[9] == "--model" and forecast.argv[10].endswith("forecast.zip")
+    assert forecast.log_path == root / "logs" / "forecast.log"
 
 
 def test_nothing_to_report_while_every_stage_runs(supervisor: Supervisor, clock: Clock) -> None:
     assert supervisor.watch() == []
-    assert supervisor.restarts() == {"stream": 0, "capture": 0, "ingest": 0}
+    assert supervisor.restarts() == {"stream": 0, "capture": 0, "ingest": 0, "forecast": 0}
     assert supervisor.pids() == {s.name: s.process.pid for s in supervisor.stages}
 
 
@@ -142,7 +148,7 @@ def test_restart_backoff_doubles_up_to_a_minute(supervisor: Supervisor, clock: C
         clock.now += 10  # healthy for a short while only: no reset
         assert supervisor.watch() == []
     assert delays == [1, 2, 4, 8, 16, 32, MAX_BACKOFF_S, MAX_BACKOFF_S, MAX_BACKOFF_S]
-    assert supervisor.restarts() == {"stream": 0, "capture": 9, "ingest": 0}
+    assert supervisor.restarts() == {"stream": 0, "capture": 9, "ingest": 0, "forecast": 0}
 
 
 def test_backoff_resets_after_five_healthy_minutes(supervisor: Supervisor, clock: Clock) -> None:
@@ -164,7 +170,7 @@ def test_backoff_resets_after_five_healthy_minutes(supervisor: Supervisor, clock
 
 
 def test_stages_back_off_independently(supervisor: Supervisor, clock: Clock) -> None:
-    stream, capture, _ = supervisor.stages
+    stream, capture, _, _ = supervisor.stages
     _crash(stream, -9)
     supervisor.watch()
     clock.now = stream.next_start

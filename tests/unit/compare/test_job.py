@@ -43,7 +43,9 @@ def gbfs_report(tmp_path_factory):
     summary = compare(
         Side(str(GBFS_A)), Side(str(GBFS_B)), out / "report", metrics_path=out / "m.json"
     )
-    changes = pd.read_csv(out / "report" / "stations.csv", dtype={"station_code": str})
+    changes = pd.read_csv(
+        out / "report" / "stations.csv", dtype={"station_code": str, "new_code": str}
+    )
     return summary, changes, out
 
 
@@ -51,14 +53,57 @@ def _codes(changes: pd.DataFrame, kind: str) -> set[str]:
     return set(changes.loc[changes["change"] == kind, "station_code"])
 
 
-def test_gbfs_networks_added_removed_match_the_raw_json(gbfs_report):
+def _renumbered_by_hand(a: dict[str, dict], b: dict[str, dict], within_m: float):
+    """Removed and added codes of the raw JSON paired nearest first, each code once."""
+    pairs = sorted(
+        (_metres(a[old], b[new]), old, new)
+        for old in set(a) - set(b)
+        for new in set(b) - set(a)
+        if _metres(a[old], b[new]) <= within_m
+    )
+    used: set[str] = set()
+    out = {}
+    for metres, old, new in pairs:
+        if old not in used and new not in used:
+            used |= {old, new}
+            out[old] = (new, metres)
+    return out
+
+
+def test_gbfs_networks_added_removed_renumbered_match_the_raw_json(gbfs_report):
     summary, changes, _ = gbfs_report
     a, b = _info(GBFS_A), _info(GBFS_B)
-    assert _codes(changes, "added") == set(b) - set(a)
-    assert _codes(changes, "removed") == set(a) - set(b)
+    renumbered = _renumbered_by_hand(a, b, 50)
+    assert len(renumbered) == 11 and renumbered["4005"][0] == "4201"
+    assert _codes(changes, "added") == set(b) - set(a) - {n for n, _ in renumbered.values()}
+    assert _codes(changes, "removed") == set(a) - set(b) - set(renumbered)
+    rows = changes[changes["change"] == "renumbered"].set_index("station_code")
+    assert {c: r.new_code for c, r in rows.iterrows()} == {o: n for o, (n, _) in renumbered.items()}
+    quai = rows.loc["4005"]  # the issue's example: the same station, rebuilt under a new code
+    assert (quai.name_a, quai.name_b) == ("Quai des Célestins - Henri IV",) * 2
+    assert quai.distance_m == pytest.approx(renumbered["4005"][1], abs=0.05) and quai.distance_m < 2
     assert summary.a.stations == len(a) == 1485
     assert summary.b.stations == len(b) == 1495
-    assert (summary.changes["added"], summary.changes["removed"]) == (49, 39)
+    counts = summary.changes
+    assert (counts["added"], counts["removed"], counts["renumbered"]) == (38, 28, 11)
+
+
+def test_renumbering_can_be_turned_off(tmp_path):
+    off = compare(Side(str(GBFS_A)), Side(str(GBFS_B)), tmp_path / "r", renumber_within_m=0)
+    assert (off.changes["added"], off.changes["removed"], off.changes["renumbered"]) == (49, 39, 0)
+
+
+def test_no_double_encoded_name_left_in_any_output(gbfs_report):
+    _, changes, out = gbfs_report
+    garbled = {c for c, s in _info(GBFS_A).items() if "Ã" in s["name"]}
+    listed = set(changes["station_code"]) | set(changes["new_code"].dropna())
+    assert len(garbled & listed) == 51  # stations.csv held these 51 names double-encoded
+    for path in (out / "report").iterdir():
+        if path.suffix in (".csv", ".md"):
+            text = path.read_text(encoding="utf-8")
+            assert "Ã" not in text and "Â" not in text, path.name
+    malraux = changes[changes["station_code"] == "1015"].iloc[0]
+    assert malraux.name_a == malraux.name_b == "Place André Malraux"
 
 
 def test_gbfs_capacity_and_moves_match_the_raw_json(gbfs_report):
@@ -84,7 +129,11 @@ def test_mojibake_names_are_not_renames(gbfs_report):
 def test_report_files_and_deterministic_metrics(gbfs_report, tmp_path):
     summary, _, out = gbfs_report
     names = sorted(p.name for p in (out / "report").iterdir())
-    assert names == ["areas.csv", "areas.png", "report.md", "stations.csv"]
+    # a Tuesday morning against a Saturday morning: no availability figure, and the report says why
+    assert names == ["areas.csv", "report.md", "stations.csv"]
+    report = (out / "report" / "report.md").read_text(encoding="utf-8")
+    (why,) = [line for line in report.splitlines() if "No figure" in line]
+    assert "are not like with like" in why and "Tue 2024-11-19 09:22 CET" in why
     areas = pd.read_csv(out / "report" / "areas.csv")
     assert set(areas["area_level"]) == {"network", "commune", "arrondissement"}
     assert sorted(areas.loc[areas.area_level == "arrondissement", "area"].astype(int)) == list(
@@ -94,10 +143,20 @@ def test_report_files_and_deterministic_metrics(gbfs_report, tmp_path):
         Side(str(GBFS_A)), Side(str(GBFS_B)), tmp_path / "r", metrics_path=tmp_path / "m.json"
     )
     assert (tmp_path / "m.json").read_bytes() == (out / "m.json").read_bytes()
-    assert (tmp_path / "r" / "areas.png").read_bytes() == (
-        out / "report" / "areas.png"
-    ).read_bytes()
+    for name in names:
+        assert (tmp_path / "r" / name).read_bytes() == (out / "report" / name).read_bytes()
     assert again.network == summary.network
+
+
+def test_like_with_like_draws_the_figure_byte_stable(tmp_path):
+    raw = str(RAW / "opendata-history")
+    for out in ("r1", "r2"):
+        summary = compare(Side(raw), Side(raw), tmp_path / out)
+    assert summary.selection.like_with_like
+    figure = (tmp_path / "r1" / "areas.png").read_bytes()
+    assert figure == (tmp_path / "r2" / "areas.png").read_bytes()
+    report = (tmp_path / "r1" / "report.md").read_text(encoding="utf-8")
+    assert "Figure: `areas.png`" in report and "No figure" not in report
 
 
 def _history_pair(tmp_path: Path) -> Path:
@@ -168,6 +227,14 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
+def test_help_says_the_dates_are_paris_dates(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--a-dates A_DATES keep A's snapshots taken on these Paris (Europe/Paris) dates" in text
+    assert "--a-dates/--b-dates are Paris dates" in text and "--renumber-within" in text
+
+
 def test_parse_dates():
     assert parse_dates("2022-05-12") == (date(2022, 5, 12), date(2022, 5, 12))
     assert parse_dates("2022-05-12:2022-05-18") == (date(2022, 5, 12), date(2022, 5, 18))
@@ -194,3 +261,41 @@ def test_writers_are_byte_stable(tmp_path):
         ax.set_title("stable")
         pngs.append(tables.save_figure(fig, tmp_path / f"{i}.png").read_bytes())
     assert pngs[0] == pngs[1]
+
+
+def _samples(daily_occupancy: list[float]) -> pd.DataFrame:
+    """One station, one snapshot per Paris day, with the given occupancy (network level only)."""
+    rows = []
+    for i, occ in enumerate(daily_occupancy):
+        rows.append(
+            {
+                "station_code": "1",
+                "weight": 1.0,
+                "day": date(2022, 5, 12 + i),
+                "commune": None,
+                "arrondissement": None,
+                "bikes_available": 10 * occ,
+                "mechanical_available": 0,
+                "ebike_available": 0,
+                "docks_available": 10 * (1 - occ),
+                "occupancy": occ,
+                "out_of_service": 0.0,
+                "empty": 0.0,
+                "full": 0.0,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_b_minus_a_carries_the_standard_error_of_the_day_to_day_spread():
+    from pipeline.compare.job import compare_areas
+
+    a, b = [0.30, 0.40, 0.35], [0.38, 0.42, 0.40, 0.44]
+    areas = compare_areas(_samples(a), _samples(b))
+    net = areas[areas["area_level"] == "network"].iloc[0]
+    assert (net.days_a, net.days_b) == (3, 4)
+    assert net.occupancy_mean_delta == pytest.approx(sum(b) / 4 - sum(a) / 3)
+    se = (pd.Series(a).var() / 3 + pd.Series(b).var() / 4) ** 0.5
+    assert net.occupancy_mean_delta_se == pytest.approx(se)
+    one_day = compare_areas(_samples(a[:1]), _samples(b))
+    assert pd.isna(one_day.loc[0, "occupancy_mean_delta_se"])  # a single day: no spread

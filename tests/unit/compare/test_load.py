@@ -128,7 +128,18 @@ def test_history_folder_is_one_frame_of_every_row() -> None:
     assert set(df["date"]) == {"2022-05-13"}
 
 
-def test_dates_keep_only_snapshots_of_those_utc_days() -> None:
+def test_dates_are_paris_dates() -> None:
+    """Thursday 22:40 and 23:39 UTC are Friday 13 May in Paris: the only Friday snapshots."""
+    raw = FIX.parents[1] / "data" / "raw" / "opendata-history"
+    friday = [f for f in sorted(raw.iterdir()) if f.name.startswith("velib-opendata-2022-05-12T2")]
+    friday = [f for f in friday if _name_time(f).hour >= 22]
+    assert [_name_time(f).date() for f in friday] == [date(2022, 5, 12)] * 2
+    df, _ = load_snapshot_set(raw, (date(2022, 5, 13), date(2022, 5, 13)))
+    assert sorted(df["observed_at"].unique()) == [pd.Timestamp(_name_time(f)) for f in friday]
+    assert len(df) == sum(_rows(f) for f in friday)
+
+
+def test_dates_keep_only_snapshots_of_those_days() -> None:
     files = {_name_time(f).date(): f for f in OPENDATA.iterdir() if NAME_TIME.search(f.name)}
     lo, hi = date(2022, 5, 20), date(2022, 6, 1)
     df, _ = load_snapshot_set(OPENDATA, (lo, hi))

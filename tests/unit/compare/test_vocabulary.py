@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.container import BarContainer
+from matplotlib.text import Text
 
 from pipeline import vocabulary
 from pipeline.compare import job as cmp
@@ -44,8 +46,13 @@ def test_indicator_names_are_the_vocabulary_area_columns():
 
 def test_areas_csv_columns_and_levels_come_from_the_vocabulary(gbfs):
     _, areas = gbfs
-    stems = {c.removesuffix("_delta").removesuffix("_a").removesuffix("_b") for c in areas}
-    assert stems <= AREA, stems - AREA
+    stems = {
+        c.removesuffix(cmp.DELTA_SE).removesuffix("_delta").removesuffix("_a").removesuffix("_b")
+        for c in areas
+    }
+    # compare's one column of its own: the Paris days each side's values come from
+    assert stems <= AREA | {cmp.DAYS}, stems - AREA
+    assert {f"{n}{cmp.DELTA_SE}" for n in cmp.INDICATORS} <= set(areas)
     assert stems >= set(cmp.INDICATORS)
     assert set(areas["area_level"]) == set(vocabulary.AREA_LEVELS)
     network = areas[areas["area_level"] == "network"]
@@ -69,18 +76,32 @@ def test_flags_follow_the_vocabulary_definitions_on_the_raw_json(gbfs):
     assert empty > 0.1  # a Tuesday morning: 12.9 % of the stations have no bike
 
 
-def test_figure_legend_covers_no_bar_and_says_when(gbfs):
-    summary, areas = gbfs
+@pytest.fixture(scope="module")
+def like_with_like(tmp_path_factory):
+    """The bundled open-data sample against itself: like with like, four Paris days a side."""
+    out = tmp_path_factory.mktemp("like") / "r"
+    raw = str(ROOT / "data/raw/opendata-history")
+    summary = cmp.compare(cmp.Side(raw), cmp.Side(raw), out)
+    return summary, pd.read_csv(out / "areas.csv", dtype={"area": str})
+
+
+def test_figure_draws_b_minus_a_with_its_spread_and_says_when(like_with_like):
+    summary, areas = like_with_like
+    assert summary.selection.like_with_like
     fig = comparison_figure(areas, summary)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    (legend,) = fig.legends
-    box = legend.get_window_extent(renderer)
     bars = [p for ax in fig.axes for p in ax.patches]
-    assert len(bars) == 2 * 2 * 20  # two panels, A and B, 20 arrondissements
+    assert len(bars) == 2 * 20  # two panels, one B - A bar per arrondissement
+    whiskers = [
+        c for ax in fig.axes for c in ax.containers if isinstance(c, BarContainer) and c.errorbar
+    ]
+    assert len(whiskers) == 2  # each panel carries ± twice the standard error
+    (caption,) = [t for t in fig.findobj(Text) if t.get_text().startswith("A: ")]
+    box = caption.get_window_extent(renderer)
     for ax in fig.axes:
         assert not box.overlaps(ax.get_window_extent(renderer))
-    labels = [t.get_text() for t in legend.get_texts()]
-    assert labels[0].startswith("A: Tue 2024-11-19 09:22 CET (1 snapshot)")
-    assert labels[1].startswith("B: Sat 2025-10-18 11:09 CEST (1 snapshot)")
-    assert "Not like with like" in fig.get_suptitle()
+    text = caption.get_text()
+    assert text.startswith("A: Thu 2022-05-12 12:22 CEST – Sun 2022-05-15 01:37 CEST")
+    assert "B: Thu 2022-05-12 12:22 CEST" in text and "A 4 Paris days, B 4 Paris days" in text
+    assert "like with like" in fig.get_suptitle() and "Not" not in fig.get_suptitle()

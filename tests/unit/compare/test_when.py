@@ -43,7 +43,9 @@ def _file_time(path: Path) -> datetime:
 
 
 def _history_files(day: date) -> list[Path]:
-    return [p for p in sorted(HISTORY.glob("*.csv.gz")) if _file_time(p).date() == day]
+    """The sample's files of one Paris date (what ``--a-dates``/``--b-dates`` select)."""
+    files = sorted(HISTORY.glob("*.csv.gz"))
+    return [p for p in files if _file_time(p).astimezone(PARIS).date() == day]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,8 @@ def test_metrics_are_few_flat_keys(gbfs):
     assert all(not isinstance(v, dict | list) for v in metrics.values())
     assert set(metrics) == {
         *(f"{s}_{k}" for s in "ab" for k in ("utc", "paris", "snapshots")),
-        *(f"stations_{k}" for k in ("a", "b", "added", "removed", "renamed", "moved")),
+        *(f"stations_{k}" for k in ("a", "b", "added", "removed", "renumbered", "renamed")),
+        "stations_moved",
         "stations_capacity_changed",
         "like_with_like",
     }
@@ -116,7 +119,7 @@ def test_summary_line_says_when(gbfs):
     line = summary_line(gbfs[0])
     assert "\n" not in line
     assert "A Tue 2024-11-19 09:22 CET (1 snapshot) vs B Sat 2025-10-18 11:09 CEST" in line
-    assert "added=49 removed=39" in line and "NOT like with like" in line
+    assert "added=38 removed=28 renumbered=11" in line and "NOT like with like" in line
 
 
 def test_two_snapshots_minutes_apart_are_like_with_like(tmp_path):
@@ -144,15 +147,15 @@ def test_span_keeps_the_same_paris_hours_and_says_how(thu_sat):
     hours_a, hours_b = _paris_hours(_history_files(THU)), _paris_hours(_history_files(SAT))
     common = set(hours_a) & set(hours_b)
     kept_a, kept_b = sum(h in common for h in hours_a), sum(h in common for h in hours_b)
-    assert (len(hours_a), len(hours_b)) == (24, 21)
-    assert (kept_a, kept_b) == (23, 13)  # Saturday's early morning and Thursday 14:xx go
+    assert (len(hours_a), len(hours_b)) == (22, 19)
+    assert (kept_a, kept_b) == (21, 11)  # Saturday's early morning and Thursday 14:xx go
     assert summary.selection.kept == (kept_a, kept_b)
     assert {h for _, h in summary.selection.cells} == common
-    assert (metrics["a_snapshots"], metrics["b_snapshots"]) == (24, 21)
+    assert (metrics["a_snapshots"], metrics["b_snapshots"]) == (22, 19)
     how = next(line for line in report.splitlines() if "Kept: A" in line)
-    assert f"Kept: A {kept_a} of 24 snapshots, B {kept_b} of 21." in how
-    assert "12:00–13:59, 15:00–17:59, 19:00–01:59 (Paris time)" in how
-    assert hour_ranges(sorted(common)) == "12:00–13:59, 15:00–17:59, 19:00–01:59"
+    assert f"Kept: A {kept_a} of 22 snapshots, B {kept_b} of 19." in how
+    assert "12:00–13:59, 15:00–17:59, 19:00–23:59 (Paris time)" in how
+    assert hour_ranges(sorted(common)) == "12:00–13:59, 15:00–17:59, 19:00–23:59"
 
 
 def test_span_report_states_spans_in_both_zones(thu_sat):
@@ -160,18 +163,20 @@ def test_span_report_states_spans_in_both_zones(thu_sat):
     thu, sat = _history_files(THU), _history_files(SAT)
     a0, a1 = _file_time(thu[0]), _file_time(thu[-1])
     assert metrics["a_utc"] == f"{a0:%Y-%m-%dT%H:%M:%SZ}/{a1:%Y-%m-%dT%H:%M:%SZ}"
-    # Thursday 23:39 UTC is already Friday in Paris.
-    assert metrics["a_paris"] == "Thu 2022-05-12 12:22 CEST – Fri 2022-05-13 01:39 CEST"
+    # --a-dates are Paris dates: Thursday 22:40 and 23:39 UTC are Friday in Paris, not kept.
+    assert metrics["a_paris"] == "Thu 2022-05-12 12:22 CEST – Thu 2022-05-12 23:35 CEST"
+    assert all(_file_time(p).astimezone(PARIS).date() == THU for p in thu)
+    assert "velib-opendata-2022-05-12T233916Z.csv.gz" not in {p.name for p in thu}
     b0 = _file_time(sat[0]).astimezone(PARIS)
-    assert metrics["b_paris"].startswith(f"Sat {b0:%Y-%m-%d %H:%M} CEST – Sun 2022-05-15")
-    assert "| snapshots | 24 snapshots over 13 h 17 min | 21 snapshots over 20 h 43 min |" in report
+    assert metrics["b_paris"] == f"Sat {b0:%Y-%m-%d %H:%M} CEST – Sat 2022-05-14 23:35 CEST"
+    assert "| snapshots | 22 snapshots over 11 h 13 min | 19 snapshots over 18 h 41 min |" in report
 
 
 def test_span_without_a_common_day_type_warns(thu_sat):
     summary, report, _ = thu_sat
     assert summary.selection.rule == "hours"
     warning = next(line for line in report.splitlines() if "Not like with like" in line)
-    assert "A holds Thursday, Friday, B holds Saturday, Sunday" in warning
+    assert "A holds Thursday, B holds Saturday (Paris calendar)" in warning
 
 
 @pytest.mark.slow  # reads and compares the sample again (about 10 s)
@@ -184,13 +189,13 @@ def test_span_dropped_snapshots_do_not_count(thu_sat, tmp_path):
     for path in _history_files(SAT):
         if _file_time(path).astimezone(PARIS).hour in common:
             shutil.copy(path, folder / path.name)
-    assert len(list(folder.iterdir())) == summary.selection.kept[1] == 13
+    assert len(list(folder.iterdir())) == summary.selection.kept[1] == 11
     by_hand = compare(Side(str(HISTORY), dates=(THU, THU)), Side(str(folder)), tmp_path / "r")
     assert by_hand.network == summary.network
     # ...and the whole Saturday, early morning included, would have given other numbers.
     saturday = Side(str(HISTORY), dates=(SAT, SAT))
     whole = compare(saturday, saturday, tmp_path / "r2")
-    assert whole.selection.kept == (21, 21)
+    assert whole.selection.kept == (19, 19)
     occupancy = summary.network["occupancy_mean"][1]
     assert abs(whole.network["occupancy_mean"][0] - occupancy) > 1e-3
 
@@ -227,7 +232,8 @@ def test_two_weekdays_keep_day_types_and_need_no_warning():
 @pytest.mark.slow  # reads and compares the sample again (about 10 s)
 def test_stream_change_log_reads_like_the_raw_snapshots(tmp_path):
     """The stream keeps changes plus hourly heartbeats; as-of states restore the rest."""
-    records = [r for s in read_recorded(HISTORY, keep=lambda t: t.date() == THU) for r in s.records]
+    on_thursday = lambda t: t.astimezone(PARIS).date() == THU  # noqa: E731 - a Paris date
+    records = [r for s in read_recorded(HISTORY, keep=on_thursday) for r in s.records]
     changes = [r for r, _ in ChangeDetector(heartbeat_s=3600).process(records)]
     assert len(changes) < 0.9 * len(records)
     log = tables.status_frame(changes)
@@ -235,7 +241,7 @@ def test_stream_change_log_reads_like_the_raw_snapshots(tmp_path):
     summary = compare(
         Side(str(HISTORY), dates=(THU, THU)), Side(str(tmp_path / "processed")), tmp_path / "r"
     )
-    assert summary.a.timing.n == summary.b.timing.n == 24
+    assert summary.a.timing.n == summary.b.timing.n == 22
     for name, (raw, from_log) in summary.network.items():
         assert from_log == pytest.approx(raw, rel=1e-12), name
     # A plain mean over the change log's records would not have matched.

@@ -17,11 +17,13 @@ import pytest
 from pipeline.kafka.broker_files import (
     CLIENT_ENV,
     LOG4J2_PROPERTIES,
+    OFFSETS_PARTITIONS,
     SASL_MECHANISM,
     BrokerConfig,
     SaslCredentials,
     format_command,
     java_argfile,
+    probe_groups,
     read_client_env,
     render_client_env,
     render_properties,
@@ -164,3 +166,14 @@ def test_read_client_env_ignores_other_lines(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert read_client_env(path) == {"KAFKA_EMPTY": "", "KAFKA_A": "a b"}
+
+
+def test_probe_groups_cover_every_partition_of_consumer_offsets():
+    # String.hashCode() of these ids, from Java itself: "velib-ready-0".hashCode() is
+    # 1094938927, so it lands on partition 1094938927 % 4 = 3; "-1" on 0, "-2" on 1, "-3" on 2.
+    assert probe_groups(4) == ("velib-ready-1", "velib-ready-2", "velib-ready-3", "velib-ready-0")
+    assert probe_groups() == probe_groups(OFFSETS_PARTITIONS)
+    assert f"offsets.topic.num.partitions={OFFSETS_PARTITIONS}\n" in render_properties(
+        BrokerConfig(data_dir=Path("/tmp/x"))
+    )
+    assert len(set(probe_groups(7))) == 7

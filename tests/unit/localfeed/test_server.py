@@ -118,9 +118,10 @@ def test_all_four_export_layouts_convert_faithfully():
             records = opendata_client(server, page_size=5).poll()
             assert mismatches(gbfs.records, expected.records) == []
             assert mismatches(records.records, expected.records, *API_DROP) == []
-            if index == 0:  # a GBFS id no table maps keeps the replay's placeholder code
+            if index == 0:  # ids only station_ids_derived.csv maps, and one no table maps
                 codes = {r.station_code: r.station_id for r in gbfs.records}
-                assert codes["id:37920"] == 37920
+                assert (codes["12004"], codes["22009"]) == (37920, 338853596)
+                assert codes["id:102290754"] == 102290754
 
 
 def test_records_api_pages_like_the_explore_api(history_server):

@@ -10,7 +10,7 @@ differ, decided from the data (see data/reference/README.md):
 - commune: 4 stations the commune table puts in Ivry, Malakoff, Montrouge and
   Pantin, 0.8-3.4 m inside the city limit; the table is kept.
 - outside: 12126 (Paris by the table), 3.6 m outside the city limit.
-- no_code: 25 GBFS ids of May 2022 with no known station code; no rule applies.
+- no_code: 1 GBFS id of May 2022 with no known station code (Mairie du 17ème).
 
 Run with ``-s`` to see the full report tables.
 """
@@ -55,34 +55,10 @@ GBFS_EXPECTED = {
     **{code: (None, poly) for code, poly in COMMUNE.items()},
     **{code: (rule, None) for code, rule in OUTSIDE.items()},
 }
-# May 2022: 8048 was still on the 8e side; 25 GBFS ids have no station code.
-NO_CODE = {
-    "id:100905057": 8,
-    "id:102290754": 17,
-    "id:1064008882": 18,
-    "id:124176568": 19,
-    "id:128936618": 8,
-    "id:129093478": 17,
-    "id:15414455": 16,
-    "id:210753033": 13,
-    "id:213691542": 17,
-    "id:237041013": 5,
-    "id:27363096": 12,
-    "id:27363187": 18,
-    "id:27415123": 13,
-    "id:27415524": 6,
-    "id:335989765": 18,
-    "id:37879071": 17,
-    "id:37920": 12,
-    "id:39887632": 13,
-    "id:437597018": 7,
-    "id:54000557": 19,
-    "id:54000594": 19,
-    "id:653044270": 5,
-    "id:7268": 12,
-    "id:85143075": 20,
-    "id:88235134": 14,
-}
+# May 2022: 8048 was still on the 8e side. Of the GBFS ids that no station_information file
+# knows, data/reference/station_ids_derived.csv gives 35 their code (each agrees with the
+# polygons); one id of the sample stays without a code: Mairie du 17ème.
+NO_CODE = {"id:102290754": 17}
 OPENDATA_EXPECTED = {
     **{k: v for k, v in GBFS_EXPECTED.items() if k != "8048"},
     **{code: (None, poly) for code, poly in NO_CODE.items()},
@@ -200,7 +176,7 @@ def test_kinds_of_disagreement(checks):
     communes = {m.station_code: m.commune for m in checks["gbfs-2025-10-18"].mismatches}
     assert communes["13121"] == "Ivry-sur-Seine" and communes["12126"] == "Paris"
     kinds = Counter(m.kind for m in checks["opendata-2022-05"].mismatches)
-    assert kinds == {"across": 13, "commune": 4, "outside": 1, "no_code": 25}
+    assert kinds == {"across": 13, "commune": 4, "outside": 1, "no_code": 1}
 
 
 def test_distances_are_metres_not_degrees():

@@ -17,6 +17,12 @@ from pipeline.settings import project
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.compare import CompareSettings
 from pipeline.settings.declare import SettingsError, option_name, shown, spec_of
+from pipeline.settings.forecast import (
+    EvaluateSettings,
+    LiveForecastSettings,
+    PredictSettings,
+    TrainSettings,
+)
 from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.local import BrokerSettings, FeedSettings
 from pipeline.settings.run import RunSettings
@@ -31,6 +37,10 @@ ALL = (
     RunSettings,
     BrokerSettings,
     FeedSettings,
+    TrainSettings,
+    PredictSettings,
+    EvaluateSettings,
+    LiveForecastSettings,
 )
 # Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's settings.
 NOTEBOOK_SECTIONS = {"analysis"}

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from pipeline.record import is_placeholder
 from pipeline.sources.feeds import GbfsFeed, OpenDataFeed, http_session
 from pipeline.sources.recorded import read_recorded
 
@@ -60,15 +61,22 @@ def test_gbfs_2025_compact_with_opening_hours():
     assert max(x.station_id for x in snap.records) > 2**31  # int64 ids survive
 
 
-def test_opendata_layout1_gbfs_ids_mapped_and_unmapped_counted():
+def test_opendata_layout1_gbfs_ids_mapped_derived_and_unmapped_counted():
     snap = one(FIX / "opendata/velib-opendata-2022-05-12T102218Z.csv.gz")
     assert snap.source == "replay:opendata-csv"
     assert snap.observed_at == datetime(2022, 5, 12, 10, 22, 18, tzinfo=UTC)
-    assert len(snap.records) == 14 and snap.unmapped_ids == 2
+    assert len(snap.records) == 15 and snap.unmapped_ids == 1
     codes = by_code(snap)
-    assert codes["id:37920"].station_id == 37920 and codes["id:37920"].commune is None
-    mapped = [r for r in snap.records if not r.station_code.startswith("id:")]
-    assert len(mapped) == 12 and all(r.station_id for r in mapped)
+    # in no station_information file: its code comes from station_ids_derived.csv
+    assert (codes["12004"].station_id, codes["12004"].name) == (37920, "Traversière - Ledru-Rollin")
+    assert (codes["12004"].commune, codes["12004"].arrondissement) == ("Paris", 12)
+    assert codes["22009"].station_id == 338853596 and codes["22009"].commune == "Neuilly-sur-Seine"
+    # Mairie du 17ème: no coded station within 15 m, keeps its placeholder
+    unmapped = codes["id:102290754"]
+    assert unmapped.station_id == 102290754 and is_placeholder(unmapped.station_code)
+    assert (unmapped.commune, unmapped.arrondissement) == (None, None)
+    mapped = [r for r in snap.records if not is_placeholder(r.station_code)]
+    assert len(mapped) == 14 and all(r.station_id for r in mapped)
     first = next(r for r in snap.records if r.station_id == 66491371)  # Pierre Sarrazin
     assert first.name == "Pierre Sarrazin - Saint-Michel"
     # naive Europe/Paris 11:19:02 in May is 09:19:02 UTC

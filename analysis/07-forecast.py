@@ -1,0 +1,205 @@
+# %% [markdown]
+# # 07 — Forecasts at +15, +30 and +60 minutes, on held-out days
+# Will there be a bike (a dock) when I get there? `velib forecast` (docs/forecast.md)
+# forecasts every station's bikes and docks 15, 30 and 60 minutes after each 15-minute
+# issue time, with an 80 % interval and P(empty), P(full), from what was observed
+# before the issue time only. Here it is scored on **held-out days**: each day is
+# forecast by a model trained on the days before it (rolling origin), and only
+# **observed targets** count (a poll listing the station within 7.5 minutes of the
+# target time). The model is compared with **persistence** (the state in force at issue
+# time) and **climatology** (the station's mean at that Paris hour and day type over
+# the earlier days) on the same targets.
+
+# %% tags=["parameters"]
+figures_dir = "reports/figures"
+metrics_dir = "reports/metrics"
+scored_file = "data/forecast/scored.parquet"
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from pipeline.forecast import evaluate, metrics
+from pipeline.research import figures, maps, tables
+
+NAME = "07-forecast"
+root = tables.project_root()
+fig_dir = root / figures_dir / NAME
+scored = pd.read_parquet(root / scored_file)
+details = pd.read_csv(root / metrics_dir / "forecast_details.csv")
+common = evaluate.common(scored)
+start, end = scored["issued_at"].min(), scored["target_at"].max()
+days = sorted(scored["issue_day"].unique())
+COLORS = {"model": "#4c72b0", "persistence": "#dd8452", "climatology": "#8c8c8c"}
+top = details[details["by"] == "all"].set_index("horizon")
+print(f"held-out days: {', '.join(days)}; scored targets {len(scored)}, common {len(common)}")
+print(
+    top[
+        [
+            "n",
+            "mae_model",
+            "mae_persistence",
+            "mae_climatology",
+            "skill_vs_persistence",
+            "skill_vs_climatology",
+            "bss_empty_vs_persistence",
+            "interval_coverage",
+        ]
+    ]
+    .round(3)
+    .to_string()
+)
+
+
+def caption(what: str) -> str:
+    return maps.caption(start, end, f"{what}; held-out days {days[0]} to {days[-1]}")
+
+
+# %% [markdown]
+# ## Error by horizon, against both baselines
+# Mean absolute error in bikes on the common targets (persistence not stale, all three
+# models defined); the number above each group is the model's skill against persistence.
+
+# %%
+fig, ax = plt.subplots(figsize=(9, 4.6), layout="constrained")
+horizons = list(top.index)
+width = 0.26
+for i, (name, col) in enumerate(
+    (("model", "mae_model"), ("persistence", "mae_persistence"), ("climatology", "mae_climatology"))
+):
+    x = np.arange(len(horizons)) + (i - 1) * width
+    ax.bar(x, top[col], width, color=COLORS[name], label=name)
+for j, h in enumerate(horizons):
+    ax.annotate(
+        f"skill {top.loc[h, 'skill_vs_persistence']:+.1%}\nn = {int(top.loc[h, 'n'])}",
+        (j, float(top.loc[h, ["mae_model", "mae_persistence", "mae_climatology"]].max())),
+        xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8,
+    )  # fmt: skip
+ax.set_xticks(np.arange(len(horizons)), [f"+{h} min" for h in horizons])
+ax.set_ylabel("MAE (bikes)")
+ax.set_ylim(0, float(top[["mae_model", "mae_persistence", "mae_climatology"]].max().max()) * 1.3)
+ax.set_title("Forecast error by horizon: the model against persistence and climatology")
+ax.legend(loc="upper left", fontsize=8)
+ax.grid(axis="y", alpha=0.3)
+figures.add_caption(fig, caption("Observed targets only (a poll within 7.5 min)"))
+_ = tables.save_figure(fig, fig_dir / "forecast_skill.png", close=False)
+
+# %% [markdown]
+# ## Are the probabilities calibrated?
+# Reliability diagram: within each bin of forecast probability, how often the station
+# was really empty (full) at the target. On the diagonal, "30 %" happens 30 % of the
+# time. Persistence's 0/1 forecast is the two end points; the smoothed persistence
+# (P(empty at target | empty now), learnt on earlier days) is the fair baseline.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained", sharey=True)
+for ax, event in zip(axes, ("empty", "full"), strict=True):
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    for name, col, color in (
+        ("model", f"p_{event}", COLORS["model"]),
+        ("smoothed persistence", f"spers_p_{event}", COLORS["persistence"]),
+    ):
+        rel = metrics.reliability(common[event], common[col])
+        ax.plot(rel["p_mean"], rel["y_mean"], marker="o", color=color, label=name)
+    bss = top["bss_" + event + "_vs_persistence"].iloc[-1]
+    ax.set_title(f"P({event}) at +{horizons[-1]} min and below; Brier skill {bss:+.2f}")
+    ax.set_xlabel(f"forecast P({event})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+axes[0].set_ylabel("observed frequency at the target")
+figures.add_caption(fig, caption("All horizons pooled; Brier skill against 0/1 persistence"))
+_ = tables.save_figure(fig, fig_dir / "reliability.png", close=False)
+
+# %% [markdown]
+# ## By hour of the day
+# MAE at +60 min by the target's Paris hour, and the share of targets inside the 80 %
+# interval (it should stay near 0.8). An hour without any poll is a gap.
+
+# %%
+hours = details[(details["by"] == "hour") & (details["horizon"] == horizons[-1])].copy()
+hours["hour"] = hours["group"].astype(int)
+hours = hours.set_index("hour").reindex(range(24)).reset_index()  # no poll: a gap, not a line
+fig, (ax, cov) = plt.subplots(2, 1, figsize=(11, 6.4), layout="constrained", sharex=True,
+                              height_ratios=[2, 1])  # fmt: skip
+for name in ("model", "persistence", "climatology"):
+    ax.plot(hours["hour"], hours[f"mae_{name}"], marker="o", color=COLORS[name], label=name)
+ax.set_ylabel("MAE (bikes)")
+ax.set_title(f"Error at +{horizons[-1]} min by the target's Paris hour")
+ax.legend(fontsize=8, ncols=3, loc="upper left")
+ax.set_ylim(0, float(hours[["mae_model", "mae_persistence", "mae_climatology"]].max().max()) * 1.25)
+ax.grid(alpha=0.3)
+cov.plot(hours["hour"], hours["interval_coverage"], marker="o", color=COLORS["model"],
+         label="share inside the 80 % interval")  # fmt: skip
+cov.axhline(0.8, color="0.4", linestyle="--", linewidth=1, label="0.8")
+cov.set_ylim(0.5, 1.0)
+cov.set_xlim(-0.5, 23.5)
+cov.set_xticks(range(0, 24, 2))
+cov.set_xlabel("hour of the target (Europe/Paris)")
+cov.set_ylabel("coverage")
+cov.legend(fontsize=8, loc="lower right")
+cov.grid(alpha=0.3)
+figures.add_caption(fig, caption("Hours without polls have no observed target"))
+_ = tables.save_figure(fig, fig_dir / "by_hour.png", close=False)
+
+# %% [markdown]
+# ## By arrondissement
+# Skill against persistence at +60 min per Paris arrondissement (and outside Paris).
+
+# %%
+areas = details[(details["by"] == "arrondissement") & (details["horizon"] == horizons[-1])].copy()
+order = {str(n): n for n in range(1, 21)}
+areas["order"] = areas["group"].map(lambda g: order.get(str(g).split(".")[0], 99))
+areas = areas.sort_values("order")
+labels = ["outside\nParis" if o == 99 else f"{o}" for o in areas["order"]]
+fig, ax = plt.subplots(figsize=(11, 4.6), layout="constrained")
+bars = ax.bar(range(len(areas)), areas["skill_vs_persistence"], color=COLORS["model"])
+for i, (s, n) in enumerate(zip(areas["skill_vs_persistence"], areas["n"], strict=True)):
+    ax.annotate(f"{int(n)}", (i, max(float(s), 0.0)), xytext=(0, 2), textcoords="offset points",
+                ha="center", fontsize=6.5, rotation=90)  # fmt: skip
+ax.axhline(0, color="black", linewidth=0.8)
+ax.set_xticks(range(len(areas)), labels, fontsize=8)
+ax.set_xlabel("Paris arrondissement (n of targets above each bar)")
+ax.set_ylabel("skill vs persistence (1 - MAE ratio)")
+low = min(float(areas["skill_vs_persistence"].min()), 0.0)
+ax.set_ylim(low - 0.05, float(areas["skill_vs_persistence"].max()) + 0.12)
+ax.set_title(f"Skill against persistence at +{horizons[-1]} min by arrondissement")
+ax.grid(axis="y", alpha=0.3)
+figures.add_caption(fig, caption("Common targets"))
+_ = tables.save_figure(fig, fig_dir / "by_arrondissement.png", close=False)
+
+# %% [markdown]
+# ## What a horizon means at this polling resolution
+# A target is scored at a poll; the forecast starts from the station's last poll before
+# the issue time. With a snapshot about every hour, the *effective lead* (target poll
+# minus the last observation used) is about an hour at +15 and +30 min alike: both
+# horizons usually start from the **same observation**, so at this resolution the 15-
+# and 30-minute forecasts are one forecast, and only a minute-polled feed gives them
+# meaning.
+
+# %%
+res = evaluate.resolution(scored)
+fig, ax = plt.subplots(figsize=(10, 4.6), layout="constrained")
+bins = np.arange(0, 241, 10)
+for h, color, dash in zip(horizons, ("#55a868", "#4c72b0", "#c44e52"), ("--", "-", "-"),
+                          strict=False):  # fmt: skip
+    lead = scored.loc[scored["horizon_min"] == h, "lead_min"].dropna()
+    counts, _ = np.histogram(lead.clip(upper=239), bins=bins)
+    label = f"+{h} min: median lead {lead.median():.0f} min"
+    ax.plot(bins[:-1] + 5, counts, drawstyle="steps-mid", linewidth=1.6, color=color,
+            linestyle=dash, label=label, zorder=3 if dash == "--" else 2)  # fmt: skip
+same = res.get("same_obs_h15_h30")
+ax.set_title(
+    "Effective lead of scored targets"
+    + (f": +15 and +30 min start from the same observation {same:.1%} of the time" if same else "")
+)
+ax.set_xlabel("target poll minus the last observation used (minutes)")
+ax.set_ylabel("targets")
+ax.set_xlim(0, 240)
+ax.legend(fontsize=8, loc="upper right")
+ax.grid(alpha=0.3)
+figures.add_caption(fig, caption("Leads over 4 h drawn at 4 h"))
+_ = tables.save_figure(fig, fig_dir / "resolution.png", close=False)
+print(res)

@@ -1,0 +1,25 @@
+"""Forecasts of every station's bikes and docks at +15, +30 and +60 minutes.
+
+What riders ask of a bike-share network is whether a bike (a dock) will be
+there when they arrive. This package learns that from the stream's tables of
+a recording, with features from the past only, and scores it honestly:
+
+* ``observations`` turns ``status/`` and the poll log ``polls/`` into one row
+  per station and poll that listed it (its state then), the unit everything
+  here counts in; ``calendar`` gives Paris hours and day types;
+* ``history`` and ``features`` build past-only feature rows for
+  (station, issued_at, horizon), with a leakage guard; ``climatology`` is the
+  station's profile by Paris hour and day type; ``baselines`` holds
+  persistence and climatology;
+* ``lgbm`` is the one place LightGBM is imported and its threads are set;
+  ``model`` fits and applies the boosters; ``bundle`` stores a trained model
+  (one member per rolling-origin cut-off) as one byte-stable file;
+* ``targets`` says which targets were observed (a poll near ``target_at``),
+  ``metrics`` scores them; ``train``, ``predict`` and ``evaluate`` are the
+  stages behind ``velib forecast``; ``live`` appends forecasts while
+  ``velib run --live`` collects.
+
+Forecasting reads tables with pandas and pyarrow: it never starts Spark.
+
+Imports from the project: durable, lifecycle, research, settings, vocabulary.
+"""

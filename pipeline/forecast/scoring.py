@@ -1,0 +1,112 @@
+"""The scored table: each observed target with the model's and both baselines' forecasts.
+
+Built from the recording itself, independently of the model: persistence is
+the station's last observation strictly before ``issued_at`` (none when
+older than the stale limit); climatology, and the smoothed persistence of
+P(empty)/P(full), are fitted on the recording's Paris days before the issue
+day (a rolling origin of their own, so they too never see the day they
+forecast). Rows are kept where the predictions file has a forecast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.forecast import baselines, climatology, targets
+from pipeline.forecast.calendar import paris_day, paris_hour, paris_midnight
+from pipeline.forecast.history import station_table
+
+KEY = ["station_code", "issued_at", "horizon_min"]
+
+
+def step_of(predictions: pd.DataFrame) -> pd.Timedelta:
+    """The issue-time step of a predictions file (the smallest gap between issue times)."""
+    times = pd.DatetimeIndex(pd.to_datetime(predictions["issued_at"], utc=True).unique())
+    gaps = times.sort_values().to_series().diff().dropna()
+    gaps = gaps[gaps > pd.Timedelta(0)]
+    return pd.Timedelta(gaps.min()) if len(gaps) else pd.Timedelta(minutes=15)
+
+
+def last_state(obs: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Each row's station state at its last observation strictly before ``issued_at``."""
+    right = obs[["station_code", "observed_at", "bikes_available", "docks_available"]].rename(
+        columns={
+            "observed_at": "last_obs_at",
+            "bikes_available": "last_bikes",
+            "docks_available": "last_docks",
+        }
+    )
+    left = rows.assign(_row=np.arange(len(rows))).sort_values("issued_at", kind="stable")
+    m = pd.merge_asof(
+        left,
+        right.sort_values("last_obs_at"),
+        left_on="issued_at",
+        right_on="last_obs_at",
+        by="station_code",
+        allow_exact_matches=False,
+    ).sort_values("_row")
+    m.index = rows.index
+    m["age_min"] = (m["issued_at"] - m["last_obs_at"]).dt.total_seconds() / 60
+    for c in ("last_bikes", "last_docks"):
+        m[c] = m[c].astype(float)
+    return m.drop(columns="_row")
+
+
+def scored_table(
+    obs: pd.DataFrame, poll_times: pd.Series, predictions: pd.DataFrame
+) -> pd.DataFrame:
+    """Every observed target that has a model forecast, with all forecasts side by side."""
+    step = step_of(predictions)
+    pred = predictions.rename(columns={"horizon_minutes": "horizon_min"})
+    pred["horizon_min"] = pred["horizon_min"].astype("int64")
+    rows = targets.scored(obs, poll_times, step, horizons=sorted(set(pred["horizon_min"])))
+    rows = rows.merge(pred.drop(columns=["target_at", "last_observed_at"], errors="ignore"), on=KEY)
+    t = last_state(obs, rows)
+    p = baselines.persistence(t)
+    for c in p:
+        t[f"pers_{c}"] = p[c]
+    t["empty"] = (t["bikes_target"] == 0).astype(float)
+    t["full"] = (t["docks_target"] == 0).astype(float)
+    _add_rolling_baselines(t, obs, poll_times, step)
+    places = station_table(obs)
+    arr = places["arrondissement"].reindex(t["station_code"]).to_numpy()
+    t["arrondissement"] = pd.array(arr, dtype="Int64")
+    t["hour"] = paris_hour(t["target_at"]).astype("int64")
+    t["issue_day"] = paris_day(t["issued_at"]).astype(str)
+    t["lead_min"] = (t["target_obs_at"] - t["last_obs_at"]).dt.total_seconds() / 60
+    return t.sort_values(["issued_at", "horizon_min", "station_code"], ignore_index=True)
+
+
+def _add_rolling_baselines(
+    t: pd.DataFrame, obs: pd.DataFrame, poll_times: pd.Series, step: pd.Timedelta
+) -> None:
+    """In place: climatology and smoothed persistence of the days before each issue day."""
+    parts = climatology.parts(obs)
+    all_days = sorted(set(parts["day"]))
+    issue_day = paris_day(t["issued_at"])
+    history = targets.scored(obs, poll_times, step, horizons=sorted(set(t["horizon_min"])))
+    history = last_state(obs, history)
+    history["day"] = paris_day(history["issued_at"])
+    for c in ("clim_bikes", "clim_p_empty", "clim_p_full", "spers_p_empty", "spers_p_full"):
+        t[c] = np.nan
+    stale_min = baselines.STALE_LIMIT.total_seconds() / 60
+    for d in sorted(set(issue_day)):
+        before = [x for x in all_days if x < d]
+        idx = t.index[issue_day == d]
+        if not before or not len(idx):
+            continue
+        clim = climatology.fit(parts, before, paris_midnight(d))
+        c = baselines.climatology(clim, t.loc[idx, "station_code"], t.loc[idx, "target_at"])
+        t.loc[idx, "clim_bikes"] = c["bikes"].to_numpy()
+        t.loc[idx, "clim_p_empty"] = c["p_empty"].to_numpy()
+        t.loc[idx, "clim_p_full"] = c["p_full"].to_numpy()
+        past = history[(history["day"] < d) & (history["age_min"] <= stale_min)]
+        for event, now, then in (("empty", "last_bikes", "bikes_target"),
+                                 ("full", "last_docks", "docks_target")):  # fmt: skip
+            table = baselines.fit_smoothed_persistence(
+                past["horizon_min"], past[now] == 0, past[then] == 0
+            )
+            t.loc[idx, f"spers_p_{event}"] = baselines.smoothed_persistence(
+                table, t.loc[idx, "horizon_min"], t.loc[idx, now] == 0
+            ).to_numpy()

@@ -1,0 +1,104 @@
+"""velib forecast train | predict | evaluate on a real slice: the interface, bytes, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import cli
+from pipeline.forecast import bundle, evaluate, predict
+
+INTERFACE = [
+    "station_code",
+    "issued_at",
+    "horizon_minutes",
+    "target_at",
+    "last_observed_at",
+    "bikes_pred",
+    "bikes_p10",
+    "bikes_p90",
+    "docks_pred",
+    "p_empty",
+    "p_full",
+]
+
+
+def velib(*args: str) -> int:
+    return cli.main(["forecast", *map(str, args)])
+
+
+def test_help_shows_the_interface(capsys):
+    with pytest.raises(SystemExit):
+        velib("--help")
+    text = capsys.readouterr().out
+    assert all(verb in text for verb in ("train", "predict", "evaluate", "live"))
+    with pytest.raises(SystemExit):
+        velib("predict", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--processed", "--model", "--out", "--every"):
+        assert option in text
+    assert "default: 15 minutes" in text
+
+
+def test_a_bad_option_is_one_line_and_exit_2(tmp_path, capsys):
+    assert velib("train", "--processed", tmp_path, "--trees", "0") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--trees" in err[0] or "status/" in err[0]
+    assert velib("predict", "--processed", tmp_path, "--model", tmp_path / "none.zip") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("velib forecast:"), err
+
+
+def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path, capsys):
+    model = tmp_path / "m.zip"
+    opts = [f"--{k.replace('_', '-')}={v}" for k, v in tiny.items()]
+    assert velib("train", "--processed", two_days, "--model-out", model, *opts) == 0
+    assert model.read_bytes() == tiny_model.read_bytes()  # seeded, deterministic: same bytes
+    members, facts = bundle.load(model)
+    assert [m.cutoff.isoformat() for m in members] == [
+        "2022-05-12T22:00:00+00:00",  # 13 May, Paris: trained on 12 May only
+        "2022-05-13T22:00:00+00:00",  # after the last day: trained on both, for live use
+    ]
+    assert facts["dates"] == ["2022-05-12", "2022-05-13"]
+    out = tmp_path / "pred.parquet"
+    assert velib("predict", "--processed", two_days, "--model", model, "--out", out) == 0
+    pred = pd.read_parquet(out)
+    assert list(pred.columns) == INTERFACE
+    assert set(pred["horizon_minutes"]) == {15, 30, 60}
+    issued = pred["issued_at"]
+    assert issued.min() == members[0].cutoff  # nothing before the first member's cut-off
+    assert (pred["last_observed_at"] < issued).all()
+    assert (pred["target_at"] - issued).dt.total_seconds().div(60).eq(pred["horizon_minutes"]).all()
+    assert (pred["bikes_p10"] <= pred["bikes_pred"]).all()
+    assert (pred["bikes_pred"] <= pred["bikes_p90"]).all()
+    assert pred["p_empty"].between(0, 1).all() and pred["p_full"].between(0, 1).all()
+    assert not pred.duplicated(["station_code", "issued_at", "horizon_minutes"]).any()
+    again = tmp_path / "again.parquet"
+    assert velib("predict", "--processed", two_days, "--model", model, "--out", again) == 0
+    assert again.read_bytes() == out.read_bytes()
+    metrics = tmp_path / "forecast.json"
+    details = tmp_path / "details.csv"
+    scored = tmp_path / "scored.parquet"
+    args = ["--predictions", out, "--metrics", metrics, "--details", details, "--scored", scored]
+    assert velib("evaluate", "--processed", two_days, *args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("forecast evaluate: targets=")
+    head = json.loads(metrics.read_text())
+    assert len(head) <= 8 and all(isinstance(v, float) for v in head.values()), head
+    assert set(head) == {"mae_h60", "skill_pers_h60", "skill_clim_h60", "skill_pers_h15",
+                         "bss_empty", "cover80"}  # fmt: skip
+    assert evaluate.resolution(pd.read_parquet(scored))["same_obs_h15_h30"] > 0.9  # hourly polls
+    table = pd.read_csv(details)
+    assert set(table["by"]) == {"all", "hour", "arrondissement", "issue_day"}
+    assert set(table.loc[table["by"] == "issue_day", "group"]) == {"2022-05-13"}
+    assert predict.OUTPUT == tuple(INTERFACE)
+
+
+def test_predict_skips_issue_times_before_the_model(two_days, tiny_model, tmp_path: Path):
+    members, _ = bundle.load(tiny_model)
+    assert bundle.member_for(members, members[0].cutoff - pd.Timedelta(seconds=1)) is None
+    assert bundle.member_for(members, members[0].cutoff) is members[0]
+    assert bundle.member_for(members, members[1].cutoff + pd.Timedelta(days=30)) is members[1]
