@@ -132,6 +132,7 @@ def dvc(clone: Path, *args: str) -> subprocess.CompletedProcess:
     return sh(clone, str(BIN / "dvc"), *args, timeout=1200)
 
 
+@pytest.mark.timeout(1500)  # Spark, then seven notebooks and the forecast, on 2 busy cores
 def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
     clone = fresh_clone(tmp_path / "clone")
     small_forecast(clone)
