@@ -4,7 +4,8 @@ What notebooks and ``velib compare`` use to read and draw the outputs:
 ``tables`` reads tables and writes byte-stable CSV/JSON/PNG, ``figures``,
 ``heatmaps`` and ``maps`` draw, ``stats`` gives the intervals and the ranking
 rule, ``geo`` projects stations onto the arrondissements, ``episodes`` turns
-alerts into empty/full episodes. Never starts Spark.
+alerts into empty/full episodes with bounds, ``observation`` says what the
+poll log observed behind each of them. Never starts Spark.
 
-Imports from the project: record, settings, sources, vocabulary.
+Imports from the project: poll, record, settings, sources, vocabulary.
 """
