@@ -68,3 +68,69 @@ def test_state_is_named_frames_and_meta_read_back_by_the_next_batch(spark, tmp_p
     assert again["seen"].schema == schemas["seen"]
     replayed, meta = store.load_state(0, schemas)  # a replay of batch 0 starts afresh
     assert meta == {} and replayed["records"].count() == 0
+
+
+# --- the exactly-once core: a batch replayed or interrupted leaves what one attempt leaves ----
+
+ROWS = T.StructType([T.StructField("code", T.StringType()), T.StructField("date", T.StringType())])
+
+
+def _rows(spark, root: Path, name: str = "status") -> list[tuple[str, str]]:  # noqa: ANN001
+    table = spark.read.schema(ROWS).parquet(str(root / name))
+    return sorted((r.code, r.date) for r in table.collect())
+
+
+def _batch_files(root: Path, batch_id: int, name: str = "status") -> list[str]:
+    return sorted(p.name for p in (root / name).glob(f"date=*/part-{batch_id:010d}-*.parquet"))
+
+
+@pytest.mark.spark
+def test_a_batch_written_again_replaces_its_first_attempt(spark, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    store = BatchStore(spark, str(out), str(tmp_path / "cp"))
+    store.ensure_tables({"status": ROWS})
+    day = [("A", "2022-05-12"), ("B", "2022-05-12"), ("C", "2022-05-13")]
+    store.write("status", spark.createDataFrame(day[:1], ROWS), 0)
+    store.write("status", spark.createDataFrame(day[1:], ROWS), 1)
+    files = _batch_files(out, 1)
+    store.write("status", spark.createDataFrame(day[1:], ROWS), 1)  # the replay after a restart
+    assert _rows(spark, out) == sorted(day)  # no row twice, batch 0 untouched
+    assert _batch_files(out, 1) == files  # the same file names as the first attempt
+    assert not (tmp_path / "cp" / "_staging" / "status" / "1").exists()
+
+
+@pytest.mark.spark
+def test_a_crash_between_staging_and_rename_is_repaired_by_the_next_attempt(
+    spark, tmp_path: Path
+) -> None:
+    out, cp = tmp_path / "out", tmp_path / "cp"
+    store = BatchStore(spark, str(out), str(cp))
+    store.ensure_tables({"status": ROWS})
+    # the dead attempt: staged, and one of its files already renamed into the table
+    stale = spark.createDataFrame([("OLD", "2022-05-12"), ("OLD", "2022-05-13")], ROWS)
+    staging = cp / "_staging" / "status" / "2"
+    stale.write.mode("overwrite").partitionBy("date").parquet(str(staging))
+    moved = sorted(staging.glob("date=2022-05-12/*.parquet"))[0]
+    (out / "status" / "date=2022-05-12").mkdir(parents=True)
+    moved.rename(out / "status" / "date=2022-05-12" / "part-0000000002-00000.parquet")
+    # the next attempt of batch 2, with what the batch really holds
+    store.write("status", spark.createDataFrame([("A", "2022-05-12")], ROWS), 2)
+    assert _rows(spark, out) == [("A", "2022-05-12")]
+    assert not staging.exists()
+
+
+@pytest.mark.spark
+def test_the_state_for_batch_n_is_the_newest_committed_before_n(spark, tmp_path: Path) -> None:
+    store = BatchStore(spark, str(tmp_path / "out"), str(tmp_path / "cp"))
+    schemas = {"records": T.StructType([T.StructField("code", T.StringType())])}
+    for n in (0, 1, 2):
+        frame = spark.createDataFrame([(f"after-{n}",)], schemas["records"])
+        store.save_state(n, {"records": frame}, {"batch": n})
+    # batch 2 committed its own state: its replay still starts from batch 1's
+    frames, meta = store.load_state(2, schemas)
+    assert meta == {"batch": 1} and [r.code for r in frames["records"].collect()] == ["after-1"]
+    assert store.load_state(3, schemas)[1] == {"batch": 2}
+    # a state written without its meta.json (killed mid-commit) is not a commit
+    (tmp_path / "cp" / "state" / "0000000002" / "meta.json").unlink()
+    assert store.load_state(3, schemas)[1] == {"batch": 1}
+    assert not (tmp_path / "cp" / "state" / "0000000000").exists()  # older states dropped
