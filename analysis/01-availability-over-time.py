@@ -10,6 +10,13 @@
 # drops although no bike moved. The lower panel of each figure shows how many of the
 # stations the series covers; windows below `min_coverage` of them are not drawn
 # (shaded "no data"). Times are shown in Europe/Paris local time.
+#
+# **What was observed.** Between two polls a window shows the state in force, carried
+# forward from the last poll (the change log cannot tell *unchanged* from
+# *unobserved*); the ticks under the coverage panel are the polls (`polls/`), and the
+# caption gives the median gap between them. The period averages of the metrics are
+# over **observed windows** only (a poll read the network in them), with the share of
+# drawn windows that were observed.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
@@ -21,7 +28,7 @@ areas_shown = 6
 # %%
 import pandas as pd
 
-from pipeline.research import figures, maps, tables
+from pipeline.research import figures, observation, tables
 from pipeline.research.figures import Line
 
 NAME = "01-availability-over-time"
@@ -34,7 +41,15 @@ places = ["window_start", "window_end", "station_code", "commune", "arrondisseme
 stations = tables.stations_per_area(tables.read_table(processed, "indicators_station", places))
 index = figures.window_index(area)
 start, end = tables.data_span(area)
-caption = maps.caption(start, end, "15-minute windows, time-weighted")
+polls = tables.read_table(processed, "polls")
+res = observation.resolution(polls)
+poll_times = observation.poll_times(polls)
+caption = observation.caption(
+    start,
+    end,
+    "15-minute windows, time-weighted; between polls (ticks) the state in force is carried forward",
+    res,
+)
 VALUES = ["bikes_mean", "mechanical_mean", "ebike_mean", "docks_mean", "occupancy_mean"]
 NETWORK = ("network", "all")
 network = figures.coverage_series(
@@ -42,7 +57,7 @@ network = figures.coverage_series(
 )
 print(
     f"{len(index)} windows, {int(network['shown'].sum())} drawn "
-    f"(at least {min_coverage:.0%} of {stations[NETWORK]} stations known)"
+    f"(at least {min_coverage:.0%} of {stations[NETWORK]} stations known); {res.text()}"
 )
 
 # %% [markdown]
@@ -61,6 +76,7 @@ fig = figures.coverage_figure(
     min_coverage=min_coverage,
     caption=caption,
     stations=stations[NETWORK],
+    polls=poll_times,
 )
 _ = tables.save_figure(fig, fig_dir / "network_bikes.png", close=False)
 
@@ -95,6 +111,7 @@ fig = figures.coverage_figure(
     min_coverage=min_coverage,
     caption=caption,
     percent=True,
+    polls=poll_times,
 )
 _ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 
@@ -102,11 +119,14 @@ _ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 # ## Numbers
 # `availability_network.csv` is what `dvc plots show` draws: `local_time` is each
 # window's start on the Paris wall clock (the x axis reads in real dates),
-# `window_start` the same instant in UTC; windows below the coverage threshold have
-# empty values (gaps in the chart).
+# `window_start` the same instant in UTC, `polls` the polls observed in the window (0:
+# its values are carried forward); windows below the coverage threshold have empty
+# values (gaps in the chart). `availability.json` averages the drawn windows that a
+# poll observed, each weighing its known stations.
 
 # %%
 local = tables.local_naive(index)
+polls_in = area[area["area_level"] == "network"].set_index("window_start")["polls"].reindex(index)
 series = pd.DataFrame(
     {
         "window_start": pd.Series(index).dt.strftime("%Y-%m-%dT%H:%MZ").to_numpy(),
@@ -116,17 +136,21 @@ series = pd.DataFrame(
         "ebike_per_station": network["ebike_mean"].to_numpy(),
         "occupancy": network["occupancy_mean"].to_numpy(),
         "stations_known": network["stations_known_mean"].to_numpy(),
+        "polls": polls_in.fillna(0).astype(int).to_numpy(),
     }
 )
 tables.write_csv(series, met_dir / "availability_network.csv")
-drawn = network[network["shown"]]
+observed = network["shown"] & (polls_in.fillna(0) > 0)
+drawn = network[observed]
 weight = drawn["stations_known_mean"]
 metrics = {
     "bikes_per_station": (drawn["bikes_mean"] * weight).sum() / weight.sum(),
     "ebike_share": (drawn["ebike_mean"] * weight).sum() / (drawn["bikes_mean"] * weight).sum(),
     "occupancy": (drawn["occupancy_mean"] * weight).sum() / weight.sum(),
     "stations": stations[NETWORK],
-    "windows_drawn_share": len(drawn) / len(network),
+    "windows_drawn_share": int(network["shown"].sum()) / len(network),
+    "windows_drawn_observed_share": int(observed.sum()) / max(int(network["shown"].sum()), 1),
+    **res.metrics(),
 }
 tables.write_json(metrics, met_dir / "availability.json")
 print(tables.metrics_text(metrics))

@@ -6,6 +6,12 @@
 # Then the arrondissements filled with how often their stations were empty or full
 # (`indicators_area/`, shares of known station-time).
 #
+# **Observed windows only.** A station's values are statistics of its behaviour, so they
+# are taken over the windows in which a poll listed it (`polls_seen > 0`), never over
+# windows whose values are carried forward from an earlier poll; an arrondissement's
+# over the windows a poll observed (`polls > 0`). The share of the known time that was
+# observed, and the recording's resolution, are stated with them.
+#
 # Maps are in Lambert-93, in km from Notre-Dame (`pipeline/research/maps.py`), with the 20
 # arrondissement boundaries (© Ville de Paris, ODbL). Colours are viridis: 0 % is dark
 # purple, never white on the white page. Every colour scale starts at 0 and is fixed
@@ -22,7 +28,7 @@ metrics_dir = "reports/metrics"
 import matplotlib.pyplot as plt
 
 from pipeline.record import is_placeholder
-from pipeline.research import maps, tables
+from pipeline.research import maps, observation, tables
 
 NAME = "03-station-map"
 root = tables.project_root()
@@ -30,7 +36,9 @@ processed = root / processed_dir
 fig_dir = root / figures_dir / NAME
 station_rows = tables.read_table(processed, "indicators_station")
 area = tables.read_table(processed, "indicators_area")
-per_station = tables.station_summary(station_rows)
+observed_share = observation.observed_share(station_rows)
+per_station = observation.station_values(station_rows)
+res = observation.resolution(tables.read_table(processed, "polls"))
 coords = ["station_code", "lat", "lon", "observed_at"]
 places = tables.read_table(processed, "status", coords).groupby("station_code")[["lat", "lon"]]
 stations = per_station.join(places.last(), how="left")
@@ -40,7 +48,8 @@ stations["x_km"], stations["y_km"] = x, y
 unmapped = stations.index.map(is_placeholder).to_numpy(dtype=bool)
 print(
     f"{len(stations)} stations, {int(stations['lat'].isna().sum())} without coordinates, "
-    f"{int(unmapped.sum())} known only by an unmapped GBFS id"
+    f"{int(unmapped.sum())} known only by an unmapped GBFS id; "
+    f"{observed_share:.0%} of the known station-time observed; {res.text()}"
 )
 
 # %% [markdown]
@@ -80,10 +89,13 @@ for ax, column, title, vmax, label in (
     ax.set_title(title)
 axes[0].set_xlabel("")
 title = fig.suptitle("Vélib' stations in and around Paris")
-note = "Time-weighted over each station's known time"
+note = (
+    "Time-weighted over the windows a poll listed each station in (observed: "
+    f"{observed_share:.0%} of the known station-time)"
+)
 if unmapped.any():
     note += f"; grey x: {int(unmapped.sum())} stations known only by a GBFS id, not coloured"
-maps.add_caption(fig, maps.caption(start, end, note))
+maps.add_caption(fig, observation.caption(start, end, note, res))
 maps.fit_frames(fig)
 inside = maps.in_frame(axes[0], stations["x_km"], stations["y_km"])
 title.set_text(f"{title.get_text()} ({int(inside.sum())} of {len(stations)} in the frame)")
@@ -96,7 +108,7 @@ _ = tables.save_figure(fig, fig_dir / "station_map.png", close=False)
 # its arrondissement.
 
 # %%
-by_arr = tables.area_summary(area, "arrondissement")
+by_arr = tables.area_summary(area[area["polls"].fillna(0) > 0], "arrondissement")
 by_arr.index = by_arr.index.astype(int)
 top = maps.AREA_SHARE_MAX * 100
 fig, axes = plt.subplots(2, 1, figsize=maps.figure_size(2), layout="constrained")
@@ -121,10 +133,18 @@ fig.colorbar(
 )
 fig.suptitle("How often Paris stations are empty or full, per arrondissement")
 maps.add_caption(
-    fig, maps.caption(start, end, "Shares of each arrondissement's known station-time")
+    fig,
+    observation.caption(
+        start, end, "Shares of each arrondissement's known station-time in observed windows", res
+    ),
 )
 maps.fit_frames(fig)
 _ = tables.save_figure(fig, fig_dir / "arrondissement_choropleth.png", close=False)
+
+# %% [markdown]
+# `station_map.csv`: each station's values over its observed windows, its whole known
+# time (`hours_known`), the observed part of it (`hours_observed`) and the polls that
+# listed it (`polls_seen`).
 
 # %%
 out = stations.reset_index()[
@@ -134,6 +154,8 @@ out = stations.reset_index()[
         "lat",
         "lon",
         "hours_known",
+        "hours_observed",
+        "polls_seen",
         "occupancy_mean",
         "empty_share",
         "full_share",
@@ -148,6 +170,8 @@ metrics = {
     "arrondissement_most_empty": (
         int(by_arr["empty_share"].idxmax()) if by_arr["empty_share"].notna().any() else None
     ),
+    "observed_share": observed_share,
+    **res.metrics(),
 }
 tables.write_json(metrics, root / metrics_dir / "station_map.json")
 print(tables.metrics_text(metrics))

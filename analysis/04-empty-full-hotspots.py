@@ -1,11 +1,17 @@
 # %% [markdown]
 # # 04 — Empty and full hotspots
 # The stations and Paris arrondissements most often empty (no bike to take) or full
-# (no dock to return to), as *shares of the time they were known*: the stream's
+# (no dock to return to), as *shares of the time they were observed*: the stream's
 # `empty_share` / `full_share` per window, weighted by the seconds each window knew
 # the station (`indicators_station/`) or the area's known station-time
 # (`indicators_area/`). A station reporting rarely counts per unit of time, not per
 # report.
+#
+# **Observed windows only.** The shares are taken over the windows in which a poll
+# listed the station (`polls_seen > 0`; for an arrondissement, windows a poll observed),
+# never over windows carried forward from an earlier poll: a station whose last poll
+# before a long gap saw it empty is not "empty" for the whole gap. The share of the
+# known time that was observed and the recording's resolution are stated with them.
 #
 # **Which stations are ranked.** Those known at least `hotspot_min_hours`, with a real
 # station code (not one made up from an unmapped GBFS id, `pipeline.record.is_placeholder`),
@@ -14,10 +20,11 @@
 # and were in service at least half of their known time (a closed station reports 0
 # bikes without being a place where riders find none).
 #
-# **How sure.** Each share carries its 95 % interval and its n (hours known): a Wilson
-# interval with one observation per hour (`pipeline/research/stats.py` says why), and
-# stations are ordered by the interval's lower end, so a station empty for the 6 hours
-# it was known does not outrank one empty most of 300 hours. An arrondissement's share
+# **How sure.** Each share carries its 95 % interval and its n (the polls that listed
+# the station): a Wilson interval with one observation per poll, polls being about an
+# hour apart (`pipeline/research/stats.py` says why), and stations are ordered by the
+# interval's lower end, so a station empty at the 6 polls that saw it does not outrank
+# one empty at most of 300. An arrondissement's share
 # carries a bootstrap interval over its stations, and its n of stations.
 
 # %% tags=["parameters"]
@@ -33,33 +40,38 @@ import numpy as np
 import pandas as pd
 
 from pipeline.record import is_placeholder
-from pipeline.research import figures, maps, stats, tables
+from pipeline.research import figures, observation, stats, tables
 
 NAME = "04-empty-full-hotspots"
 root = tables.project_root()
 processed = root / processed_dir
 station_rows = tables.read_table(processed, "indicators_station")
 area = tables.read_table(processed, "indicators_area")
-per_station = tables.station_summary(station_rows)
+observed_share = observation.observed_share(station_rows)
+per_station = observation.station_values(station_rows)
+res = observation.resolution(tables.read_table(processed, "polls"))
 usable = station_rows.groupby("station_code")["occupancy_seconds"].sum() > 0
 in_service = per_station["out_of_service_share"] <= 0.5
 eligible = usable.reindex(per_station.index).fillna(False) & in_service
 unmapped = per_station.index.map(is_placeholder).to_numpy(dtype=bool)
 ranks = {
-    column: stats.rank(per_station, column, min_hours=hotspot_min_hours, eligible=eligible)
+    column: stats.rank(
+        per_station, column, min_hours=hotspot_min_hours, eligible=eligible, n="polls_seen"
+    )
     for column in ("empty_share", "full_share")
 }
 start, end = tables.data_span(station_rows)
 print(
     f"{len(per_station)} stations, {len(ranks['empty_share'])} ranked, "
-    f"{int((~in_service).sum())} closed, {int(unmapped.sum())} with no station code (not ranked)"
+    f"{int((~in_service).sum())} closed, {int(unmapped.sum())} with no station code (not ranked); "
+    f"{observed_share:.0%} of the known station-time observed; {res.text()}"
 )
 
 
 # %%
 def label(code: str, row: pd.Series) -> str:
     commune = "commune unknown" if row["commune"] is pd.NA else row["commune"]
-    n = f"n = {row['hours_known']:.0f} h".replace(" ", "\u00a0")  # never split
+    n = f"n = {row['polls_seen']:.0f} polls".replace(" ", "\u00a0")  # never split
     return figures.wrap_label(f"{code} {row['name']} ({commune}), {n}", 36)
 
 
@@ -84,20 +96,21 @@ for ax, column, title, color in (
         ecolor=color,
         elinewidth=2,
         capsize=3,
-        label="share of the known time, 95 % interval",
+        label="share of the observed time, 95 % interval",
     )
     ax.set_yticks(y, [label(code, row) for code, row in table.iterrows()])
     ax.set_ylim(-0.7, len(table) - 0.3)
-    ax.set_xlabel("share of the station's known time (%)")
+    ax.set_xlabel("share of the station's observed time (%)")
     ax.set_xlim(0, 100)
     ax.tick_params(axis="y", labelsize=7.5)
     ax.grid(axis="x", alpha=0.3)
 note = (
-    f"Ranked: stations known at least {hotspot_min_hours} h (n = hours known), with a station "
-    "code, in service half of that time; ordered by the lower end of the 95 % interval "
-    "(Wilson, one observation per hour known)"
+    f"Shares of the observed windows ({observed_share:.0%} of the known station-time). "
+    f"Ranked: stations known at least {hotspot_min_hours} h, with a station code, in "
+    "service half of that time; ordered by the lower end of the 95 % interval (Wilson, "
+    "one observation per poll that listed the station: n)"
 )
-figures.add_caption(fig, maps.caption(start, end, note))
+figures.add_caption(fig, observation.caption(start, end, note, res))
 _ = tables.save_figure(fig, root / figures_dir / NAME / "station_hotspots.png", close=False)
 
 # %% [markdown]
@@ -106,13 +119,13 @@ _ = tables.save_figure(fig, root / figures_dir / NAME / "station_hotspots.png", 
 # bootstrap interval over its stations and its number of stations (n).
 
 # %%
-by_arr = tables.area_summary(area, "arrondissement")
+by_arr = tables.area_summary(area[area["polls"].fillna(0) > 0], "arrondissement")
 by_arr.index = by_arr.index.astype(int)
 by_arr = by_arr.reindex(range(1, 21))
 paris = per_station[per_station["arrondissement"].notna() & ~unmapped]
 spread = {
     column: stats.bootstrap_share(
-        paris[column], paris["hours_known"], paris["arrondissement"].astype(int)
+        paris[column], paris["hours_observed"], paris["arrondissement"].astype(int)
     ).reindex(range(1, 21))
     for column in ("empty_share", "full_share")
 }
@@ -140,25 +153,30 @@ ax.errorbar(
 )
 ax.set_xticks(x, [f"{'1er' if k == 1 else f'{k}e'}\n{n[k]}" for k in x])
 ax.set_xlabel("Paris arrondissement, and its n of stations")
-ax.set_ylabel("share of known station-time (%)")
+ax.set_ylabel("share of observed station-time (%)")
 ax.set_ylim(bottom=0)
 ax.set_title("How often Paris stations are empty or full, per arrondissement", pad=24)
 ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, fontsize=9)
 ax.grid(axis="y", alpha=0.3)
-figures.add_caption(fig, maps.caption(start, end, "Shares of known station-time"))
+figures.add_caption(
+    fig, observation.caption(start, end, "Shares of known station-time in observed windows", res)
+)
 _ = tables.save_figure(fig, root / figures_dir / NAME / "arrondissement_hotspots.png", close=False)
 
 # %% [markdown]
 # ## Numbers
 # `hotspots_stations.csv`: every station, most often empty first, with the 95 % intervals
-# and the ranks (empty for a station that is not ranked, with the rule above).
+# and the ranks (empty for a station that is not ranked, with the rule above);
+# `hours_known` is its whole known time, `hours_observed` the observed part of it (the
+# shares' weight), `polls_seen` the polls that listed it (the n of the interval).
 
 # %%
-cols = ["name", "commune", "arrondissement", "hours_known", "empty_share", "full_share"]
+cols = ["name", "commune", "arrondissement", "hours_known", "hours_observed", "polls_seen"]
+cols += ["empty_share", "full_share"]
 table = per_station[cols].copy()
 for column, short in (("empty_share", "empty"), ("full_share", "full")):
     table[f"{short}_low"], table[f"{short}_high"] = stats.share_interval(
-        table[column], table["hours_known"]
+        table[column], table["polls_seen"]
     )
     rank = pd.Series(range(1, len(ranks[column]) + 1), index=ranks[column].index)
     table[f"{short}_rank"] = rank.reindex(table.index).astype("Int64")
@@ -180,6 +198,8 @@ metrics = {
     "stations_full_over_half": int((ranks["full_share"]["full_share"] > 0.5).sum()),
     "arrondissement_most_empty": most("empty_share"),
     "arrondissement_most_full": most("full_share"),
+    "observed_share": observed_share,
+    **res.metrics(),
 }
 tables.write_json(metrics, root / metrics_dir / "hotspots.json")
 print(tables.metrics_text(metrics))

@@ -9,6 +9,11 @@
 # (`id:<station_id>`, `pipeline.record.is_placeholder`: never ranked or mapped as a
 # known station by 03 and 04). How long stations went unknown (`stale` alerts) comes
 # from `alerts/`.
+#
+# Then **the observation process itself**, from the poll log (`polls/`, one row per
+# snapshot ingest read): polls per Paris day and hour of the day, the gaps between
+# them, how many stations each poll listed and how many disappeared since the previous
+# one. Every other figure is only as fine as this: its caption gives the median gap.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
@@ -19,10 +24,11 @@ stale_after_hours = 24
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from pipeline import vocabulary
 from pipeline.record import is_placeholder
-from pipeline.research import figures, maps, tables
+from pipeline.research import figures, observation, tables
 
 NAME = "05-data-quality"
 root = tables.project_root()
@@ -37,6 +43,8 @@ types = status["mechanical_available"] + status["ebike_available"] - status["bik
 stale = status[age_h > stale_after_hours]
 reasons = rejected["reason"].astype(str).str.split(":").str[0].value_counts().sort_index()
 went_unknown = alerts[alerts["alert"] == vocabulary.STALE]
+polls = tables.read_table(processed, "polls")
+res = observation.resolution(polls)
 placeholder = status["station_code"].astype(str).map(is_placeholder).astype(bool)
 codes = status.groupby("station_code")["station_code"].first().astype(str)
 unmapped_stations = int(codes.map(is_placeholder).sum())
@@ -92,8 +100,90 @@ axes[3].set_xlim(0, max(10.0, float(np.ceil(max(shares) / 10) * 10) + 5))
 axes[3].set_xlabel("% of all (not ranked or mapped as known stations)")
 fig.suptitle("Vélib' data quality")
 start, end = status["observed_at"].min(), status["observed_at"].max()
-figures.add_caption(fig, maps.caption(start, end, "Every record the stream kept"))
+figures.add_caption(fig, observation.caption(start, end, "Every record the stream kept", res))
 _ = tables.save_figure(fig, root / figures_dir / NAME / "data_quality.png", close=False)
+
+# %% [markdown]
+# ## The observation process
+# Polls per Paris day (failed ones, which saw nothing, in red) and per hour of the day
+# over the whole recording, the gap between consecutive polls, and per poll the
+# stations it listed and those that disappeared since the previous poll of the source.
+# `observation.json` sums it up, with the `stale` alerts (a station unseen for
+# `stale_after`, hence unknown).
+
+# %%
+ok = polls["ok"].fillna(False).astype(bool)
+local = polls["observed_at"].dt.tz_convert(tables.PARIS_TZ)
+day = local.dt.strftime("%a %d %b")
+order = sorted(day.unique(), key=lambda d: local[day == d].min())
+per_day = pd.DataFrame({"ok": day[ok].value_counts(), "failed": day[~ok].value_counts()})
+per_day = per_day.reindex(order).fillna(0).astype(int)
+per_hour = observation.polls_per_hour(polls)
+gaps = observation.gaps_minutes(polls)
+listed = polls.loc[ok, "listed"].map(len)
+gone = polls["disappeared"].map(len)
+fig = plt.figure(figsize=(12, 7.5), layout="constrained")
+cells = fig.add_gridspec(2, 3, height_ratios=(1, 1))
+days_ax, hours_ax, gaps_ax = (fig.add_subplot(cells[0, k]) for k in range(3))
+over_time = fig.add_subplot(cells[1, :])
+days_ax.bar(range(len(per_day)), per_day["ok"], color="#4c72b0", label="ok")
+if per_day["failed"].any():
+    days_ax.bar(
+        range(len(per_day)),
+        per_day["failed"],
+        bottom=per_day["ok"],
+        color="#c44e52",
+        label="failed",
+    )
+    days_ax.legend(fontsize=8)
+step = max(1, len(per_day) // 7)
+days_ax.set_xticks(
+    range(0, len(per_day), step), list(per_day.index[::step]), rotation=45, ha="right", fontsize=8
+)
+days_ax.set_title("Polls per day (Paris)", fontsize=10)
+days_ax.set_ylabel("polls")
+hours_ax.bar(range(24), per_hour, color="0.45")
+hours_ax.set_xticks(range(0, 24, 3))
+hours_ax.set_title("Polls per hour of the day, whole recording", fontsize=10)
+hours_ax.set_xlabel("hour, local time (Europe/Paris)")
+if len(gaps):
+    bins = np.geomspace(max(float(gaps.min()), 1.0), max(float(gaps.max()), 2.0) * 1.05, 25)
+    gaps_ax.hist(gaps.clip(lower=1), bins=bins, color="0.45")
+    gaps_ax.axvline(
+        res.gap_median_minutes,
+        color="black",
+        linestyle=":",
+        label=f"median {observation.duration(res.gap_median_minutes)}",
+    )
+    gaps_ax.set_xscale("log")
+    gaps_ax.legend(fontsize=8)
+else:
+    figures.none_panel(gaps_ax, "fewer than two polls")
+gaps_ax.set_title("Gap between consecutive polls", fontsize=10)
+gaps_ax.set_xlabel("minutes (log)")
+gaps_ax.set_ylabel("gaps")
+when = tables.local_naive(polls["observed_at"])
+over_time.plot(
+    when[ok],
+    listed,
+    marker="o",
+    markersize=2.5,
+    linewidth=0.8,
+    color="#4c72b0",
+    label="stations listed",
+)
+over_time.set_ylabel("stations listed", color="#4c72b0")
+over_time.set_ylim(0, max(float(listed.max()) if len(listed) else 1.0, 1.0) * 1.1)
+right = over_time.twinx()
+right.vlines(when, 0, gone, color="#c44e52", linewidth=1.2, label="disappeared")
+right.set_ylim(0, max(float(gone.max()) if len(gone) else 0.0, 10.0) * 1.15)
+right.set_ylabel("disappeared since\nthe previous poll", color="#c44e52")
+over_time.set_title("Stations per poll, and stations gone from one poll to the next", fontsize=10)
+over_time.set_xlabel("local time (Europe/Paris)")
+figures.time_axis(over_time)
+fig.suptitle("How the network was observed: the poll log")
+figures.add_caption(fig, observation.caption(start, end, "Every poll ingest read", res))
+_ = tables.save_figure(fig, root / figures_dir / NAME / "observation.png", close=False)
 
 # %%
 print("Rejected, by reason:" if len(reasons) else "Nothing was rejected.")
@@ -107,9 +197,18 @@ metrics = {
     "capacity_zero_stations": int(status.loc[capacity == 0, "station_code"].nunique()),
     "bikes_docks_ne_capacity_share": float((gap.dropna() != 0).mean()) if n else None,
     "rejected_records": len(rejected),
-    "stale_alerts": len(went_unknown),
     "unmapped_id_records": int(placeholder.sum()),
     "unmapped_id_stations": unmapped_stations,
+    **res.metrics(),
 }
 tables.write_json(metrics, root / metrics_dir / "data_quality.json")
 print(tables.metrics_text(metrics))
+observed = {
+    **res.summary(),
+    "failed_polls": int((~ok).sum()),
+    "stations_per_poll_median": float(listed.median()) if len(listed) else None,
+    "disappeared_stations": int(gone.sum()),
+    "stale_alerts": len(went_unknown),
+}
+tables.write_json(observed, root / metrics_dir / "observation.json")
+print(tables.metrics_text(observed))

@@ -1,20 +1,34 @@
 # %% [markdown]
 # # 06 — Empty and full episodes
 # How long does a station stay empty (no bike to take) or full (no dock to return
-# to)? An *episode* runs from the alert that puts a station in the condition to the
-# station's next alert (`alerts/` of the stream; `pipeline/research/episodes.py`).
+# to), and when do such episodes begin? An *episode* runs from the alert that puts a
+# station in the condition to the station's next alert (`alerts/` of the stream;
+# `pipeline/research/episodes.py`).
+#
+# **What was observed.** A station is seen only when a poll lists it (the poll log,
+# `polls/`), so each end of an episode is an interval, not an instant: it began after
+# the station's last poll before it (`seen_before_at` of the opening alert) and by the
+# first poll that saw it (`at`); it ended after the last poll that still saw it in the
+# condition and by the first that saw it out of it. Lengths are therefore **bounds**:
+# at least *last seen in it − first seen in it* (0 for an episode seen by one poll),
+# at most *first seen out of it − last seen before it*. Two changes between two polls
+# show as one, and an episode shorter than the gap between polls can be missed
+# entirely: the recording's resolution (median gap between polls) is in every caption.
 #
 # **Censoring.** An episode whose next alert is `stale` (the station stopped
 # reporting) or that is still running when the data ends is *right-censored*; one that
 # opens with `back` (reporting again after being unknown) or with the station's first
-# record is *left-censored*: either way its length is only a lower bound. Durations,
-# medians and the by-hour figures use **complete** episodes only; censored ones are
-# counted and drawn apart. Long episodes are the likeliest to be cut, so the complete
-# ones under-represent them.
+# record is *left-censored*: either way only its lower bound is known. Lengths, medians
+# and the by-hour figures use **complete** episodes only; censored ones are counted
+# apart. Long episodes are the likeliest to be cut, so the complete ones
+# under-represent them.
 #
-# **Resolution.** The stream sees a station only when a snapshot is taken: an episode
-# starts and ends at snapshot times, and one shorter than the gap between two
-# snapshots can be missed entirely (the typical gap is printed below).
+# **Rates per observed station-hour.** A start is known to lie between two polls; it
+# is spread over the Paris hours of that interval (weights summing to one). It is
+# divided by the station-hours *under observation* in the same hour of the day: the
+# time between two consecutive polls that both listed the station (without going
+# stale in between), when a start would be recorded, spread over the hours the same
+# way. A sparsely polled hour is then not a quiet hour; per day, it was.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
@@ -27,7 +41,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline.research import episodes, figures, heatmaps, maps, tables
+from pipeline import vocabulary
+from pipeline.research import episodes, figures, heatmaps, observation, tables
 
 NAME = "06-empty-full-episodes"
 root = tables.project_root()
@@ -36,63 +51,84 @@ fig_dir = root / figures_dir / NAME
 alerts = tables.read_table(processed, "alerts")
 area = tables.read_table(processed, "indicators_area")
 network = area[area["area_level"] == "network"]
+polls = tables.read_table(processed, "polls")
+res = observation.resolution(polls)
+seen = observation.sightings(polls)
 start, end = tables.data_span(network)
-found = episodes.episodes(alerts, end)
-found["hour"] = found["start"].dt.tz_convert(tables.PARIS_TZ).dt.hour
+found = episodes.episodes(alerts, end, last_seen=observation.last_seen(seen))
 done = found[found["complete"]]
-snapshots = tables.read_table(processed, "status", ["observed_at"])["observed_at"].unique()
-gap_minutes = float(pd.Series(np.diff(np.sort(snapshots))).dt.total_seconds().median() / 60)
 summary = episodes.summary(found)
-caption = maps.caption(start, end, f"Snapshots every ~{gap_minutes:.0f} min (median)")
 COLORS = {"empty": "#c44e52", "full": "#4c72b0"}
-print(
-    f"{len(found)} episodes, {len(done)} complete; median gap between snapshots "
-    f"{gap_minutes:.0f} min"
-)
+print(f"{len(found)} episodes, {len(done)} complete; {res.text()}")
 print(summary.round(3).to_string())
 
 # %% [markdown]
 # ## How long episodes last
-# Log-spaced bins; complete episodes filled, censored ones (lower bounds) as an outline.
+# For complete episodes, the share still running after a given time lies in the band:
+# between the share whose *lower* bound exceeds it and the share whose *upper* bound
+# does (every length lies between its bounds). The median lies where the band crosses
+# 50 %. The dotted line is the median gap between polls: shorter lengths than that are
+# mostly the sampling, not the stations.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True, layout="constrained")
-longest = max(float(found["minutes"].max()) if len(found) else 60.0, 60.0)
-bins = np.geomspace(1, longest * 1.2, 30)
+upper = done["upper_minutes"].dropna()
+reach = float(np.ceil(upper.quantile(0.99) / 60) * 60) if len(upper) else 120.0
+grid = np.linspace(0, reach, 400)
+
+
+def still_running(bounds: pd.Series) -> np.ndarray:
+    values = np.sort(bounds.dropna().to_numpy(dtype="float64"))
+    return 1 - np.searchsorted(values, grid, side="right") / max(len(values), 1)
+
+
 for ax, condition in zip(axes, episodes.CONDITIONS, strict=True):
-    mine = found[found["condition"] == condition]
-    complete = mine.loc[mine["complete"], "minutes"].clip(lower=1)
-    censored = mine.loc[~mine["complete"], "minutes"].clip(lower=1)
-    ax.hist(complete, bins=bins, color=COLORS[condition], label=f"complete ({len(complete)})")
-    ax.hist(
-        censored,
-        bins=bins,
-        histtype="step",
-        color="0.2",
-        linewidth=1.2,
-        label=f"censored, a lower bound ({len(censored)})",
+    mine = done[done["condition"] == condition]
+    row = summary.loc[condition]
+    ax.fill_between(
+        grid,
+        still_running(mine["lower_minutes"]) * 100,
+        still_running(mine["upper_minutes"]) * 100,
+        color=COLORS[condition],
+        alpha=0.45,
+        step="post",
+        label=f"complete episodes ({len(mine)}): between the bounds",
     )
-    if len(complete):
-        median = float(complete.median())
-        ax.axvline(
-            median,
-            color="black",
-            linestyle="--",
-            linewidth=1,
-            label=f"median of complete: {median:.0f} min",
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("episode length (minutes, log scale)")
+    ax.axhline(50, color="0.3", linewidth=0.8)
+    ax.axvline(
+        res.gap_median_minutes,
+        color="black",
+        linestyle=":",
+        linewidth=1.2,
+        label=f"median gap between polls ({observation.duration(res.gap_median_minutes)})",
+    )
+    ax.set_xlim(0, reach)
+    ax.set_xticks(np.arange(0, reach + 1, 60 if reach <= 480 else 120))
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("episode length (minutes)")
     ax.set_title(f"{condition.capitalize()} episodes")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.text(
+        0.98,
+        0.62,
+        f"median between {row['lower_median']:.0f} and {row['upper_median']:.0f} min\n"
+        f"seen by one poll only (lower bound 0): {row['one_poll_share']:.0%}\n"
+        f"censored, not drawn: {int(row['episodes'] - row['complete'])}",
+        transform=ax.transAxes,
+        ha="right",
+        fontsize=8,
+    )
+    ax.legend(fontsize=8, loc="upper right")
     ax.grid(alpha=0.3)
-axes[0].set_ylabel("episodes")
-figures.add_caption(fig, caption)
+axes[0].set_ylabel("episodes still running (%)")
+what = "Lengths as bounds: last seen in it − first seen in it, first seen out − last seen before"
+figures.add_caption(fig, observation.caption(start, end, what, res))
 _ = tables.save_figure(fig, fig_dir / "episode_durations.png", close=False)
 
 # %% [markdown]
 # ## Per arrondissement
-# Complete episodes of Paris stations; boxes span the middle half, whiskers 1.5 × IQR;
+# Complete episodes of Paris stations: the thick bar is where the median length lies
+# (from the median of the lower bounds to that of the upper bounds), the thin line
+# holds the middle half (first quartile of the lower bounds to third of the upper);
 # under each arrondissement, its n of complete episodes (empty / full).
 
 # %%
@@ -103,25 +139,36 @@ fig, ax = plt.subplots(figsize=(12, 4.8), layout="constrained")
 ax.set_title("Length of complete empty and full episodes per arrondissement", pad=24)
 if paris.empty:
     figures.none_panel(ax, "no complete episode at a Paris station in this data")
-for offset, condition in ((-0.2, "empty"), (0.2, "full")):
+for offset, condition in ((-0.15, "empty"), (0.15, "full")):
     mine = paris[paris["condition"] == condition]
-    data = [mine.loc[mine["arrondissement"] == n, "minutes"].to_numpy() for n in range(1, 21)]
-    where = [n + offset for n in range(1, 21) if len(data[n - 1])]
-    if not where:
-        continue
-    boxes = ax.boxplot(
-        [d for d in data if len(d)],
-        positions=where,
-        widths=0.35,
-        patch_artist=True,
-        showfliers=False,
-        medianprops={"color": "black"},
+    by = mine.groupby("arrondissement")
+    q = pd.DataFrame(
+        {
+            "q1": by["lower_minutes"].quantile(0.25),
+            "m_low": by["lower_minutes"].median(),
+            "m_high": by["upper_minutes"].median(),
+            "q3": by["upper_minutes"].quantile(0.75),
+        }
+    ).reindex(range(1, 21))
+    x = np.arange(1, 21) + offset
+    ax.vlines(x, q["q1"], q["q3"], color=COLORS[condition], linewidth=1)
+    ax.vlines(
+        x,
+        q["m_low"],
+        q["m_high"],
+        color=COLORS[condition],
+        linewidth=6,
+        label=f"{condition} ({len(mine)})",
     )
-    for patch in boxes["boxes"]:
-        patch.set_facecolor(COLORS[condition])
-    ax.plot([], [], color=COLORS[condition], linewidth=8, label=f"{condition} ({len(mine)})")
 if not paris.empty:
-    ax.set_yscale("log")
+    ax.axhline(
+        res.gap_median_minutes,
+        color="black",
+        linestyle=":",
+        linewidth=1,
+        label="median gap between polls",
+    )
+    ax.set_ylim(bottom=0)
     ax.set_xticks(
         range(1, 21),
         [
@@ -130,72 +177,221 @@ if not paris.empty:
         ],
     )
     ax.set_xlim(0.4, 20.6)
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("Paris arrondissement, and its n of complete episodes (empty/full)")
-    ax.set_ylabel("episode length (minutes, log)")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False, fontsize=9)
+    ax.set_ylabel("episode length (minutes)")
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
-figures.add_caption(fig, caption)
+what = "Thick: where the median lies (bounds' medians); thin: holds the middle half"
+figures.add_caption(fig, observation.caption(start, end, what, res))
 _ = tables.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close=False)
 
 # %% [markdown]
-# ## By hour of the start (Europe/Paris)
-# Episodes starting in each local hour, per day on which that hour has data (at least
-# `min_coverage` of the stations known), and the median length of those that complete.
+# ## By hour of the start (Europe/Paris), beside the observation process
+# Starts of episodes (not left-censored) spread over the hours they may have happened
+# in, per 1000 station-hours under observation in that hour (bars). A start is
+# recorded only if the episode outlasts the gap to the next poll, so an hour seen
+# through longer gaps misses more short episodes: the dots count only starts and
+# station-hours between polls a typical gap apart (the middle half of the recording's
+# gaps), the same resolution in every hour. Then where the median length of complete
+# ones lies (by the same weights), and the polls themselves: how many fell in each hour
+# over the recording, and how far apart they were. An hour with no station-hour under
+# observation is grey (no rate, not a 0).
+
+# %%
+stale = alerts.loc[alerts["alert"] == vocabulary.STALE, ["station_code", "at"]]
+spans = observation.observed_intervals(seen, stale)
+gaps = observation.gaps_minutes(polls)
+typical = (float(gaps.quantile(0.25)), float(gaps.quantile(0.75))) if len(gaps) else (0.0, 0.0)
+rates = episodes.hourly_rates(found, spans)
+like = episodes.hourly_rates(found, spans, gaps=typical)
+observed = rates["station_hours"] > 0
+per_hour = observation.polls_per_hour(polls)
+weights = episodes.start_hours(found)
+medians = {}
+for condition in episodes.CONDITIONS:
+    mine = done[done["condition"] == condition].index.intersection(weights.index)
+    for bound in ("lower", "upper"):
+        medians[(condition, bound)] = [
+            episodes.weighted_median(done.loc[mine, f"{bound}_minutes"], weights.loc[mine, h])
+            for h in range(24)
+        ]
+
+fig = plt.figure(figsize=(12, 8.4), layout="constrained")
+cells = fig.add_gridspec(3, 4, height_ratios=(3, 2.2, 1.8))
+top = fig.add_subplot(cells[0, :3])
+middle = fig.add_subplot(cells[1, :3], sharex=top)
+bottom = fig.add_subplot(cells[2, :3], sharex=top)
+right = fig.add_subplot(cells[:, 3])
+hours = np.arange(24)
+for offset, condition in ((-0.2, "empty"), (0.2, "full")):
+    top.bar(
+        hours + offset,
+        rates[f"{condition}_per_1000"],
+        width=0.4,
+        color=COLORS[condition],
+        label=condition,
+    )
+    top.plot(
+        hours + offset,
+        like[f"{condition}_per_1000"],
+        "o",
+        color="black",
+        markersize=3.5,
+        markerfacecolor=COLORS[condition],
+    )
+    low = np.array(medians[(condition, "lower")])
+    high = np.array(medians[(condition, "upper")])
+    middle.vlines(hours + offset, low, high, color=COLORS[condition], linewidth=5, label=condition)
+top.plot(
+    [],
+    [],
+    "o",
+    color="black",
+    markersize=3.5,
+    markerfacecolor="white",
+    label=f"gaps of {typical[0]:.0f}–{typical[1]:.0f} min only",
+)
+top.set_ylabel("starts per 1000\nobserved station-hours")
+top.set_title(
+    "When empty and full episodes start, how long they last, and when polls were taken", pad=24
+)
+top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, fontsize=9)
+middle.set_ylim(bottom=0)
+middle.set_ylabel("median length of\ncomplete ones\nlies in (min)")
+bottom.bar(hours, per_hour, width=0.7, color="0.45")
+bottom.set_ylabel("polls in\nthat hour")
+bottom.set_xticks(hours)
+bottom.set_xlabel("hour of the day, local time (Europe/Paris)")
+for ax in (top, middle, bottom):
+    ax.grid(alpha=0.3)
+    for hour in np.flatnonzero(~observed.to_numpy()):
+        ax.axvspan(
+            hour - 0.5, hour + 0.5, color=figures.NO_DATA_COLOR, zorder=0, gid=figures.NO_DATA_GID
+        )
+for ax in (top, middle):
+    ax.tick_params(labelbottom=False)
+if len(gaps):
+    bins = np.geomspace(max(float(gaps.min()), 1.0), max(float(gaps.max()), 2.0) * 1.05, 25)
+    right.hist(gaps.clip(lower=1), bins=bins, color="0.45")
+    right.axvspan(*typical, color="0.85", zorder=0, label="middle half")
+    right.axvline(
+        res.gap_median_minutes,
+        color="black",
+        linestyle=":",
+        linewidth=1.2,
+        label=f"median {observation.duration(res.gap_median_minutes)}",
+    )
+    right.legend(fontsize=8, loc="upper right")
+    right.set_xscale("log")
+else:
+    figures.none_panel(right, "fewer than two polls")
+right.set_title("Gap between consecutive polls", fontsize=10)
+right.set_xlabel("minutes (log)")
+right.set_ylabel("gaps")
+right.grid(alpha=0.3)
+no_data = int((~observed).sum())
+what = "Starts spread over their interval between polls, per station-hour under observation"
+what += f"; grey: {no_data} h never under observation" if no_data else ""
+figures.add_caption(fig, observation.caption(start, end, what, res))
+_ = tables.save_figure(fig, fig_dir / "episodes_by_hour.png", close=False)
+
+# %% [markdown]
+# ## Do the rates follow the scraper?
+# The old rule counted starts at the poll that saw them, per day with data in that
+# hour: a rate that follows how many polls fell in the hour. The correlation (Pearson
+# r across Paris hours 07–23) between polls per hour and each rate (old per day, per
+# observed station-hour, and per observed station-hour between polls a typical gap
+# apart) is in the metrics.
 
 # %%
 places = ["window_start", "window_end", "station_code", "commune", "arrondissement"]
 stations = tables.stations_per_area(tables.read_table(processed, "indicators_station", places))
-cells = heatmaps.hourly_cells(network, stations[("network", "all")])
-days = cells[cells["coverage"] >= min_coverage].groupby("hour").size().reindex(range(24))
-starts = found[~found["left_censored"]].groupby(["hour", "condition"]).size().unstack()
-starts = starts.reindex(index=range(24), columns=list(episodes.CONDITIONS)).fillna(0)
-medians = done.groupby(["hour", "condition"])["minutes"].median().unstack()
-medians = medians.reindex(index=range(24), columns=list(episodes.CONDITIONS))
-per_day = starts.div(days, axis=0)
-fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, layout="constrained")
-hours = np.arange(24)
-for offset, condition in ((-0.2, "empty"), (0.2, "full")):
-    top.bar(hours + offset, per_day[condition], width=0.4, color=COLORS[condition], label=condition)
-    bottom.plot(hours, medians[condition], marker="o", color=COLORS[condition], label=condition)
-top.set_ylabel("episodes starting\nper day with data")
-top.set_title("When empty and full episodes start, and how long they last", pad=24)
-top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False, fontsize=9)
-bottom.set_ylabel("median length of\ncomplete ones (min)")
-bottom.set_ylim(bottom=0)
-bottom.set_xticks(hours)
-bottom.set_xlabel("hour of the start, local time (Europe/Paris)")
-for ax in (top, bottom):
-    ax.grid(alpha=0.3)
-    for hour in days.index[days.isna()]:
-        ax.axvspan(
-            hour - 0.5, hour + 0.5, color=figures.NO_DATA_COLOR, zorder=0, gid=figures.NO_DATA_GID
-        )
-no_data = int(days.isna().sum())
-figures.add_caption(fig, caption + (f" · grey: {no_data} hours without data" if no_data else ""))
-_ = tables.save_figure(fig, fig_dir / "episodes_by_hour.png", close=False)
+old_days = heatmaps.hourly_cells(network, stations[("network", "all")], observed_only=False)
+old_days = old_days[old_days["coverage"] >= min_coverage].groupby("hour").size().reindex(range(24))
+opened = found[~found["left_censored"]]
+opened_hour = observation.paris_hour(opened["start"]).to_numpy()
+old_starts = opened.groupby([opened_hour, opened["condition"]]).size().unstack()
+old_starts = old_starts.reindex(index=range(24), columns=list(episodes.CONDITIONS)).fillna(0)
+per_day = old_starts.div(old_days, axis=0)
+day_hours = list(range(7, 24))
+
+
+def r_with_polls(values: pd.Series) -> float:
+    pair = pd.DataFrame({"polls": per_hour, "rate": values}).loc[day_hours].dropna()
+    if len(pair) < 3 or pair["polls"].nunique() < 2 or pair["rate"].nunique() < 2:
+        return float("nan")
+    return float(np.corrcoef(pair["polls"], pair["rate"])[0, 1])
+
+
+correlation = {
+    f"r_polls_vs_{rule}_{condition}": r_with_polls(values[key.format(condition)])
+    for rule, values, key in (
+        ("per_day", per_day, "{}"),
+        ("per_station_hour", rates, "{}_per_1000"),
+        ("per_station_hour_typical_gaps", like, "{}_per_1000"),
+    )
+    for condition in episodes.CONDITIONS
+}
+print(
+    pd.DataFrame(
+        {
+            "polls": per_hour,
+            **{f"{c}/day (old)": per_day[c] for c in per_day},
+            **{f"{c}/1000 station-h": rates[f"{c}_per_1000"] for c in per_day},
+            **{f"{c} typical gaps": like[f"{c}_per_1000"] for c in per_day},
+        }
+    )
+    .round(2)
+    .to_string()
+)
 
 # %% [markdown]
 # ## Numbers
-# `episodes_by_hour.csv` is what `dvc plots show` draws; `episodes.json` the headline.
+# `episodes_by_hour.csv` is what `dvc plots show` draws; `episodes.json` the headline
+# (episodes, the bounds of the median length); `episodes_by_hour.json` the correlations
+# of the rates with polls per hour.
 
 # %%
 table = pd.DataFrame(
     {
         "hour": hours,
-        "days": days.to_numpy(),
-        "empty_starts_per_day": per_day["empty"].to_numpy(),
-        "full_starts_per_day": per_day["full"].to_numpy(),
-        "empty_median_minutes": medians["empty"].to_numpy(),
-        "full_median_minutes": medians["full"].to_numpy(),
+        "polls": per_hour.to_numpy(),
+        "observed_station_hours": rates["station_hours"].to_numpy(),
+        **{
+            f"{condition}_{column}": frame[f"{condition}_{key}"].to_numpy()
+            for condition in episodes.CONDITIONS
+            for frame, key, column in (
+                (rates, "starts", "starts"),
+                (rates, "per_1000", "per_1000_station_hours"),
+                (like, "per_1000", "per_1000_typical_gaps"),
+            )
+        },
+        **{
+            f"{condition}_median_minutes_{'low' if bound == 'lower' else 'high'}": medians[
+                (condition, bound)
+            ]
+            for condition in episodes.CONDITIONS
+            for bound in ("lower", "upper")
+        },
     }
 )
 tables.write_csv(table, root / metrics_dir / "episodes_by_hour.csv")
 metrics = {
-    "empty_episodes": int(summary.loc["empty", "episodes"]),
-    "empty_median_minutes": summary.loc["empty", "median_minutes"],
-    "full_episodes": int(summary.loc["full", "episodes"]),
-    "full_median_minutes": summary.loc["full", "median_minutes"],
     "censored_share": 1 - len(done) / len(found) if len(found) else None,
+    **{
+        f"{condition}_{key}": value
+        for condition in episodes.CONDITIONS
+        for key, value in (
+            ("episodes", int(summary.loc[condition, "episodes"])),
+            ("median_minutes_low", summary.loc[condition, "lower_median"]),
+            ("median_minutes_high", summary.loc[condition, "upper_median"]),
+        )
+    },
+    **res.metrics(),
 }
 tables.write_json(metrics, root / metrics_dir / "episodes.json")
 print(tables.metrics_text(metrics))
+by_hour = {**correlation, **res.metrics()}
+tables.write_json(by_hour, root / metrics_dir / "episodes_by_hour.json")
+print(tables.metrics_text(by_hour))

@@ -11,6 +11,7 @@
 # the earlier days) on the same targets.
 
 # %% tags=["parameters"]
+processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
 scored_file = "data/forecast/scored.parquet"
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.forecast import evaluate, metrics
-from pipeline.research import figures, maps, tables
+from pipeline.research import figures, observation, tables
 
 NAME = "07-forecast"
 root = tables.project_root()
@@ -31,6 +32,7 @@ details = pd.read_csv(root / metrics_dir / "forecast_details.csv")
 common = evaluate.common(scored)
 start, end = scored["issued_at"].min(), scored["target_at"].max()
 days = sorted(scored["issue_day"].unique())
+observed = observation.resolution(tables.read_table(root / processed_dir, "polls"))
 COLORS = {"model": "#4c72b0", "persistence": "#dd8452", "climatology": "#8c8c8c"}
 top = details[details["by"] == "all"].set_index("horizon")
 print(f"held-out days: {', '.join(days)}; scored targets {len(scored)}, common {len(common)}")
@@ -53,7 +55,9 @@ print(
 
 
 def caption(what: str) -> str:
-    return maps.caption(start, end, f"{what}; held-out days {days[0]} to {days[-1]}")
+    """The caption of every figure: held-out days and the recording's resolution."""
+    held_out = f"{what}; held-out days {days[0]} to {days[-1]}"
+    return observation.caption(start, end, held_out, observed)
 
 
 # %% [markdown]

@@ -17,16 +17,15 @@ import pandas as pd
 from pipeline.forecast import climatology as climatology_
 from pipeline.forecast.climatology import Climatology
 
-STALE_LIMIT = pd.Timedelta(hours=2)
 
-
-def persistence(feat: pd.DataFrame, stale_limit: pd.Timedelta = STALE_LIMIT) -> pd.DataFrame:
+def persistence(feat: pd.DataFrame, stale_limit: pd.Timedelta) -> pd.DataFrame:
     """bikes, docks, p_empty, p_full of the last observation; NaN where it is too old.
 
     Args:
         feat: rows with ``last_bikes``, ``last_docks`` and ``age_min`` (minutes
             between the last observation and ``issued_at``).
-        stale_limit: older than this, the state is a guess, not a forecast.
+        stale_limit: older than this, the state is a guess, not a forecast (the
+            stream's ``stale_after``).
     """
     ok = feat["age_min"] <= stale_limit.total_seconds() / 60
     out = pd.DataFrame(index=feat.index)

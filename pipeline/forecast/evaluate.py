@@ -143,7 +143,7 @@ def run(s: EvaluateSettings) -> EvaluateSummary:
     pred = pd.read_parquet(s.predictions)
     for c in ("issued_at", "target_at", "last_observed_at"):
         pred[c] = pd.to_datetime(pred[c], utc=True).dt.as_unit("ns")
-    t = scoring.scored_table(obs, polls["observed_at"], pred)
+    t = scoring.scored_table(obs, polls["observed_at"], pred, stale)
     if common(t).empty:
         raise ValueError(f"no target of {s.processed} has a forecast in {s.predictions}")
     d = details(t)

@@ -23,6 +23,7 @@ from pipeline.delta.read import arrow_dataset
 from pipeline.forecast import bundle, observations, predict
 from pipeline.lifecycle import stop_on_signals
 from pipeline.research.tables import utc
+from pipeline.settings import project
 from pipeline.settings.forecast import LiveForecastSettings
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ def forecast_once(s: LiveForecastSettings, members: list, summary: LiveSummary) 
     )
     polls = _recent(s.processed, "polls", since, ["observed_at", "ok", "listed"])
     if polls.empty:
-        polls = observations.inferred_polls(status, pd.Timedelta(hours=2))
+        stale = pd.Timedelta(project.parse_duration(s.stale_after))
+        polls = observations.inferred_polls(status, stale)
     obs = observations.observations(status, polls)
     poll_times = observations.poll_times(obs)["observed_at"]
     rows = predict.issue(obs, poll_times, [end], member)

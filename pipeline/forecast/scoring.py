@@ -54,21 +54,24 @@ def last_state(obs: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def scored_table(
-    obs: pd.DataFrame, poll_times: pd.Series, predictions: pd.DataFrame
+    obs: pd.DataFrame, poll_times: pd.Series, predictions: pd.DataFrame, stale: pd.Timedelta
 ) -> pd.DataFrame:
-    """Every observed target that has a model forecast, with all forecasts side by side."""
+    """Every observed target that has a model forecast, with all forecasts side by side.
+
+    ``stale`` is the stream's ``stale_after``: persistence of an older state is no forecast.
+    """
     step = step_of(predictions)
     pred = predictions.rename(columns={"horizon_minutes": "horizon_min"})
     pred["horizon_min"] = pred["horizon_min"].astype("int64")
     rows = targets.scored(obs, poll_times, step, horizons=sorted(set(pred["horizon_min"])))
     rows = rows.merge(pred.drop(columns=["target_at", "last_observed_at"], errors="ignore"), on=KEY)
     t = last_state(obs, rows)
-    p = baselines.persistence(t)
+    p = baselines.persistence(t, stale)
     for c in p:
         t[f"pers_{c}"] = p[c]
     t["empty"] = (t["bikes_target"] == 0).astype(float)
     t["full"] = (t["docks_target"] == 0).astype(float)
-    _add_rolling_baselines(t, obs, poll_times, step)
+    _add_rolling_baselines(t, obs, poll_times, step, stale)
     places = station_table(obs)
     arr = places["arrondissement"].reindex(t["station_code"]).to_numpy()
     t["arrondissement"] = pd.array(arr, dtype="Int64")
@@ -79,7 +82,11 @@ def scored_table(
 
 
 def _add_rolling_baselines(
-    t: pd.DataFrame, obs: pd.DataFrame, poll_times: pd.Series, step: pd.Timedelta
+    t: pd.DataFrame,
+    obs: pd.DataFrame,
+    poll_times: pd.Series,
+    step: pd.Timedelta,
+    stale: pd.Timedelta,
 ) -> None:
     """In place: climatology and smoothed persistence of the days before each issue day."""
     parts = climatology.parts(obs)
@@ -90,7 +97,7 @@ def _add_rolling_baselines(
     history["day"] = paris_day(history["issued_at"])
     for c in ("clim_bikes", "clim_p_empty", "clim_p_full", "spers_p_empty", "spers_p_full"):
         t[c] = np.nan
-    stale_min = baselines.STALE_LIMIT.total_seconds() / 60
+    stale_min = stale.total_seconds() / 60
     for d in sorted(set(issue_day)):
         before = [x for x in all_days if x < d]
         idx = t.index[issue_day == d]

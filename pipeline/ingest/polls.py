@@ -20,7 +20,10 @@ never counts twice.
 Re-reads: a live feed polled faster than it refreshes answers the snapshot
 already logged (the same feed time). That is no new snapshot, so it sends no
 poll message (the stream would only reject it); :attr:`PollLog.rereads`
-counts them, and the raw archive still keeps every answer.
+counts them, and the raw archive still keeps every answer. An answer at the
+same feed time that emitted station records (the station list changed while
+the status clock did not) is a poll: its records are on the status topic, so
+its poll message says so (the stream counts it once, as a repeated poll).
 """
 
 from __future__ import annotations
@@ -123,7 +126,7 @@ class PollLog:
                 self.listed[snap.source] = frozenset(r.station_code for r in snap.records)
             return None
         ok = stale is None and bool(snap.records)
-        if ok and self.newest.get(snap.source) == snap.observed_at:
+        if ok and emitted == 0 and self.newest.get(snap.source) == snap.observed_at:
             self.rereads += 1  # the feed answered the snapshot already logged
             return None
         emitted += self.emitted_before.pop(key, 0)

@@ -37,6 +37,7 @@ THRESHOLD_GID = "coverage-threshold"
 NO_DATA_GID = "no-data"
 CAPTION_GID = "caption"
 THRESHOLD_LABEL_GID = "coverage-threshold-label"
+POLLS_GID = "polls"  # the ticks at the foot of a coverage panel: when a poll observed
 # Widest figure a notebook draws: JupyterLab shows wider ones shrunk, or cut when unconfined.
 MAX_WIDTH_IN = 12.0
 _NBSP = "\u00a0"
@@ -115,7 +116,8 @@ def no_data_spans(shown: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     return spans
 
 
-def _time_axis(ax: Axes) -> None:
+def time_axis(ax: Axes) -> None:
+    """Dates as a reader says them (``Thu 12 May``, ``18:00``) on a Paris wall-clock axis."""
     locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
     formatter = mdates.ConciseDateFormatter(
         locator,
@@ -142,6 +144,7 @@ def coverage_figure(
     caption: str,
     stations: int | None = None,
     percent: bool = False,
+    polls: pd.Series | None = None,
 ) -> Figure:
     """Series above, their coverage below; windows below ``min_coverage`` left as shaded gaps.
 
@@ -155,6 +158,8 @@ def coverage_figure(
         stations: with a single coverage line, its station count: a right-hand
             axis then reads in stations known.
         percent: draw the upper values x 100 (shares, occupancy).
+        polls: when the network was observed (UTC): a tick per poll at the foot
+            of the coverage panel, so carried-forward stretches show.
     """
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(11, 6), sharex=True, height_ratios=(3, 1.2), layout="constrained"
@@ -212,6 +217,21 @@ def coverage_figure(
         bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},
     )
     label.set_gid(THRESHOLD_LABEL_GID)
+    if polls is not None and len(polls):
+        ticks = bottom.vlines(
+            _local(pd.Index(polls)), 0, 8, color="0.15", linewidth=0.6, gid=POLLS_GID
+        )
+        ticks.set_label("polls")
+        bottom.text(
+            1.0,
+            0.1,
+            "ticks: polls ",
+            transform=bottom.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="0.3",
+        )
     if stations and len(coverage) == 1:
         right = bottom.twinx()
         right.set_ylim(0, 1.05 * stations)
@@ -222,7 +242,7 @@ def coverage_figure(
         )
     bottom.set_xlabel("local time (Europe/Paris)")
     for ax in (top, bottom):
-        _time_axis(ax)
+        time_axis(ax)
     add_caption(fig, caption)
     return fig
 
@@ -242,11 +262,17 @@ def add_caption(fig: Figure, text: str) -> None:
     size), so the attribution at its end is never cut off, and never inside a
     date (:data:`DATE`: "15 May 2022 01:30" stays on one line).
     """
-    width = max(int(fig.get_figwidth() * 14), 40)
-    kept = DATE.sub(lambda m: m.group(0).replace(" ", _NBSP), text)
-    text = textwrap.fill(kept, width=width, break_long_words=False).replace(_NBSP, " ")
-    label = fig.supxlabel(text, fontsize=7.5, color="0.3", x=0.01, ha="left")
+    label = fig.supxlabel(
+        wrap_caption(text, fig.get_figwidth()), fontsize=7.5, color="0.3", x=0.01, ha="left"
+    )
     label.set_gid(CAPTION_GID)
+
+
+def wrap_caption(text: str, width_in: float) -> str:
+    """A caption wrapped to a figure ``width_in`` inches wide, never inside a date."""
+    width = max(int(width_in * 14), 40)
+    kept = DATE.sub(lambda m: m.group(0).replace(" ", _NBSP), text)
+    return textwrap.fill(kept, width=width, break_long_words=False).replace(_NBSP, " ")
 
 
 # --- scales and labels ---------------------------------------------------------------------

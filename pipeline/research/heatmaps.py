@@ -3,8 +3,11 @@
 A heatmap fits the recording: hour x date when the data holds a few days
 (the missing ones shown as empty rows), hour x day of the week only when
 every day of the week has data; the colour scale spans the data's range, not
-0-100 %. An hour's value weighs each window by its known station-time, and
-an hour whose coverage is under the threshold is left blank.
+0-100 %. A cell is built from the *observed* windows only (``polls > 0``: a
+poll read the network in them), each weighing its known station-time; an
+hour that no poll observed has no cell (grey, never a value carried forward
+from an earlier poll, never a 0), and every cell says how many polls (and
+days) are behind it.
 """
 
 from __future__ import annotations
@@ -22,16 +25,24 @@ from pipeline.research.tables import PARIS_TZ, window_seconds
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def hourly_cells(rows: pd.DataFrame, stations: int, column: str = "occupancy_mean") -> pd.DataFrame:
+def hourly_cells(
+    rows: pd.DataFrame, stations: int, column: str = "occupancy_mean", observed_only: bool = True
+) -> pd.DataFrame:
     """One area's windows rolled up per local date and hour.
 
-    Each window weighs its known station-time (``stations_known_mean``);
-    ``coverage`` is the hour's known station-time over ``stations`` x the hour,
-    so windows missing from the data count as unknown.
+    Each window weighs its known station-time (``stations_known_mean``). By
+    default only observed windows count (``polls > 0``), and ``coverage`` is
+    the share of ``stations`` their polls listed (``stations_seen``): an hour
+    with no poll has no row. With ``observed_only=False`` (the old rule, kept
+    to measure what it did) every window counts, carried-forward ones too,
+    and ``coverage`` is the hour's known station-time over ``stations`` x the hour.
 
     Returns:
-        ``date`` (local, ``datetime.date``), ``hour`` (0-23), ``value``, ``coverage``.
+        ``date`` (local, ``datetime.date``), ``hour`` (0-23), ``value``,
+        ``coverage``, ``polls`` (polls in the cell's windows), ``windows``.
     """
+    if observed_only:
+        rows = rows[rows["polls"].fillna(0) > 0]
     local = rows["window_start"].dt.tz_convert(PARIS_TZ)
     weight = rows["stations_known_mean"].astype("float64")
     frame = pd.DataFrame(
@@ -41,13 +52,21 @@ def hourly_cells(rows: pd.DataFrame, stations: int, column: str = "occupancy_mea
             "num": rows[column].astype("float64") * weight,
             "w": weight.where(rows[column].notna(), 0.0),
             "known": weight,
+            "seen": rows["stations_seen"].astype("float64") if observed_only else weight,
+            "polls": rows["polls"].fillna(0).astype("int64"),
+            "windows": 1,
         }
     )
-    cells = frame.groupby(["date", "hour"], sort=True)[["num", "w", "known"]].sum().reset_index()
-    per_hour = 3600.0 / window_seconds(rows)
+    sums = ["num", "w", "known", "seen", "polls", "windows"]
+    cells = frame.groupby(["date", "hour"], sort=True)[sums].sum().reset_index()
     cells["value"] = (cells["num"] / cells["w"]).where(cells["w"] > 0)
-    cells["coverage"] = cells["known"] / (stations * per_hour) if stations else np.nan
-    return cells[["date", "hour", "value", "coverage"]]
+    if not stations:
+        cells["coverage"] = np.nan
+    elif observed_only:
+        cells["coverage"] = cells["seen"] / (stations * cells["windows"])
+    else:
+        cells["coverage"] = cells["known"] / (stations * 3600.0 / window_seconds(rows))
+    return cells[["date", "hour", "value", "coverage", "polls", "windows"]]
 
 
 def heatmap_layout(dates: Sequence[object]) -> str:
@@ -56,13 +75,22 @@ def heatmap_layout(dates: Sequence[object]) -> str:
     return "weekday" if weekdays == set(range(7)) else "date"
 
 
-def heatmap_grid(cells: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame, str]:
+def heatmap_grid(
+    cells: pd.DataFrame, min_coverage: float, column: str = "value", how: str = "mean"
+) -> tuple[pd.DataFrame, str]:
     """Rows x 24 hours of the cells whose coverage reaches ``min_coverage``.
+
+    Args:
+        cells: :func:`hourly_cells`.
+        min_coverage: a cell under this coverage is left out (grey).
+        column: what to lay out: ``value``, or a count such as ``polls``.
+        how: how the dates of one weekday combine: ``mean`` (values), ``sum``
+            (polls), ``count`` (days).
 
     Returns:
         The grid (row labels ``Thu 12 May`` for every date from the first to
         the last with data, missing dates as empty rows; or ``Mon``..``Sun``,
-        the mean over that weekday's dates) and the layout name.
+        the dates of that weekday combined) and the layout name.
     """
     kept = cells[cells["coverage"] >= min_coverage].dropna(subset=["value"])
     layout = heatmap_layout(sorted(kept["date"].unique()))
@@ -70,14 +98,14 @@ def heatmap_grid(cells: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame
         return pd.DataFrame(columns=range(24), dtype="float64"), layout
     if layout == "weekday":
         weekday = kept["date"].map(lambda d: pd.Timestamp(d).dayofweek)
-        grid = kept.groupby([weekday, "hour"])["value"].mean().unstack("hour")
-        grid = grid.reindex(index=range(7), columns=range(24))
+        grid = kept.groupby([weekday, "hour"])[column].agg(how).unstack("hour")
+        grid = grid.reindex(index=range(7), columns=range(24)).astype("float64")
         grid.index = list(DAYS)
         return grid, layout
     first, last = min(kept["date"]), max(kept["date"])
     dates = pd.date_range(pd.Timestamp(first), pd.Timestamp(last), freq="D").date
-    grid = kept.pivot_table(index="date", columns="hour", values="value", aggfunc="mean")
-    grid = grid.reindex(index=dates, columns=range(24))
+    grid = kept.pivot_table(index="date", columns="hour", values=column, aggfunc=how)
+    grid = grid.reindex(index=dates, columns=range(24)).astype("float64")
     grid.index = [pd.Timestamp(d).strftime("%a %d %b") for d in dates]
     return grid, layout
 
@@ -99,34 +127,44 @@ def heatmap_caption(grid: pd.DataFrame, layout: str, min_coverage: float) -> str
             else f"{label} {int(h[0]):02d}–{int(h[-1]):02d}h"
             for label, h in rows
         ]
-        head = "Hours with data: " + ", ".join(spans)
-    return f"{head}; grey: no data or under {min_coverage:.0%} of stations known; period"
+        head = "Hours observed: " + ", ".join(spans)
+    return (
+        f"{head}; grey: no poll in that hour, or its polls listed under {min_coverage:.0%} "
+        "of the stations (never a value carried forward); under each value: the polls "
+        f"{'(p) and days (d) ' if layout == 'weekday' else '(p) '}behind it"
+    )
 
 
 def heatmap_figure(
-    grid: pd.DataFrame, *, title: str, label: str, caption: str, percent: bool = True
+    grid: pd.DataFrame,
+    *,
+    title: str,
+    label: str,
+    caption: str,
+    percent: bool = True,
+    notes: pd.DataFrame | None = None,
 ) -> Figure:
-    """Draw a heatmap grid with a fitted colour scale, values written in the cells."""
+    """Draw a heatmap grid with a fitted colour scale, values written in the cells.
+
+    ``notes`` (the grid's shape, strings) is written small under each value:
+    what backs the cell, e.g. its polls and days.
+    """
     scale = 100.0 if percent else 1.0
     data = grid.to_numpy(dtype="float64") * scale
     low, high = fitted_limits(data, step=1.0 if percent else 0.1)
-    height = 1.6 + 0.42 * max(len(grid), 1)
+    height = 1.6 + (0.5 if notes is not None else 0.42) * max(len(grid), 1)
     fig, ax = plt.subplots(figsize=(12, height), layout="constrained")
     cmap = plt.get_cmap("viridis").with_extremes(bad=NO_DATA_COLOR)
     image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap, vmin=low, vmax=high)
     norm = image.norm
     for (i, j), value in np.ndenumerate(data):
         if np.isfinite(value) and data.size <= 24 * 16:
-            dark = norm(value) < 0.55
-            ax.text(
-                j,
-                i,
-                f"{value:.0f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if dark else "black",
-            )
+            color = "white" if norm(value) < 0.55 else "black"
+            note = "" if notes is None else str(notes.iat[i, j])
+            lift = 0.14 if note else 0.0
+            ax.text(j, i - lift, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)
+            if note:
+                ax.text(j, i + 0.24, note, ha="center", va="center", fontsize=5, color=color)
     ax.set_yticks(range(len(grid)), [str(i) for i in grid.index])
     ax.set_xticks(range(24))
     ax.set_xlabel("hour of day, local time (Europe/Paris)")

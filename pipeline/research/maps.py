@@ -48,6 +48,7 @@ from shapely.ops import polylabel
 
 from pipeline.record import is_placeholder
 from pipeline.research import geo
+from pipeline.research.figures import wrap_caption
 
 ATTRIBUTION = "© Vélib' Métropole, © Ville de Paris, ODbL"
 CMAP = "viridis"
@@ -377,10 +378,12 @@ def caption(start: datetime, end: datetime, what: str | None = None) -> str:
 def add_caption(fig: Figure, text: str) -> Text:
     """Write ``text`` small at the bottom left of the figure, clear of the axes.
 
-    The room kept for it is about 0.3 inch whatever the figure's height, so
-    a tall figure gets no blank band above its caption.
+    It is wrapped to the figure's width (never inside a date), and the room
+    kept for it is about 0.3 inch plus 0.13 per further line, whatever the
+    figure's height, so a tall figure gets no blank band above its caption.
     """
-    room = min(0.3 / fig.get_figheight(), 0.1)
+    text = wrap_caption(text, fig.get_figwidth())
+    room = min((0.17 + 0.13 * (text.count("\n") + 1)) / fig.get_figheight(), 0.15)
     engine = fig.get_layout_engine()
     if isinstance(engine, ConstrainedLayoutEngine):
         engine.set(rect=(0.0, room, 1.0, 1.0 - room))

@@ -5,12 +5,13 @@ are not the same kind of number, so no ranking or comparison is drawn
 without an interval and its n:
 
 * a **station's** share of its known time: a Wilson score interval with one
-  observation per hour known (:func:`share_interval`). States last about an
-  hour (the median complete empty episode of the bundled sample is 58
-  minutes), so consecutive hours are roughly independent while consecutive
-  15-minute windows are not; the interval is rough, but it is as wide as it
-  should be relative to another station's: wide after 6 h, narrow after
-  300 h. Stations are ranked by its lower end (:func:`rank`), the way a
+  observation per hour known, or per poll that listed the station (the
+  notebooks' n: the recordings poll about once an hour, and a poll is what
+  was actually seen). States last on the scale of an hour, so consecutive
+  polls are roughly independent while consecutive 15-minute windows are
+  not (most repeat the last poll); the interval is rough, but it is as wide
+  as it should be relative to another station's: wide after 6 polls, narrow
+  after 300. Stations are ranked by its lower end (:func:`rank`), the way a
   rating site ranks items by the lower bound of their score, so a station
   that was empty for its only 6 h does not outrank one empty 80 % of 300 h;
 * an **area's** share of its stations' known time: a percentile bootstrap
@@ -66,7 +67,12 @@ def share_interval(
 
 
 def rank(
-    per_station: pd.DataFrame, column: str, *, min_hours: float, eligible: pd.Series | None = None
+    per_station: pd.DataFrame,
+    column: str,
+    *,
+    min_hours: float,
+    eligible: pd.Series | None = None,
+    n: str = "hours_known",
 ) -> pd.DataFrame:
     """The stations that may be ranked on ``column``, best-established highest first.
 
@@ -75,6 +81,8 @@ def rank(
         column: a share column (``empty_share``, ``full_share``).
         min_hours: a station known less than this is not ranked (the stated rule).
         eligible: further conditions (e.g. in service), aligned on the index.
+        n: the column holding each station's number of observations (hours
+            known, or the polls that listed it).
 
     Returns:
         The rows kept, with ``low`` and ``high`` (the 95 % interval of
@@ -87,7 +95,7 @@ def rank(
     if eligible is not None:
         keep &= eligible.reindex(per_station.index).fillna(False).astype(bool)
     kept = per_station[keep].copy()
-    kept["low"], kept["high"] = share_interval(kept[column], kept["hours_known"])
+    kept["low"], kept["high"] = share_interval(kept[column], kept[n])
     kept["code"] = kept.index
     kept = kept.sort_values(["low", column, "code"], ascending=[False, False, True], kind="stable")
     return kept.drop(columns="code")

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import vocabulary
+from pipeline import poll, vocabulary
 from pipeline.delta.read import AsOf, is_delta, read_arrow
 from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
 from pipeline.settings import project
@@ -65,6 +65,7 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "indicators_area": ("window_start", "area_level", "area"),
     "alerts": ("at", "station_code", "alert"),
     "status": ("observed_at", "station_code"),
+    "polls": ("observed_at", "source"),
     "_rejected": ("partition", "offset"),
 }
 
@@ -90,8 +91,8 @@ def read_table(processed: Path, name: str, columns: Sequence[str] | None = None)
         processed: the stream stage's export (Parquet), or a root of the stream's own
             Delta tables (``data/live/processed``, ``velib stream --out``), read with
             ``deltalake``: no JVM.
-        name: ``indicators_station``, ``indicators_area``, ``alerts``, ``status``
-            or ``_rejected``.
+        name: ``indicators_station``, ``indicators_area``, ``alerts``, ``polls``,
+            ``status`` or ``_rejected`` (``polls``' code lists come back as arrays).
         columns: read only these (faster on the station table).
 
     Returns:
@@ -102,6 +103,8 @@ def read_table(processed: Path, name: str, columns: Sequence[str] | None = None)
     kinds: dict[str, str] = {c.name: c.kind for c in vocabulary.TABLES.get(name, ())}
     if name == "status":
         kinds = {**{f.name: f.kind for f in FIELDS}, "date": "date"}
+    elif name == "polls":
+        kinds = {**{f.name: f.kind for f in poll.FIELDS}, "date": "date"}
     elif name == "_rejected":
         kinds = dict(REJECTED)
     wanted = list(columns) if columns else list(kinds)
@@ -160,6 +163,7 @@ def station_summary(station_rows: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         One row per ``station_code``: ``hours_known``, ``windows``, ``n_changes``,
+        ``polls_seen`` (when the rows have it: the polls that listed the station),
         ``bikes_mean``, ``occupancy_mean``, ``empty_share``, ``full_share``,
         ``out_of_service_share`` and the station's last ``name``, ``commune``,
         ``arrondissement``.
@@ -174,6 +178,8 @@ def station_summary(station_rows: pd.DataFrame) -> pd.DataFrame:
             "n_changes": groups["n_changes"].sum(),
         }
     )
+    if "polls_seen" in rows:
+        out["polls_seen"] = groups["polls_seen"].sum().astype("int64")
     for column, weight in (
         ("bikes_mean", known),
         ("occupancy_mean", rows["occupancy_seconds"]),

@@ -146,3 +146,4 @@ class LiveForecastSettings(Settings):
     check_every_s: float = opt(10.0, "seconds between looks for a newly closed window",
                                parse=as_positive, flag="--check-every")  # fmt: skip
     once: bool = opt(False, "forecast the newest closed window (if new) and exit", boolean=True)
+    stale_after: str = _stale_after()

@@ -78,6 +78,18 @@ def name_time(path: Path) -> datetime | None:
     return datetime.fromisoformat(f"{day}T{hh}:{mm}:{ss}+00:00")
 
 
+def origin_of(path: Path) -> str:
+    """A recorded file's name as the poll log keeps it: relative to the working folder.
+
+    An absolute path would name the clone a recording was replayed in, so two clones
+    of the repository (``dvc repro`` in each) would write different ``polls`` tables.
+    """
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:  # outside the working folder: as given
+        return str(path)
+
+
 def _file_time(path: Path) -> datetime:
     return name_time(path) or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
@@ -130,7 +142,7 @@ def _gbfs_kind(payload: Any) -> str | None:
 
 def _read_file(path: Path, ref: Reference) -> list[Snapshot] | dict[str, Any]:
     """Snapshots of one file; a GBFS file returns {'kind':..., 'payload':...} to be paired."""
-    origin = str(path)
+    origin = origin_of(path)
     try:
         kind, payload = read_payload(path)
         if kind == "json":
@@ -221,7 +233,7 @@ def read_recorded(
             snap = parse_gbfs(
                 info,
                 status,
-                origin=str(status_path),
+                origin=origin_of(status_path),
                 source="replay:gbfs",
                 observed_at=feed_time(status) or _file_time(status_path),
                 ref=ref,

@@ -17,7 +17,7 @@ from pipeline import poll
 from pipeline.ingest.job import emitted_records, ingest
 from pipeline.kafka import clients
 from pipeline.record import from_json, to_json
-from pipeline.sources.recorded import read_recorded
+from pipeline.sources.recorded import origin_of, read_recorded
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ def test_replay_history_emits_exactly_the_changes_with_keys(kafka_bootstrap, mak
     sent = [poll.from_json(v) for _, v in polls_on(kafka_bootstrap, polls)]
     files = sorted((FIX / "history").glob("*.csv*"))
     assert summary.polls == len(sent) == len(files)
-    assert [p.origin for p in sent] == [str(f) for f in files]
+    assert [p.origin for p in sent] == [origin_of(f) for f in files]  # relative to the cwd
     snaps = list(read_recorded(FIX / "history"))
     assert [p.observed_at for p in sent] == [s.observed_at for s in snaps]
     assert [p.listed for p in sent] == [

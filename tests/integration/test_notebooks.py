@@ -1,7 +1,8 @@
 """Every analysis notebook on real stream output: figures as a reader sees them, quiet runs.
 
 The input is one real stream run (``stream_slice``: Kafka, capture, Spark on
-eight recorded snapshots, Thursday evening and Saturday morning). Each
+eight recorded snapshots, Thursday evening and Saturday morning, with their
+poll log). Each
 notebook is executed twice: cell by cell in this process, so the test can
 look at the matplotlib figures it drew (axes, limits, labels, series, what a
 legend covers), and through ``analysis/run_notebook.py`` (papermill), as DVC
@@ -32,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import figcheck  # noqa: E402
 
 from pipeline.record import is_placeholder  # noqa: E402
-from pipeline.research import (
-    figures,  # noqa: E402
+from pipeline.research import (  # noqa: E402
+    figures,
     maps,
+    observation,
+    tables,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
@@ -57,10 +60,10 @@ NOTEBOOKS = {
         ["station_hotspots", "arrondissement_hotspots"],
         ["hotspots.json", "hotspots_stations.csv"],
     ),
-    "05-data-quality": (["data_quality"], ["data_quality.json"]),
+    "05-data-quality": (["data_quality", "observation"], ["data_quality.json", "observation.json"]),
     "06-empty-full-episodes": (
         ["episode_durations", "episodes_per_arrondissement", "episodes_by_hour"],
-        ["episodes.json", "episodes_by_hour.csv"],
+        ["episodes.json", "episodes_by_hour.json", "episodes_by_hour.csv"],
     ),
     "07-forecast": (
         ["forecast_skill", "reliability", "by_hour", "by_arrondissement", "resolution"],
@@ -129,6 +132,23 @@ def metrics(root: Path, name: str) -> dict:
     return json.loads((root / "reports" / "metrics" / name).read_text())
 
 
+def polls_of(project: Path) -> pd.DataFrame:
+    return tables.read_table(project / "data" / "processed", "polls")
+
+
+def polls_in_windows(project: Path) -> pd.Series:
+    """The slice's ok poll times inside the written windows (the last open one is not)."""
+    area = tables.read_table(project / "data" / "processed", "indicators_area")
+    times = observation.poll_times(polls_of(project))
+    return times[times < area["window_end"].max()]
+
+
+def observed_hours(project: Path) -> set[tuple[str, int]]:
+    """(Paris date as the heatmap labels it, Paris hour) of every poll in the windows."""
+    times = polls_in_windows(project).dt.tz_convert("Europe/Paris")
+    return set(zip(times.dt.strftime("%a %d %b"), times.dt.hour, strict=True))
+
+
 def caption(fig: plt.Figure) -> str:
     found = figcheck.by_gid(fig, figures.CAPTION_GID)
     assert found, f"{fig.get_label()}: no caption"
@@ -140,6 +160,7 @@ def caption(fig: plt.Figure) -> str:
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_figures_are_whole_labelled_and_attributed(drawn, project, name):
+    resolution = observation.resolution(polls_of(project))
     figs = drawn[name]
     assert sorted(figs) == sorted(NOTEBOOKS[name][0])
     for label, fig in figs.items():
@@ -153,10 +174,18 @@ def test_figures_are_whole_labelled_and_attributed(drawn, project, name):
         assert figcheck.broken_dates(found[0].get_text()) == [], f"{label}: a date broken"
         text = caption(fig)
         assert maps.ATTRIBUTION in text and "(Paris time)" in text, text
-        assert "12 May 2022" in text and "14 May 2022" in text, text  # the period covered
+        # the period covered: the slice, or for 07 its held-out day (the 14th)
+        period = ["14 May 2022"] if name == "07-forecast" else ["12 May 2022", "14 May 2022"]
+        assert all(day in text for day in period), text
+        assert resolution.text() in text, f"{label}: the resolution is not stated: {text}"
     for stem in NOTEBOOKS[name][0]:
         png = project / "reports" / "figures" / name / f"{stem}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for file in NOTEBOOKS[name][1]:  # every metrics file states the resolution too
+        if file.endswith(".json"):
+            found = metrics(project, file)
+            assert found["poll_gap_median_minutes"] == round(resolution.gap_median_minutes, 4)
+            assert len(found) <= 8, f"{file}: dvc metrics show stays a few keys wide"
 
 
 def test_availability_series_show_their_coverage_and_gaps(drawn, project):
@@ -193,13 +222,22 @@ def test_availability_series_show_their_coverage_and_gaps(drawn, project):
     assert values[0].get_label().startswith("Paris (")
     assert len(figcheck.legends(areas)) == 1, "the coverage panel repeats the legend"
     assert [c.get_color() for c in cov] == [v.get_color() for v in values]
-    assert metrics(project, "availability.json").keys() == {
+    found = metrics(project, "availability.json")
+    assert found.keys() == {
         "bikes_per_station",
         "ebike_share",
         "occupancy",
         "stations",
         "windows_drawn_share",
+        "windows_drawn_observed_share",
+        "poll_gap_median_minutes",
     }
+    assert 0 < found["windows_drawn_observed_share"] < 0.5  # most windows are carried forward
+    # a tick per poll at the foot of the coverage panel; the CSV says which windows had one
+    (ticks,) = figcheck.by_gid(fig, figures.POLLS_GID)
+    assert len(ticks.get_segments()) == 8
+    in_windows = len(polls_in_windows(project))
+    assert in_windows >= 7 and csv["polls"].sum() == in_windows == (csv["polls"] > 0).sum()
 
 
 def test_heatmap_is_hour_by_date_with_a_fitted_scale(drawn, project):
@@ -215,15 +253,32 @@ def test_heatmap_is_hour_by_date_with_a_fitted_scale(drawn, project):
     assert low <= data.min() and data.max() <= high
     assert "Thu 12 May" in caption(fig) and "Sat 14 May" in caption(fig)
     assert "weekdays" not in caption(fig)
-    assert metrics(project, "occupancy_heatmap.json")["layout"] == "date"
+    found = metrics(project, "occupancy_heatmap.json")
+    assert found["layout"] == "date"
+    # Only hours a poll observed have a value: none carried forward from an earlier poll
+    # (the old rule drew Thursday 22h-23h and Saturday 13h-14h from the last poll's state).
+    polled = observed_hours(project)
+    has = ~np.ma.getmaskarray(data)
+    cells = {(rows[i], j) for i, j in zip(*np.nonzero(has), strict=True)}
+    assert cells == polled, (sorted(cells), sorted(polled))
+    assert found["cells_observed"] == len(polled)
+    day, hour = found["occupancy_max_at"].rsplit(" ", 1)
+    assert (day, int(hour[:2])) in polled, "the headline cell must be an observed one"
+    # each value says how many polls are behind it
+    notes = [t.get_text() for t in ax.texts if t.get_text().endswith("p")]
+    in_windows = polls_in_windows(project)
+    assert len(notes) == len(cells) and sum(int(n[:-1]) for n in notes) == len(in_windows)
     by_hour = pd.read_csv(project / "reports/metrics/occupancy_by_hour.csv")
     assert list(by_hour["hour"]) == list(range(24))
     # Thursday and Friday are weekdays, Saturday the weekend: counted and drawn apart
-    has = ~np.ma.getmaskarray(data)
     assert by_hour["weekday_days"].tolist() == (has[0] + has[1]).astype(int).tolist()
     assert by_hour["weekend_days"].tolist() == has[2].astype(int).tolist()
     assert (by_hour["weekday_occupancy"].isna() == ~(has[0] | has[1])).all()
     assert (by_hour["weekend_occupancy"].isna() == ~has[2]).all()
+    weekend = in_windows.dt.tz_convert("Europe/Paris").dt.dayofweek >= 5
+    assert by_hour["weekday_polls"].sum() == 5 == (~weekend).sum()
+    assert by_hour["weekend_polls"].sum() == weekend.sum()
+    assert (by_hour.loc[by_hour["weekday_polls"] == 0, "weekday_occupancy"].isna()).all()
 
 
 def test_maps_draw_paris_stations_and_arrondissements_with_zero_visible(drawn, project):
@@ -274,11 +329,15 @@ def test_hotspots_rank_known_stations_with_n_and_an_interval(drawn, project):
     figs = drawn["04-empty-full-hotspots"]
     stations = pd.read_csv(project / "reports/metrics/hotspots_stations.csv", dtype=str)
     communes = stations["commune"].fillna("commune unknown")
-    hours = stations["hours_known"].astype(float)
+    polls = stations["polls_seen"].astype(int)
     names = {
-        f"{c} {n} ({m}), n = {h:.0f} h"
-        for c, n, m, h in zip(stations.station_code, stations.name, communes, hours, strict=True)
+        f"{c} {n} ({m}), n = {p} polls"
+        for c, n, m, p in zip(stations.station_code, stations.name, communes, polls, strict=True)
     }
+    # shares over observed windows: n is the polls that listed the station, at most 8
+    assert polls.between(1, 8).all()
+    assert (stations["hours_observed"].astype(float) <= stations["hours_known"].astype(float)).all()
+    assert "observed windows" in caption(figs["station_hotspots"])
     for ax, short in zip(figs["station_hotspots"].axes, ("empty", "full"), strict=True):
         labels = [
             t.get_text().replace("\n", " ").replace("\u00a0", " ") for t in ax.get_yticklabels()
@@ -316,6 +375,18 @@ def test_data_quality_says_none_rejected_or_shows_the_reasons(
     assert found["unmapped_id_records"] > 0 and 0 < found["unmapped_id_stations"] < 100
     unmapped = [t.get_text() for t in fig.axes[3].texts]
     assert f" {found['unmapped_id_stations']} of 1414" in unmapped
+    # the observation process: polls per day and hour, gaps, stations per poll
+    seen = drawn["05-data-quality"]["observation"]
+    days, hours, gaps, over_time = seen.axes[:4]
+    assert sum(b.get_height() for b in figcheck.bars(days)) == 8
+    assert [t.get_text() for t in days.get_xticklabels()] == ["Thu 12 May", "Sat 14 May"]
+    assert sum(b.get_height() for b in figcheck.bars(hours)) == 8
+    assert sum(b.get_height() for b in figcheck.bars(gaps)) == 7  # 8 polls, 7 gaps
+    (listed,) = figcheck.lines(over_time)
+    assert len(listed.get_ydata()) == 8 and min(listed.get_ydata()) > 1300
+    polled = metrics(project, "observation.json")
+    assert polled["polls"] == 8 and polled["failed_polls"] == 0
+    assert polled["stations_per_poll_median"] > 1300 and polled["poll_gap_max_minutes"] > 600
     # The same notebook on output with two rejected values draws one bar per reason.
     root = make_project(tmp_path / "p", stream_slice)
     rejected = pa.table(
@@ -339,18 +410,46 @@ def test_data_quality_says_none_rejected_or_shows_the_reasons(
 def test_episode_figures(drawn, project):
     figs = drawn["06-empty-full-episodes"]
     durations = figs["episode_durations"]
-    assert [ax.get_xscale() for ax in durations.axes] == ["log", "log"]
     assert [ax.get_title() for ax in durations.axes] == ["Empty episodes", "Full episodes"]
+    bands = [c for ax in durations.axes for c in ax.collections]
+    assert len(bands) == 2, "one band between the bounds per condition"
     boxes = figs["episodes_per_arrondissement"].axes[0]
     ticks = [t.get_text().split("\n") for t in boxes.get_xticklabels()]
     counts = [tuple(int(n) for n in t[1].split("/")) for t in ticks]
     assert len(counts) == 20 and sum(e + f for e, f in counts) > 0  # n under every box
     by_hour = figs["episodes_by_hour"]
-    assert len(by_hour.axes[1].get_xticks()) == 24
-    assert figcheck.by_gid(by_hour, figures.NO_DATA_GID), "hours without data are shaded"
+    rates, lengths, polls, gaps = by_hour.axes[:4]
+    assert len(polls.get_xticks()) == 24
+    assert [b.get_height() for b in figcheck.bars(polls)] == observation.polls_per_hour(
+        polls_of(project)
+    ).tolist()
+    assert sum(b.get_height() for b in figcheck.bars(gaps)) == 7
+    assert figcheck.by_gid(by_hour, figures.NO_DATA_GID), "hours never observed are shaded"
     found = metrics(project, "episodes.json")
     assert found["empty_episodes"] > 0 and 0 < found["censored_share"] < 1
-    assert found["empty_median_minutes"] > 0
+    # lengths are bounds: the low one under the high one
+    for condition in ("empty", "full"):
+        low, high = (
+            found[f"{condition}_median_minutes_low"],
+            found[f"{condition}_median_minutes_high"],
+        )
+        assert low is not None and high is not None and 0 <= low <= high, (low, high)
+    assert set(metrics(project, "episodes_by_hour.json")) - {"poll_gap_median_minutes"} == {
+        f"r_polls_vs_{rule}_{c}"
+        for rule in ("per_day", "per_station_hour", "per_station_hour_typical_gaps")
+        for c in ("empty", "full")
+    }
+    table = pd.read_csv(project / "reports/metrics/episodes_by_hour.csv")
+    unobserved = table["observed_station_hours"] == 0
+    assert unobserved.any() and (~unobserved).any()
+    for condition in ("empty", "full"):  # an hour never under observation has no rate, not 0
+        rate = table[f"{condition}_per_1000_station_hours"]
+        assert rate[unobserved].isna().all() and rate[~unobserved].notna().all()
+        assert (
+            table[f"{condition}_median_minutes_low"].fillna(0)
+            <= table[f"{condition}_median_minutes_high"].fillna(np.inf)
+        ).all()
+    assert table["polls"].sum() == 8
 
 
 # --- as DVC runs them -------------------------------------------------------------------

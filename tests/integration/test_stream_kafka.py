@@ -28,7 +28,7 @@ from pipeline.delta.read import read_arrow
 from pipeline.ingest.job import ingest
 from pipeline.kafka import clients
 from pipeline.settings.stream import StreamSettings
-from pipeline.sources.recorded import read_recorded
+from pipeline.sources.recorded import origin_of, read_recorded
 from pipeline.stream import alerts
 from pipeline.stream.export import ORDER, canonical, read_stream_table
 from pipeline.stream.job import run_stream
@@ -258,7 +258,7 @@ def test_uneven_partitions_drop_nothing(spark, kafka_bootstrap, make_topic, tmp_
     check_against_oracle(out, recs, until(summary), polls)
     # one poll row per snapshot file; a window with no snapshot in it was not observed
     files = sorted(HISTORY.glob("*.csv*"))
-    assert sorted(table(out, "polls")["origin"]) == [str(f) for f in files]
+    assert sorted(table(out, "polls")["origin"]) == [origin_of(f) for f in files]
     station, area = table(out, "indicators_station"), table(out, "indicators_area")
     network = area[area["area_level"] == "network"].set_index("window_start")
     taken = {

@@ -101,3 +101,16 @@ def test_the_templates_are_those_of_the_project_and_no_plot_is_left_on_dvc_defau
     used = {d["template"] for d in vega_plots().values()}
     assert used == {p.stem for p in TEMPLATES.glob("*.json")}
     assert COUNTS <= set(vega_plots())
+
+
+def test_an_hourly_profile_point_says_the_days_and_polls_behind_it():
+    spec = filled("occupancy_by_hour", vega_plots()["occupancy_by_hour"], ("workspace",))
+    tips = {t.get("title") for t in spec["encoding"]["tooltip"]}
+    assert {"days observed", "polls behind it"} <= tips
+    calculations = {t["as"]: t["calculate"] for t in spec["transform"] if "calculate" in t}
+    # weekday_occupancy -> weekday_days, weekday_polls: the CSV's columns beside the series
+    assert "'_days')]" in calculations["days_behind"]
+    assert "'_polls')]" in calculations["polls_behind"]
+    assert "regexp('_[a-z]+$')" in calculations["polls_behind"]
+    (columns,) = vega_plots()["occupancy_by_hour"]["y"].values()
+    assert all(c.endswith("_occupancy") for c in columns)

@@ -40,7 +40,7 @@ def test_persistence_is_the_last_observation_before_issue_and_none_across_a_stal
             ],  # fmt: skip
         }
     )
-    got = baselines.persistence(scoring.last_state(obs, rows))
+    got = baselines.persistence(scoring.last_state(obs, rows), pd.Timedelta(hours=2))
     assert got["bikes"].isna().tolist() == [True, False, True, True, False]
     assert got.loc[1, "bikes"] == 5 and got.loc[1, "p_empty"] == 0  # 60 min old: in force
     # 10:30 is 150 min after 08:00: beyond the 2 h limit, no forecast (a guess, not a state)

@@ -132,3 +132,13 @@ def test_after_a_restart_a_lost_poll_counts_the_records_already_emitted() -> Non
     assert got.emitted == 3
     assert log.emitted_before == {}  # counted once only
     assert log.record(snap(0, "A", "B", "C"), emitted=0, rejected=0) is None  # a re-read
+
+
+def test_an_answer_at_the_same_feed_time_that_emitted_records_is_a_poll() -> None:
+    # The station list changed while the status clock did not: the records it emitted
+    # are on the status topic, so a poll message must account for them.
+    log = PollLog()
+    log.record(snap(0, "A", "B", source="gbfs"), emitted=2, rejected=0)
+    changed = log.record(snap(0, "A", "B", "C", source="gbfs"), emitted=1, rejected=0)
+    assert changed is not None and changed.emitted == 1 and log.rereads == 0
+    assert changed.listed == ("A", "B", "C")

@@ -1,11 +1,12 @@
-"""Episode extraction on hand-made alert rows: boundaries, censoring, order independence."""
+"""Episode extraction on hand-made alert rows and poll sequences: bounds, censoring, order."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.research import episodes
+from pipeline.research import episodes, observation
 
 T0 = pd.Timestamp("2022-05-12T10:00:00Z")
 END = T0 + pd.Timedelta(hours=10)
@@ -85,12 +86,137 @@ def test_order_of_the_rows_does_not_matter(found):
 def test_summary_takes_durations_from_complete_episodes_only(found):
     table = episodes.summary(found)
     assert table.loc["empty", "episodes"] == 4 and table.loc["empty", "complete"] == 2
-    assert table.loc["empty", "median_minutes"] == pytest.approx((45 + 30) / 2)
     assert table.loc["empty", "censored_share"] == pytest.approx(0.5)
     assert table.loc["full", "complete"] == 0
-    assert pd.isna(table.loc["full", "median_minutes"])
+    assert pd.isna(table.loc["full", "lower_median"])
+    assert pd.isna(table.loc["empty", "upper_median"])  # these alerts carry no poll times
 
 
 def test_no_alerts_no_episodes():
     empty = episodes.episodes(pd.DataFrame(columns=list(ROWS[0])), END)
     assert empty.empty and list(empty.columns) == list(episodes.COLUMNS)
+
+
+# --- bounds from what the polls saw ----------------------------------------------------
+
+
+def alerts_from_polls(polls: list[tuple[float, dict[str, str]]]) -> pd.DataFrame:
+    """The alerts the stream writes for a hand-written poll sequence.
+
+    Each poll is (minutes after T0, {station: condition it saw}); a station
+    left out of a poll was not listed by it. A station's alert is written at
+    the first poll that sees a new condition, with ``seen_before_at`` its last
+    poll before (``pipeline/stream/observation.py``).
+    """
+    state: dict[str, tuple[str, pd.Timestamp]] = {}
+    rows = []
+    for minutes, seen in polls:
+        at = T0 + pd.Timedelta(minutes=minutes)
+        for code, condition in seen.items():
+            before = state.get(code)
+            if before is None or before[0] != condition:
+                row = alert(code, minutes, condition, before[0] if before else None, condition)
+                row["seen_before_at"] = before[1] if before else pd.NaT
+                rows.append(row)
+            state[code] = (condition, at)
+    frame = pd.DataFrame(rows)
+    frame["seen_before_at"] = pd.to_datetime(frame["seen_before_at"], utc=True)
+    return frame
+
+
+def polls_table(polls: list[tuple[float, dict[str, str]]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "observed_at": [T0 + pd.Timedelta(minutes=m) for m, _ in polls],
+            "ok": True,
+            "listed": [sorted(seen) for _, seen in polls],
+        }
+    )
+
+
+def bounds(found: pd.DataFrame, code: str, condition: str) -> tuple:
+    (row,) = found[(found["station_code"] == code) & (found["condition"] == condition)].itertuples()
+    return row.lower_minutes, row.minutes, row.upper_minutes
+
+
+N, E, F = "normal", "empty", "full"
+SEQUENCE = [
+    (0, {"A": N, "B": N, "C": N, "D": N}),
+    (30, {"A": N, "B": E, "C": E, "D": N}),
+    (60, {"B": E, "C": E, "D": N}),  # A not listed by this poll
+    # no poll for 60 minutes: A goes empty in the gap; C goes normal, then full (hidden)
+    (120, {"A": E, "B": E, "C": F, "D": N}),
+    (150, {"A": E, "C": F, "D": N}),  # B missing from this poll
+    (180, {"A": N, "B": N, "C": N, "D": N}),
+]
+
+
+@pytest.fixture
+def observed() -> pd.DataFrame:
+    seen = observation.sightings(polls_table(SEQUENCE))
+    return episodes.episodes(
+        alerts_from_polls(SEQUENCE), END, last_seen=observation.last_seen(seen)
+    )
+
+
+def test_a_change_seen_after_a_gap_has_the_gap_in_its_bounds(observed):
+    # A: last seen normal at 30 (missing at 60), first seen empty at 120, last at 150, out at 180
+    a = observed[observed["station_code"] == "A"].iloc[0]
+    assert a["start_after"] == T0 + pd.Timedelta(minutes=30)
+    assert a["start"] == T0 + pd.Timedelta(minutes=120)
+    assert a["end_after"] == T0 + pd.Timedelta(minutes=150)
+    assert a["end"] == T0 + pd.Timedelta(minutes=180)
+    assert bounds(observed, "A", E) == (30, 60, 150)
+    assert a["complete"]
+
+
+def test_a_station_missing_from_one_poll_widens_the_end_it_straddles(observed):
+    # B: empty from 30, seen empty at 60 and 120, not listed at 150, normal at 180
+    assert bounds(observed, "B", E) == (120 - 30, 150, 180 - 0)
+
+
+def test_two_changes_between_polls_show_as_one(observed):
+    # C went empty -> normal -> full between 60 and 120: one alert (full) at 120, so the
+    # empty episode's end and the full one's start share the interval (60, 120].
+    c_empty, c_full = (observed[(observed["station_code"] == "C")].iloc[i] for i in (0, 1))
+    assert c_empty["end_after"] == c_full["start_after"] == T0 + pd.Timedelta(minutes=60)
+    assert c_empty["end"] == c_full["start"] == T0 + pd.Timedelta(minutes=120)
+    assert bounds(observed, "C", E) == (30, 90, 120)
+    assert bounds(observed, "C", F) == (30, 60, 120)
+    assert len(observed) == 4 and "D" not in set(observed["station_code"])
+
+
+def test_an_episode_seen_by_one_poll_has_a_lower_bound_of_zero():
+    seq = [(0, {"A": N}), (30, {"A": E}), (60, {"A": N})]
+    found = episodes.episodes(alerts_from_polls(seq), END)
+    assert bounds(found, "A", E) == (0, 30, 60)
+    assert episodes.summary(found).loc["empty", "one_poll_share"] == 1.0
+
+
+def test_an_episode_running_at_the_end_has_only_a_lower_bound_to_its_last_sighting():
+    seq = [(0, {"A": N}), (30, {"A": E}), (60, {"A": E}), (90, {})]
+    seen = observation.sightings(polls_table(seq))
+    found = episodes.episodes(alerts_from_polls(seq), END, last_seen=observation.last_seen(seen))
+    (row,) = found.itertuples()
+    assert row.right_censored and not row.complete
+    assert row.lower_minutes == 30 and pd.isna(row.upper_minutes)
+
+
+def test_start_hours_spread_each_start_over_its_interval_and_sum_to_one(observed):
+    weights = episodes.start_hours(observed)
+    assert list(weights.columns) == list(range(24))
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    # A started in (10:30, 12:00] UTC = (12:30, 14:00] Paris: a third in 12h, two in 13h
+    a = weights.loc[observed.index[observed["station_code"] == "A"][0]]
+    assert a[12] == pytest.approx(1 / 3) and a[13] == pytest.approx(2 / 3)
+    # a left-censored start (first record, or back) and one without a poll before: not spread
+    first = [(0, {"A": E}), (30, {"A": N})]
+    assert episodes.start_hours(episodes.episodes(alerts_from_polls(first), END)).empty
+    assert episodes.start_hours(episodes.episodes(pd.DataFrame(ROWS), END)).empty
+
+
+def test_weighted_median():
+    values = pd.Series([10.0, 20.0, 30.0, float("nan")])
+    assert episodes.weighted_median(values, pd.Series([1.0, 1.0, 1.0, 5.0])) == 20.0
+    assert episodes.weighted_median(values, pd.Series([0.2, 0.2, 1.0, 1.0])) == 30.0
+    assert np.isnan(episodes.weighted_median(values, pd.Series([0.0, 0.0, 0.0, 1.0])))

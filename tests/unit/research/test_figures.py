@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -108,6 +109,27 @@ def test_coverage_figure_draws_values_coverage_threshold_and_gaps():
     assert 0 < low <= 10 and 15 <= high < 20  # fitted to 10..15, not from 0
     assert bottom.get_ylim() == (0, 105)
     assert figcheck.texts_outside(fig) == [] and figcheck.empty_axes(fig) == []
+    plt.close(fig)
+
+
+def test_coverage_figure_ticks_each_poll_under_the_coverage():
+    rows = area_rows([100, 100, 100, 100])
+    index = figures.window_index(rows)
+    series = figures.coverage_series(rows, index, 100, 0.5, ["bikes_mean"])
+    polls = pd.Series([T0 + pd.Timedelta(minutes=m) for m in (2, 31, 50)])
+    fig = figures.coverage_figure(
+        [Line("bikes", series["bikes_mean"], "black")],
+        [Line("network", series["coverage"], "black")],
+        title="t",
+        ylabel="bikes",
+        min_coverage=0.5,
+        caption="c",
+        polls=polls,
+    )
+    (ticks,) = figcheck.by_gid(fig, figures.POLLS_GID)
+    assert ticks.axes is fig.axes[1] and len(ticks.get_segments()) == 3
+    first = ticks.get_segments()[0][0][0]  # at 12:02 on the Paris wall clock
+    assert mdates.num2date(first).strftime("%H:%M") == "12:02"
     plt.close(fig)
 
 

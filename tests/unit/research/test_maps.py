@@ -188,6 +188,19 @@ def test_caption_sits_below_the_map(stations):
     assert note.get_window_extent(renderer).y1 < ax.get_tightbbox(renderer).y0
 
 
+def test_a_long_caption_wraps_inside_the_figure_without_breaking_a_date(stations):
+    fig, ax = maps.base_map()
+    maps.plot_stations(ax, stations["lat"], stations["lon"], stations["bikes_available"])
+    start, end = stations["observed_at"].min(), stations["observed_at"].max()
+    what = "Observed windows only; observed by 311 polls, a median 59 min apart " * 4
+    note = maps.add_caption(fig, maps.caption(start.to_pydatetime(), end.to_pydatetime(), what))
+    assert note.get_text().count("\n") >= 2
+    assert figcheck.texts_outside(fig) == [] and figcheck.broken_dates(note.get_text()) == []
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert note.get_window_extent(renderer).y1 < ax.get_tightbbox(renderer).y0
+
+
 def test_figures_are_byte_identical_across_renders(stations, tmp_path):
     def render(path: Path) -> bytes:
         fig, ax = maps.base_map()

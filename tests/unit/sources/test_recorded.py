@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.record import is_placeholder
 from pipeline.sources.feeds import GbfsFeed, OpenDataFeed, http_session
-from pipeline.sources.recorded import read_recorded
+from pipeline.sources.recorded import origin_of, read_recorded
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -252,3 +252,15 @@ def test_opendata_feed_paginates_v21_records():
         assert by_code(snap)["31024"].lat == 48.86785
     finally:
         server.close()
+
+
+def test_a_recorded_file_is_named_relative_to_the_working_folder(tmp_path, monkeypatch):
+    """Two clones replaying the same recording write the same poll log (byte-equal DVC outputs)."""
+    inside = tmp_path / "data" / "raw" / "velib-opendata-2022-05-12T172037Z.csv.gz"
+    inside.parent.mkdir(parents=True)
+    inside.write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert origin_of(inside) == "data/raw/velib-opendata-2022-05-12T172037Z.csv.gz"
+    assert origin_of(Path("data/raw") / inside.name) == origin_of(inside)
+    outside = tmp_path.parent / "elsewhere.csv"
+    assert origin_of(outside) == str(outside)
