@@ -278,7 +278,7 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         _compact,
         "compact old date partitions of Delta tables and vacuum removed files",
         "Every Delta table under ROOT: each date partition but the newest becomes one file "
-        "(OPTIMIZE; state tables are not), files and log entries older than --retain hours go "
+        "(OPTIMIZE; the state table is not), files and log entries older than --retain hours go "
         "(VACUUM). Safe while the stream writes; deltalake, no Spark. Prints one line.",
     ),
     "run": (

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 DELTA_LOG = "_delta_log"
 DATE = "date"  # the stream's tables are partitioned by the UTC date of their rows
-BATCH = "batch_id"  # its state tables by the micro-batch that wrote them
+BATCH = "batch_id"  # the state table, partitioned by the micro-batch that wrote it
 AsOf = int | datetime  # a table version (exact) or a time (approximate); settings parse it
 
 
@@ -105,7 +105,7 @@ def arrow_dataset(folder: str | Path) -> Any:
 
 
 def tables_under(root: str | Path) -> list[Path]:
-    """Every Delta table at or below ``root`` (the state tables under checkpoints too)."""
+    """Every Delta table at or below ``root`` (the state table under checkpoints too)."""
     root = Path(root)
     if is_delta(root):
         return [root]

@@ -24,7 +24,7 @@ class CompactSettings(Settings):
     SECTION = "compact"
     root: str = opt(
         "data/live/processed",
-        "a Delta table, or a folder of them (the state tables under _checkpoints included)",
+        "a Delta table, or a folder of them (the state table under _checkpoints included)",
         flag="",
         parse=as_location,
     )
@@ -37,7 +37,7 @@ class CompactSettings(Settings):
     )
     state_retain_hours: float = opt(
         1.0,
-        "the same for the stream's state tables (rewritten every micro-batch, never "
+        "the same for the stream's state table (rewritten every micro-batch, never "
         "travelled to); at least an hour, so no write still running loses its files",
         param="state_retain_hours",
         parse=as_non_negative,
@@ -74,5 +74,5 @@ class HistorySettings(Settings):
     )
     last: int = opt(10, "show this many newest versions per table", parse=as_positive_int)
     state: bool = opt(
-        False, "also list the stream's state tables (under _checkpoints)", boolean=True
+        False, "also list the stream's state table (under _checkpoints)", boolean=True
     )

@@ -1,8 +1,9 @@
-"""How far a stream has come, read from its state tables without Spark (a live status line).
+"""How far a stream has come, read from its state table without Spark (a live status line).
 
-The state's ``_meta`` table (:mod:`pipeline.stream.tables`) gets one row per
-micro-batch, committed last: its newest row is the newest batch whose every
-table and state is written, with how far the output is complete. Read with
+The state table (:mod:`pipeline.stream.tables`) gets one commit per
+micro-batch, after the batch's tables: its newest ``meta`` row is the newest
+batch whose every table and state is written, with how far the output is
+complete. Read with
 ``deltalake``, so the supervisor of a live run never starts a JVM for it.
 """
 
@@ -22,16 +23,17 @@ def progress(checkpoints: Path) -> dict[str, Any]:
     """The newest committed batch of a local checkpoint root: number, age, completeness."""
     from deltalake import DeltaTable
 
-    folder = Path(checkpoints) / STATE / META
+    folder = Path(checkpoints) / STATE
     if not is_delta(folder):
         return {"spark_batch": None}
     table = DeltaTable(str(folder))
-    rows = table.to_pyarrow_table().to_pylist()
+    marks = table.to_pyarrow_table(columns=[BATCH, META]).to_pylist()
+    rows = [row for row in marks if row[META] is not None]
     if not rows:
         return {"spark_batch": None}
     newest = max(rows, key=lambda row: row[BATCH])
     committed_ms = table.history(1)[0]["timestamp"]
-    us = json.loads(newest["meta"]).get("complete_until_us")
+    us = json.loads(newest[META]).get("complete_until_us")
     until = datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%MZ") if us else None
     return {
         "spark_batch": int(newest[BATCH]),

@@ -16,13 +16,18 @@ idempotent, in one atomic commit per table and batch:
 * the app id is the query id, kept in the checkpoint: stable across restarts,
   new for a new checkpoint (whose batch ids start at 0 again, so a fixed app id
   would skip every write of it);
-* the state after batch ``n`` is one Delta table per named frame under
-  ``<checkpoints>/state/``, its rows tagged ``batch_id = n`` (the partition),
-  and a row in ``state/_meta`` written last, the commit mark. Batch ``n``
-  reads the newest mark before ``n`` and the frames of that batch, so a replay
-  of ``n`` starts from the state the first attempt started from, even when
-  that attempt had committed its own. Each save replaces every partition but
-  the one it was built from (``replaceWhere``: one commit, no file rewritten).
+* the state after batch ``n`` is one commit to one Delta table,
+  ``<checkpoints>/state``: a struct column per named frame (a row holds one
+  frame's row) and a ``meta`` row, every row tagged ``batch_id = n`` (the
+  partition). Batch ``n`` reads the newest batch before ``n``, so a replay of
+  ``n`` starts from the state the first attempt started from, even when that
+  attempt had committed its own. Each save replaces every partition but the
+  one it was built from (``replaceWhere``: one commit, no file rewritten). The
+  commit is atomic: there is no commit mark of our own;
+* the tables of a batch are written concurrently (one thread each, sharing the
+  session): their commits are independent, and most of a small commit's time
+  is the driver's, waiting on the log. The state is committed after them, so
+  the newest state is the newest batch whose every table is written.
 
 A replay mixes the first attempt's committed tables with its own for the rest,
 so the batch function must be deterministic (same input and state, same rows):
@@ -42,6 +47,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -53,11 +60,8 @@ from pipeline.delta.read import BATCH, DATE, commit_note, read_note
 log = logging.getLogger(__name__)
 
 QUERY_ID = "sql.streaming.queryId"  # the local property Spark sets inside foreachBatch
-STATE = "state"
-META = "_meta"
-META_SCHEMA = T.StructType(
-    [T.StructField(BATCH, T.LongType()), T.StructField("meta", T.StringType())]
-)
+STATE = "state"  # the state's table, under the checkpoint root
+META = "meta"  # its column of the batch's metadata (JSON), set on one row a batch
 HISTORY_DEPTH = 5  # commits searched for a batch's own (a compaction may have come after it)
 
 
@@ -124,9 +128,9 @@ class DeltaStore:
         """Where a table lives."""
         return join_path(self.out_root, name)
 
-    def state_path(self, name: str) -> str:
-        """Where a state frame (or ``_meta``) lives."""
-        return join_path(self.checkpoints, STATE, name)
+    def state_path(self) -> str:
+        """Where the state lives."""
+        return join_path(self.checkpoints, STATE)
 
     def _create(self, path: str, schema: T.StructType, partition: str, hours: float) -> None:
         # every column nullable: a null is a value, never a failed batch; date (or batch_id)
@@ -154,12 +158,13 @@ class DeltaStore:
             self._create(self.path(name), schema, DATE, self.retain_hours[0])
 
     def _ensure_state(self, schemas: Mapping[str, T.StructType]) -> None:
-        for name, schema in schemas.items():
-            if self.state_path(name) not in self.schemas:
-                with_batch = T.StructType([*schema.fields, T.StructField(BATCH, T.LongType())])
-                self._create(self.state_path(name), with_batch, BATCH, self.retain_hours[1])
-        if self.state_path(META) not in self.schemas:
-            self._create(self.state_path(META), META_SCHEMA, BATCH, self.retain_hours[1])
+        frames = [T.StructField(name, schemas[name]) for name in sorted(schemas)]
+        schema = T.StructType(
+            [T.StructField(BATCH, T.LongType()), T.StructField(META, T.StringType()), *frames]
+        )
+        known = self.schemas.get(self.state_path())
+        if known is None or set(schema.fieldNames()) - set(known.fieldNames()):
+            self._create(self.state_path(), schema, BATCH, self.retain_hours[1])
 
     def _query(self) -> str:
         app = self.app_id or self.spark.sparkContext.getLocalProperty(QUERY_ID)
@@ -167,11 +172,12 @@ class DeltaStore:
             raise RuntimeError("no streaming query id: write from foreachBatch, or give app_id")
         return app
 
-    def _save(self, path: str, frame: DataFrame, batch_id: int, keep: int | None = None) -> str:
-        """Commit one batch's frame to a table once; returns the app id it used."""
+    def _save(
+        self, path: str, frame: DataFrame, batch_id: int, app: str, keep: int | None = None
+    ) -> None:
+        """Commit one batch's frame to a table once (a replay's write is skipped)."""
         schema = self.schemas[path]
         frame = frame.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
-        app = self._query()
         writer = (
             frame.write.format("delta")
             .option("txnAppId", app)
@@ -180,10 +186,14 @@ class DeltaStore:
         )
         if keep is None:
             writer = writer.mode("append")
-        else:  # the state: this batch's partition in, every other but `keep` out
-            writer = writer.mode("overwrite").option("replaceWhere", f"{BATCH} <> {keep}")
+        else:  # the state: this batch's partition in, every other but `keep` out;
+            # a frame added to the state is a new column of it
+            writer = (
+                writer.mode("overwrite")
+                .option("replaceWhere", f"{BATCH} <> {keep}")
+                .option("mergeSchema", "true")
+            )
         writer.save(path)
-        return app
 
     def _rows(self, path: str, app: str, batch_id: int) -> int:
         """The rows a batch's commit wrote to a table (whichever attempt made it)."""
@@ -194,10 +204,21 @@ class DeltaStore:
                 return int((commit["operationMetrics"] or {}).get("numOutputRows", 0))
         return 0
 
+    def _write(self, name: str, frame: DataFrame, batch_id: int, app: str) -> int:
+        path = self.path(name)
+        self._save(path, frame, batch_id, app)
+        return self._rows(path, app, batch_id)
+
     def write(self, name: str, frame: DataFrame, batch_id: int) -> int:
         """Append one batch to a table, once; returns the rows the batch holds in it."""
-        path = self.path(name)
-        return self._rows(path, self._save(path, frame, batch_id), batch_id)
+        return self._write(name, frame, batch_id, self._query())
+
+    def write_all(self, frames: Mapping[str, DataFrame], batch_id: int) -> dict[str, int]:
+        """:meth:`write` every table of a batch at once; the rows each holds, by name."""
+        app = self._query()  # a local property of this thread, not of the pool's
+        with ThreadPoolExecutor(max_workers=max(1, len(frames))) as pool:
+            done = {n: pool.submit(self._write, n, f, batch_id, app) for n, f in frames.items()}
+        return {name: future.result() for name, future in done.items()}
 
     # --- state -------------------------------------------------------------------
 
@@ -210,36 +231,43 @@ class DeltaStore:
         version did not keep one), so adding a state frame needs no migration.
         """
         self._ensure_state(schemas)
-        read = self.spark.read.format("delta")
+        table = self.spark.read.format("delta").load(self.state_path())
         marks = (
-            read.load(self.state_path(META))
-            .where(F.col(BATCH) < batch_id)
+            table.where((F.col(BATCH) < batch_id) & F.col(META).isNotNull())
+            .select(BATCH, META)
             .orderBy(F.col(BATCH).desc())
             .limit(1)
             .collect()
         )
+        empty = {n: self.spark.createDataFrame([], s) for n, s in schemas.items()}
         if not marks:
-            empty = {n: self.spark.createDataFrame([], s) for n, s in schemas.items()}
             return empty, {}
         base = self._base[batch_id] = int(marks[0][BATCH])
         frames = {
-            name: read.load(self.state_path(name))
-            .where(F.col(BATCH) == base)
-            .select(*schema.fieldNames())
+            name: table.where((F.col(BATCH) == base) & F.col(name).isNotNull()).select(
+                *[F.col(name)[f].alias(f) for f in schema.fieldNames()]
+            )
+            if name in table.columns
+            else empty[name]
             for name, schema in schemas.items()
         }
-        return frames, json.loads(marks[0]["meta"])
+        return frames, json.loads(marks[0][META])
 
     def save_state(
         self, batch_id: int, frames: Mapping[str, DataFrame], meta: dict[str, Any]
     ) -> None:
-        """Commit the state after ``batch_id``: the frames first, the meta row last."""
+        """Commit the state after ``batch_id``: every frame and the metadata, in one commit."""
         self._ensure_state({name: frame.schema for name, frame in frames.items()})
         keep = self._base.pop(batch_id, batch_id - 1)  # a replay of batch_id reads it
-        for name, frame in frames.items():
-            tagged = frame.withColumn(BATCH, F.lit(batch_id).cast("long")).coalesce(1)
-            self._save(self.state_path(name), tagged, batch_id, keep)
-        row = self.spark.createDataFrame(
-            [(batch_id, json.dumps(meta, sort_keys=True))], META_SCHEMA
+        marked = self.spark.createDataFrame(
+            [(json.dumps(meta, sort_keys=True),)],
+            T.StructType([T.StructField(META, T.StringType())]),
         )
-        self._save(self.state_path(META), row.coalesce(1), batch_id, keep)
+        kinds = {f.name: f.dataType for f in self.schemas[self.state_path()].fields}
+        parts = [  # a struct casts field by field in order: the table's order
+            f.select(F.struct(*kinds[n].fieldNames()).alias(n))  # type: ignore[attr-defined]
+            for n, f in sorted(frames.items())
+        ]
+        rows = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts, marked)
+        tagged = rows.withColumn(BATCH, F.lit(batch_id).cast("long")).coalesce(1)
+        self._save(self.state_path(), tagged, batch_id, self._query(), keep)

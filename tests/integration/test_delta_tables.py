@@ -20,7 +20,7 @@ from pipeline.delta.read import read_arrow, tables_under
 from pipeline.research.tables import read_table
 from pipeline.settings.compare import CompareSettings
 from pipeline.sources.recorded import read_recorded
-from pipeline.stream.microbatch import OUTPUTS, STATE
+from pipeline.stream.microbatch import OUTPUTS
 from pipeline.stream.tables import DeltaStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
@@ -31,8 +31,7 @@ HISTORY = Path(__file__).resolve().parents[2] / "data" / "raw" / "opendata-histo
 def test_deltalake_reads_every_table_the_stream_writes(stream_slice: Path, spark) -> None:
     tables = stream_slice.parent / "run" / "stream"
     found = {p.relative_to(tables).as_posix() for p in tables_under(tables)}
-    state = {f"_checkpoints/state/{name}" for name in [*STATE, "_meta"]}
-    assert found == set(OUTPUTS) | state
+    assert found == {*OUTPUTS, "_checkpoints/state"}
     for name in sorted(found):
         table = DeltaTable(str(tables / name))
         protocol = table.protocol()

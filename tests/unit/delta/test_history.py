@@ -43,11 +43,11 @@ def test_each_version_says_what_wrote_it(tmp_path: Path) -> None:
 def test_the_listing_covers_every_table_and_the_state_on_request(tmp_path: Path) -> None:
     batch(tmp_path / "status", 0, 1)
     batch(tmp_path / "alerts", 0, 1)
-    batch(tmp_path / "_checkpoints" / "state" / "records", 0, 1, partition="batch_id")
+    batch(tmp_path / "_checkpoints" / "state", 0, 1, partition="batch_id")
     shown = run(HistorySettings.build({"root": tmp_path}))
     assert list(shown.tables) == ["alerts", "status"]
     with_state = run(HistorySettings.build({"root": tmp_path, "state": True}))
-    assert "_checkpoints/state/records" in with_state.tables
+    assert "_checkpoints/state" in with_state.tables
 
 
 def test_velib_history_prints_a_heading_and_a_line_per_version(tmp_path, capsys) -> None:

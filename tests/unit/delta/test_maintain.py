@@ -86,13 +86,13 @@ def test_partitions_to_compact_skip_single_files_and_the_newest_day() -> None:
 
 def test_state_tables_are_vacuumed_only(tmp_path: Path) -> None:
     live_table(tmp_path / "processed" / "status")
-    state = tmp_path / "processed" / "_checkpoints" / "state" / "records"
+    state = tmp_path / "processed" / "_checkpoints" / "state"
     for batch_id in range(3):
         rows = pa.table({"code": ["A"], "batch_id": pa.array([batch_id], pa.int64())})
         write_deltalake(state, rows, mode="append", partition_by=["batch_id"])
     summary = run(CompactSettings.build({"root": tmp_path / "processed"}))
     by_name = {t.table.name: t for t in summary.tables}
-    assert by_name["records"].compacted == () and by_name["records"].files_after == 3
+    assert by_name["state"].compacted == () and by_name["state"].files_after == 3
     assert by_name["status"].compacted == DAYS[:2]
     assert summary.line().startswith("tables=2 files=15->9 partitions_compacted=2 ")
 

@@ -13,10 +13,13 @@ from pipeline.stream.progress import progress
 
 
 def meta_rows(batches: dict[int, dict]) -> pa.Table:
+    """A state table's rows: per batch, its meta row and a frame's row (no meta)."""
+    ids = [b for b in batches for _ in range(2)]
     return pa.table(
         {
-            "batch_id": pa.array(list(batches), pa.int64()),
-            "meta": [json.dumps(m) for m in batches.values()],
+            "batch_id": pa.array(ids, pa.int64()),
+            "meta": [text for m in batches.values() for text in (json.dumps(m), None)],
+            "seen": pa.array([None if i % 2 == 0 else {"n": 1} for i in range(len(ids))]),
         }
     )
 
@@ -26,7 +29,7 @@ def test_no_state_yet_means_no_batch(tmp_path: Path) -> None:
 
 
 def test_the_newest_batch_is_the_highest_number_with_its_completeness(tmp_path: Path) -> None:
-    folder = tmp_path / "state" / "_meta"
+    folder = tmp_path / "state"
     us = int(datetime(2025, 10, 18, 9, 15, 30, tzinfo=UTC).timestamp() * 1_000_000)
     # batch 10 after batch 9 (numbers, not names: "9" sorts after "10" as text)
     write_deltalake(folder, meta_rows({9: {"complete_until_us": 1}, 10: {"complete_until_us": us}}))
@@ -37,6 +40,6 @@ def test_the_newest_batch_is_the_highest_number_with_its_completeness(tmp_path: 
 
 
 def test_a_batch_before_any_complete_window_says_so(tmp_path: Path) -> None:
-    write_deltalake(tmp_path / "state" / "_meta", meta_rows({0: {"complete_until_us": None}}))
+    write_deltalake(tmp_path / "state", meta_rows({0: {"complete_until_us": None}}))
     assert progress(tmp_path)["complete_until"] is None
     assert progress(tmp_path)["spark_batch"] == 0

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline.delta.read import read_note
-from pipeline.stream.tables import META, DeltaStore
+from pipeline.stream.tables import DeltaStore
 
 pytestmark = pytest.mark.spark
 
@@ -51,10 +51,11 @@ def run_batch(spark, store: DeltaStore, batch_id: int, codes: list[str], bikes: 
     """One whole batch: state in, both tables, state out (records grow by the batch's codes)."""
     state, meta = store.load_state(batch_id, STATE)
     known = sorted(r.code for r in state["records"].collect())
-    counts = {
-        "status": store.write("status", rows(spark, *codes, bikes=bikes), batch_id),
-        "alerts": store.write("alerts", rows(spark, *codes[:1], bikes=bikes), batch_id),
+    frames = {
+        "status": rows(spark, *codes, bikes=bikes),
+        "alerts": rows(spark, *codes[:1], bikes=bikes),
     }
+    counts = store.write_all(frames, batch_id)
     records = spark.createDataFrame([(c,) for c in sorted({*known, *codes})], STATE["records"])
     seen = spark.createDataFrame([(meta.get("batches", 0) + 1,)], STATE["seen"])
     store.save_state(batch_id, {"records": records, "seen": seen}, {"batches": batch_id + 1})
@@ -76,8 +77,7 @@ def test_replaying_a_batch_changes_no_table_and_no_state(spark, tmp_path: Path) 
     store = store_at(spark, tmp_path)
     assert run_batch(spark, store, 0, ["A", "B"]) == {"status": 2, "alerts": 1}
     assert run_batch(spark, store, 1, ["C"]) == {"status": 1, "alerts": 1}
-    folders = [tmp_path / "out" / "status", tmp_path / "out" / "alerts"]
-    folders += sorted((tmp_path / "cp" / "state").iterdir())
+    folders = [tmp_path / "out" / "status", tmp_path / "out" / "alerts", tmp_path / "cp" / "state"]
     versions = {p.name: DeltaTable(str(p)).version() for p in folders}
 
     # batch 1 again, as Spark replays it after a crash; even with other rows (a replay
@@ -114,16 +114,15 @@ def test_a_crash_before_the_state_commit_is_repaired_by_the_next_attempt(spark, 
     assert meta == {"batches": 2} and state["seen"].collect()[0].n == 2
 
 
-def test_a_crash_inside_the_state_commit_is_repaired_by_the_next_attempt(spark, tmp_path) -> None:
+def test_a_crash_inside_the_state_commit_leaves_none_of_it(spark, tmp_path) -> None:
     store = store_at(spark, tmp_path)
     run_batch(spark, store, 0, ["A"])
     store.load_state(1, STATE)
     records = spark.createDataFrame([("A",), ("B",)], STATE["records"])
     broken = spark.range(1).select(F.raise_error(F.lit("killed")).cast("long").alias("n"))
-    with pytest.raises(Exception, match="killed"):  # records committed, seen and meta not
+    with pytest.raises(Exception, match="killed"):  # records fine, seen fails: one commit
         store.save_state(1, {"records": records, "seen": broken}, {"batches": 2})
-    assert batches_written(tmp_path / "cp" / "state" / "records") == [0, 1]
-    assert batches_written(tmp_path / "cp" / "state" / META) == [0]
+    assert batches_written(tmp_path / "cp" / "state") == [0]
 
     restarted = store_at(spark, tmp_path)
     state, meta = restarted.load_state(1, STATE)
@@ -134,6 +133,20 @@ def test_a_crash_inside_the_state_commit_is_repaired_by_the_next_attempt(spark, 
     assert meta == {"batches": 2}
     assert sorted(r.code for r in state["records"].collect()) == ["A", "B"]
     assert state["seen"].collect()[0].n == 2
+
+
+def test_a_frame_added_to_the_state_later_starts_empty_and_is_kept(spark, tmp_path) -> None:
+    store = store_at(spark, tmp_path)
+    run_batch(spark, store, 0, ["A"])
+    grown = {**STATE, "extra": T.StructType([T.StructField("x", T.StringType())])}
+    restarted = store_at(spark, tmp_path)
+    state, meta = restarted.load_state(1, grown)
+    assert meta == {"batches": 1} and state["extra"].count() == 0
+    extra = spark.createDataFrame([("x1",)], grown["extra"])
+    restarted.save_state(1, {**state, "extra": extra}, {"batches": 2})
+    state, _ = store_at(spark, tmp_path).load_state(2, grown)
+    assert [r.x for r in state["extra"].collect()] == ["x1"]
+    assert [r.code for r in state["records"].collect()] == ["A"]
 
 
 def test_the_state_for_batch_n_is_the_newest_before_n_even_after_n_saved_its_own(
@@ -152,14 +165,14 @@ def test_the_state_for_batch_n_is_the_newest_before_n_even_after_n_saved_its_own
     assert meta == {"batches": 3}
     assert sorted(r.code for r in nxt["records"].collect()) == ["A", "B", "C"]
     # two batches' state at most: the one a replay needs and the newest
-    kept = DeltaTable(str(tmp_path / "cp" / "state" / "records")).to_pandas()
+    kept = DeltaTable(str(tmp_path / "cp" / "state")).to_pandas()
     assert sorted(set(kept["batch_id"])) == [1, 2]
 
 
 def test_tables_are_readable_without_a_jvm_and_keep_deletion_vectors_off(spark, tmp_path) -> None:
     store = store_at(spark, tmp_path)
     run_batch(spark, store, 0, ["A"])
-    for folder in [tmp_path / "out" / "status", *(tmp_path / "cp" / "state").iterdir()]:
+    for folder in [tmp_path / "out" / "status", tmp_path / "cp" / "state"]:
         table = DeltaTable(str(folder))
         protocol = table.protocol()
         assert (protocol.min_reader_version, protocol.reader_features) == (1, None)
