@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.compare.when import PARIS
 from pipeline.delta.read import AsOf
-from pipeline.record import StationRecord
+from pipeline.record import StationRecord, format_timestamp
 from pipeline.research.tables import is_processed, read_status, status_frame
 from pipeline.sources.names import repair_text
 
@@ -39,7 +39,7 @@ class Side:
         text = f"{self.rev}:{self.path}" if self.rev else self.path
         if self.as_of is not None:
             at = self.as_of
-            text += f"@{at.isoformat().replace('+00:00', 'Z') if isinstance(at, datetime) else at}"
+            text += f"@{format_timestamp(at) if isinstance(at, datetime) else at}"
         return f"{text} [{self.dates[0]}..{self.dates[1]}]" if self.dates else text
 
 
