@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
 from pipeline.delta.read import BATCH, is_delta
 from pipeline.stream.tables import META, STATE
 
@@ -27,8 +29,8 @@ def progress(checkpoints: Path) -> dict[str, Any]:
     if not is_delta(folder):
         return {"spark_batch": None}
     table = DeltaTable(str(folder))
-    marks = table.to_pyarrow_table(columns=[BATCH, META]).to_pylist()
-    rows = [row for row in marks if row[META] is not None]
+    marks = table.to_pyarrow_table(columns=[BATCH, META])
+    rows = marks.filter(pc.is_valid(marks[META])).to_pylist()  # the state's frame rows: no meta
     if not rows:
         return {"spark_batch": None}
     newest = max(rows, key=lambda row: row[BATCH])
