@@ -47,6 +47,7 @@ import logging
 import threading
 from collections.abc import Mapping
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from pipeline import lifecycle, poll
@@ -55,8 +56,11 @@ from pipeline.settings import project
 from pipeline.settings.stream import StreamSettings
 from pipeline.settings.tables import CompactSettings
 from pipeline.stream import alerts
-from pipeline.stream.microbatch import OUTPUTS, BatchStep, Durations, StreamSummary
-from pipeline.stream.tables import DeltaStore, join_path
+from pipeline.stream.arrow import arrow_schema
+from pipeline.stream.microbatch import OUTPUTS, STATE, BatchStep, Durations, StreamSummary
+from pipeline.stream.state import STATE as STATE_TABLE
+from pipeline.stream.state import StateStore
+from pipeline.stream.tables import DeltaTables, join_path
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,9 @@ def read_kafka(
         .option("kafka.bootstrap.servers", bootstrap_servers)
         .option("subscribe", topic)
         .option("startingOffsets", starting_offsets)
-        .option("failOnDataLoss", "false")
+        # offsets Kafka deleted before they were read stop the query, loudly: a record
+        # the stream never saw would be a silent hole in every table
+        .option("failOnDataLoss", "true")
     )
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
@@ -105,33 +111,34 @@ def run_stream(
     Returns:
         The run's counts (records read, rows per output, alerts published).
     """
+    from pipeline.kafka import clients
+
     durations = Durations.parse(settings.window, settings.stale_after)
     kafka_options = KafkaSecurity.from_env().spark_options()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     out_root = settings.out
     checkpoints = settings.checkpoints or join_path(out_root, "_checkpoints")
     kept = CompactSettings.build()  # the tables' log and removed-file retention
-    store = DeltaStore(
-        spark, out_root, checkpoints, retain_hours=(kept.retain_hours, kept.state_retain_hours)
+    tables = DeltaTables(
+        out_root, {n: arrow_schema(s) for n, s in OUTPUTS.items()}, kept.retain_hours
     )
-    store.ensure_tables(OUTPUTS)
+    tables.ensure()
+    state = StateStore(join_path(checkpoints, STATE_TABLE), STATE, kept.state_retain_hours)
+    state.ensure()
     _ensure_topic(settings.bootstrap_servers, settings.alerts_topic)
     _ensure_topic(settings.bootstrap_servers, settings.polls_topic, poll.PARTITIONS)
+    producer = clients.producer(settings.bootstrap_servers)
 
-    def publish(rows: DataFrame) -> None:
-        writer = (
-            alerts.alerts_json(rows)
-            .write.format("kafka")
-            .option("kafka.bootstrap.servers", settings.bootstrap_servers)
-            .option("topic", settings.alerts_topic)
-        )
-        for key, value in kafka_options.items():
-            if key.startswith("kafka."):
-                writer = writer.option(key, value)
-        writer.save()
+    def publish(rows: pa.Table) -> int:
+        sent = 0
+        for key, value in alerts.messages(rows):
+            producer.send(settings.alerts_topic, key=key, value=value)
+            sent += 1
+        producer.flush()  # before the state commit: a replay re-sends, never skips
+        return sent
 
     summary = StreamSummary()
-    step = BatchStep(store, durations, publish, summary, settings.polls_topic)
+    step = BatchStep(tables, state, durations, publish, summary, settings.polls_topic)
     raw = read_kafka(
         spark,
         bootstrap_servers=settings.bootstrap_servers,
@@ -166,6 +173,7 @@ def run_stream(
     finally:
         if query.isActive:
             query.stop()
+        producer.close()
     log.info("stream done: %s", summary.line())
     return summary
 

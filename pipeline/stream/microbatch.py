@@ -1,10 +1,20 @@
 """One micro-batch of the stream job, through every output (:class:`BatchStep`).
 
-``foreachBatch`` hands each micro-batch here: parse once, advance the
-per-station state pass of :mod:`pipeline.stream.timeline`, write every table through
-:mod:`pipeline.stream.tables` (Delta; a replayed batch writes nothing twice), publish
-the alerts, save the state. :class:`StreamSummary` adds the batches up for the
-command line and the metrics.
+``foreachBatch`` hands each micro-batch here. Spark does the work in two jobs:
+a small one reads the batch's counts and newest times (the frontier), then one
+job computes every output at once (:func:`pipeline.stream.arrow.collect`): the
+per-station state pass of :mod:`pipeline.stream.timeline`, the window
+indicators, the alerts, the rejects and the state for the next batch. The
+driver then commits each table through delta-rs (:mod:`pipeline.stream.tables`;
+a replayed batch writes nothing twice), publishes the alerts and commits the
+state (:mod:`pipeline.stream.state`). ``velib -v stream`` logs the time of each
+step and of each table's commit. :class:`StreamSummary` adds the batches up
+for the command line and the metrics.
+
+A batch whose frontier passes no window end is a normal batch: it writes
+``status``, ``polls``, ``_rejected`` and the state, and no window or alert
+row. What a batch writes depends on the records and polls, not on where the
+topic was cut into batches (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -12,37 +22,38 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline import poll, vocabulary
 from pipeline.settings import project
-from pipeline.stream import indicators, timeline
-from pipeline.stream.tables import DeltaStore
+from pipeline.stream import arrow, indicators, parse, timeline
+from pipeline.stream.state import State, StateStore
+from pipeline.stream.tables import Commit, DeltaTables
 
 log = logging.getLogger(__name__)
 
 STATION_SCHEMA = vocabulary.spark_schema(vocabulary.STATION)
-# Every table the stream writes and every frame of the state it keeps between batches,
-# by name with its schema: the store creates, writes and reads exactly these.
+# Every table the stream writes, by name with its schema: the store creates, writes and
+# reads exactly these.
 OUTPUTS: dict[str, T.StructType] = {
     "status": indicators.status_schema(),
     "polls": T.StructType([*poll.spark_schema().fields, T.StructField("date", T.DateType())]),
     "indicators_station": STATION_SCHEMA,
     "indicators_area": vocabulary.spark_schema(vocabulary.AREA),
     "alerts": vocabulary.spark_schema(vocabulary.ALERT),
-    "_rejected": indicators.rejected_schema(),
+    "_rejected": parse.rejected_schema(),
 }
 STATE: dict[str, T.StructType] = timeline.state_schemas()  # records, polls, seen
-# Outputs of a few rows a batch: one file each (a task without rows writes an empty file
-# Delta leaves out of its log, on disk until the next vacuum). status and
-# indicators_station keep the batch's partitions: a replay's batch can hold millions.
-SMALL = ("polls", "indicators_area", "alerts", "_rejected")
+QUERY_ID = "sql.streaming.queryId"  # the local property Spark sets inside foreachBatch
+OUT_OF_ORDER = "out_of_order"  # collected with the outputs to count what the timeline left out
+KEPT = "kept."  # prefix of the state frames among the collected ones
 
 
 @dataclass
@@ -100,11 +111,6 @@ class Durations:
         return cls(parsed["window"], parsed["stale_after"])
 
 
-def _by_partition(saved: dict[str, int] | None) -> dict[int, int]:
-    """A per-partition dict of the state's meta (JSON keys are strings)."""
-    return {int(k): v for k, v in (saved or {}).items()}
-
-
 def _iso(us: int | None) -> str | None:
     from datetime import UTC, datetime
 
@@ -115,36 +121,65 @@ def _iso(us: int | None) -> str | None:
     return format_timestamp(datetime.fromtimestamp(us / 1_000_000, tz=UTC))
 
 
+class Timer:
+    """The seconds of each step of one batch, for ``velib -v stream``."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.steps: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        """The time since the previous lap goes to ``step``."""
+        now = time.monotonic()
+        self.steps[step] = self.steps.get(step, 0.0) + now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        """Seconds since the batch started."""
+        return time.monotonic() - self.started
+
+    def line(self) -> str:
+        """``parse 0.41 s, outputs 1.20 s, ...``."""
+        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.steps.items())
+
+
 class BatchStep:
     """The ``foreachBatch`` function: one micro-batch through every output.
 
     Args:
-        store: where tables and state go.
+        tables: the output tables (delta-rs commits).
+        state: the state between batches.
         durations: window and stale threshold.
-        publish: writes the batch's alert rows to the alerts topic (or None).
+        publish: sends a batch's alert rows to the alerts topic, returns how many (or None).
         summary: counts added up across batches.
         polls_topic: the polls topic, read in the same query (its rows are polls).
+        app_id: the idempotency key; default the streaming query's id, read in the batch
+            (a call outside a streaming query needs one given).
     """
 
     def __init__(
         self,
-        store: DeltaStore,
+        tables: DeltaTables,
+        state: StateStore,
         durations: Durations,
-        publish: Any,
+        publish: Callable[[pa.Table], int] | None,
         summary: StreamSummary,
         polls_topic: str | None = None,
+        app_id: str | None = None,
     ) -> None:
-        self.store = store
+        self.tables = tables
+        self.state = state
         self.polls_topic = polls_topic
         self.d = durations
         self.publish = publish
         self.summary = summary
+        self.app_id = app_id
         self.idle = threading.Event()  # clear while a batch runs: a clean stop waits for it
         self.idle.set()
 
     def __call__(self, raw: DataFrame, batch_id: int) -> None:
         """Process one micro-batch (re-run with the same id and input after a crash)."""
-        started = time.monotonic()
+        timer = Timer()
         keep: list[DataFrame] = []
         self.idle.clear()
 
@@ -153,84 +188,111 @@ class BatchStep:
             return frame
 
         try:
-            counts = self._process(raw, batch_id, cached)
+            counts = self._process(raw, batch_id, cached, timer)
         finally:
             # newest first: uncaching a frame another cached frame was built on makes
             # Spark re-plan that one (measured: ~20 s a batch in creation order)
             for frame in reversed(keep):
                 frame.unpersist()
             self.idle.set()
-        self._report(batch_id, counts, time.monotonic() - started)
+        self._report(batch_id, counts, timer)
 
-    def _process(self, raw: DataFrame, batch_id: int, cached: Any) -> dict[str, Any]:
-        started = time.monotonic()
-        parsed = cached(indicators.parse_values(raw, self.polls_topic))
-        state, meta = self.store.load_state(batch_id, STATE)
+    def _app(self, raw: DataFrame) -> str:
+        app = self.app_id or raw.sparkSession.sparkContext.getLocalProperty(QUERY_ID)
+        if not app:
+            raise RuntimeError("no streaming query id: run from foreachBatch, or give app_id")
+        return app
+
+    def _outputs(self, step: timeline.Step, parsed: DataFrame) -> dict[str, DataFrame]:
+        """The batch's frame for every table it writes (no window table when none closed)."""
+        frames = {
+            "status": step.status,
+            "polls": step.polls,
+            "_rejected": parse.rejected_rows(parsed, step.out_of_order),
+        }
+        if step.windows is not None:
+            frames["indicators_station"] = step.windows.stations
+            frames["indicators_area"] = indicators.area_rows(
+                step.windows.stations, self.d.window_us / 1e6, step.windows.polls
+            )
+            frames["alerts"] = step.windows.alerts
+        return frames
+
+    def _process(self, raw: DataFrame, batch_id: int, cached: Any, timer: Timer) -> dict[str, Any]:
+        app = self._app(raw)
+        spark = raw.sparkSession
+        parsed = cached(parse.parse_values(raw, self.polls_topic))
+        facts = parse.batch_facts(parsed)
+        timer.lap("read and parse")
+        before = self.state.load(batch_id)
+        frontier = before.frontier.advance(
+            facts.records_newest_us, facts.polls_newest_us, self.d.window_us
+        )
+        kept = {n: arrow.to_spark(spark, before.frames[n], STATE[n]) for n in STATE}
+        timer.lap("state in")
         step = timeline.advance(
-            state,
-            indicators.valid_records(parsed, with_position=True),
-            cached(indicators.valid_polls(parsed)),
-            complete_until_us=meta.get("complete_until_us"),
-            partition_newest_us=_by_partition(meta.get("partition_newest_us")),
-            polls_newest_us=_by_partition(meta.get("polls_newest_us")),
+            kept,
+            parse.valid_records(parsed, with_position=True),
+            cached(parse.valid_polls(parsed)),
+            lo_us=before.frontier.complete_until_us,
+            hi_us=frontier.complete_until_us,
             window_us=self.d.window_us,
             stale_after_us=self.d.stale_after_us,
             cache=cached,
         )
-        log.debug("batch %d: parsed and ordered in %.2f s", batch_id, time.monotonic() - started)
-        frames = dict(step.frames)
-        frames["_rejected"] = indicators.rejected_rows(parsed, frames.pop("out_of_order"))
-        counts: dict[str, Any] = {"late": step.late, "complete_until_us": step.complete_until_us}
-        # the area rows rolled up from the station rows, computed once (cached); not from
-        # the table: a replay may find them committed already and write nothing
-        station = frames["indicators_station"] = cached(frames["indicators_station"])
-        frames["indicators_area"] = indicators.area_rows(
-            station, self.d.window_us / 1e6, step.window_polls
-        )
-        started = time.monotonic()
-        small = {n: f.coalesce(1) if n in SMALL else f for n, f in frames.items()}
-        counts.update(self.store.write_all(small, batch_id))
-        log.debug(
-            "batch %d: %d tables written in %.2f s",
-            batch_id,
-            len(frames),
-            time.monotonic() - started,
-        )
-        started = time.monotonic()
-        if self.publish is not None and counts.get("alerts"):
-            self.publish(frames["alerts"])
-            counts["published"] = counts["alerts"]
-        log.debug("batch %d: alerts published in %.2f s", batch_id, time.monotonic() - started)
-        started = time.monotonic()
-        self.store.save_state(
-            batch_id,
-            step.kept,
+        outputs = self._outputs(step, parsed)
+        timer.lap("plan")
+        rows = arrow.collect(
             {
-                "complete_until_us": step.complete_until_us,
-                "partition_newest_us": {str(k): v for k, v in step.partition_newest_us.items()},
-                "polls_newest_us": {str(k): v for k, v in step.polls_newest_us.items()},
-            },
+                **outputs,
+                OUT_OF_ORDER: step.out_of_order,
+                **{KEPT + name: frame for name, frame in step.kept.items()},
+            }
         )
-        log.debug("batch %d: state saved in %.2f s", batch_id, time.monotonic() - started)
-        for row in parsed.groupBy("is_poll").agg(F.count(F.lit(1)).alias("n")).collect():
-            counts["polls_in" if row["is_poll"] else "records_in"] = int(row["n"])
-        return counts
+        timer.lap("run")
+        commits = self.tables.commit_all({n: rows[n] for n in outputs}, app, batch_id)
+        timer.lap("tables")
+        published = 0
+        if self.publish is not None and "alerts" in rows and rows["alerts"].num_rows:
+            published = self.publish(rows["alerts"])
+        timer.lap("alerts published")
+        after = State({name: rows[KEPT + name] for name in STATE}, frontier)
+        self.state.save(batch_id, after, app)
+        timer.lap("state out")
+        late = rows[OUT_OF_ORDER].filter(pa.compute.invert(rows[OUT_OF_ORDER]["is_poll"]))
+        return {
+            "records_in": facts.records,
+            "polls_in": facts.polls,
+            "late": late.num_rows,
+            "complete_until_us": frontier.complete_until_us,
+            "published": published,
+            "commits": commits,
+        }
 
-    def _report(self, batch_id: int, counts: dict[str, Any], seconds: float) -> None:
+    def _report(self, batch_id: int, counts: dict[str, Any], timer: Timer) -> None:
         s = self.summary
         s.batches += 1
-        s.records_in += counts.get("records_in", 0)
-        s.polls_in += counts.get("polls_in", 0)
+        s.records_in += counts["records_in"]
+        s.polls_in += counts["polls_in"]
         s.late += counts["late"]
-        s.alerts_published += counts.get("published", 0)
-        for name in OUTPUTS:
-            s.rows[name] += counts.get(name, 0)
+        s.alerts_published += counts["published"]
+        commits: list[Commit] = counts["commits"]
+        for commit in commits:
+            s.rows[commit.table] += commit.rows
         s.complete_until = _iso(counts["complete_until_us"]) or s.complete_until
         log.info(
             "stream batch %d: %s, late %d, complete until %s, %.1f s",
             batch_id,
-            " ".join(f"{n}+{counts.get(n, 0)}" for n in OUTPUTS),
+            " ".join(f"{c.table}+{c.rows}" for c in commits),
             counts["late"],
             s.complete_until or "-",
-            seconds,
+            timer.total(),
+        )
+        log.debug("stream batch %d steps: %s", batch_id, timer.line())
+        log.debug(
+            "stream batch %d commits: %s",
+            batch_id,
+            ", ".join(
+                f"{c.table} {c.seconds:.3f} s{'' if c.written else ' (none)'}" for c in commits
+            ),
         )

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from pipeline.delta.read import BATCH, is_delta
-from pipeline.stream.tables import META, STATE
+from pipeline.stream.state import META, STATE
 
 
 def progress(checkpoints: Path) -> dict[str, Any]:

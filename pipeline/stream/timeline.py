@@ -22,8 +22,7 @@ or after it, and what the poll log needs (:mod:`pipeline.stream.observation`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -31,6 +30,7 @@ from pyspark.sql import types as T
 
 from pipeline import record, vocabulary
 from pipeline.stream import indicators, observation
+from pipeline.stream.parse import utc_date
 
 US = 1_000_000
 KAFKA_COLUMNS: tuple[str, ...] = ("partition", "offset")
@@ -231,7 +231,7 @@ def alert_rows(line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: i
         stale_at.alias("at_us"),
     )
     at = F.timestamp_micros("at_us")
-    columns = {"condition": F.col("after"), "at": at, "date": indicators.utc_date(at)}
+    columns = {"condition": F.col("after"), "at": at, "date": utc_date(at)}
     names = [n for n in vocabulary.names(vocabulary.ALERT) if n != "seen_before_at"]
     return (
         changes.where(F.col("alert").isNotNull())
@@ -254,22 +254,6 @@ def kept_records(line: DataFrame, hi_us: int | None) -> DataFrame:
     )
 
 
-def frontier(maxima: Mapping[Any, int], window_us: int) -> int | None:
-    """The window-aligned instant before which every record and poll has arrived, or None.
-
-    Ingest writes each partition in ``observed_at`` order, so a partition's
-    future records are observed no earlier than its newest one: the least of
-    the partitions' newest times is a low watermark (Flink's per-partition
-    watermarks, done by hand), immune to partitions advancing unevenly. The
-    polls topic's partitions count too once a poll was seen, so a window's
-    observation counts are final when it is written.
-    """
-    if not maxima:
-        return None
-    low = min(maxima.values())
-    return (low // window_us) * window_us
-
-
 def state_schemas() -> dict[str, T.StructType]:
     """The state kept between batches, by frame name: records, polls, last sightings."""
     return {
@@ -279,18 +263,39 @@ def state_schemas() -> dict[str, T.StructType]:
     }
 
 
-@dataclass
-class Step:
-    """One batch through the state pass: the frames to write and what the next batch needs."""
+@dataclass(frozen=True)
+class Windows:
+    """What a batch writes when its frontier passed window ends: rows of the closed windows.
 
-    frames: dict[str, DataFrame]
-    kept: dict[str, DataFrame]
-    complete_until_us: int | None
-    partition_newest_us: dict[int, int]
-    polls_newest_us: dict[int, int] = field(default_factory=dict)
-    window_polls: DataFrame | None = None
-    records: int = 0
-    late: int = 0
+    Attributes:
+        stations: ``indicators_station`` rows of the windows in [lo, hi).
+        alerts: the alerts dated in [lo, hi), with ``seen_before_at``.
+        polls: ok polls per window in [lo, hi) (``window_start``, ``polls``), for the
+            area roll-up (:func:`pipeline.stream.indicators.area_rows`).
+    """
+
+    stations: DataFrame
+    alerts: DataFrame
+    polls: DataFrame
+
+
+@dataclass(frozen=True)
+class Step:
+    """One batch through the state pass: its rows for every table and what the next batch needs.
+
+    Attributes:
+        status: the batch's accepted records that bring something new (``status/``).
+        polls: the batch's accepted polls (``polls/``).
+        out_of_order: records and polls left out, by ``is_poll``, partition, offset, reason.
+        windows: the closed windows' rows; None when the frontier passed no window end.
+        kept: the state for the next batch, frames of :func:`state_schemas` by name.
+    """
+
+    status: DataFrame
+    polls: DataFrame
+    out_of_order: DataFrame
+    windows: Windows | None
+    kept: Mapping[str, DataFrame]
 
 
 def advance(
@@ -298,93 +303,61 @@ def advance(
     batch: DataFrame,
     polls: DataFrame | None = None,
     *,
-    complete_until_us: int | None,
-    partition_newest_us: dict[int, int],
-    polls_newest_us: dict[int, int] | None = None,
+    lo_us: int | None,
+    hi_us: int | None,
     window_us: int,
     stale_after_us: int,
-    hi_us: int | None = None,
     cache: Callable[[DataFrame], DataFrame] = lambda frame: frame,
 ) -> Step:
     """Apply one batch of valid records and polls (with partition, offset) to the kept state.
+
+    Pure transforms: nothing runs until the caller collects the frames.
 
     Args:
         state: the previous step's ``kept`` (frames of :func:`state_schemas`; empty at first).
         batch: the batch's valid records, ``STATE_COLUMNS``.
         polls: the batch's valid polls (:func:`pipeline.stream.observation.batch_schema`).
-        complete_until_us: the previous step's ``complete_until_us`` (``lo``).
-        partition_newest_us: the previous step's newest observed time per partition.
-        polls_newest_us: the previous step's newest ok poll time per polls partition.
+        lo_us: everything before it was written by earlier batches (None at first).
+        hi_us: every record and poll observed before it has arrived (the
+            :class:`~pipeline.stream.frontier.Frontier` after this batch; None: none yet).
         window_us: window length.
         stale_after_us: the stale threshold.
-        hi_us: complete the output up to here instead of the frontier (tests).
         cache: persists a frame used more than once (the stream passes Spark's).
-
-    Returns:
-        ``frames``: ``status``, ``polls``, ``out_of_order`` (records and polls left
-        out, by ``is_poll``, partition, offset) always; ``indicators_station`` and
-        ``alerts`` when the output advanced, with ``window_polls`` for
-        ``indicators.area_rows`` (the stream rolls up the station rows it wrote).
     """
     schemas = state_schemas()
     spark = batch.sparkSession
     kept = {n: state[n] if n in state else spark.createDataFrame([], s) for n, s in schemas.items()}
     if polls is None:
         polls = spark.createDataFrame([], observation.batch_schema())
-    lo = complete_until_us
+    lo, hi = lo_us, hi_us
     arranged = cache(arrange(kept["records"], batch, lo))
-    fresh = arranged.where("fresh")
-    newest = dict(partition_newest_us)
-    records = late = 0
-    stats = fresh.groupBy("partition").agg(
-        F.max("o_us").alias("newest"),
-        F.count(F.lit(1)).alias("n"),
-        F.count(F.col("reason")).alias("late"),
-    )
-    for row in stats.collect():
-        p = int(row["partition"])
-        newest[p] = max(newest.get(p, int(row["newest"])), int(row["newest"]))
-        records += int(row["n"])
-        late += int(row["late"])
-    polled = dict(polls_newest_us or {})
-    for p, t in observation.newest(polls).items():
-        polled[p] = max(polled.get(p, t), t)
-    hi = hi_us
-    if hi is None:
-        watermarks = {("status", p): t for p, t in newest.items()}
-        watermarks |= {("polls", p): t for p, t in polled.items()}
-        hi = frontier(watermarks, window_us)
-    if hi is not None and lo is not None:
-        hi = max(hi, lo)
     line = cache(timeline(arranged, stale_after_us))
     sorted_polls = cache(observation.arrange(kept["polls"], polls, lo))
-    frames = {
-        "status": indicators.status_rows(line.where(F.col("fresh") & ~F.col("same_report"))),
-        "polls": observation.poll_rows(
-            polls, sorted_polls, indicators.utc_date(F.col("observed_at"))
-        ),
-        "out_of_order": out_of_order(arranged).unionByName(observation.rejected(sorted_polls)),
-    }
-    window_polls = None
+    windows = None
     seen = kept["seen"]
     if hi is not None and (lo is None or hi > lo):
         sighted = cache(observation.sightings(sorted_polls, lo, hi))
-        frames["indicators_station"] = indicators.station_rows(
-            pieces(line, lo, hi, window_us),
-            places(line),
-            window_us,
-            observation.polls_seen(sighted, window_us),
+        windows = Windows(
+            stations=indicators.station_rows(
+                pieces(line, lo, hi, window_us),
+                places(line),
+                window_us,
+                observation.polls_seen(sighted, window_us),
+            ),
+            alerts=observation.seen_before(
+                alert_rows(line, lo, hi, stale_after_us), seen, sighted
+            ).select(*vocabulary.names(vocabulary.ALERT)),
+            polls=observation.window_polls(sorted_polls, lo, hi, window_us),
         )
-        frames["alerts"] = cache(
-            observation.seen_before(alert_rows(line, lo, hi, stale_after_us), seen, sighted).select(
-                *vocabulary.names(vocabulary.ALERT)
-            )
-        )
-        window_polls = observation.window_polls(sorted_polls, lo, hi, window_us)
         seen = observation.last_seen(seen, sighted)
-    next_state = {
-        "records": kept_records(line, hi),
-        "polls": observation.kept(sorted_polls, hi),
-        "seen": seen,
-    }
-    return Step(frames, next_state, hi, newest, polled, window_polls, records, late)
+    return Step(
+        status=indicators.status_rows(line.where(F.col("fresh") & ~F.col("same_report"))),
+        polls=observation.poll_rows(polls, sorted_polls, utc_date(F.col("observed_at"))),
+        out_of_order=out_of_order(arranged).unionByName(observation.rejected(sorted_polls)),
+        windows=windows,
+        kept={
+            "records": kept_records(line, hi),
+            "polls": observation.kept(sorted_polls, hi),
+            "seen": seen,
+        },
+    )

@@ -2,8 +2,8 @@
 
 ``stream_slice`` is one real ``velib run`` (broker, ingest, capture, Spark) on
 eight recorded snapshots; its own Delta tables are in ``run/stream`` beside the
-export. The compare test writes real recorded records through the stream's
-store (Spark, two micro-batches) and compares the status table's two versions.
+export. The compare test commits real recorded records to a table the way the
+stream does (two micro-batches) and compares the status table's two versions.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -20,8 +21,9 @@ from pipeline.delta.read import read_arrow, tables_under
 from pipeline.research.tables import read_table
 from pipeline.settings.compare import CompareSettings
 from pipeline.sources.recorded import read_recorded
+from pipeline.stream.arrow import arrow_schema
 from pipeline.stream.microbatch import OUTPUTS
-from pipeline.stream.tables import DeltaStore
+from pipeline.stream.tables import DeltaTables
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -64,11 +66,12 @@ def records_of(name: str) -> list:
 def test_compare_reads_two_versions_of_a_real_table(spark, tmp_path: Path) -> None:
     first = records_of("velib-opendata-2022-05-12T174444Z.csv.gz")
     second = records_of("velib-opendata-2022-05-14T084205Z.csv.gz")
-    store = DeltaStore(spark, str(tmp_path / "live"), str(tmp_path / "cp"), app_id="query-1")
-    store.ensure_tables({"status": OUTPUTS["status"]})
+    schema = arrow_schema(OUTPUTS["status"])
+    tables = DeltaTables(str(tmp_path / "live"), {"status": schema}, retain_hours=168)
+    tables.ensure()
     for batch_id, records in enumerate((first, second)):  # versions 1 and 2
-        rows = [(*r.to_dict().values(), r.observed_at.astimezone(dt.UTC).date()) for r in records]
-        store.write("status", spark.createDataFrame(rows, OUTPUTS["status"]), batch_id)
+        rows = [{**r.to_dict(), "date": r.observed_at.astimezone(dt.UTC).date()} for r in records]
+        tables.commit("status", pa.Table.from_pylist(rows, schema=schema), "query-1", batch_id)
 
     settings = CompareSettings.build(
         {

@@ -19,8 +19,9 @@ from pyspark.testing import assertDataFrameEqual
 
 from pipeline import record
 from pipeline.poll import Poll
-from pipeline.stream import indicators, observation, timeline
+from pipeline.stream import indicators, observation, parse, timeline
 from tests import oracle
+from tests.unit.stream.test_timeline import frames_of
 
 pytestmark = pytest.mark.spark
 
@@ -134,9 +135,9 @@ def kafka_rows(spark, values: list[bytes | None]):
 
 def test_valid_values_parse_back_to_the_produced_records(spark, records):
     values = [record.to_json(r) for r in real_records()]
-    parsed = indicators.parse_values(kafka_rows(spark, values))
-    assertDataFrameEqual(indicators.valid_records(parsed), records, checkRowOrder=False)
-    assert indicators.rejected_rows(parsed).count() == 0
+    parsed = parse.parse_values(kafka_rows(spark, values))
+    assertDataFrameEqual(parse.valid_records(parsed), records, checkRowOrder=False)
+    assert parse.rejected_rows(parsed).count() == 0
 
 
 def test_bad_values_are_rejected_with_a_reason(spark):
@@ -152,8 +153,8 @@ def test_bad_values_are_rejected_with_a_reason(spark):
         None,
         record.to_json(real_records()[1]),
     ]
-    parsed = indicators.parse_values(kafka_rows(spark, values))
-    got = indicators.rejected_rows(parsed).select("offset", "reason", "date")
+    parsed = parse.parse_values(kafka_rows(spark, values))
+    got = parse.rejected_rows(parsed).select("offset", "reason", "date")
     wrong = "malformed JSON or a field of the wrong type"
     expected = [
         Row(offset=0, reason=wrong, date=date(2026, 1, 1)),
@@ -167,8 +168,8 @@ def test_bad_values_are_rejected_with_a_reason(spark):
         Row(offset=4, reason="null value", date=date(2026, 1, 1)),
     ]
     assertDataFrameEqual(got, expected, checkRowOrder=False)
-    assert indicators.rejected_rows(parsed).columns == list(indicators.REJECTED_COLUMNS)
-    assert indicators.valid_records(parsed).count() == 1
+    assert parse.rejected_rows(parsed).columns == list(parse.REJECTED_COLUMNS)
+    assert parse.valid_records(parsed).count() == 1
 
 
 def test_status_rows_keep_every_field_and_a_utc_date(spark, records):
@@ -205,16 +206,12 @@ def _tables(spark, recs, window_minutes: int, until: datetime):
         {},
         spark.createDataFrame(rows, timeline.state_schema()),
         spark.createDataFrame(polls, observation.batch_schema()),
-        complete_until_us=None,
-        partition_newest_us={},
+        lo_us=None,
+        hi_us=int(until.timestamp() * 1_000_000),
         window_us=window_minutes * 60 * 1_000_000,
         stale_after_us=2 * 3600 * 1_000_000,
-        hi_us=int(until.timestamp() * 1_000_000),
     )
-    frames = dict(step.frames)
-    frames["indicators_area"] = indicators.area_rows(
-        frames["indicators_station"], window_minutes * 60.0, step.window_polls
-    )
+    frames = frames_of(step, window_minutes * 60.0)
     return {name: frame.toPandas() for name, frame in frames.items()}
 
 

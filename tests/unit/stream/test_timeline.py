@@ -9,6 +9,7 @@ most, and window figures are over that time.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -17,6 +18,7 @@ from pipeline import record, vocabulary
 from pipeline.poll import Poll
 from pipeline.record import StationRecord
 from pipeline.stream import indicators, observation, timeline
+from pipeline.stream.frontier import Frontier
 
 pytestmark = pytest.mark.spark
 
@@ -82,14 +84,39 @@ def sighting(minute: float, *codes: str, ok: bool = True, source: str = "test") 
     )
 
 
+def frames_of(step: timeline.Step, window_seconds: float = 900.0) -> dict:
+    """Every table's frame of a step by name (the window tables only when windows closed)."""
+    frames = {"status": step.status, "polls": step.polls, "out_of_order": step.out_of_order}
+    if step.windows is not None:
+        frames["indicators_station"] = step.windows.stations
+        frames["alerts"] = step.windows.alerts
+        frames["indicators_area"] = indicators.area_rows(
+            step.windows.stations, window_seconds, step.windows.polls
+        )
+    return frames
+
+
+def newest_by_partition(rows: list[dict], ok_only: bool = False) -> dict[int, int]:
+    """The newest observed time per partition of a batch's rows (what the stream reads first)."""
+    newest: dict[int, int] = {}
+    for row in rows:
+        if ok_only and not row["ok"]:
+            continue
+        t = int(row["observed_at"].timestamp() * US)
+        newest[row["partition"]] = max(newest.get(row["partition"], t), t)
+    return newest
+
+
 def run(spark, batches, *, until: float | None = None, stale_minutes: float = 120, polls=None):
     """Feed batches (and their polls) through timeline.advance; pandas frames of every output.
 
-    ``polls``: one list of polls per batch (None: no poll log at all).
+    The frontier advances as the stream's does (:class:`Frontier`, from each batch's newest
+    times per partition), or to ``until`` on the last batch. ``polls``: one list of polls
+    per batch (None: no poll log at all).
     """
     schemas = timeline.state_schemas()
     kept = {name: spark.createDataFrame([], schema) for name, schema in schemas.items()}
-    lo, newest, polled, offset = None, {}, {}, 0
+    frontier, offset = Frontier(), 0
     out: dict[str, list[pd.DataFrame]] = {}
     steps = []
     for i, batch in enumerate(batches):
@@ -98,35 +125,36 @@ def run(spark, batches, *, until: float | None = None, stale_minutes: float = 12
             rows.append({**r.to_dict(), "partition": 0, "offset": offset})
             offset += 1
         frame = spark.createDataFrame(rows, timeline.state_schema())
-        poll_frame = None
+        poll_frame, poll_rows = None, []
         if polls is not None:
-            poll_rows = []
             for p in polls[i]:
                 poll_rows.append({**p.to_dict(), "partition": 0, "offset": offset})
                 offset += 1
             poll_frame = spark.createDataFrame(poll_rows, observation.batch_schema())
         last = i == len(batches) - 1
+        after = frontier.advance(
+            newest_by_partition(rows),
+            newest_by_partition(poll_rows, ok_only=True),
+            WINDOW,
+            hi_us=us(until) if until is not None and last else None,
+        )
         step = timeline.advance(
             kept,
             frame,
             poll_frame,
-            complete_until_us=lo,
-            partition_newest_us=newest,
-            polls_newest_us=polled,
+            lo_us=frontier.complete_until_us,
+            hi_us=after.complete_until_us,
             window_us=WINDOW,
             stale_after_us=int(stale_minutes * 60 * US),
-            hi_us=us(until) if until is not None and last else None,
         )
-        frames = dict(step.frames)
-        if "indicators_station" in frames:
-            frames["indicators_area"] = indicators.area_rows(
-                frames["indicators_station"], 900.0, step.window_polls
-            )
-        for name, df in frames.items():
+        for name, df in frames_of(step).items():
             out.setdefault(name, []).append(df.toPandas())
         kept = {n: spark.createDataFrame(f.collect(), schemas[n]) for n, f in step.kept.items()}
-        lo, newest, polled = step.complete_until_us, step.partition_newest_us, step.polls_newest_us
-        steps.append(step)
+        frontier = after
+        late = int((~out["out_of_order"][-1]["is_poll"]).sum())  # records the timeline left out
+        steps.append(
+            SimpleNamespace(complete_until_us=after.complete_until_us, kept=kept, late=late)
+        )
     tables = {name: pd.concat(frames, ignore_index=True) for name, frames in out.items()}
     return tables, steps
 
@@ -284,8 +312,14 @@ def test_batches_give_the_same_tables_as_one(spark):
 
 
 def test_frontier_is_the_least_newest_partition_time():
-    assert timeline.frontier({0: us(47), 1: us(31), 2: us(90)}, WINDOW) == us(30)
-    assert timeline.frontier({}, WINDOW) is None
+    after = Frontier().advance({0: us(47), 1: us(31), 2: us(90)}, {}, WINDOW)
+    assert after.complete_until_us == us(30)
+    assert Frontier().advance({}, {}, WINDOW).complete_until_us is None
+    # a later batch moves one partition: the least of all partitions still rules
+    assert after.advance({1: us(61)}, {}, WINDOW).complete_until_us == us(45)
+    # polls count once seen; the frontier never goes back
+    assert after.advance({}, {0: us(20)}, WINDOW).complete_until_us == us(30)
+    assert Frontier.from_json(after.to_json()) == after
 
 
 def test_status_keeps_the_record_fields(spark):
@@ -298,20 +332,9 @@ def test_output_schemas_are_the_vocabulary(spark):
         [{**rec("A", 0, 0, 10).to_dict(), "partition": 0, "offset": 0}], timeline.state_schema()
     )
     step = timeline.advance(
-        {},
-        batch,
-        complete_until_us=None,
-        partition_newest_us={},
-        window_us=WINDOW,
-        stale_after_us=3600 * US,
-        hi_us=us(30),
+        {}, batch, lo_us=None, hi_us=us(30), window_us=WINDOW, stale_after_us=3600 * US
     )
-    frames = {
-        **step.frames,
-        "indicators_area": indicators.area_rows(
-            step.frames["indicators_station"], 900.0, step.window_polls
-        ),
-    }
+    frames = frames_of(step)
     stream_tables = {"indicators_station", "indicators_area", "alerts"}  # forecasts: not Spark's
     assert stream_tables <= vocabulary.TABLES.keys()
     for table in sorted(stream_tables):
