@@ -49,7 +49,11 @@ class StreamSettings(Settings):
     )
     starting_offsets: str = opt("earliest", "earliest | latest | Spark JSON offsets (first run)")
     max_offsets_per_trigger: int | None = opt(
-        None, "records per micro-batch at most", parse=as_positive_int
+        50_000,
+        "records per micro-batch at most: a batch's rows pass through the driver, so this "
+        "bounds its memory; the tables do not depend on it",
+        param="max_offsets_per_trigger",
+        parse=as_positive_int,
     )
     master: str | None = opt(None, "Spark master (default local[2])", env="SPARK_MASTER")
     bootstrap_servers: str = bootstrap_field()
