@@ -5,8 +5,8 @@ for the learned model, the source of its strongest feature: the *expected
 change* between the hour of the last observation and the target hour.
 Parts (sums per station, Paris day, day type and hour) make a climatology of
 any set of days cheap, which is how each rolling-origin member gets one of
-the days before its cut-off only, and each training row one without its own
-target day (leave one day out).
+the days before its cut-off only, and each training row one of the days before
+its own issue day (what a forecast issued then would have had).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Training rows are the observed targets of the recording (:mod:`targets`),
 each with past-only features. A member with cut-off ``c`` (a Paris midnight)
-learns from rows whose target poll came before ``c``, with climatology
-features that leave out each row's own target day (so they are as good as,
-not better than, what a forecast issued at ``c`` will have), and keeps the
+learns from rows whose target poll came before ``c``, each with the
+climatology of the days strictly before its own Paris issue day: exactly what
+a forecast issued at that row's issue time could have had, never a later day
+(the first day's rows have none, as a forecast issued then). It keeps the
 climatology of all days before ``c`` for prediction. With ``rolling_days``
 N, the last N Paris days each get a member trained on the days before them:
 ``predict`` uses, for each issue time, the newest member not after it, which
@@ -74,9 +75,10 @@ def fit_member(
     if len(days) < 1 or train["last_bikes"].notna().sum() < MIN_ROWS:
         log.warning("no member at %s: %d training rows", cutoff.isoformat(), len(train))
         return None
-    lodo = {e: climatology.fit(parts, [d for d in days if d != e], cutoff) for e in days}
-    features.add_climatology(train, lodo)
-    features.check_past_only(train, lodo)
+    earlier = {d: climatology.fit(parts, days[:i], paris_midnight(d)) for i, d in enumerate(days)}
+    del earlier[days[0]]  # no day before the first: its rows have no climatology
+    features.add_climatology(train, earlier)
+    features.check_past_only(train, earlier)
     boosters, facts = model.fit(
         train,
         train["bikes_target"].astype(float),

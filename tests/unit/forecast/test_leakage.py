@@ -86,5 +86,6 @@ def test_the_guard_refuses_an_observation_at_issue_time_or_a_later_climatology(t
     with pytest.raises(AssertionError, match="climatology fitted until"):
         features.check_past_only(rows, members[-1].clim)  # fitted on the day of t
     day = t.tz_convert(PARIS).date()
-    with pytest.raises(AssertionError, match="includes that day"):
+    features.check_past_only(rows, {day: members[0].clim})  # per issue day, fitted before it
+    with pytest.raises(AssertionError, match=f"climatology for issue day {day} fitted until"):
         features.check_past_only(rows, {day: members[-1].clim})
