@@ -28,6 +28,7 @@ areas_shown = 6
 # %%
 import pandas as pd
 
+from pipeline import clock
 from pipeline.research import figures, observation, tables
 from pipeline.research.figures import Line
 
@@ -125,7 +126,7 @@ _ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 # poll observed, each weighing its known stations.
 
 # %%
-local = tables.local_naive(index)
+local = clock.local_naive(index)
 polls_in = area[area["area_level"] == "network"].set_index("window_start")["polls"].reindex(index)
 series = pd.DataFrame(
     {

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pipeline import lifecycle
 from pipeline.capture.job import CaptureSummary
 from pipeline.capture.job import run as run_capture
+from pipeline.clock import paris_date
 from pipeline.ingest.job import IngestSummary, ingest
 from pipeline.record import format_timestamp
 from pipeline.settings.run import RunSettings
@@ -72,15 +72,12 @@ class RunSummary:
         ]
 
 
-PARIS = ZoneInfo("Europe/Paris")  # the dates of a recording are Paris dates (display, selection)
-
-
 def on_dates(dates: tuple[date, date] | None) -> Callable[[datetime], bool] | None:
     """The test of a snapshot time for ``base.dates``: its Paris date is in the range."""
     if dates is None:
         return None
     first, last = dates
-    return lambda at: first <= at.astimezone(PARIS).date() <= last
+    return lambda at: first <= paris_date(at) <= last
 
 
 def merged_snapshots(

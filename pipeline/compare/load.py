@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.compare.when import PARIS
+from pipeline.clock import paris_date, paris_dates
 from pipeline.delta.read import AsOf
 from pipeline.record import StationRecord, format_timestamp
 from pipeline.research.tables import is_processed, read_status, status_frame
@@ -95,13 +95,13 @@ def load_snapshot_set(
         raise ValueError(f"{path} holds no Delta tables: it has no version {as_of} to read")
     else:
         records: list[StationRecord] = []
-        keep = (lambda t: dates[0] <= t.astimezone(PARIS).date() <= dates[1]) if dates else None
+        keep = (lambda t: dates[0] <= paris_date(t) <= dates[1]) if dates else None
         for snap in read_recorded(path, keep=keep):
             records.extend(snap.records)
             rejected += len(snap.rejects)
         df = status_frame(records)
     if dates:
-        day = df["observed_at"].dt.tz_convert(PARIS).dt.date
+        day = paris_dates(df["observed_at"])
         df = df[(day >= dates[0]) & (day <= dates[1])].reset_index(drop=True)
     # Repaired once, here: every output (stations.csv, report.md, figures) reads clean names.
     df["name"] = df["name"].map(repair_text)

@@ -18,7 +18,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipeline.forecast.calendar import day_type, paris_day, paris_hour
+from pipeline.clock import paris_dates, paris_hour
+from pipeline.forecast.calendar import day_type
 
 KEYS = ["station_code", "daytype", "hour"]
 VALUES = ("bikes", "empty", "full")
@@ -31,7 +32,7 @@ def parts(obs: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "station_code": obs["station_code"].to_numpy(),
-            "day": paris_day(t).to_numpy(),
+            "day": paris_dates(t).to_numpy(),
             "daytype": day_type(t).to_numpy(),
             "hour": paris_hour(t).to_numpy(),
             "bikes": obs["bikes_available"].to_numpy(dtype=float),

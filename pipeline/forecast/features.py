@@ -16,8 +16,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from pipeline.clock import paris_dates, paris_hour
 from pipeline.forecast import climatology
-from pipeline.forecast.calendar import day_type, paris_day, paris_hour
+from pipeline.forecast.calendar import day_type
 from pipeline.forecast.climatology import Climatology
 from pipeline.forecast.history import minutes
 
@@ -115,7 +116,7 @@ def add_climatology(f: pd.DataFrame, clim: Climatology | Mapping[date, Climatolo
     if isinstance(clim, Climatology):
         groups = [(f.index, clim)]
     else:
-        days = paris_day(f["issued_at"])
+        days = paris_dates(f["issued_at"])
         groups = [(f.index[days == d], c) for d, c in clim.items()]
     for c in ("clim_target", "clim_last", "clim_pempty", "clim_pfull"):
         f[c] = np.nan
@@ -152,7 +153,7 @@ def check_past_only(f: pd.DataFrame, clim: ClimSource) -> None:
         if len(f) and clim.until > f["issued_at"].min():
             raise AssertionError(f"climatology fitted until {clim.until} > first issued_at")
     elif clim is not None:
-        days = paris_day(f["issued_at"])
+        days = paris_dates(f["issued_at"])
         for d, c in clim.items():
             issued = f.loc[(days == d).to_numpy(), "issued_at"]
             if len(issued) and c.until > issued.min():

@@ -22,8 +22,8 @@ from datetime import timedelta
 
 import pandas as pd
 
+from pipeline.clock import paris_date, paris_dates, paris_midnight
 from pipeline.forecast import bundle, climatology, features, history, model, observations, targets
-from pipeline.forecast.calendar import paris_day, paris_midnight
 from pipeline.settings import project
 from pipeline.settings.forecast import TrainSettings
 
@@ -71,7 +71,7 @@ def fit_member(
     """The member of cut-off ``cutoff``, or None without enough rows before it."""
     days = sorted(d for d in set(parts["day"]) if paris_midnight(d) < cutoff)
     train = base[base["target_obs_at"] < cutoff].copy()
-    train = train[paris_day(train["target_at"]).isin(days)]
+    train = train[paris_dates(train["target_at"]).isin(days)]
     if len(days) < 1 or train["last_bikes"].notna().sum() < MIN_ROWS:
         log.warning("no member at %s: %d training rows", cutoff.isoformat(), len(train))
         return None
@@ -108,7 +108,7 @@ def run(s: TrainSettings) -> TrainSummary:
     summary = TrainSummary(len(obs), len(polls), inferred_polls=inferred)
     if obs.empty:
         raise ValueError(f"no observation in {s.processed} on the dates asked")
-    days = sorted(set(paris_day(obs["observed_at"])))
+    days = sorted(set(paris_dates(obs["observed_at"])))
     summary.days = len(days)
     base = training_rows(obs, polls, step)
     summary.rows = len(base)
@@ -118,7 +118,7 @@ def run(s: TrainSettings) -> TrainSummary:
         member = fit_member(base, parts, cutoff, s)
         if member is not None:
             members.append(member)
-            summary.members.append(cutoff.tz_convert("Europe/Paris").date().isoformat())
+            summary.members.append(paris_date(cutoff).isoformat())
     if not members:
         raise ValueError(f"too little data in {s.processed} to fit any model")
     facts = {

@@ -10,7 +10,7 @@ whose coverage is below a threshold is not drawn at all (a gap, shaded as
 Heatmaps are in :mod:`pipeline.research.heatmaps`.
 
 Times: series are indexed by UTC ``window_start``; the axes show
-Europe/Paris wall-clock time (:func:`pipeline.research.tables.local_naive`).
+Paris wall-clock time (:func:`pipeline.clock.local_naive`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from pipeline.research.tables import local_naive, window_seconds
+from pipeline.clock import local_naive
+from pipeline.research.tables import window_seconds
 
 NO_DATA_COLOR = "0.92"
 # gids, so tests find what a helper drew

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from weakref import WeakKeyDictionary
-from zoneinfo import ZoneInfo
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,13 +45,13 @@ from matplotlib.text import Text
 from numpy.typing import ArrayLike, NDArray
 from shapely.ops import polylabel
 
+from pipeline.clock import paris_time
 from pipeline.record import is_placeholder
 from pipeline.research import geo
 from pipeline.research.figures import wrap_caption
 
 ATTRIBUTION = "© Vélib' Métropole, © Ville de Paris, ODbL"
 CMAP = "viridis"
-PARIS_TZ = ZoneInfo("Europe/Paris")
 _MONTHS = tuple(
     "January February March April May June July August September October November December".split()
 )
@@ -365,7 +364,7 @@ def caption(start: datetime, end: datetime, what: str | None = None) -> str:
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError(f"caption needs timezone-aware datetimes, got {start!r}, {end!r}")
-    a, b = start.astimezone(PARIS_TZ), end.astimezone(PARIS_TZ)
+    a, b = paris_time(start), paris_time(end)
     period = f"{_paris_day(a)} {a:%H:%M}"
     if b.date() != a.date():
         period += f" to {_paris_day(b)} {b:%H:%M}"

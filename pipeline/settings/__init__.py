@@ -1,7 +1,8 @@
 """Every setting's one home: each stage's frozen settings object, built in one order.
 
 One module per stage (``ingest``, ``capture``, ``stream``, ``compare``, ``run``,
-``local`` for the local broker and feed) declares its settings class: every
+``local`` for the local broker and feed, ``clock`` for the local zone) declares its
+settings class: every
 default, check, params.yaml key and environment variable once. ``shared``
 holds what several stages declare alike (Kafka fields, the heartbeat and the
 stale rule), ``declare`` the machinery that builds them (code defaults <-

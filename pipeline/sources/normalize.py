@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from pipeline.record import StationRecord
+from pipeline.clock import PARIS
+from pipeline.record import StationRecord, format_timestamp, parse_timestamp
 from pipeline.settings import project
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 REFERENCE_DIR = project.ROOT / "data" / "reference"
 STATION_IDS, DERIVED_STATION_IDS = "station_ids.csv", "station_ids_derived.csv"
 STATION_COMMUNES = "station_communes.csv"
-PARIS_TZ = ZoneInfo("Europe/Paris")
 
 MAX_COUNT = 300  # the largest real station has ~75 docks; anything above is garbage
 FUTURE_TOLERANCE = timedelta(minutes=10)  # clock skew between station and feed
@@ -187,15 +186,15 @@ def epoch_to_utc(value: Any, name: str) -> datetime:
 
 @lru_cache(maxsize=65536)
 def _paris_to_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=PARIS_TZ).astimezone(UTC)
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS).astimezone(UTC)
 
 
 def paris_local_to_utc(value: Any, name: str) -> datetime:
-    """Convert a naive Europe/Paris time (open-data CSV) to UTC; offsets are honoured."""
+    """Convert a naive Paris time (open-data CSV) to UTC; offsets are honoured."""
     text = str(value or "").strip()
     try:
         if text[-6:-5] in ("+", "-") or text.endswith("Z"):
-            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+            return parse_timestamp(text)
         return _paris_to_utc(text)
     except (ValueError, IndexError):
         raise RowError(f"unparseable {name} ({value!r})") from None
@@ -244,8 +243,8 @@ def make_record(
         raise RowError("missing station code")
     if last_reported > observed_at + FUTURE_TOLERANCE:
         raise RowError(
-            f"last_reported {last_reported:%Y-%m-%dT%H:%M:%SZ} in the future of "
-            f"observed_at {observed_at:%Y-%m-%dT%H:%M:%SZ}"
+            f"last_reported {format_timestamp(last_reported)} in the future of "
+            f"observed_at {format_timestamp(observed_at)}"
         )
     located_commune, arrondissement = ref.locate(code)
     return StationRecord(

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.clock import PARIS
 from pipeline.forecast import bundle, features, observations, predict
-from pipeline.forecast.calendar import PARIS
 from pipeline.research.tables import read_table
 
 TIMES = ["2022-05-13 06:45", "2022-05-13 09:15", "2022-05-13 11:45"]  # Paris

@@ -15,6 +15,7 @@ import yaml
 from pipeline import cli
 from pipeline.settings import project
 from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.clock import ClockSettings
 from pipeline.settings.compare import CompareSettings
 from pipeline.settings.declare import SettingsError, option_name, shown, spec_of
 from pipeline.settings.forecast import (
@@ -31,6 +32,7 @@ from pipeline.settings.tables import CompactSettings, HistorySettings
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL = (
+    ClockSettings,
     IngestSettings,
     CaptureSettings,
     StreamSettings,
@@ -98,7 +100,7 @@ def test_every_params_key_is_read_by_a_setting():
         for key in values
         if (section, key) not in read
     ]
-    unread += [k for k in base if k not in read and k != ("base", "timezone")]
+    unread += [k for k in base if k not in read]
     assert unread == [], f"params.yaml keys no setting reads: {unread}"
 
 
