@@ -122,6 +122,10 @@ class FeedClock:
             self._anchor = (self.times[index], self._now())
 
 
+# A snapshot found: its time, frame id, kind, file (status or history) and information file.
+_Found = tuple[datetime, str, str, Path, Path | None]
+
+
 def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
     """Find the GBFS snapshots and open-data history files under ``path``.
 
@@ -136,7 +140,7 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
     if not root.exists():
         raise FileNotFoundError(f"no such file or folder: {root}")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    found: list[tuple[datetime, str, str, Path, Path | None]] = []
+    found: list[_Found] = []
     gbfs: dict[Path, dict[str, Path]] = {}
     for file in files:
         if file.name.startswith(".") or file.suffix.lower() == ".md":
@@ -152,6 +156,17 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
             gbfs.setdefault(file.parent, {})[kind] = file
         else:
             log.info("feed: %s is neither GBFS stations nor open-data history; skipped", file)
+    found += _gbfs_snapshots(gbfs, root)
+    if not found:
+        raise ValueError(f"no GBFS snapshot or open-data history file under {root}")
+    found.sort(key=lambda f: (f[0], f[1]))
+    frames = [Frame(i, fid, at, kind, p, info) for i, (at, fid, kind, p, info) in enumerate(found)]
+    return Recording(frames, ref)
+
+
+def _gbfs_snapshots(gbfs: dict[Path, dict[str, Path]], root: Path) -> list[_Found]:
+    """Each folder's GBFS snapshot (a status file, information beside it), at its feed time."""
+    found: list[_Found] = []
     for folder, kinds in gbfs.items():
         status = kinds.get("status")
         if status is None:
@@ -164,11 +179,7 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
             log.info("feed: %s has no feed time; skipped", status)
             continue
         found.append((at, _rel(folder, root), "gbfs", status, kinds.get("information")))
-    if not found:
-        raise ValueError(f"no GBFS snapshot or open-data history file under {root}")
-    found.sort(key=lambda f: (f[0], f[1]))
-    frames = [Frame(i, fid, at, kind, p, info) for i, (at, fid, kind, p, info) in enumerate(found)]
-    return Recording(frames, ref)
+    return found
 
 
 def _rel(path: Path, root: Path) -> str:

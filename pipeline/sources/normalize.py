@@ -216,31 +216,48 @@ def parse_latlon(value: Any) -> tuple[float | None, float | None]:
 # --- the one place a record is built ---------------------------------------
 
 
+@dataclass(slots=True)
+class RawStation:
+    """One station's values as a source gives them, before any check.
+
+    Every parser fills one from its own row shape (GBFS status + information,
+    the open-data CSV layouts, API records); :func:`make_record` is where they
+    are trusted or rejected. Counts and flags stay as the source wrote them.
+    Not frozen: one is built per row of every snapshot, and slots alone keep it cheap.
+    """
+
+    code: Any
+    last_reported: datetime
+    station_id: int | None = None
+    name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    capacity: Any = None
+    bikes: Any = None
+    mechanical: Any = None
+    ebike: Any = None
+    docks: Any = None
+    installed: Any = None
+    renting: Any = None
+    returning: Any = None
+    commune: str | None = None
+
+
 def make_record(
-    *,
-    code: Any,
-    station_id: int | None,
-    name: str | None,
-    lat: float | None,
-    lon: float | None,
-    capacity: Any,
-    bikes: Any,
-    mechanical: Any,
-    ebike: Any,
-    docks: Any,
-    installed: Any,
-    renting: Any,
-    returning: Any,
-    last_reported: datetime,
-    observed_at: datetime,
-    source: str,
-    ref: Reference,
-    commune: str | None = None,
+    raw: RawStation, *, observed_at: datetime, source: str, ref: Reference
 ) -> StationRecord:
-    """Validate and build one record; raises RowError with the rejection reason."""
-    code = "" if code is None else str(code).strip()
+    """Validate and build one record of a snapshot; raises RowError with the rejection reason.
+
+    Args:
+        raw: the station's values as its source gave them.
+        observed_at: when the snapshot was taken (UTC).
+        source: the source label (``gbfs``, ``opendata``, ``replay:<format>``).
+        ref: the reference tables (commune, arrondissement, codes by GBFS id).
+    """
+    code = "" if raw.code is None else str(raw.code).strip()
     if not code:
         raise RowError("missing station code")
+    last_reported = raw.last_reported
     if last_reported > observed_at + FUTURE_TOLERANCE:
         raise RowError(
             f"last_reported {format_timestamp(last_reported)} in the future of "
@@ -249,20 +266,20 @@ def make_record(
     located_commune, arrondissement = ref.locate(code)
     return StationRecord(
         station_code=code,
-        station_id=station_id,
-        name=name or None,
-        lat=lat,
-        lon=lon,
-        capacity=to_count(capacity, "capacity", required=False),
-        commune=located_commune or commune,
+        station_id=raw.station_id,
+        name=raw.name or None,
+        lat=raw.lat,
+        lon=raw.lon,
+        capacity=to_count(raw.capacity, "capacity", required=False),
+        commune=located_commune or raw.commune,
         arrondissement=arrondissement,
-        bikes_available=to_count(bikes, "bikes_available"),  # type: ignore[arg-type]
-        mechanical_available=to_count(mechanical, "mechanical_available", required=False),
-        ebike_available=to_count(ebike, "ebike_available", required=False),
-        docks_available=to_count(docks, "docks_available"),  # type: ignore[arg-type]
-        is_installed=to_flag(installed, "is_installed"),
-        is_renting=to_flag(renting, "is_renting"),
-        is_returning=to_flag(returning, "is_returning"),
+        bikes_available=to_count(raw.bikes, "bikes_available"),  # type: ignore[arg-type]
+        mechanical_available=to_count(raw.mechanical, "mechanical_available", required=False),
+        ebike_available=to_count(raw.ebike, "ebike_available", required=False),
+        docks_available=to_count(raw.docks, "docks_available"),  # type: ignore[arg-type]
+        is_installed=to_flag(raw.installed, "is_installed"),
+        is_renting=to_flag(raw.renting, "is_renting"),
+        is_returning=to_flag(raw.returning, "is_returning"),
         last_reported=last_reported,
         observed_at=observed_at,
         source=source,
@@ -302,21 +319,16 @@ def _dedupe(
         "stale_last_reported": 0,
         "duplicate_identical": 0,
     }
-    by_code: dict[str, int] = {}
+    first: dict[str, StationRecord] = {}
     conflicted: set[str] = set()
-    kept: list[StationRecord | None] = []
     for record in records:
-        first = by_code.get(record.station_code)
-        if first is None:
-            by_code[record.station_code] = len(kept)
-            kept.append(record)
+        seen = first.setdefault(record.station_code, record)
+        if seen is record:
             continue
-        kept.append(None)
-        if kept[first] == record:
+        if seen == record:
             oddities["duplicate_identical"] += 1
         else:
             conflicted.add(record.station_code)
-    out: list[StationRecord] = []
     for record, raw in zip(records, raws, strict=True):
         if record.station_code in conflicted:
             rejects.append(
@@ -327,10 +339,8 @@ def _dedupe(
                     origin,
                 )
             )
-    for record in kept:
-        if record is None or record.station_code in conflicted:
-            continue
-        out.append(record)
+    out = [r for code, r in first.items() if code not in conflicted]
+    for record in out:
         if record.capacity == 0:
             oddities["capacity_zero"] += 1
         elif record.capacity is not None and (

@@ -224,13 +224,25 @@ def read_recorded(
             continue
         for snap in result:
             units.append((snap.observed_at, order, lambda s=snap: [s]))
+    for snap in _gbfs_snapshots(gbfs, ref):
+        units.append((snap.observed_at, len(units), lambda s=snap: [s]))
+    units.sort(key=lambda u: (u[0], u[1]))
+    for when, _, load in units:
+        if keep is None or keep(when):
+            yield from load()
+
+
+def _gbfs_snapshots(
+    gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]], ref: Reference
+) -> Iterator[Snapshot]:
+    """Each GBFS status payload of a folder, joined with the folder's information file."""
     for folder, kinds in gbfs.items():
         infos = kinds.get("information", [])
         for status_path, status in kinds.get("status", []):
             info = infos[0][1] if infos else None
             if not infos:
                 log.warning("%s: no station_information beside it; names/capacity null", folder)
-            snap = parse_gbfs(
+            yield parse_gbfs(
                 info,
                 status,
                 origin=origin_of(status_path),
@@ -238,11 +250,6 @@ def read_recorded(
                 observed_at=feed_time(status) or _file_time(status_path),
                 ref=ref,
             )
-            units.append((snap.observed_at, len(units), lambda s=snap: [s]))
-    units.sort(key=lambda u: (u[0], u[1]))
-    for when, _, load in units:
-        if keep is None or keep(when):
-            yield from load()
 
 
 def _as_list(result: list[Snapshot] | dict[str, Any]) -> list[Snapshot]:
