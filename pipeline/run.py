@@ -232,13 +232,7 @@ def run(settings: RunSettings) -> RunSummary:
             bootstrap,
         )
         summary.ingest = ingest(
-            merged_snapshots(settings.raw, on_dates(settings.dates)),
-            bootstrap_servers=bootstrap,
-            topic=feed.topic,
-            dead_letter_topic=feed.dead_letter_topic,
-            polls_topic=feed.polls_topic,
-            heartbeat_s=feed.heartbeat_s,
-            stop=stop,
+            merged_snapshots(settings.raw, on_dates(settings.dates)), feed, stop=stop
         )
         log.info("ingest done: %s", summary.ingest.line())
 
