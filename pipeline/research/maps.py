@@ -224,7 +224,7 @@ def _floats(values: ArrayLike) -> NDArray[np.float64]:
     return array.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def plot_stations(
+def plot_stations(  # noqa: PLR0913 - matplotlib's own shape: the data, then keyword-only style options, each with its default
     ax: Axes,
     lat: ArrayLike,
     lon: ArrayLike,
