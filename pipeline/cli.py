@@ -99,7 +99,8 @@ def _compare(s: CompareSettings) -> int:
 def _history(s: HistorySettings) -> int:
     from pipeline.delta import history
 
-    _out("\n".join(history.run(s).lines()))
+    for line in history.run(s).lines():
+        _out(line)
     return 0
 
 
@@ -247,9 +248,10 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         "Spark Structured Streaming: Kafka -> Delta tables, indicators over time, alerts",
         "Read the status and polls topics with Spark and write under OUT: status/, polls/, "
         "indicators_station/, indicators_area/, alerts/ (also sent to the alerts topic) and "
-        "_rejected/, Delta tables by UTC date, each micro-batch committed once (keyed by query "
-        "and batch ids), one checkpoint (OUT/_checkpoints). Indicators are over the time each "
-        "state was in force. Re-running resumes from the checkpoint.",
+        "_rejected/, Delta tables partitioned by UTC date, each micro-batch committed once "
+        "(keyed by the query and batch ids), with one checkpoint (OUT/_checkpoints). "
+        "Indicators are over the time each state was in force. Re-running resumes from the "
+        "checkpoint.",
     ),
     "compare": (
         CompareSettings,
@@ -269,17 +271,20 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         HistorySettings,
         _history,
         "list each Delta table's versions and what wrote them",
-        "The newest versions of every Delta table under ROOT (a live processed/, a stream's "
-        "--out, one table): version, UTC commit time, operation, the micro-batch that wrote it, "
-        "its rows. Read with deltalake, no Spark; velib compare A@VERSION reads a version.",
+        "List the newest versions of every Delta table under ROOT (a live folder's "
+        "processed/, velib stream --out, or one table): version, commit time (UTC), "
+        "operation (WRITE, OPTIMIZE, VACUUM ...), the micro-batch that wrote it and its rows. "
+        "Read with deltalake, no Spark. A version number is what velib compare A@VERSION reads.",
     ),
     "compact": (
         CompactSettings,
         _compact,
         "compact old date partitions of Delta tables and vacuum removed files",
-        "Every Delta table under ROOT: each date partition but the newest becomes one file "
-        "(OPTIMIZE; the state table is not), files and log entries older than --retain hours go "
-        "(VACUUM). Safe while the stream writes; deltalake, no Spark. Prints one line.",
+        "For every Delta table under ROOT: rewrite each date partition but the newest that "
+        "holds several files as one file (OPTIMIZE), then delete the files no version newer "
+        "than --retain hours refers to (VACUUM) and the log entries as old; the stream's state "
+        "table is only vacuumed. Safe while the stream writes; velib run --live runs it every "
+        "compact.every_hours. Read and written with deltalake, no Spark. Prints one line.",
     ),
     "run": (
         RunSettings,

@@ -17,12 +17,14 @@ processing-time trigger, each stage a ``velib`` process of its own:
 * the forecaster (``velib forecast live``) appends every station's forecasts
   for the next hour to ``forecasts/`` each time the stream closes a window,
   with the model of ``velib forecast train`` (params.yaml ``forecast.model``);
-* every ``compact.every_hours``, ``velib compact`` tidies the Delta tables
-  while the stream writes (``logs/compact.log``; docs/live.md).
+* every ``compact.every_hours`` (first as soon as the tables exist) ``velib
+  compact`` tidies the Delta tables while the stream writes: old date
+  partitions compacted, removed files vacuumed after ``compact.retain_hours``.
 
 Everything lives under one folder (default ``data/live``): ``kafka/`` (broker
 log), ``archive/`` (raw polls, replayable), ``csv/``, ``processed/``,
-``forecasts/`` and ``logs/<stage>.log``. Restarting ``velib run --live`` resumes all of it.
+``forecasts/`` and ``logs/<stage>.log`` (``logs/compact.log`` too). Restarting
+``velib run --live`` resumes all of it.
 """
 
 from __future__ import annotations
@@ -221,9 +223,11 @@ class Supervisor:
 
 
 class Compaction:
-    """``velib compact`` on the live tables every ``every_hours`` (first at start), one at a time.
+    """``velib compact`` on the live tables every ``every_hours``, one run at a time.
 
-    A one-shot child: started when due, never restarted; a failure waits for the next turn.
+    A child process like the stages (its log in ``logs/compact.log``), but a
+    one-shot: it is started when due, never restarted; a failed run is reported
+    and the next one comes at the next interval.
     """
 
     def __init__(self, settings: RunSettings, env: dict[str, str]) -> None:
@@ -244,6 +248,10 @@ class Compaction:
             self.last = time.monotonic()
             self.stage.start()
         return None
+
+    def stop(self) -> None:
+        """Stop a run still going (its commits are atomic; what it wrote is vacuumed later)."""
+        self.stage.stop()
 
 
 def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
@@ -350,7 +358,7 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
         stack.callback(supervisor.stop)
         supervisor.start()
         compaction = Compaction(settings, env)
-        stack.callback(compaction.stage.stop)  # atomic commits: a stopped run loses nothing
+        stack.callback(compaction.stop)
         last = time.monotonic()
         facts: dict[str, Any] = {}
         broker_failures: list[float] = []

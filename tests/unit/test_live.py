@@ -259,5 +259,5 @@ def test_compaction_runs_velib_compact_when_due_one_run_at_a_time(
     clock.now += 3600
     compaction.tick()
     assert compaction.stage.process is not None  # a day later: again
-    compaction.stage.stop()
+    compaction.stop()
     assert compaction.stage.process.poll() is not None
