@@ -43,9 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import lifecycle
-from pipeline.settings.capture import CaptureSettings
-from pipeline.settings.forecast import LiveForecastSettings
-from pipeline.settings.run import RunSettings
+from pipeline.settings.run import RunSettings, Stages
 from pipeline.settings.tables import CompactSettings
 from pipeline.sources.archive import POLL
 from pipeline.stream.progress import progress
@@ -122,11 +120,14 @@ class Supervisor:
 
     Args:
         settings: the run's settings (``live_dir``, source, feed, intervals).
+        stages: every stage's settings, built with the run's (the forecaster's model).
         bootstrap: where Kafka is.
         env: the environment of every stage (Kafka and feed URLs set).
     """
 
-    def __init__(self, settings: RunSettings, bootstrap: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, settings: RunSettings, stages: Stages, bootstrap: str, env: dict[str, str]
+    ) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         root = settings.live_dir
@@ -172,7 +173,7 @@ class Supervisor:
                     "--out",
                     str(root / "forecasts"),
                     "--model",
-                    str(LiveForecastSettings.build().model),
+                    str(stages.forecast.model),
                 ),
                 env,
                 logs / "forecast.log",
@@ -230,8 +231,8 @@ class Compaction:
     and the next one comes at the next interval.
     """
 
-    def __init__(self, settings: RunSettings, env: dict[str, str]) -> None:
-        self.kept = CompactSettings.build()
+    def __init__(self, settings: RunSettings, kept: CompactSettings, env: dict[str, str]) -> None:
+        self.kept = kept
         self.tables = settings.live_dir / "processed"
         argv = _velib("compact", str(self.tables), "--retain", str(self.kept.retain_hours))
         self.stage = Stage("compact", argv, env, settings.live_dir / "logs" / "compact.log")
@@ -254,19 +255,18 @@ class Compaction:
         self.stage.stop()
 
 
-def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
+def status(settings: RunSettings, stages: Stages, bootstrap: str) -> dict[str, Any]:
     """What the live chain has done so far (cheap enough to run every interval)."""
     from pipeline.kafka import clients
-    from pipeline.settings.ingest import IngestSettings
 
     root = settings.live_dir
-    ingest = IngestSettings.build({"source": settings.source})
+    ingest = stages.ingest
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     out: dict[str, Any] = {
         "polls_today": len(list((root / "archive" / settings.source / day).glob(f"*/{POLL}")))
     }
     try:
-        group = CaptureSettings.build().group
+        group = stages.capture.group
         consumer = clients.consumer(bootstrap, group, request_timeout_ms=5000)
         try:
             from kafka import TopicPartition
@@ -340,12 +340,14 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
     """Run the chain until SIGINT/SIGTERM; return the last status and the restarts."""
     from pipeline.localfeed.job import serve_in_thread
 
+    stages = settings.stages()  # every stage's settings, checked before anything starts
     settings.live_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     with ExitStack() as stack:
         stop = stack.enter_context(lifecycle.stop_on_signals())
         bootstrap, broker = stack.enter_context(kafka(settings))
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        stages = stages.on(bootstrap)
         if settings.local_feed is not None:
             feed = stack.enter_context(serve_in_thread(settings))
             _resume_feed(feed, settings.live_dir / "archive", settings.source)
@@ -354,10 +356,10 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
                 feed.opendata_url,
             )
             log.info("local feed of %s on %s", settings.local_feed, feed.url)
-        supervisor = Supervisor(settings, bootstrap, env)
+        supervisor = Supervisor(settings, stages, bootstrap, env)
         stack.callback(supervisor.stop)
         supervisor.start()
-        compaction = Compaction(settings, env)
+        compaction = Compaction(settings, stages.compact, env)
         stack.callback(compaction.stop)
         last = time.monotonic()
         facts: dict[str, Any] = {}
@@ -371,7 +373,7 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
                 log.info("%s", compacted)
             if time.monotonic() - last >= settings.status_every_s:
                 last = time.monotonic()
-                facts = status(settings, bootstrap)
+                facts = status(settings, stages, bootstrap)
                 log.info("%s", status_line(facts, supervisor.restarts()))
         log.info("stopping the live chain")
     return {

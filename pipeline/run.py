@@ -215,6 +215,7 @@ def run(settings: RunSettings) -> RunSummary:
     from pipeline.stream.export import export_tables
     from pipeline.stream.job import run as run_stream
 
+    stages = settings.stages()  # every stage's settings, checked before anything starts
     _reset(settings.csv_out, settings.out, settings.stream_dir, settings.capture_offsets)
     summary = RunSummary()
     with ExitStack() as stack:
@@ -222,17 +223,17 @@ def run(settings: RunSettings) -> RunSummary:
         bootstrap = settings.bootstrap_servers
         if bootstrap is None:
             bootstrap = stack.enter_context(LocalBroker()).bootstrap
-        feed, stream = settings.ingest(bootstrap), settings.stream(bootstrap)
+        stages = stages.on(bootstrap)
         summary.bootstrap_servers = bootstrap
         log.info(
             "replaying %s%s into %s on %s",
             ", ".join(map(str, settings.raw)),
             " on Paris dates {}..{}".format(*settings.dates) if settings.dates else "",
-            stream.topic,
+            stages.stream.topic,
             bootstrap,
         )
         summary.ingest = ingest(
-            merged_snapshots(settings.raw, on_dates(settings.dates)), feed, stop=stop
+            merged_snapshots(settings.raw, on_dates(settings.dates)), stages.ingest, stop=stop
         )
         log.info("ingest done: %s", summary.ingest.line())
 
@@ -242,13 +243,13 @@ def run(settings: RunSettings) -> RunSummary:
 
         def _capture() -> None:
             try:
-                captured["summary"] = run_capture(settings.capture(bootstrap), stop)
+                captured["summary"] = run_capture(stages.capture, stop)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 errors.append(exc)
 
         worker = threading.Thread(target=_capture, name="capture", daemon=True)
         worker.start()
-        summary.stream = run_stream(stream, _spark_session(stack)).as_dict()
+        summary.stream = run_stream(stages.stream, _spark_session(stack)).as_dict()
         worker.join()
         if errors:
             raise errors[0]
