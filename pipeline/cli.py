@@ -4,7 +4,9 @@ Every subcommand's options are generated from its settings class
 (:mod:`pipeline.settings`), so ``--help`` shows each effective default and where
 it can be changed; a handler builds the settings, calls the stage's
 ``run(settings)`` and writes its one-line summary on stdout (logs go to
-stderr). Any error a user can fix is one line on stderr and exit status 2.
+stderr). An error a user can fix (:class:`pipeline.settings.declare.UserError`, a
+refused Kafka login, an argparse usage error) is one line on stderr and exit status 2;
+any other exception is a bug and keeps its traceback.
 Stages never import this module.
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 from pipeline.kafka.security import KafkaSecurity
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.compare import CompareSettings
-from pipeline.settings.declare import Settings, add_options, overrides_from
+from pipeline.settings.declare import Settings, UserError, add_options, overrides_from
 from pipeline.settings.forecast import (
     EvaluateSettings,
     LiveForecastSettings,
@@ -381,15 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_error(exc: BaseException) -> str | None:
     """The one line to show for an error the user can fix, or None for a bug."""
-    from kafka.errors import KafkaError
-
-    from pipeline.kafka.broker import BrokerError
     from pipeline.kafka.security import refused_login
 
-    login = refused_login(exc)  # wrong credentials, from any stage and client
+    login = refused_login(exc)  # wrong credentials, from any stage and client (Spark's too)
     if login is not None:
         return login
-    if isinstance(exc, ValueError | OSError | BrokerError | KafkaError):
+    if isinstance(exc, UserError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
 

@@ -22,6 +22,7 @@ from pipeline.clock import paris_date, paris_dates
 from pipeline.delta.read import AsOf
 from pipeline.record import StationRecord, format_timestamp
 from pipeline.research.tables import is_processed, read_status, status_frame
+from pipeline.settings.declare import BadInput, MissingInput
 from pipeline.sources.names import repair_text
 
 
@@ -62,9 +63,9 @@ def parse_dates(text: str) -> tuple[date, date]:
     try:
         lo, hi = date.fromisoformat(first), date.fromisoformat(last or first)
     except ValueError:
-        raise ValueError(f"bad date range {text!r}: expected YYYY-MM-DD[:YYYY-MM-DD]") from None
+        raise BadInput(f"bad date range {text!r}: expected YYYY-MM-DD[:YYYY-MM-DD]") from None
     if hi < lo:
-        raise ValueError(f"bad date range {text!r}: end before start")
+        raise BadInput(f"bad date range {text!r}: end before start")
     return lo, hi
 
 
@@ -87,12 +88,12 @@ def load_snapshot_set(
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no such file or folder: {path}")
+        raise MissingInput(f"no such file or folder: {path}")
     rejected = 0
     if is_processed(path):
         df = read_status(path, as_of)
     elif as_of is not None:
-        raise ValueError(f"{path} holds no Delta tables: it has no version {as_of} to read")
+        raise BadInput(f"{path} holds no Delta tables: it has no version {as_of} to read")
     else:
         records: list[StationRecord] = []
         keep = (lambda t: dates[0] <= paris_date(t) <= dates[1]) if dates else None
@@ -114,7 +115,7 @@ def materialize(path: str, rev: str, repo: Path, workdir: Path) -> Path:
 
     fs = DVCFileSystem(repo=str(repo), rev=rev)
     if not fs.exists(path):
-        raise FileNotFoundError(f"{path} does not exist at revision {rev}")
+        raise MissingInput(f"{path} does not exist at revision {rev}")
     dest = Path(workdir) / rev.replace("/", "_") / Path(path).name
     dest.parent.mkdir(parents=True, exist_ok=True)
     fs.get(path, str(dest), recursive=True)
@@ -134,6 +135,6 @@ def load_sides(a: Side, b: Side, repo: Path) -> tuple[Loaded, Loaded]:
             path = materialize(side.path, side.rev, repo, Path(tmp)) if side.rev else side.path
             df, rejected = load_snapshot_set(Path(path), side.dates, side.as_of)
             if df.empty:
-                raise ValueError(f"no station records in {side.label()}")
+                raise BadInput(f"no station records in {side.label()}")
             loaded.append(Loaded(side, df, rejected))
     return loaded[0], loaded[1]

@@ -25,6 +25,7 @@ import pandas as pd
 from pipeline.clock import paris_date, paris_dates, paris_midnight
 from pipeline.forecast import bundle, climatology, features, history, model, observations, targets
 from pipeline.settings import project
+from pipeline.settings.declare import BadInput
 from pipeline.settings.forecast import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def run(s: TrainSettings) -> TrainSummary:
     obs, polls, inferred = observations.load(s.processed, s.dates, stale)
     summary = TrainSummary(len(obs), len(polls), inferred_polls=inferred)
     if obs.empty:
-        raise ValueError(f"no observation in {s.processed} on the dates asked")
+        raise BadInput(f"no observation in {s.processed} on the dates asked")
     days = sorted(set(paris_dates(obs["observed_at"])))
     summary.days = len(days)
     base = training_rows(obs, polls, step)
@@ -120,7 +121,7 @@ def run(s: TrainSettings) -> TrainSummary:
             members.append(member)
             summary.members.append(paris_date(cutoff).isoformat())
     if not members:
-        raise ValueError(f"too little data in {s.processed} to fit any model")
+        raise BadInput(f"too little data in {s.processed} to fit any model")
     facts = {
         "horizons": list(targets.HORIZONS),
         "step": s.every,

@@ -49,6 +49,7 @@ from pipeline.kafka.broker_files import (
 )
 from pipeline.kafka.security import MASK, KafkaSecurity
 from pipeline.settings import project
+from pipeline.settings.declare import UserError
 from pipeline.settings.local import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ STORAGE_TOOL = "kafka.tools.StorageTool"
 DEFAULT_HEAP = "512m"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(UserError, RuntimeError):
     """The broker could not be started; the message carries its log tail."""
 
 

@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.localfeed.shapes import REPORT_COLUMN, Payloads, gbfs_payloads, history_payloads
+from pipeline.settings.declare import BadInput, MissingInput
 from pipeline.sources.normalize import Reference, RowError, default_reference, paris_local_to_utc
 from pipeline.sources.parsers import ID_COLUMN, SnapshotError, feed_time
 from pipeline.sources.recorded import name_time, read_payload
@@ -138,7 +139,7 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
     """
     root = Path(path)
     if not root.exists():
-        raise FileNotFoundError(f"no such file or folder: {root}")
+        raise MissingInput(f"no such file or folder: {root}")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     found: list[_Found] = []
     gbfs: dict[Path, dict[str, Path]] = {}
@@ -158,7 +159,7 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
             log.info("feed: %s is neither GBFS stations nor open-data history; skipped", file)
     found += _gbfs_snapshots(gbfs, root)
     if not found:
-        raise ValueError(f"no GBFS snapshot or open-data history file under {root}")
+        raise BadInput(f"no GBFS snapshot or open-data history file under {root}")
     found.sort(key=lambda f: (f[0], f[1]))
     frames = [Frame(i, fid, at, kind, p, info) for i, (at, fid, kind, p, info) in enumerate(found)]
     return Recording(frames, ref)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.settings.declare import MissingInput
 from pipeline.sources.archive import is_archive, read_archive
 from pipeline.sources.normalize import (
     DERIVED_STATION_IDS,
@@ -205,7 +206,7 @@ def read_recorded(
     ref = ref or default_reference()
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(path)
+        raise MissingInput(f"no such file or folder: {path}")
     if is_archive(path):  # polls kept by `velib ingest --archive`: replayed as they were
         yield from (s for s in read_archive(path, ref) if keep is None or keep(s.observed_at))
         return
