@@ -115,16 +115,22 @@ def _compact(s: CompactSettings) -> int:
 
 
 def _run(s: RunSettings) -> int:
-    from pipeline import live, run
-
     if s.live:
-        result = live.run_live(s)
-        _out(live.status_line(result["status"], result["restarts"]))
-        return 0
+        return _run_live(s)
+    from pipeline import run
+
     for line in run.run(s).lines():
         _out(line)
     shown = [_relative(p) for p in (s.csv_out, s.out, s.metrics)]
     _out(f"outputs: {shown[0]} (CSV), {shown[1]} (Parquet), {shown[2]} (metrics)")
+    return 0
+
+
+def _run_live(s: RunSettings) -> int:
+    from pipeline import live  # only here: a replay (the DVC stream stage) never imports it
+
+    result = live.run_live(s)
+    _out(live.status_line(result["status"], result["restarts"]))
     return 0
 
 
