@@ -17,7 +17,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipeline.kafka.security import KafkaSecurity
 from pipeline.settings.capture import CaptureSettings
@@ -43,7 +43,7 @@ Handler = Callable[[Any], int]
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (with a hint), not the whole usage text."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """Print one line and exit 2."""
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
@@ -121,7 +121,7 @@ def _run(s: RunSettings) -> int:
 
     for line in run.run(s).lines():
         _out(line)
-    shown = [_relative(p) for p in (s.csv_out, s.out, s.metrics)]
+    shown = [_relative(p) if p is not None else "-" for p in (s.csv_out, s.out, s.metrics)]
     _out(f"outputs: {shown[0]} (CSV), {shown[1]} (Parquet), {shown[2]} (metrics)")
     return 0
 

@@ -76,7 +76,7 @@ class Stage:
     next_start: float = 0.0
     _log: IO[bytes] | None = field(default=None, repr=False)
 
-    def start(self) -> None:
+    def start(self) -> subprocess.Popen[bytes]:
         """Start (or restart) the process, its output appended to its log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._log is not None:  # a restart: the previous process's handle
@@ -91,6 +91,7 @@ class Stage:
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         self.started_at = time.monotonic()
+        return self.process
 
     def exited(self) -> int | None:
         """The exit code when the process is gone, else None."""
@@ -183,8 +184,7 @@ class Supervisor:
     def start(self) -> None:
         """Start every stage (stream and capture first, so they are ready for ingest)."""
         for stage in self.stages:
-            stage.start()
-            log.info("started %s (pid %d)", stage.name, stage.process.pid)  # type: ignore[union-attr]
+            log.info("started %s (pid %d)", stage.name, stage.start().pid)
 
     def watch(self) -> list[str]:
         """Restart what exited (with backoff); return what happened, one line each."""

@@ -118,15 +118,15 @@ def add_climatology(f: pd.DataFrame, clim: Climatology | Mapping[date, Climatolo
     else:
         days = paris_dates(f["issued_at"])
         groups = [(f.index[days == d], c) for d, c in clim.items()]
-    for c in ("clim_target", "clim_last", "clim_pempty", "clim_pfull"):
-        f[c] = np.nan
-    for idx, c in groups:
+    for column in ("clim_target", "clim_last", "clim_pempty", "clim_pfull"):
+        f[column] = np.nan
+    for idx, table in groups:
         if len(idx) == 0:
             continue
         sub = f.loc[idx]
-        at_t = climatology.lookup(c, sub["station_code"], sub["target_at"])
+        at_t = climatology.lookup(table, sub["station_code"], sub["target_at"])
         at_l = climatology.lookup(
-            c, sub["station_code"], sub["last_obs_at"].fillna(sub["issued_at"])
+            table, sub["station_code"], sub["last_obs_at"].fillna(sub["issued_at"])
         )
         f.loc[idx, "clim_target"] = at_t["bikes"].to_numpy()
         f.loc[idx, "clim_pempty"] = at_t["empty"].to_numpy()

@@ -23,6 +23,7 @@ def run(settings: FeedSettings, ready: Callable[[FeedServer], None] | None = Non
         UserError: a bad fault spec, nothing to serve in the recording, or a port
             that cannot be bound.
     """
+    assert settings.recording is not None  # FeedSettings.check refuses a missing one
     faults = parse_faults(settings.faults, seed=settings.seed)
     try:
         server = FeedServer(

@@ -191,7 +191,7 @@ def _open_text(path: Path) -> io.TextIOBase:
     with path.open("rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
     raw = gzip.open(path, "rb") if gz else path.open("rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")  # type: ignore[arg-type]
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
 
 
 def _text(path: Path) -> str:

@@ -160,7 +160,7 @@ def heatmap_figure(
     norm = image.norm
     for (i, j), value in np.ndenumerate(data):
         if np.isfinite(value) and data.size <= 24 * 16:
-            color = "white" if norm(value) < 0.55 else "black"
+            color = "white" if float(np.asarray(norm(value))) < 0.55 else "black"
             note = "" if notes is None else str(notes.iat[i, j])
             lift = 0.14 if note else 0.0
             ax.text(j, i - lift, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)

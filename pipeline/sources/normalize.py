@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from pipeline.clock import PARIS
 from pipeline.record import StationRecord, format_timestamp, parse_timestamp
@@ -137,6 +137,14 @@ def default_reference() -> Reference:
 
 
 # --- value converters (raise RowError with a readable reason) --------------
+
+
+@overload
+def to_count(value: Any, name: str, *, required: Literal[True] = ...) -> int: ...
+
+
+@overload
+def to_count(value: Any, name: str, *, required: bool) -> int | None: ...
 
 
 def to_count(value: Any, name: str, *, required: bool = True) -> int | None:
@@ -273,10 +281,10 @@ def make_record(
         capacity=to_count(raw.capacity, "capacity", required=False),
         commune=located_commune or raw.commune,
         arrondissement=arrondissement,
-        bikes_available=to_count(raw.bikes, "bikes_available"),  # type: ignore[arg-type]
+        bikes_available=to_count(raw.bikes, "bikes_available"),
         mechanical_available=to_count(raw.mechanical, "mechanical_available", required=False),
         ebike_available=to_count(raw.ebike, "ebike_available", required=False),
-        docks_available=to_count(raw.docks, "docks_available"),  # type: ignore[arg-type]
+        docks_available=to_count(raw.docks, "docks_available"),
         is_installed=to_flag(raw.installed, "is_installed"),
         is_renting=to_flag(raw.renting, "is_renting"),
         is_returning=to_flag(raw.returning, "is_returning"),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,7 +62,13 @@ class Snapshot:
 
 
 class SnapshotError(ValueError):
-    """A whole payload that cannot be read (its message is the reason)."""
+    """A whole payload that cannot be read (its message is the reason).
+
+    A failed live poll also keeps what the server said (the archive records it).
+    """
+
+    status: int | None = None
+    body_head: str | None = None
 
 
 def failed_snapshot(
@@ -314,7 +320,7 @@ def api_record_builder(
 
 
 def parse_opendata_records(
-    records: list[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
     *,
     origin: str,
     observed_at: datetime,
@@ -325,7 +331,7 @@ def parse_opendata_records(
     ref = ref or default_reference()
     rows = [r.get("fields", r) if isinstance(r, Mapping) else r for r in records]
     build = api_record_builder(observed_at, source, ref)
-    kept, rejects, odd = collect(rows, build, origin)  # type: ignore[arg-type]
+    kept, rejects, odd = collect(rows, build, origin)
     return Snapshot(observed_at, source, origin, kept, rejects, odd)
 
 

@@ -215,7 +215,7 @@ def read_recorded(
     for order, file in enumerate(_data_files(path)):
         when = name_time(file)
         if when is not None and ".csv" in file.name.lower():
-            units.append((when, order, lambda f=file: _as_list(_read_file(f, ref))))
+            units.append((when, order, _later(file, ref)))
             continue
         result = _read_file(file, ref)
         if isinstance(result, dict):
@@ -224,9 +224,9 @@ def read_recorded(
             )
             continue
         for snap in result:
-            units.append((snap.observed_at, order, lambda s=snap: [s]))
+            units.append((snap.observed_at, order, _now(snap)))
     for snap in _gbfs_snapshots(gbfs, ref):
-        units.append((snap.observed_at, len(units), lambda s=snap: [s]))
+        units.append((snap.observed_at, len(units), _now(snap)))
     units.sort(key=lambda u: (u[0], u[1]))
     for when, _, load in units:
         if keep is None or keep(when):
@@ -251,6 +251,16 @@ def _gbfs_snapshots(
                 observed_at=feed_time(status) or _file_time(status_path),
                 ref=ref,
             )
+
+
+def _later(file: Path, ref: Reference) -> Callable[[], list[Snapshot]]:
+    """A file's snapshots, parsed when asked (a long history is not held in memory)."""
+    return lambda: _as_list(_read_file(file, ref))
+
+
+def _now(snap: Snapshot) -> Callable[[], list[Snapshot]]:
+    """A snapshot already parsed."""
+    return lambda: [snap]
 
 
 def _as_list(result: list[Snapshot] | dict[str, Any]) -> list[Snapshot]:

@@ -78,10 +78,11 @@ def supervisor(
     settings = RunSettings.build({"live_dir": str(tmp_path / "live")})
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(self: Stage) -> None:
+    def start(self: Stage) -> subprocess.Popen[bytes]:
         self.process = subprocess.Popen(["sleep", "300"])
         started.append(self.process)
         self.started_at = clock.now
+        return self.process
 
     monkeypatch.setattr(Stage, "start", start)
     sup = Supervisor(settings, settings.stages(), "localhost:9092", {"PATH": "/bin"})
