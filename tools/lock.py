@@ -9,6 +9,10 @@ walking each distribution's requirements from those of the purpose. The Makefile
 installs a purpose with ``pip install --require-hashes --no-deps`` on the lines
 tagged ``core`` or that purpose, so ``make lint`` never installs JupyterLab.
 
+The pins are what pip resolved for the interpreter of the venv (CPython 3.11.7 for the
+committed lock): JupyterLab's soupsieve 4.1.3 asks for 3.11.5 or later, so ``make lab``
+and ``make install`` need that; ``make lint``, ``make test-fast`` and ``make test`` do not.
+
 Usage: ``python tools/lock.py OUTPUT`` (the venv's python).
 """
 
