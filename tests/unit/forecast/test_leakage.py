@@ -54,6 +54,7 @@ def tables(two_days):
     return read_table(two_days, "status", cols), read_table(two_days, "polls")
 
 
+@pytest.mark.slow  # forecasts every station of the real slice six times per issue time
 @pytest.mark.parametrize("local", TIMES)
 def test_forecasts_ignore_everything_at_or_after_issue_time(tables, tiny_model, local):
     status, polls = tables
