@@ -6,7 +6,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PY_STAMP   := $(VENV)/.installed
 JARS_STAMP := jvm/lib/.resolved
 PYTEST_ARGS ?=
 
@@ -17,18 +16,32 @@ help: ## Show this help
 # install of a flat layout: nothing to act on, so it is filtered out of the install output.
 QUIET_PIP := PYTHONWARNINGS="ignore:Editable installation"
 
-$(PY_STAMP): pyproject.toml requirements.lock
+# The Python side, by purpose: a target needs the package's own dependencies (core) and
+# one or more extras of pyproject.toml. Each purpose installs the lines of requirements.lock
+# tagged with it (pinned, hash-checked, no resolution), then the package itself (editable,
+# no dependencies); a stamp per purpose says it is done. Nothing here needs Java or Maven.
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "velib-paris needs Python 3.11+; set PYTHON=/path/to/python3.11")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(QUIET_PIP) $(BIN)/python -m pip install -q -c requirements.lock -e '.[dev,research,bench]'
+
+$(VENV)/.installed-%: pyproject.toml requirements.lock | $(BIN)/python
+	grep -E '# for:( [a-z]+)* (core|$*)( |$$)' requirements.lock > $(VENV)/lock-$*.txt
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(VENV)/lock-$*.txt
+	$(QUIET_PIP) $(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
+
+py = $(foreach purpose,$(1),$(VENV)/.installed-$(purpose))
+PY_LINT     := $(call py,lint)
+PY_TEST     := $(call py,test research)
+PY_RESEARCH := $(call py,research)
 
 # Batch mode, no colours; Maven 3.8 still writes colour resets (ESC[0m) to both streams,
 # so its output is stripped of ANSI codes (errors stay readable in plain logs).
 MVN := mvn -q -B -Dstyle.color=never
 NO_ANSI := sed -e $$'s/\033\[[0-9;]*m//g'
 
+# The JVM side, only for the targets that start Kafka or Spark.
 $(JARS_STAMP): jvm/kafka/pom.xml jvm/spark/pom.xml jvm/delta/pom.xml
 	@command -v java >/dev/null || { echo "Java 17+ is needed (java not on PATH)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (mvn not on PATH)"; exit 1; }
@@ -39,11 +52,11 @@ $(JARS_STAMP): jvm/kafka/pom.xml jvm/spark/pom.xml jvm/delta/pom.xml
 	done
 	@touch $@
 
-install: $(PY_STAMP) $(JARS_STAMP) ## Create .venv (pinned packages) and fetch the JVM jars from Maven Central
+install: $(call py,lint test research lab bench) $(JARS_STAMP) ## Everything: .venv with every extra (pinned, hashed) and the JVM jars from Maven Central
 
 jars: $(JARS_STAMP) ## Fetch the Kafka broker, Spark's Kafka connector and Delta Lake jars into jvm/lib
 
-run: install ## The main job on the bundled real sample: broker, ingest, capture, stream
+run: $(call py,core) $(JARS_STAMP) ## The main job on the bundled real sample: broker, ingest, capture, stream
 	$(BIN)/velib run
 
 # `make live` demos live collection offline: the local feed replays LOCAL_FEED at FEED_SPEED.
@@ -51,20 +64,20 @@ run: install ## The main job on the bundled real sample: broker, ingest, capture
 LOCAL_FEED ?= data/raw/opendata-history
 FEED_SPEED ?= 120
 LIVE_INTERVAL ?= 5
-live: install ## Live collection until Ctrl-C: broker, ingest + archive, capture, stream (data/live)
+live: $(PY_RESEARCH) $(JARS_STAMP) ## Live collection until Ctrl-C: broker, ingest + archive, capture, stream (data/live)
 	$(BIN)/velib run --live $(if $(LOCAL_FEED),--local-feed $(LOCAL_FEED) --feed-speed $(FEED_SPEED) --interval $(LIVE_INTERVAL))
 
 SOAK_ARGS ?=
-soak: install ## Soak the live chain: faults, kill -9 of each stage, exactly-once checks (~5 min)
+soak: $(PY_TEST) $(JARS_STAMP) ## Soak the live chain: faults, kill -9 of each stage, exactly-once checks (~5 min)
 	$(BIN)/python -m soak $(SOAK_ARGS)
 
-test: install ## The whole test suite (unit, property, integration on a real broker and Spark)
+test: $(PY_TEST) $(JARS_STAMP) ## The whole test suite (unit, property, integration on a real broker and Spark)
 	$(BIN)/pytest -rs $(PYTEST_ARGS)
 
-test-fast: install ## Unit and property tests only
+test-fast: $(PY_TEST) ## Unit and property tests only (no Java needed)
 	$(BIN)/pytest -rs -m "not integration and not spark and not slow" $(PYTEST_ARGS)
 
-bench: install ## Throughput and memory ratios; writes reports/bench/latest.json
+bench: $(PY_TEST) $(call py,bench) $(JARS_STAMP) ## Throughput and memory ratios; writes reports/bench/latest.json
 	$(BIN)/python -m bench
 
 # DVC stage commands call `python`: the venv must come first on PATH.
@@ -74,39 +87,44 @@ DVC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc
 # the token stays on either way.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: install ## JupyterLab on the project's environment (notebooks open as notebooks)
+lab: $(PY_RESEARCH) $(call py,lab) ## JupyterLab on the project's environment (notebooks open as notebooks)
 	$(BIN)/python -m ipykernel install --sys-prefix --name velib --display-name "Python (velib)" >/dev/null
 	@test -z "$(LAB_ROOT)" || echo "lab: running as root, so JupyterLab gets --allow-root (the token is kept)"
 	PATH="$(abspath $(BIN)):$$PATH" JUPYTERLAB_SETTINGS_DIR=.jupyter/lab/user-settings \
 		$(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT)
 
-repro: install ## dvc repro: the research pipeline from data/raw to figures and metrics
+repro: $(PY_RESEARCH) $(JARS_STAMP) ## dvc repro: the research pipeline from data/raw to figures and metrics
 	$(DVC) repro
 
 # `dvc metrics show` is one row with a column per key of every file (1,000+ columns):
 # analysis/show_metrics.py prints each file's keys one per line, within 120 columns.
-metrics: install ## Every metric, one key per line (fits 120 columns), and dvc plots show (dvc_plots/)
+metrics: $(PY_RESEARCH) ## Every metric, one key per line (fits 120 columns), and dvc plots show (dvc_plots/)
 	@set -o pipefail; $(DVC) metrics show --json | $(BIN)/python -m analysis.show_metrics
 	$(DVC) plots show
 
-broker: install ## A local Kafka broker in the foreground (Ctrl-C stops it)
+broker: $(call py,core) $(JARS_STAMP) ## A local Kafka broker in the foreground (Ctrl-C stops it)
 	$(BIN)/velib broker
 
-lint: install ## ruff check and format check
+lint: $(PY_LINT) ## ruff (with the complexity rules), format check and mypy (no Java needed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
-format: install ## ruff format and safe fixes
+format: $(PY_LINT) ## ruff format and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-lock: ## Re-resolve requirements.lock from pyproject.toml (maintainers)
-	rm -rf /tmp/velib-lock && $(PYTHON) -m venv /tmp/velib-lock
-	/tmp/velib-lock/bin/pip install -q --upgrade pip
-	/tmp/velib-lock/bin/pip install -q -e '.[dev,research,bench]'
-	/tmp/velib-lock/bin/pip freeze --exclude-editable > requirements.lock
+# LOCK_ARGS="-c requirements.lock.old" keeps the versions of an older lock (pip constraints).
+LOCK_VENV := /tmp/velib-lock
+LOCK_ARGS ?=
+lock: ## Re-resolve requirements.lock from pyproject.toml: pins, hashes, purposes (maintainers)
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip
+	$(QUIET_PIP) $(LOCK_VENV)/bin/pip install -q $(LOCK_ARGS) -e '.[dev]'
+	$(LOCK_VENV)/bin/python tools/lock.py requirements.lock
 
-clean: ## Remove produced data, caches and the venv (raw data is kept)
+clean: ## Remove produced data, models, caches and the venv (raw data and tracked files are kept)
 	rm -rf $(VENV) jvm/lib data/interim data/processed data/run reports/bench/*.log \
-		build reports/figures reports/compare dvc_plots
+		build reports/figures reports/compare dvc_plots .pytest_cache .mypy_cache .ruff_cache
+	rm -rf models data/forecast  # the forecast stage's outputs: nothing in them is tracked
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -28,8 +28,9 @@ areas_shown = 6
 # %%
 import pandas as pd
 
+from pipeline import clock
 from pipeline.research import figures, observation, tables
-from pipeline.research.figures import Line
+from pipeline.research.figures import Coverage, Line
 
 NAME = "01-availability-over-time"
 root = tables.project_root()
@@ -70,13 +71,15 @@ fig = figures.coverage_figure(
         Line("mechanical", network["mechanical_mean"], "#4c72b0"),
         Line("e-bike", network["ebike_mean"], "#55a868"),
     ],
-    [Line("network", network["coverage"], "#333333")],
+    Coverage(
+        [Line("network", network["coverage"], "#333333")],
+        min_coverage,
+        stations=stations[NETWORK],
+        polls=poll_times,
+    ),
     title="Vélib' bikes available per station known, across the network",
     ylabel="bikes per station",
-    min_coverage=min_coverage,
     caption=caption,
-    stations=stations[NETWORK],
-    polls=poll_times,
 )
 _ = tables.save_figure(fig, fig_dir / "network_bikes.png", close=False)
 
@@ -105,13 +108,15 @@ per_area = {
 labels = {name: f"{name} ({stations[('commune', name)]} stations)" for name in per_area}
 fig = figures.coverage_figure(
     [Line(labels[name], s["occupancy_mean"]) for name, s in per_area.items()],
-    [Line(labels[name], s["coverage"]) for name, s in per_area.items()],
+    Coverage(
+        [Line(labels[name], s["coverage"]) for name, s in per_area.items()],
+        min_coverage,
+        polls=poll_times,
+    ),
     title="Mean station occupancy (bikes / (bikes + docks)) per commune",
     ylabel="occupancy (%)",
-    min_coverage=min_coverage,
     caption=caption,
     percent=True,
-    polls=poll_times,
 )
 _ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 
@@ -125,7 +130,7 @@ _ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)
 # poll observed, each weighing its known stations.
 
 # %%
-local = tables.local_naive(index)
+local = clock.local_naive(index)
 polls_in = area[area["area_level"] == "network"].set_index("window_start")["polls"].reindex(index)
 series = pd.DataFrame(
     {

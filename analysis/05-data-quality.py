@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline import vocabulary
+from pipeline import clock, vocabulary
 from pipeline.record import is_placeholder
 from pipeline.research import figures, observation, tables
 
@@ -113,7 +113,7 @@ _ = tables.save_figure(fig, root / figures_dir / NAME / "data_quality.png", clos
 
 # %%
 ok = polls["ok"].fillna(False).astype(bool)
-local = polls["observed_at"].dt.tz_convert(tables.PARIS_TZ)
+local = clock.paris_times(polls["observed_at"])
 day = local.dt.strftime("%a %d %b")
 order = sorted(day.unique(), key=lambda d: local[day == d].min())
 per_day = pd.DataFrame({"ok": day[ok].value_counts(), "failed": day[~ok].value_counts()})
@@ -162,7 +162,7 @@ else:
 gaps_ax.set_title("Gap between consecutive polls", fontsize=10)
 gaps_ax.set_xlabel("minutes (log)")
 gaps_ax.set_ylabel("gaps")
-when = tables.local_naive(polls["observed_at"])
+when = clock.local_naive(polls["observed_at"])
 over_time.plot(
     when[ok],
     listed,

@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline import vocabulary
+from pipeline import clock, vocabulary
 from pipeline.research import episodes, figures, heatmaps, observation, tables
 
 NAME = "06-empty-full-episodes"
@@ -310,7 +310,7 @@ stations = tables.stations_per_area(tables.read_table(processed, "indicators_sta
 old_days = heatmaps.hourly_cells(network, stations[("network", "all")], observed_only=False)
 old_days = old_days[old_days["coverage"] >= min_coverage].groupby("hour").size().reindex(range(24))
 opened = found[~found["left_censored"]]
-opened_hour = observation.paris_hour(opened["start"]).to_numpy()
+opened_hour = clock.paris_hour(opened["start"]).to_numpy()
 old_starts = opened.groupby([opened_hour, opened["condition"]]).size().unstack()
 old_starts = old_starts.reindex(index=range(24), columns=list(episodes.CONDITIONS)).fillna(0)
 per_day = old_starts.div(old_days, axis=0)

@@ -41,12 +41,12 @@ def observations_of(history: Path) -> pd.DataFrame:
 
 def stage_forecast(p: dict[str, Any]) -> dict[str, Any]:
     """Seconds to train one member on every day, and to forecast one issue time."""
+    from pipeline.clock import PARIS, paris_dates, paris_midnight
     from pipeline.forecast import climatology, observations, predict, train
-    from pipeline.forecast.calendar import PARIS, paris_day, paris_midnight
 
     obs = observations_of(Path(p["history"]))
     polls = observations.poll_times(obs)
-    days = sorted(set(paris_day(obs["observed_at"])))
+    days = sorted(set(paris_dates(obs["observed_at"])))
     settings = _settings()
     t0, c0 = time.perf_counter(), time.process_time()
     base = train.training_rows(obs, polls, pd.Timedelta(minutes=15))

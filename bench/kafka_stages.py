@@ -17,6 +17,8 @@ from typing import Any
 from pipeline.capture.job import CaptureSummary, capture
 from pipeline.ingest.job import STATUS_PARTITIONS, ingest
 from pipeline.kafka import clients
+from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.recorded import Snapshot
 
 # Capture polls with this many records at most (pipeline/capture/job.py); the raw
@@ -31,15 +33,17 @@ def run_ingest(snapshots: Iterable[Snapshot], bootstrap: str, topic: str) -> dic
     Heartbeat 0: the throughput of change detection and produce, compared with the
     raw producer on exactly the messages ingest emits.
     """
-    summary = ingest(
-        snapshots,
-        bootstrap_servers=bootstrap,
-        topic=topic,
-        dead_letter_topic=f"{topic}.dead_letter",
-        polls_topic=polls_topic_of(topic),
-        heartbeat_s=0,
-        progress=False,
+    settings = IngestSettings.build(
+        {
+            "bootstrap_servers": bootstrap,
+            "topic": topic,
+            "dead_letter_topic": f"{topic}.dead_letter",
+            "polls_topic": polls_topic_of(topic),
+            "heartbeat_s": 0,
+            "speed": 0,
+        }
     )
+    summary = ingest(snapshots, settings, progress=False)
     return {
         "seen": summary.seen,
         "emitted": summary.emitted,
@@ -114,16 +118,16 @@ def run_capture(bootstrap: str, topic: str, n_records: int, group: str) -> dict[
             stop.set()
 
     try:
-        summary = capture(
-            bootstrap_servers=bootstrap,
-            topic=topic,
-            out_dir=out,
-            group_id=group,
-            until_idle_s=60.0,  # a safety net only; the run stops at n_records
-            stop=stop,
-            progress=progress,
-            progress_every_s=0.0,
+        settings = CaptureSettings.build(
+            {
+                "bootstrap_servers": bootstrap,
+                "topic": topic,
+                "out": out,
+                "group": group,
+                "until_idle_s": 60.0,  # a safety net only; the run stops at n_records
+            }
         )
+        summary = capture(settings, stop=stop, progress=progress, progress_every_s=0.0)
         csv_bytes = sum(p.stat().st_size for p in out.glob("date=*/*.csv"))
     finally:
         shutil.rmtree(out, ignore_errors=True)

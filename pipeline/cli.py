@@ -4,7 +4,9 @@ Every subcommand's options are generated from its settings class
 (:mod:`pipeline.settings`), so ``--help`` shows each effective default and where
 it can be changed; a handler builds the settings, calls the stage's
 ``run(settings)`` and writes its one-line summary on stdout (logs go to
-stderr). Any error a user can fix is one line on stderr and exit status 2.
+stderr). An error a user can fix (:class:`pipeline.settings.declare.UserError`, a
+refused Kafka login, an argparse usage error) is one line on stderr and exit status 2;
+any other exception is a bug and keeps its traceback.
 Stages never import this module.
 """
 
@@ -15,12 +17,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipeline.kafka.security import KafkaSecurity
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.compare import CompareSettings
-from pipeline.settings.declare import Settings, add_options, overrides_from
+from pipeline.settings.declare import Settings, UserError, add_options, overrides_from
 from pipeline.settings.forecast import (
     EvaluateSettings,
     LiveForecastSettings,
@@ -41,7 +43,7 @@ Handler = Callable[[Any], int]
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (with a hint), not the whole usage text."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """Print one line and exit 2."""
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
@@ -99,7 +101,8 @@ def _compare(s: CompareSettings) -> int:
 def _history(s: HistorySettings) -> int:
     from pipeline.delta import history
 
-    _out("\n".join(history.run(s).lines()))
+    for line in history.run(s).lines():
+        _out(line)
     return 0
 
 
@@ -112,16 +115,22 @@ def _compact(s: CompactSettings) -> int:
 
 
 def _run(s: RunSettings) -> int:
-    from pipeline import live, run
-
     if s.live:
-        result = live.run_live(s)
-        _out(live.status_line(result["status"], result["restarts"]))
-        return 0
+        return _run_live(s)
+    from pipeline import run
+
     for line in run.run(s).lines():
         _out(line)
-    shown = [_relative(p) for p in (s.csv_out, s.out, s.metrics)]
+    shown = [_relative(p) if p is not None else "-" for p in (s.csv_out, s.out, s.metrics)]
     _out(f"outputs: {shown[0]} (CSV), {shown[1]} (Parquet), {shown[2]} (metrics)")
+    return 0
+
+
+def _run_live(s: RunSettings) -> int:
+    from pipeline import live  # only here: a replay (the DVC stream stage) never imports it
+
+    result = live.run_live(s)
+    _out(live.status_line(result["status"], result["restarts"]))
     return 0
 
 
@@ -247,9 +256,10 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         "Spark Structured Streaming: Kafka -> Delta tables, indicators over time, alerts",
         "Read the status and polls topics with Spark and write under OUT: status/, polls/, "
         "indicators_station/, indicators_area/, alerts/ (also sent to the alerts topic) and "
-        "_rejected/, Delta tables by UTC date, each micro-batch committed once (keyed by query "
-        "and batch ids), one checkpoint (OUT/_checkpoints). Indicators are over the time each "
-        "state was in force. Re-running resumes from the checkpoint.",
+        "_rejected/, Delta tables partitioned by UTC date, each micro-batch committed once "
+        "(keyed by the query and batch ids), with one checkpoint (OUT/_checkpoints). "
+        "Indicators are over the time each state was in force. Re-running resumes from the "
+        "checkpoint.",
     ),
     "compare": (
         CompareSettings,
@@ -269,17 +279,20 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         HistorySettings,
         _history,
         "list each Delta table's versions and what wrote them",
-        "The newest versions of every Delta table under ROOT (a live processed/, a stream's "
-        "--out, one table): version, UTC commit time, operation, the micro-batch that wrote it, "
-        "its rows. Read with deltalake, no Spark; velib compare A@VERSION reads a version.",
+        "List the newest versions of every Delta table under ROOT (a live folder's "
+        "processed/, velib stream --out, or one table): version, commit time (UTC), "
+        "operation (WRITE, OPTIMIZE, VACUUM ...), the micro-batch that wrote it and its rows. "
+        "Read with deltalake, no Spark. A version number is what velib compare A@VERSION reads.",
     ),
     "compact": (
         CompactSettings,
         _compact,
         "compact old date partitions of Delta tables and vacuum removed files",
-        "Every Delta table under ROOT: each date partition but the newest becomes one file "
-        "(OPTIMIZE; the state table is not), files and log entries older than --retain hours go "
-        "(VACUUM). Safe while the stream writes; deltalake, no Spark. Prints one line.",
+        "For every Delta table under ROOT: rewrite each date partition but the newest that "
+        "holds several files as one file (OPTIMIZE), then delete the files no version newer "
+        "than --retain hours refers to (VACUUM) and the log entries as old; the stream's state "
+        "table is only vacuumed. Safe while the stream writes; velib run --live runs it every "
+        "compact.every_hours. Read and written with deltalake, no Spark. Prints one line.",
     ),
     "run": (
         RunSettings,
@@ -376,15 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_error(exc: BaseException) -> str | None:
     """The one line to show for an error the user can fix, or None for a bug."""
-    from kafka.errors import KafkaError
-
-    from pipeline.kafka.broker import BrokerError
     from pipeline.kafka.security import refused_login
 
-    login = refused_login(exc)  # wrong credentials, from any stage and client
+    login = refused_login(exc)  # wrong credentials, from any stage and client (Spark's too)
     if login is not None:
         return login
-    if isinstance(exc, ValueError | OSError | BrokerError | KafkaError):
+    if isinstance(exc, UserError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
 

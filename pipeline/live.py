@@ -17,12 +17,14 @@ processing-time trigger, each stage a ``velib`` process of its own:
 * the forecaster (``velib forecast live``) appends every station's forecasts
   for the next hour to ``forecasts/`` each time the stream closes a window,
   with the model of ``velib forecast train`` (params.yaml ``forecast.model``);
-* every ``compact.every_hours``, ``velib compact`` tidies the Delta tables
-  while the stream writes (``logs/compact.log``; docs/live.md).
+* every ``compact.every_hours`` (first as soon as the tables exist) ``velib
+  compact`` tidies the Delta tables while the stream writes: old date
+  partitions compacted, removed files vacuumed after ``compact.retain_hours``.
 
 Everything lives under one folder (default ``data/live``): ``kafka/`` (broker
 log), ``archive/`` (raw polls, replayable), ``csv/``, ``processed/``,
-``forecasts/`` and ``logs/<stage>.log``. Restarting ``velib run --live`` resumes all of it.
+``forecasts/`` and ``logs/<stage>.log`` (``logs/compact.log`` too). Restarting
+``velib run --live`` resumes all of it.
 """
 
 from __future__ import annotations
@@ -41,9 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import lifecycle
-from pipeline.settings.capture import CaptureSettings
-from pipeline.settings.forecast import LiveForecastSettings
-from pipeline.settings.run import RunSettings
+from pipeline.settings.run import RunSettings, Stages
 from pipeline.settings.tables import CompactSettings
 from pipeline.sources.archive import POLL
 from pipeline.stream.progress import progress
@@ -76,7 +76,7 @@ class Stage:
     next_start: float = 0.0
     _log: IO[bytes] | None = field(default=None, repr=False)
 
-    def start(self) -> None:
+    def start(self) -> subprocess.Popen[bytes]:
         """Start (or restart) the process, its output appended to its log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._log is not None:  # a restart: the previous process's handle
@@ -91,6 +91,7 @@ class Stage:
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         self.started_at = time.monotonic()
+        return self.process
 
     def exited(self) -> int | None:
         """The exit code when the process is gone, else None."""
@@ -120,11 +121,14 @@ class Supervisor:
 
     Args:
         settings: the run's settings (``live_dir``, source, feed, intervals).
+        stages: every stage's settings, built with the run's (the forecaster's model).
         bootstrap: where Kafka is.
         env: the environment of every stage (Kafka and feed URLs set).
     """
 
-    def __init__(self, settings: RunSettings, bootstrap: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, settings: RunSettings, stages: Stages, bootstrap: str, env: dict[str, str]
+    ) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         root = settings.live_dir
@@ -170,7 +174,7 @@ class Supervisor:
                     "--out",
                     str(root / "forecasts"),
                     "--model",
-                    str(LiveForecastSettings.build().model),
+                    str(stages.forecast.model),
                 ),
                 env,
                 logs / "forecast.log",
@@ -180,8 +184,7 @@ class Supervisor:
     def start(self) -> None:
         """Start every stage (stream and capture first, so they are ready for ingest)."""
         for stage in self.stages:
-            stage.start()
-            log.info("started %s (pid %d)", stage.name, stage.process.pid)  # type: ignore[union-attr]
+            log.info("started %s (pid %d)", stage.name, stage.start().pid)
 
     def watch(self) -> list[str]:
         """Restart what exited (with backoff); return what happened, one line each."""
@@ -221,13 +224,15 @@ class Supervisor:
 
 
 class Compaction:
-    """``velib compact`` on the live tables every ``every_hours`` (first at start), one at a time.
+    """``velib compact`` on the live tables every ``every_hours``, one run at a time.
 
-    A one-shot child: started when due, never restarted; a failure waits for the next turn.
+    A child process like the stages (its log in ``logs/compact.log``), but a
+    one-shot: it is started when due, never restarted; a failed run is reported
+    and the next one comes at the next interval.
     """
 
-    def __init__(self, settings: RunSettings, env: dict[str, str]) -> None:
-        self.kept = CompactSettings.build()
+    def __init__(self, settings: RunSettings, kept: CompactSettings, env: dict[str, str]) -> None:
+        self.kept = kept
         self.tables = settings.live_dir / "processed"
         argv = _velib("compact", str(self.tables), "--retain", str(self.kept.retain_hours))
         self.stage = Stage("compact", argv, env, settings.live_dir / "logs" / "compact.log")
@@ -245,20 +250,23 @@ class Compaction:
             self.stage.start()
         return None
 
+    def stop(self) -> None:
+        """Stop a run still going (its commits are atomic; what it wrote is vacuumed later)."""
+        self.stage.stop()
 
-def status(settings: RunSettings, bootstrap: str) -> dict[str, Any]:
+
+def status(settings: RunSettings, stages: Stages, bootstrap: str) -> dict[str, Any]:
     """What the live chain has done so far (cheap enough to run every interval)."""
     from pipeline.kafka import clients
-    from pipeline.settings.ingest import IngestSettings
 
     root = settings.live_dir
-    ingest = IngestSettings.build({"source": settings.source})
+    ingest = stages.ingest
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     out: dict[str, Any] = {
         "polls_today": len(list((root / "archive" / settings.source / day).glob(f"*/{POLL}")))
     }
     try:
-        group = CaptureSettings.build().group
+        group = stages.capture.group
         consumer = clients.consumer(bootstrap, group, request_timeout_ms=5000)
         try:
             from kafka import TopicPartition
@@ -332,12 +340,14 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
     """Run the chain until SIGINT/SIGTERM; return the last status and the restarts."""
     from pipeline.localfeed.job import serve_in_thread
 
+    stages = settings.stages()  # every stage's settings, checked before anything starts
     settings.live_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     with ExitStack() as stack:
         stop = stack.enter_context(lifecycle.stop_on_signals())
         bootstrap, broker = stack.enter_context(kafka(settings))
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        stages = stages.on(bootstrap)
         if settings.local_feed is not None:
             feed = stack.enter_context(serve_in_thread(settings))
             _resume_feed(feed, settings.live_dir / "archive", settings.source)
@@ -346,11 +356,11 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
                 feed.opendata_url,
             )
             log.info("local feed of %s on %s", settings.local_feed, feed.url)
-        supervisor = Supervisor(settings, bootstrap, env)
+        supervisor = Supervisor(settings, stages, bootstrap, env)
         stack.callback(supervisor.stop)
         supervisor.start()
-        compaction = Compaction(settings, env)
-        stack.callback(compaction.stage.stop)  # atomic commits: a stopped run loses nothing
+        compaction = Compaction(settings, stages.compact, env)
+        stack.callback(compaction.stop)
         last = time.monotonic()
         facts: dict[str, Any] = {}
         broker_failures: list[float] = []
@@ -363,7 +373,7 @@ def run_live(settings: RunSettings) -> dict[str, Any]:
                 log.info("%s", compacted)
             if time.monotonic() - last >= settings.status_every_s:
                 last = time.monotonic()
-                facts = status(settings, bootstrap)
+                facts = status(settings, stages, bootstrap)
                 log.info("%s", status_line(facts, supervisor.restarts()))
         log.info("stopping the live chain")
     return {

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import json
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -170,32 +170,50 @@ def to_json(record: StationRecord) -> bytes:
     return _ENCODER.encode(to_json_dict(record)).encode()
 
 
+def _as_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{name}={value!r} is not an integer")
+    return int(value)
+
+
+def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} is not a number")
+    return float(value)
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"{name}={value!r} is not a boolean")
+
+
+def _as_timestamp(name: str, value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return parse_timestamp(str(value))
+
+
+# One converter per field kind: (field name for the message, JSON/CSV value) -> Python value.
+_CONVERT: dict[Kind, Callable[[str, Any], Any]] = {
+    "str": lambda _name, value: str(value),
+    "int": _as_int,
+    "long": _as_int,
+    "float": _as_float,
+    "bool": _as_bool,
+    "timestamp": _as_timestamp,
+}
+
+
 def _coerce(field: Field, value: Any) -> Any:
     """Check and convert one JSON/CSV value to the field's Python type."""
     if value is None or value == "":
         if field.nullable:
             return None
         raise ValueError(f"{field.name} is required")
-    kind = field.kind
-    if kind == "str":
-        return str(value)
-    if kind in ("int", "long"):
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"{field.name}={value!r} is not an integer")
-        return int(value)
-    if kind == "float":
-        if isinstance(value, bool):
-            raise ValueError(f"{field.name}={value!r} is not a number")
-        return float(value)
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ValueError(f"{field.name}={value!r} is not a boolean")
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    return parse_timestamp(str(value))
+    return _CONVERT[field.kind](field.name, value)
 
 
 def from_json_dict(data: Mapping[str, Any]) -> StationRecord:

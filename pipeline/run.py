@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pipeline import lifecycle
 from pipeline.capture.job import CaptureSummary
 from pipeline.capture.job import run as run_capture
+from pipeline.clock import paris_date
 from pipeline.ingest.job import IngestSummary, ingest
 from pipeline.record import format_timestamp
 from pipeline.settings.run import RunSettings
@@ -72,15 +72,12 @@ class RunSummary:
         ]
 
 
-PARIS = ZoneInfo("Europe/Paris")  # the dates of a recording are Paris dates (display, selection)
-
-
 def on_dates(dates: tuple[date, date] | None) -> Callable[[datetime], bool] | None:
     """The test of a snapshot time for ``base.dates``: its Paris date is in the range."""
     if dates is None:
         return None
     first, last = dates
-    return lambda at: first <= at.astimezone(PARIS).date() <= last
+    return lambda at: first <= paris_date(at) <= last
 
 
 def merged_snapshots(
@@ -218,6 +215,7 @@ def run(settings: RunSettings) -> RunSummary:
     from pipeline.stream.export import export_tables
     from pipeline.stream.job import run as run_stream
 
+    stages = settings.stages()  # every stage's settings, checked before anything starts
     _reset(settings.csv_out, settings.out, settings.stream_dir, settings.capture_offsets)
     summary = RunSummary()
     with ExitStack() as stack:
@@ -225,23 +223,17 @@ def run(settings: RunSettings) -> RunSummary:
         bootstrap = settings.bootstrap_servers
         if bootstrap is None:
             bootstrap = stack.enter_context(LocalBroker()).bootstrap
-        feed, stream = settings.ingest(bootstrap), settings.stream(bootstrap)
+        stages = stages.on(bootstrap)
         summary.bootstrap_servers = bootstrap
         log.info(
             "replaying %s%s into %s on %s",
             ", ".join(map(str, settings.raw)),
             " on Paris dates {}..{}".format(*settings.dates) if settings.dates else "",
-            stream.topic,
+            stages.stream.topic,
             bootstrap,
         )
         summary.ingest = ingest(
-            merged_snapshots(settings.raw, on_dates(settings.dates)),
-            bootstrap_servers=bootstrap,
-            topic=feed.topic,
-            dead_letter_topic=feed.dead_letter_topic,
-            polls_topic=feed.polls_topic,
-            heartbeat_s=feed.heartbeat_s,
-            stop=stop,
+            merged_snapshots(settings.raw, on_dates(settings.dates)), stages.ingest, stop=stop
         )
         log.info("ingest done: %s", summary.ingest.line())
 
@@ -251,13 +243,13 @@ def run(settings: RunSettings) -> RunSummary:
 
         def _capture() -> None:
             try:
-                captured["summary"] = run_capture(settings.capture(bootstrap), stop)
+                captured["summary"] = run_capture(stages.capture, stop)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 errors.append(exc)
 
         worker = threading.Thread(target=_capture, name="capture", daemon=True)
         worker.start()
-        summary.stream = run_stream(stream, _spark_session(stack)).as_dict()
+        summary.stream = run_stream(stages.stream, _spark_session(stack)).as_dict()
         worker.join()
         if errors:
             raise errors[0]

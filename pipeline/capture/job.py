@@ -38,7 +38,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, TopicPartition
@@ -275,32 +274,21 @@ def _idle(run: _Capture, now: float, started: float, until_idle_s: float) -> boo
 
 
 def capture(
+    settings: CaptureSettings,
     *,
-    bootstrap_servers: str,
-    topic: str,
-    out_dir: Path | str,
-    group_id: str,
-    offsets_dir: Path | str | None = None,
-    until_idle_s: float | None = None,
-    max_records: int = 100_000,
-    max_seconds: float = 60.0,
     stop: threading.Event | None = None,
     progress: Callable[[CaptureSummary], None] | None = None,
     progress_every_s: float = 2.0,
 ) -> CaptureSummary:
-    """Consume ``topic`` in ``group_id`` into CSV parts under ``out_dir`` until stopped.
+    """Consume the status topic in the settings' group into CSV parts until stopped.
 
     Args:
-        bootstrap_servers: Kafka "host:port[,...]".
-        topic: the station-status topic.
-        out_dir: the capture folder (one topic per folder).
-        group_id: consumer group; processes of one group must share ``out_dir``.
-        offsets_dir: where the resume points go (default ``out_dir/_offsets``);
-            delete it together with ``out_dir``, never one without the other.
-        until_idle_s: stop after this many seconds without a new message; None runs
-            until ``stop`` is set.
-        max_records: rows per file at most (memory stays bounded: rows go straight to disk).
-        max_seconds: publish a partition's files at most this long after their first row.
+        settings: the topic and cluster, the capture folder (``out``, one topic per
+            folder; processes of one ``group`` must share it), where the resume points
+            go (``offsets``, default ``out/_offsets``: delete it together with
+            ``out``, never one without the other), when to stop (``until_idle_s``
+            without a new message; None runs until ``stop`` is set), and the file
+            limits (``max_records`` rows, ``max_seconds`` after a file's first row).
         stop: set it (e.g. from a signal handler) to publish, commit and return.
         progress: called with the running summary at most every ``progress_every_s``.
         progress_every_s: seconds between progress calls.
@@ -309,23 +297,23 @@ def capture(
         What was published; ``last_offsets`` holds the last offset per partition.
 
     Raises:
-        ValueError: bad limits, or ``out_dir`` holds a capture of another topic.
+        ValueError: ``out`` holds a capture of another topic.
 
     """
-    if max_records < 1 or max_seconds <= 0 or (until_idle_s is not None and until_idle_s <= 0):
-        raise ValueError("max_records, max_seconds and until_idle_s must be positive")
+    s = settings
+    until_idle_s = s.until_idle_s
     stop = stop or threading.Event()
-    folder = OutputFolder(out_dir, topic, offsets_dir)
+    folder = OutputFolder(s.out, s.topic, s.offsets)
     folder.prepare()
     # A killed capture's partitions move to the others after session_timeout_ms: keep it short.
     consumer = clients.consumer(
-        bootstrap_servers, group_id, max_poll_records=10_000, session_timeout_ms=10_000
+        s.bootstrap_servers, s.group, max_poll_records=10_000, session_timeout_ms=10_000
     )
-    run = _Capture(consumer, folder, max_records, max_seconds)
+    run = _Capture(consumer, folder, s.max_records, s.max_seconds)
     started = last_progress = time.monotonic()
     try:
-        consumer.subscribe([topic], listener=run)
-        poll_ms = int(min(500, max_seconds * 1000, (until_idle_s or 1) * 1000))
+        consumer.subscribe([s.topic], listener=run)
+        poll_ms = int(min(500, s.max_seconds * 1000, (until_idle_s or 1) * 1000))
         while not stop.is_set():
             batch = consumer.poll(timeout_ms=poll_ms)
             now = time.monotonic()
@@ -362,17 +350,6 @@ def run(settings: CaptureSettings, stop: threading.Event | None = None) -> Captu
 
     with lifecycle.stop_on_signals(stop) as stopping:
         try:
-            return capture(
-                bootstrap_servers=settings.bootstrap_servers,
-                topic=settings.topic,
-                out_dir=settings.out,
-                group_id=settings.group,
-                offsets_dir=settings.offsets,
-                until_idle_s=settings.until_idle_s,
-                max_records=settings.max_records,
-                max_seconds=settings.max_seconds,
-                stop=stopping,
-                progress=report,
-            )
+            return capture(settings, stop=stopping, progress=report)
         finally:
             progress.close()

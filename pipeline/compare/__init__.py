@@ -6,5 +6,5 @@ versions),
 ``when`` says when each side was taken and what compares like with like,
 ``report`` writes the metrics, report and figure, ``job`` runs it.
 
-Imports from the project: delta, record, research, settings, sources, vocabulary.
+Imports from the project: clock, delta, record, research, settings, sources, vocabulary.
 """

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import vocabulary
+from pipeline.clock import paris_dates
 from pipeline.compare.load import Side, load_sides, parse_dates, repair_text
 from pipeline.compare.report import (
     CHANGE_COUNTS,
@@ -33,7 +34,7 @@ from pipeline.compare.report import (
     write_report,
 )
 from pipeline.compare.stations import station_changes, stations_table
-from pipeline.compare.when import PARIS, Timing, select, states_at
+from pipeline.compare.when import Timing, select, states_at
 from pipeline.research.tables import FLAGS, OCCUPANCY, project_root, with_flags
 from pipeline.settings import project
 from pipeline.settings.compare import CompareSettings
@@ -94,7 +95,7 @@ def sample(df: pd.DataFrame, weights: pd.Series, stale_after: timedelta) -> pd.D
     states["weight"] = states["at"].map(weights).astype("float64")
     places = stations_table(df)[["commune", "arrondissement"]]
     states = states.drop(columns=["commune", "arrondissement"]).join(places, on="station_code")
-    states["day"] = pd.DatetimeIndex(states["at"]).tz_convert(PARIS).date
+    states["day"] = paris_dates(states["at"]).to_numpy()
     return with_flags(states)
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.compare.when import PARIS
+from pipeline.clock import paris_date, paris_dates
 from pipeline.delta.read import AsOf
 from pipeline.record import StationRecord, format_timestamp
 from pipeline.research.tables import is_processed, read_status, status_frame
+from pipeline.settings.declare import BadInput, MissingInput
 from pipeline.sources.names import repair_text
 
 
@@ -62,9 +63,9 @@ def parse_dates(text: str) -> tuple[date, date]:
     try:
         lo, hi = date.fromisoformat(first), date.fromisoformat(last or first)
     except ValueError:
-        raise ValueError(f"bad date range {text!r}: expected YYYY-MM-DD[:YYYY-MM-DD]") from None
+        raise BadInput(f"bad date range {text!r}: expected YYYY-MM-DD[:YYYY-MM-DD]") from None
     if hi < lo:
-        raise ValueError(f"bad date range {text!r}: end before start")
+        raise BadInput(f"bad date range {text!r}: end before start")
     return lo, hi
 
 
@@ -87,21 +88,21 @@ def load_snapshot_set(
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no such file or folder: {path}")
+        raise MissingInput(f"no such file or folder: {path}")
     rejected = 0
     if is_processed(path):
         df = read_status(path, as_of)
     elif as_of is not None:
-        raise ValueError(f"{path} holds no Delta tables: it has no version {as_of} to read")
+        raise BadInput(f"{path} holds no Delta tables: it has no version {as_of} to read")
     else:
         records: list[StationRecord] = []
-        keep = (lambda t: dates[0] <= t.astimezone(PARIS).date() <= dates[1]) if dates else None
+        keep = (lambda t: dates[0] <= paris_date(t) <= dates[1]) if dates else None
         for snap in read_recorded(path, keep=keep):
             records.extend(snap.records)
             rejected += len(snap.rejects)
         df = status_frame(records)
     if dates:
-        day = df["observed_at"].dt.tz_convert(PARIS).dt.date
+        day = paris_dates(df["observed_at"])
         df = df[(day >= dates[0]) & (day <= dates[1])].reset_index(drop=True)
     # Repaired once, here: every output (stations.csv, report.md, figures) reads clean names.
     df["name"] = df["name"].map(repair_text)
@@ -114,7 +115,7 @@ def materialize(path: str, rev: str, repo: Path, workdir: Path) -> Path:
 
     fs = DVCFileSystem(repo=str(repo), rev=rev)
     if not fs.exists(path):
-        raise FileNotFoundError(f"{path} does not exist at revision {rev}")
+        raise MissingInput(f"{path} does not exist at revision {rev}")
     dest = Path(workdir) / rev.replace("/", "_") / Path(path).name
     dest.parent.mkdir(parents=True, exist_ok=True)
     fs.get(path, str(dest), recursive=True)
@@ -134,6 +135,6 @@ def load_sides(a: Side, b: Side, repo: Path) -> tuple[Loaded, Loaded]:
             path = materialize(side.path, side.rev, repo, Path(tmp)) if side.rev else side.path
             df, rejected = load_snapshot_set(Path(path), side.dates, side.as_of)
             if df.empty:
-                raise ValueError(f"no station records in {side.label()}")
+                raise BadInput(f"no station records in {side.label()}")
             loaded.append(Loaded(side, df, rejected))
     return loaded[0], loaded[1]

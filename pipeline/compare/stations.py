@@ -88,7 +88,9 @@ def renumbered_pairs(
     return sorted(pairs)
 
 
-def _renumbered(ta: pd.DataFrame, tb: pd.DataFrame, pairs: list[tuple[str, str, float]]):
+def _renumbered(
+    ta: pd.DataFrame, tb: pd.DataFrame, pairs: list[tuple[str, str, float]]
+) -> pd.DataFrame:
     """The renumbered rows: A's side under the old code, B's side under the new one."""
     old = [p[0] for p in pairs]
     new = [p[1] for p in pairs]

@@ -22,30 +22,26 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-PARIS = ZoneInfo("Europe/Paris")
+from pipeline.clock import paris_time, paris_times
+from pipeline.record import format_timestamp
+
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKDAY, WEEKEND = "weekday", "weekend"
 # Instants closer than this in the time of day are taken as the same time of day.
 SAME_TIME_OF_DAY = timedelta(hours=1)
 
 
-def paris(ts: pd.Timestamp) -> pd.Timestamp:
-    """A UTC timestamp on the Paris wall clock (display only)."""
-    return ts.tz_convert(PARIS)
-
-
 def day_type(ts: pd.Timestamp) -> str:
     """Weekday or weekend, by the Paris calendar (public holidays count as their weekday)."""
-    return WEEKEND if paris(ts).weekday() >= 5 else WEEKDAY
+    return WEEKEND if paris_time(ts).weekday() >= 5 else WEEKDAY
 
 
 def stamp(ts: pd.Timestamp, zone: str = "paris") -> str:
     """``Tue 2024-11-19 09:22 CET`` (or ``... 08:22 UTC``): the weekday, in English always."""
-    t = paris(ts) if zone == "paris" else ts.tz_convert("UTC")
+    t = paris_time(ts) if zone == "paris" else ts.tz_convert("UTC")
     return f"{DAY_NAMES[t.weekday()][:3]} {t:%Y-%m-%d %H:%M} {t.tzname()}"
 
 
@@ -92,8 +88,8 @@ class Timing:
         return self.n == 1
 
     def utc(self) -> str:
-        """ISO 8601 in UTC: the instant, or ``first/last`` (an ISO interval)."""
-        iso = [t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ") for t in (self.first, self.last)]
+        """The record's UTC text form: the instant, or ``first/last`` (an ISO interval)."""
+        iso = [format_timestamp(t.to_pydatetime()) for t in (self.first, self.last)]
         return iso[0] if self.is_instant else "/".join(iso)
 
     def text(self, zone: str = "paris") -> str:
@@ -191,9 +187,9 @@ def hour_ranges(hours: list[int]) -> str:
 
 
 def _cells(times: pd.DatetimeIndex, with_day_type: bool) -> pd.Series:
-    local = times.tz_convert(PARIS)
+    hours = paris_times(times).dt.hour
     kinds = [day_type(t) if with_day_type else "any" for t in times]
-    return pd.Series(list(zip(kinds, local.hour, strict=True)), index=times)
+    return pd.Series(list(zip(kinds, hours, strict=True)), index=times)
 
 
 def _weights(cells: pd.Series, keep: set[tuple[str, int]]) -> pd.Series:
@@ -205,7 +201,7 @@ def _weights(cells: pd.Series, keep: set[tuple[str, int]]) -> pd.Series:
 
 
 def _moment(ts: pd.Timestamp) -> str:
-    t = paris(ts)
+    t = paris_time(ts)
     part = ("night", "morning", "afternoon", "evening")[t.hour // 6]
     day = DAY_NAMES[t.weekday()]
     if day_type(ts) == WEEKDAY:
@@ -214,7 +210,7 @@ def _moment(ts: pd.Timestamp) -> str:
 
 
 def _instant_warnings(a: pd.Timestamp, b: pd.Timestamp) -> tuple[str, ...]:
-    pa, pb = paris(a), paris(b)
+    pa, pb = paris_time(a), paris_time(b)
     apart = abs((pa.hour * 60 + pa.minute) - (pb.hour * 60 + pb.minute))
     apart = min(apart, 24 * 60 - apart)
     other_day = day_type(a) != day_type(b)
@@ -233,7 +229,7 @@ def _instant_warnings(a: pd.Timestamp, b: pd.Timestamp) -> tuple[str, ...]:
 
 
 def _day_names(times: pd.DatetimeIndex) -> str:
-    days = sorted({t.weekday() for t in times.tz_convert(PARIS)})
+    days = sorted(set(paris_times(times).dt.weekday))
     return ", ".join(DAY_NAMES[d] for d in days)
 
 

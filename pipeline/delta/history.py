@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.delta.read import BATCH, read_note, tables_under
+from pipeline.settings.declare import MissingInput
 from pipeline.settings.tables import HistorySettings
 
 
@@ -108,5 +109,5 @@ def run(settings: HistorySettings) -> HistorySummary:
         summary.tables[name] = [Version.from_commit(c) for c in table.history(settings.last)]
         summary.newest[name] = table.version()
     if not found:
-        raise FileNotFoundError(f"no Delta table in {root}")
+        raise MissingInput(f"no Delta table in {root}")
     return summary

@@ -31,6 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.delta.read import BATCH, DATE, tables_under
+from pipeline.settings.declare import MissingInput
 from pipeline.settings.tables import CompactSettings
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def run(settings: CompactSettings) -> CompactSummary:
 
     root = Path(settings.root)
     if not root.exists():
-        raise FileNotFoundError(f"no such folder: {root}")
+        raise MissingInput(f"no such folder: {root}")
     started = time.monotonic()
     summary = CompactSummary(str(root))
     for folder in tables_under(root):

@@ -24,6 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.settings.declare import BadInput
+
 DELTA_LOG = "_delta_log"
 DATE = "date"  # the stream's tables are partitioned by the UTC date of their rows
 BATCH = "batch_id"  # the state table, partitioned by the micro-batch that wrote it
@@ -52,11 +54,11 @@ def open_table(folder: str | Path, as_of: AsOf | None = None) -> Any:
     except Exception as exc:  # deltalake's errors are its own classes: say which table
         if as_of is None:
             raise
-        raise ValueError(f"{folder}: cannot read it as of {as_of}: {exc}") from None
+        raise BadInput(f"{folder}: cannot read it as of {as_of}: {exc}") from None
     if isinstance(as_of, datetime):  # deltalake falls back to version 0 before the first
         entry = Path(folder) / DELTA_LOG / f"{table.version():020d}.json"
         if entry.exists() and entry.stat().st_mtime > as_of.timestamp():
-            raise ValueError(f"{folder}: cannot read it as of {as_of}: no version that old")
+            raise BadInput(f"{folder}: cannot read it as of {as_of}: no version that old")
     return table
 
 
@@ -77,7 +79,7 @@ def read_arrow(
         wanted = [c for c in columns if c in names] if columns else None
         return pa.table(table.to_pyarrow_table(columns=wanted))
     if as_of is not None:
-        raise ValueError(f"{folder} is not a Delta table: it has no versions to read")
+        raise BadInput(f"{folder} is not a Delta table: it has no versions to read")
     if not (folder.is_dir() and any(folder.rglob("*.parquet"))):
         return None
     import pyarrow.dataset as ds

@@ -6,7 +6,7 @@ a recording, with features from the past only, and scores it honestly:
 
 * ``observations`` turns ``status/`` and the poll log ``polls/`` into one row
   per station and poll that listed it (its state then), the unit everything
-  here counts in; ``calendar`` gives Paris hours and day types;
+  here counts in; ``calendar`` gives Paris day types (dates and hours: :mod:`pipeline.clock`);
 * ``history`` and ``features`` build past-only feature rows for
   (station, issued_at, horizon), with a leakage guard; ``climatology`` is the
   station's profile by Paris hour and day type; ``baselines`` holds
@@ -21,5 +21,5 @@ a recording, with features from the past only, and scores it honestly:
 
 Forecasting reads tables with pandas and pyarrow: it never starts Spark.
 
-Imports from the project: delta, durable, lifecycle, research, settings, vocabulary.
+Imports from the project: clock, delta, durable, lifecycle, research, settings, vocabulary.
 """

@@ -25,6 +25,7 @@ from pipeline import durable
 from pipeline.forecast.climatology import Climatology
 from pipeline.forecast.lgbm import lightgbm
 from pipeline.forecast.model import BOOSTERS, Member
+from pipeline.settings.declare import BadInput
 
 FORMAT = 1
 _DATE = (1980, 1, 1, 0, 0, 0)
@@ -78,7 +79,7 @@ def load(path: Path) -> tuple[list[Member], dict[str, Any]]:
     with zipfile.ZipFile(path) as z:
         head = json.loads(z.read("model.json"))
         if head.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a forecast model of format {FORMAT}")
+            raise BadInput(f"{path}: not a forecast model of format {FORMAT}")
         members = []
         for i, info in enumerate(head["members"]):
             frames = {}

@@ -5,8 +5,8 @@ for the learned model, the source of its strongest feature: the *expected
 change* between the hour of the last observation and the target hour.
 Parts (sums per station, Paris day, day type and hour) make a climatology of
 any set of days cheap, which is how each rolling-origin member gets one of
-the days before its cut-off only, and each training row one without its own
-target day (leave one day out).
+the days before its cut-off only, and each training row one of the days before
+its own issue day (what a forecast issued then would have had).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipeline.forecast.calendar import day_type, paris_day, paris_hour
+from pipeline.clock import paris_dates, paris_hour
+from pipeline.forecast.calendar import day_type
 
 KEYS = ["station_code", "daytype", "hour"]
 VALUES = ("bikes", "empty", "full")
@@ -31,7 +32,7 @@ def parts(obs: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "station_code": obs["station_code"].to_numpy(),
-            "day": paris_day(t).to_numpy(),
+            "day": paris_dates(t).to_numpy(),
             "daytype": day_type(t).to_numpy(),
             "hour": paris_hour(t).to_numpy(),
             "bikes": obs["bikes_available"].to_numpy(dtype=float),

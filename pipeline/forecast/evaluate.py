@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline import durable
 from pipeline.forecast import metrics, observations, predict, scoring
 from pipeline.settings import project
+from pipeline.settings.declare import BadInput
 from pipeline.settings.forecast import EvaluateSettings
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def run(s: EvaluateSettings) -> EvaluateSummary:
         pred[c] = pd.to_datetime(pred[c], utc=True).dt.as_unit("ns")
     t = scoring.scored_table(obs, polls["observed_at"], pred, stale)
     if common(t).empty:
-        raise ValueError(f"no target of {s.processed} has a forecast in {s.predictions}")
+        raise BadInput(f"no target of {s.processed} has a forecast in {s.predictions}")
     d = details(t)
     res = resolution(t)
     head = headline(t, d)

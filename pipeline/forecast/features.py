@@ -16,8 +16,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from pipeline.clock import paris_dates, paris_hour
 from pipeline.forecast import climatology
-from pipeline.forecast.calendar import day_type, paris_day, paris_hour
+from pipeline.forecast.calendar import day_type
 from pipeline.forecast.climatology import Climatology
 from pipeline.forecast.history import minutes
 
@@ -61,8 +62,8 @@ def build(
     Args:
         history: :func:`pipeline.forecast.history.prepare` of the observations.
         requests: what to forecast.
-        clim: one climatology (prediction), or one per Paris day of ``target_at``
-            (leave-one-day-out training rows), or None (added later).
+        clim: one climatology (prediction), or one per Paris day of ``issued_at``
+            fitted on the days before it (training rows), or None (added later).
         poll_times: every poll's time (``missed_polls_min``: how long the station
             has been missing from polls that happened).
 
@@ -106,21 +107,26 @@ def build(
 
 
 def add_climatology(f: pd.DataFrame, clim: Climatology | Mapping[date, Climatology]) -> None:
-    """In place: the climatology at the target and at the last observation, and their gap."""
+    """In place: the climatology at the target and at the last observation, and their gap.
+
+    With one climatology per Paris issue day, a row whose issue day has none
+    (the recording's first day: no day before it) keeps NaN climatology
+    features, as a forecast issued then would.
+    """
     if isinstance(clim, Climatology):
         groups = [(f.index, clim)]
     else:
-        days = paris_day(f["target_at"])
+        days = paris_dates(f["issued_at"])
         groups = [(f.index[days == d], c) for d, c in clim.items()]
-    for c in ("clim_target", "clim_last", "clim_pempty", "clim_pfull"):
-        f[c] = np.nan
-    for idx, c in groups:
+    for column in ("clim_target", "clim_last", "clim_pempty", "clim_pfull"):
+        f[column] = np.nan
+    for idx, table in groups:
         if len(idx) == 0:
             continue
         sub = f.loc[idx]
-        at_t = climatology.lookup(c, sub["station_code"], sub["target_at"])
+        at_t = climatology.lookup(table, sub["station_code"], sub["target_at"])
         at_l = climatology.lookup(
-            c, sub["station_code"], sub["last_obs_at"].fillna(sub["issued_at"])
+            table, sub["station_code"], sub["last_obs_at"].fillna(sub["issued_at"])
         )
         f.loc[idx, "clim_target"] = at_t["bikes"].to_numpy()
         f.loc[idx, "clim_pempty"] = at_t["empty"].to_numpy()
@@ -133,10 +139,12 @@ def add_climatology(f: pd.DataFrame, clim: Climatology | Mapping[date, Climatolo
 def check_past_only(f: pd.DataFrame, clim: ClimSource) -> None:
     """The leakage guard: raise when a row uses anything at or after its ``issued_at``.
 
+    One rule for prediction and training alike: the climatology a row uses was
+    fitted until (``Climatology.until``) no later than the row's issue time.
+
     Raises:
         AssertionError: a row's last observation is not strictly before its
-            issue time, a climatology was fitted past the first issue time, or
-            a leave-one-day-out table holds the day it is used for.
+            issue time, or the climatology of a row was fitted past its issue time.
     """
     bad = f["last_obs_at"].notna() & (f["last_obs_at"] >= f["issued_at"])
     if bad.any():
@@ -145,7 +153,10 @@ def check_past_only(f: pd.DataFrame, clim: ClimSource) -> None:
         if len(f) and clim.until > f["issued_at"].min():
             raise AssertionError(f"climatology fitted until {clim.until} > first issued_at")
     elif clim is not None:
-        days = paris_day(f["target_at"])
+        days = paris_dates(f["issued_at"])
         for d, c in clim.items():
-            if d in c.days and (days == d).any():
-                raise AssertionError(f"climatology for {d} includes that day")
+            issued = f.loc[(days == d).to_numpy(), "issued_at"]
+            if len(issued) and c.until > issued.min():
+                raise AssertionError(
+                    f"climatology for issue day {d} fitted until {c.until} > its first issued_at"
+                )

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.forecast.calendar import paris_day
+from pipeline.clock import paris_dates
 from pipeline.research.tables import read_table, utc
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def on_dates(obs: pd.DataFrame, dates: tuple[date, date] | None) -> pd.DataFrame
     """The observations whose Paris date is within ``dates`` (inclusive; None keeps all)."""
     if dates is None or obs.empty:
         return obs
-    day = paris_day(obs["observed_at"])
+    day = paris_dates(obs["observed_at"])
     return obs[(day >= dates[0]) & (day <= dates[1])].reset_index(drop=True)
 
 

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import durable, vocabulary
+from pipeline.clock import paris_dates
 from pipeline.forecast import bundle, features, history, model, observations, targets
-from pipeline.forecast.calendar import paris_day
 from pipeline.settings import project
 from pipeline.settings.forecast import PredictSettings
 
@@ -132,7 +132,7 @@ def run(s: PredictSettings) -> PredictSummary:
             {
                 "t": times,
                 "member": [id(m) if m else 0 for m in chosen],
-                "day": paris_day(pd.Series(times)),
+                "day": paris_dates(pd.Series(times)),
             }
         )
         by_id = {id(m): m for m in members}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.clock import paris_dates, paris_hour, paris_midnight
 from pipeline.forecast import baselines, climatology, targets
-from pipeline.forecast.calendar import paris_day, paris_hour, paris_midnight
 from pipeline.forecast.history import station_table
 
 KEY = ["station_code", "issued_at", "horizon_min"]
@@ -76,7 +76,7 @@ def scored_table(
     arr = places["arrondissement"].reindex(t["station_code"]).to_numpy()
     t["arrondissement"] = pd.array(arr, dtype="Int64")
     t["hour"] = paris_hour(t["target_at"]).astype("int64")
-    t["issue_day"] = paris_day(t["issued_at"]).astype(str)
+    t["issue_day"] = paris_dates(t["issued_at"]).astype(str)
     t["lead_min"] = (t["target_obs_at"] - t["last_obs_at"]).dt.total_seconds() / 60
     return t.sort_values(["issued_at", "horizon_min", "station_code"], ignore_index=True)
 
@@ -91,10 +91,10 @@ def _add_rolling_baselines(
     """In place: climatology and smoothed persistence of the days before each issue day."""
     parts = climatology.parts(obs)
     all_days = sorted(set(parts["day"]))
-    issue_day = paris_day(t["issued_at"])
+    issue_day = paris_dates(t["issued_at"])
     history = targets.scored(obs, poll_times, step, horizons=sorted(set(t["horizon_min"])))
     history = last_state(obs, history)
-    history["day"] = paris_day(history["issued_at"])
+    history["day"] = paris_dates(history["issued_at"])
     for c in ("clim_bikes", "clim_p_empty", "clim_p_full", "spers_p_empty", "spers_p_full"):
         t[c] = np.nan
     stale_min = stale.total_seconds() / 60

@@ -79,17 +79,3 @@ def scored(
         return pd.DataFrame(columns=cols)
     res = pd.concat(out, ignore_index=True)[cols]
     return res.sort_values(["issued_at", "horizon_min", "station_code"], ignore_index=True)
-
-
-def grid_coverage(poll_times: pd.Series, step: pd.Timedelta) -> dict[str, float]:
-    """How many grid instants of the span have a poll within half a step."""
-    t = pd.Series(pd.to_datetime(poll_times, utc=True))
-    if t.empty:
-        return {"grid_times": 0, "with_poll": 0, "share_with_poll": float("nan")}
-    instants = grid(t.min(), t.max() + step, step)
-    hit = int(np.isin(instants, poll_grid(t, step)["target_at"]).sum())
-    return {
-        "grid_times": len(instants),
-        "with_poll": hit,
-        "share_with_poll": hit / max(len(instants), 1),
-    }

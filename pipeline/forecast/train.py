@@ -2,9 +2,10 @@
 
 Training rows are the observed targets of the recording (:mod:`targets`),
 each with past-only features. A member with cut-off ``c`` (a Paris midnight)
-learns from rows whose target poll came before ``c``, with climatology
-features that leave out each row's own target day (so they are as good as,
-not better than, what a forecast issued at ``c`` will have), and keeps the
+learns from rows whose target poll came before ``c``, each with the
+climatology of the days strictly before its own Paris issue day: exactly what
+a forecast issued at that row's issue time could have had, never a later day
+(the first day's rows have none, as a forecast issued then). It keeps the
 climatology of all days before ``c`` for prediction. With ``rolling_days``
 N, the last N Paris days each get a member trained on the days before them:
 ``predict`` uses, for each issue time, the newest member not after it, which
@@ -21,9 +22,10 @@ from datetime import timedelta
 
 import pandas as pd
 
+from pipeline.clock import paris_date, paris_dates, paris_midnight
 from pipeline.forecast import bundle, climatology, features, history, model, observations, targets
-from pipeline.forecast.calendar import paris_day, paris_midnight
 from pipeline.settings import project
+from pipeline.settings.declare import BadInput
 from pipeline.settings.forecast import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -70,13 +72,14 @@ def fit_member(
     """The member of cut-off ``cutoff``, or None without enough rows before it."""
     days = sorted(d for d in set(parts["day"]) if paris_midnight(d) < cutoff)
     train = base[base["target_obs_at"] < cutoff].copy()
-    train = train[paris_day(train["target_at"]).isin(days)]
+    train = train[paris_dates(train["target_at"]).isin(days)]
     if len(days) < 1 or train["last_bikes"].notna().sum() < MIN_ROWS:
         log.warning("no member at %s: %d training rows", cutoff.isoformat(), len(train))
         return None
-    lodo = {e: climatology.fit(parts, [d for d in days if d != e], cutoff) for e in days}
-    features.add_climatology(train, lodo)
-    features.check_past_only(train, lodo)
+    earlier = {d: climatology.fit(parts, days[:i], paris_midnight(d)) for i, d in enumerate(days)}
+    del earlier[days[0]]  # no day before the first: its rows have no climatology
+    features.add_climatology(train, earlier)
+    features.check_past_only(train, earlier)
     boosters, facts = model.fit(
         train,
         train["bikes_target"].astype(float),
@@ -105,8 +108,8 @@ def run(s: TrainSettings) -> TrainSummary:
     obs, polls, inferred = observations.load(s.processed, s.dates, stale)
     summary = TrainSummary(len(obs), len(polls), inferred_polls=inferred)
     if obs.empty:
-        raise ValueError(f"no observation in {s.processed} on the dates asked")
-    days = sorted(set(paris_day(obs["observed_at"])))
+        raise BadInput(f"no observation in {s.processed} on the dates asked")
+    days = sorted(set(paris_dates(obs["observed_at"])))
     summary.days = len(days)
     base = training_rows(obs, polls, step)
     summary.rows = len(base)
@@ -116,9 +119,9 @@ def run(s: TrainSettings) -> TrainSummary:
         member = fit_member(base, parts, cutoff, s)
         if member is not None:
             members.append(member)
-            summary.members.append(cutoff.tz_convert("Europe/Paris").date().isoformat())
+            summary.members.append(paris_date(cutoff).isoformat())
     if not members:
-        raise ValueError(f"too little data in {s.processed} to fit any model")
+        raise BadInput(f"too little data in {s.processed} to fit any model")
     facts = {
         "horizons": list(targets.HORIZONS),
         "step": s.every,

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,16 +95,10 @@ def dead_letter_key(raw: Any) -> str | None:
 
 def ingest(
     snapshots: Iterable[Snapshot],
+    settings: IngestSettings,
     *,
-    bootstrap_servers: str,
-    topic: str,
-    dead_letter_topic: str,
-    polls_topic: str,
-    heartbeat_s: float = 0,
-    speed: float = 0,
-    restore_state: bool = True,
-    progress: bool = True,
     stop: threading.Event | None = None,
+    progress: bool = True,
     max_snapshots: int | None = None,
     on_snapshot: Callable[[IngestSummary], None] | None = None,
 ) -> IngestSummary:
@@ -115,116 +109,128 @@ def ingest(
 
     Args:
         snapshots: in time order (``read_recorded`` or a live ``follow``).
-        bootstrap_servers: Kafka bootstrap servers.
-        topic: the station-status topic (created with 3 partitions if missing).
-        dead_letter_topic: where rejections go (created if missing).
-        polls_topic: one message per snapshot read, key = source (created if missing).
-        heartbeat_s: re-emit unchanged stations after this much observed time; 0 = never.
-        speed: 0 = as fast as possible; N = N recorded seconds per wall second.
-        restore_state: rebuild change state, resume points and the poll log's memory
-            from the topics first.
-        progress: show a tqdm bar on stderr (only when stderr is a terminal).
+        settings: where to (the cluster, the status topic: created with 3
+            partitions if missing, the dead-letter and polls topics), the heartbeat,
+            the replay ``speed`` (0: as fast as possible; N: N recorded seconds per
+            wall second) and ``no_restore`` (else change state, resume points and the
+            poll log's memory are rebuilt from the topics first). Its source is not
+            read: ``snapshots`` are what is produced.
         stop: set it to end after the current snapshot (``lifecycle.stop_on_signals``
             gives one that SIGINT/SIGTERM set).
+        progress: show a tqdm bar on stderr (only when stderr is a terminal).
         max_snapshots: stop after this many processed snapshots (tests, benchmarks).
         on_snapshot: called with the running summary after each snapshot (follow mode logs).
     """
     stop = stop or threading.Event()
-    summary = IngestSummary()
-    clients.ensure_topic(bootstrap_servers, topic, STATUS_PARTITIONS)
-    clients.ensure_topic(bootstrap_servers, dead_letter_topic, 1)
-    clients.ensure_topic(bootstrap_servers, polls_topic, poll.PARTITIONS)
-    detector = ChangeDetector(heartbeat_s)
-    polls = PollLog()
-    resume: dict[str, datetime] = {}
-    if restore_state:
-        resume, emitted_before = restore_from_topic(bootstrap_servers, topic, detector)
-        polls.restore(bootstrap_servers, polls_topic, emitted_before)
-    producer = clients.producer(bootstrap_servers)
-
-    def on_error(exc: BaseException) -> None:
-        summary.delivery_errors += 1
-        if summary.delivery_errors == 1:
-            log.error("delivery failed: %s (further failures only counted)", exc)
-
-    total = len(snapshots) if hasattr(snapshots, "__len__") else None  # type: ignore[arg-type]
+    run = _Producing(settings)
+    total = len(snapshots) if isinstance(snapshots, Sized) else None
     bar = tqdm(total=total, unit="snap", disable=None if progress else True, leave=False)
-    last_time: datetime | None = None
-    clock = FeedClock(resume)
     try:
         for snap in snapshots:
             if stop.is_set():
                 break
             bar.update(1)
-            placed = clock.place(snap)
-            if placed == "skip":
-                summary.skipped += 1
-                continue
-            read, stale = snap, None
-            if placed == "stale":
-                rejection = clock.stale(snap)
-                stale = rejection.reason
-                snap = Snapshot(snap.observed_at, snap.source, snap.origin, [], [rejection])
-            if speed > 0 and last_time is not None:
-                gap = (snap.observed_at - last_time).total_seconds() / speed
-                if gap > 0 and stop.wait(gap):
-                    break
-            if placed == "ok":
-                last_time = snap.observed_at
-            emitted, rejected = summary.emitted, summary.rejected
-            _one_snapshot(snap, producer, detector, summary, topic, dead_letter_topic, on_error)
-            producer.flush()  # the records first: a poll never precedes them on the broker
-            done = polls.record(
-                read,
-                emitted=summary.emitted - emitted,
-                rejected=summary.rejected - rejected,
-                stale=stale,
-            )
-            summary.poll_rereads = polls.rereads
-            if done is not None:
-                value = poll.to_json(done)
-                producer.send(polls_topic, key=done.key, value=value).add_errback(on_error)
-                producer.flush()
-                summary.polls += 1
+            if not run.take(snap, stop):
+                break
             if on_snapshot is not None:
-                on_snapshot(summary)
-            if max_snapshots is not None and summary.snapshots >= max_snapshots:
+                on_snapshot(run.summary)
+            if max_snapshots is not None and run.summary.snapshots >= max_snapshots:
                 break
     finally:
         bar.close()
-        producer.flush()
-        producer.close()
-    _log_explanations(summary)
-    return summary
+        run.close()
+    _log_explanations(run.summary)
+    return run.summary
 
 
-def _one_snapshot(
-    snap: Snapshot,
-    producer: Any,
-    detector: ChangeDetector,
-    summary: IngestSummary,
-    topic: str,
-    dead_letter_topic: str,
-    on_error: Any,
-) -> None:
-    summary.snapshots += 1
-    summary.seen += len(snap.records)
-    summary.unmapped_ids += snap.unmapped_ids
-    summary.oddities.update(snap.oddities)
-    send = producer.send
-    for record, decision in detector.process(snap.records):
-        send(topic, key=record.station_code, value=to_json(record)).add_errback(on_error)
-        summary.emitted += 1
-        if decision is Decision.HEARTBEAT:
-            summary.heartbeats += 1
-    summary.unchanged = summary.seen - summary.emitted
-    for rejection in snap.rejects:
-        summary.rejected += 1
-        summary.reasons[_reason_kind(rejection.reason)] += 1
-        value = dead_letter_value(rejection, snap.source, snap.observed_at)
-        key = dead_letter_key(rejection.raw)
-        send(dead_letter_topic, key=key, value=value).add_errback(on_error)
-        summary.dead_lettered += 1
+class _Producing:
+    """One ingest run against Kafka: change state, poll log, feed clock and the producer."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        s = self.settings = settings
+        self.summary = IngestSummary()
+        clients.ensure_topic(s.bootstrap_servers, s.topic, STATUS_PARTITIONS)
+        clients.ensure_topic(s.bootstrap_servers, s.dead_letter_topic, 1)
+        clients.ensure_topic(s.bootstrap_servers, s.polls_topic, poll.PARTITIONS)
+        self.detector = ChangeDetector(s.heartbeat_s)
+        self.polls = PollLog()
+        resume: dict[str, datetime] = {}
+        if not s.no_restore:
+            resume, emitted_before = restore_from_topic(s.bootstrap_servers, s.topic, self.detector)
+            self.polls.restore(s.bootstrap_servers, s.polls_topic, emitted_before)
+        self.clock = FeedClock(resume)
+        self.last_time: datetime | None = None
+        self.producer = clients.producer(s.bootstrap_servers)
+
+    def on_error(self, exc: BaseException) -> None:
+        """Count a failed delivery; log the first one."""
+        self.summary.delivery_errors += 1
+        if self.summary.delivery_errors == 1:
+            log.error("delivery failed: %s (further failures only counted)", exc)
+
+    def take(self, snap: Snapshot, stop: threading.Event) -> bool:
+        """Produce one snapshot's records, then its poll; False when stopped while pacing."""
+        placed = self.clock.place(snap)
+        if placed == "skip":
+            self.summary.skipped += 1
+            return True
+        read, stale = snap, None
+        if placed == "stale":
+            rejection = self.clock.stale(snap)
+            stale = rejection.reason
+            snap = Snapshot(snap.observed_at, snap.source, snap.origin, [], [rejection])
+        speed = self.settings.speed
+        if speed > 0 and self.last_time is not None:
+            gap = (snap.observed_at - self.last_time).total_seconds() / speed
+            if gap > 0 and stop.wait(gap):
+                return False
+        if placed == "ok":
+            self.last_time = snap.observed_at
+        emitted, rejected = self.summary.emitted, self.summary.rejected
+        self._records(snap)
+        self.producer.flush()  # the records first: a poll never precedes them on the broker
+        done = self.polls.record(
+            read,
+            emitted=self.summary.emitted - emitted,
+            rejected=self.summary.rejected - rejected,
+            stale=stale,
+        )
+        self.summary.poll_rereads = self.polls.rereads
+        if done is not None:
+            value = poll.to_json(done)
+            self.producer.send(self.settings.polls_topic, key=done.key, value=value).add_errback(
+                self.on_error
+            )
+            self.producer.flush()
+            self.summary.polls += 1
+        return True
+
+    def _records(self, snap: Snapshot) -> None:
+        """The snapshot's changed records to the status topic, its rejects to dead letters."""
+        summary, send = self.summary, self.producer.send
+        topic, dead_letter_topic = self.settings.topic, self.settings.dead_letter_topic
+        summary.snapshots += 1
+        summary.seen += len(snap.records)
+        summary.unmapped_ids += snap.unmapped_ids
+        summary.oddities.update(snap.oddities)
+        for record, decision in self.detector.process(snap.records):
+            send(topic, key=record.station_code, value=to_json(record)).add_errback(self.on_error)
+            summary.emitted += 1
+            if decision is Decision.HEARTBEAT:
+                summary.heartbeats += 1
+        summary.unchanged = summary.seen - summary.emitted
+        for rejection in snap.rejects:
+            summary.rejected += 1
+            summary.reasons[_reason_kind(rejection.reason)] += 1
+            value = dead_letter_value(rejection, snap.source, snap.observed_at)
+            key = dead_letter_key(rejection.raw)
+            send(dead_letter_topic, key=key, value=value).add_errback(self.on_error)
+            summary.dead_lettered += 1
+
+    def close(self) -> None:
+        """Deliver what is pending and close the producer."""
+        self.producer.flush()
+        self.producer.close()
 
 
 def _reason_kind(reason: str) -> str:
@@ -294,13 +300,7 @@ def run(settings: IngestSettings, stop: threading.Event | None = None) -> Ingest
         try:
             return ingest(
                 snapshots_for(settings, stopping, archive),
-                bootstrap_servers=settings.bootstrap_servers,
-                topic=settings.topic,
-                dead_letter_topic=settings.dead_letter_topic,
-                polls_topic=settings.polls_topic,
-                heartbeat_s=settings.heartbeat_s,
-                speed=settings.speed,
-                restore_state=not settings.no_restore,
+                settings,
                 stop=stopping,
                 on_snapshot=(lambda s: log.info("poll: %s", s.line())) if settings.follow else None,
             )

@@ -49,26 +49,7 @@ def restore_from_topic(
         that snapshot already on the topic (its poll's ``emitted`` when a crash
         came before the poll was sent).
     """
-    consumer = clients.consumer(bootstrap_servers, None)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return {}, {}
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        latest: dict[bytes, bytes] = {}
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
-            for messages in consumer.poll(timeout_ms=500, max_records=5000).values():
-                for message in messages:
-                    if message.key is not None and message.value is not None:
-                        latest[message.key] = message.value
-    finally:
-        consumer.close()
+    latest = _latest_values(bootstrap_servers, topic, timeout_s)
     resume: dict[str, datetime] = {}
     bad = 0
     records = []
@@ -95,6 +76,35 @@ def restore_from_topic(
         {k: format_timestamp(v) for k, v in resume.items()},
     )
     return resume, dict(at_resume)
+
+
+def _latest_values(bootstrap_servers: str, topic: str, timeout_s: float) -> dict[bytes, bytes]:
+    """The last value of every key of ``topic``, read from its start to its end now.
+
+    Raises:
+        TimeoutError: the topic could not be read to its end in ``timeout_s``.
+    """
+    consumer = clients.consumer(bootstrap_servers, None)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return {}
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        latest: dict[bytes, bytes] = {}
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+            for messages in consumer.poll(timeout_ms=500, max_records=5000).values():
+                for message in messages:
+                    if message.key is not None and message.value is not None:
+                        latest[message.key] = message.value
+        return latest
+    finally:
+        consumer.close()
 
 
 class FeedClock:

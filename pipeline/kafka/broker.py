@@ -49,6 +49,7 @@ from pipeline.kafka.broker_files import (
 )
 from pipeline.kafka.security import MASK, KafkaSecurity
 from pipeline.settings import project
+from pipeline.settings.declare import UserError
 from pipeline.settings.local import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ STORAGE_TOOL = "kafka.tools.StorageTool"
 DEFAULT_HEAP = "512m"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(UserError, RuntimeError):
     """The broker could not be started; the message carries its log tail."""
 
 
@@ -187,10 +188,15 @@ class LocalBroker:
         return self.config.sasl
 
     @property
+    def _dir(self) -> Path:
+        """The data folder (a temporary one when none was given: never None once built)."""
+        assert self.data_dir is not None
+        return self.data_dir
+
+    @property
     def client_env_file(self) -> Path:
         """``data_dir/client.env``: the client variables, written at start with ``sasl=True``."""
-        assert self.data_dir is not None
-        return self.data_dir / CLIENT_ENV
+        return self._dir / CLIENT_ENV
 
     def client_env(self) -> dict[str, str]:
         """The ``KAFKA_*`` variables a client of this broker sets (with the password)."""
@@ -207,8 +213,7 @@ class LocalBroker:
         """Create the SASL user for a fresh storage, or read back the one it was formatted with."""
         if not self.sasl or self.credentials is not None:
             return
-        assert self.data_dir is not None
-        if not (self.data_dir / "logs" / "meta.properties").exists():
+        if not (self._dir / "logs" / "meta.properties").exists():
             creds = SaslCredentials.generate()
         else:
             env = read_client_env(self.client_env_file) if self.client_env_file.exists() else {}
@@ -237,7 +242,7 @@ class LocalBroker:
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            f"-Dlog4j2.configurationFile={self._dir / 'log4j2.properties'}",
             "-cp",
             str(lib / "*"),
             main,
@@ -246,17 +251,16 @@ class LocalBroker:
 
     def _write_config(self) -> Path:
         """Write server.properties (0600: it may hold the SASL password) and the log4j2 file."""
-        assert self.data_dir is not None
         self._ensure_credentials()
-        props = self.data_dir / "server.properties"
+        props = self._dir / "server.properties"
         write_private(props, render_properties(self.config))
-        (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES, encoding="utf-8")
+        (self._dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES, encoding="utf-8")
         return props
 
     def start(self) -> LocalBroker:
         """Format storage (first time), start the JVM and wait until it serves metadata."""
         props = self._write_config()
-        if not (self.data_dir / "logs" / "meta.properties").exists():
+        if not (self._dir / "logs" / "meta.properties").exists():
             self.format_storage(new_cluster_id())
         if self.credentials is not None:
             write_private(self.client_env_file, render_client_env(self.client_env()))

@@ -14,15 +14,33 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.serializer import Serializer
 
 from pipeline.kafka.login import check_login
 from pipeline.kafka.security import KafkaSecurity
+from pipeline.settings.declare import UserError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["KeySerializer", "check_login", "consumer", "ensure_topic", "producer"]
+
+
+class KafkaUnreachable(UserError, ConnectionError):
+    """No broker answers at the bootstrap servers given (one line: where, and what to do)."""
+
+
+def _connect(make: Any, settings: dict[str, Any]) -> Any:
+    """A kafka-python client, or :class:`KafkaUnreachable` when no broker answers."""
+    try:
+        return make(**settings)
+    except KafkaTimeoutError as exc:
+        if "Unable to bootstrap" not in str(exc):
+            raise
+        raise KafkaUnreachable(
+            f"no Kafka broker answers at {settings['bootstrap_servers']}: start one (velib "
+            "broker) or set KAFKA_BOOTSTRAP_SERVERS / --bootstrap-servers"
+        ) from None
 
 
 class KeySerializer(Serializer):
@@ -64,7 +82,7 @@ def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         **_client_settings(bootstrap_servers),
         **overrides,
     }
-    return KafkaProducer(**settings)
+    return _connect(KafkaProducer, settings)
 
 
 def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
@@ -78,7 +96,7 @@ def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> 
         **_client_settings(bootstrap_servers),
         **overrides,
     }
-    return KafkaConsumer(**settings)
+    return _connect(KafkaConsumer, settings)
 
 
 def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool:
@@ -86,8 +104,9 @@ def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool
 
     Replication comes from VELIB_TOPIC_REPLICATION (1 on a local broker).
     """
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, **_client_settings(bootstrap_servers)
+    admin = _connect(
+        KafkaAdminClient,
+        {"bootstrap_servers": bootstrap_servers, **_client_settings(bootstrap_servers)},
     )
     try:
         if name in admin.list_topics():

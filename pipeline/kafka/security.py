@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.settings.declare import UserError
+
 MASK = "***"
 
 # KAFKA_* variables that are not client settings: velib's own, and the Kafka
@@ -94,11 +96,11 @@ _NOT_RENDERABLE = (
 )
 
 
-class KafkaSecurityError(ValueError):
+class KafkaSecurityError(UserError, ValueError):
     """Security settings that cannot be rendered for a client (one line, no secret)."""
 
 
-class KafkaAuthError(RuntimeError):
+class KafkaAuthError(UserError, RuntimeError):
     """The broker refused our login (wrong user, password or mechanism); one line, no secret."""
 
 

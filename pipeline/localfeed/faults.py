@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.localfeed.shapes import Station, station_key
+from pipeline.settings.declare import BadInput
 
 FAULT_KINDS = ("5xx", "429", "slow", "truncated", "html", "info_change", "moved", "backwards")
 _BURSTS = ("5xx", "429", "slow")
@@ -62,13 +63,13 @@ class FaultPlan:
     def __post_init__(self) -> None:
         for kind in [*self.rates, *self.schedule.values()]:
             if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {kind!r} (kinds: {', '.join(FAULT_KINDS)})")
+                raise BadInput(f"unknown fault {kind!r} (kinds: {', '.join(FAULT_KINDS)})")
         if any(not 0 <= r <= 1 for r in self.rates.values()) or sum(self.rates.values()) > 1:
-            raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
+            raise BadInput("fault rates must be between 0 and 1 and add up to at most 1")
         if any(n < 1 for n in self.schedule):
-            raise ValueError("scheduled request numbers start at 1")
+            raise BadInput("scheduled request numbers start at 1")
         if self.burst < 1 or self.retry_after_s < 0 or self.slow_s <= 0:
-            raise ValueError("burst must be >= 1, retry_after_s >= 0 and slow_s > 0")
+            raise BadInput("burst must be >= 1, retry_after_s >= 0 and slow_s > 0")
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -107,7 +108,7 @@ def parse_faults(spec: str, *, seed: int = 0, rate: float = 0.05) -> FaultPlan:
         try:
             rates[kind.strip()] = float(value) if value.strip() else rate
         except ValueError:
-            raise ValueError(f"bad fault rate {value!r} for {kind.strip()!r}") from None
+            raise BadInput(f"bad fault rate {value!r} for {kind.strip()!r}") from None
     return FaultPlan(rates=rates, seed=seed)
 
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pipeline import lifecycle
 from pipeline.localfeed.faults import parse_faults
 from pipeline.localfeed.server import FeedServer
+from pipeline.settings.declare import UserError
 from pipeline.settings.local import FeedSettings
 from pipeline.settings.run import RunSettings
 
@@ -19,16 +20,22 @@ def run(settings: FeedSettings, ready: Callable[[FeedServer], None] | None = Non
     """``velib feed serve``: serve until SIGINT/SIGTERM, then stop cleanly and say what was served.
 
     Raises:
-        ValueError: a bad fault spec, or nothing to serve in the recording.
-        OSError: the port cannot be bound.
+        UserError: a bad fault spec, nothing to serve in the recording, or a port
+            that cannot be bound.
     """
-    server = FeedServer(
-        settings.recording,
-        speed=settings.speed,
-        port=settings.port,
-        faults=parse_faults(settings.faults, seed=settings.seed),
-        ledger_path=settings.ledger,
-    )
+    assert settings.recording is not None  # FeedSettings.check refuses a missing one
+    faults = parse_faults(settings.faults, seed=settings.seed)
+    try:
+        server = FeedServer(
+            settings.recording,
+            speed=settings.speed,
+            port=settings.port,
+            faults=faults,
+            ledger_path=settings.ledger,
+        )
+    except OSError as exc:  # a busy port; a ledger the user cannot write
+        where = exc.filename or f"port {settings.port}"
+        raise UserError(f"cannot serve the feed: {where}: {exc.strerror}") from exc
     with lifecycle.stop_on_signals() as stop:
         try:
             server.start()

@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.localfeed.shapes import REPORT_COLUMN, Payloads, gbfs_payloads, history_payloads
+from pipeline.settings.declare import BadInput, MissingInput
 from pipeline.sources.normalize import Reference, RowError, default_reference, paris_local_to_utc
 from pipeline.sources.parsers import ID_COLUMN, SnapshotError, feed_time
 from pipeline.sources.recorded import name_time, read_payload
@@ -122,6 +123,10 @@ class FeedClock:
             self._anchor = (self.times[index], self._now())
 
 
+# A snapshot found: its time, frame id, kind, file (status or history) and information file.
+_Found = tuple[datetime, str, str, Path, Path | None]
+
+
 def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
     """Find the GBFS snapshots and open-data history files under ``path``.
 
@@ -134,9 +139,9 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
     """
     root = Path(path)
     if not root.exists():
-        raise FileNotFoundError(f"no such file or folder: {root}")
+        raise MissingInput(f"no such file or folder: {root}")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    found: list[tuple[datetime, str, str, Path, Path | None]] = []
+    found: list[_Found] = []
     gbfs: dict[Path, dict[str, Path]] = {}
     for file in files:
         if file.name.startswith(".") or file.suffix.lower() == ".md":
@@ -152,6 +157,17 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
             gbfs.setdefault(file.parent, {})[kind] = file
         else:
             log.info("feed: %s is neither GBFS stations nor open-data history; skipped", file)
+    found += _gbfs_snapshots(gbfs, root)
+    if not found:
+        raise BadInput(f"no GBFS snapshot or open-data history file under {root}")
+    found.sort(key=lambda f: (f[0], f[1]))
+    frames = [Frame(i, fid, at, kind, p, info) for i, (at, fid, kind, p, info) in enumerate(found)]
+    return Recording(frames, ref)
+
+
+def _gbfs_snapshots(gbfs: dict[Path, dict[str, Path]], root: Path) -> list[_Found]:
+    """Each folder's GBFS snapshot (a status file, information beside it), at its feed time."""
+    found: list[_Found] = []
     for folder, kinds in gbfs.items():
         status = kinds.get("status")
         if status is None:
@@ -164,11 +180,7 @@ def load_recording(path: Path | str, ref: Reference | None = None) -> Recording:
             log.info("feed: %s has no feed time; skipped", status)
             continue
         found.append((at, _rel(folder, root), "gbfs", status, kinds.get("information")))
-    if not found:
-        raise ValueError(f"no GBFS snapshot or open-data history file under {root}")
-    found.sort(key=lambda f: (f[0], f[1]))
-    frames = [Frame(i, fid, at, kind, p, info) for i, (at, fid, kind, p, info) in enumerate(found)]
-    return Recording(frames, ref)
+    return found
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -179,7 +191,7 @@ def _open_text(path: Path) -> io.TextIOBase:
     with path.open("rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
     raw = gzip.open(path, "rb") if gz else path.open("rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")  # type: ignore[arg-type]
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
 
 
 def _text(path: Path) -> str:

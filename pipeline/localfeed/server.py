@@ -147,9 +147,9 @@ class FeedServer:
         self._newest: dict[str, int] = {}  # feed -> newest snapshot served cleanly
         self._records_stale: int | None = None
         self.stopping = threading.Event()
-        self._http = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._http = _Http(("127.0.0.1", port), _Handler)
         self._http.daemon_threads = True
-        self._http.feed = self  # type: ignore[attr-defined]
+        self._http.feed = self
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------
@@ -218,7 +218,8 @@ class FeedServer:
                 self.faults.fire(event, number, self._codes(current))
             fault = self.faults.transient()
             if fault in ("5xx", "429"):  # refused before any data is chosen
-                feed, reply, served, tags = feed_of(path), self._refusal(fault), None, []
+                tags: list[str] = []
+                feed, reply, served = feed_of(path), self._refusal(fault), None
             else:
                 feed, reply, served, tags = self._route(path, query, current)
             if fault == "truncated":
@@ -227,6 +228,7 @@ class FeedServer:
                 reply = Reply(200, html_page(503), "text/html")
             elif fault == "slow":
                 reply.delay_s = self.plan.slow_s
+            snapshot, snapshot_id, feed_time = served or (None, None, None)
             entry = Served(
                 number,
                 arrived,
@@ -234,7 +236,9 @@ class FeedServer:
                 path,
                 feed,
                 reply.status,
-                *(served or (None, None, None)),
+                snapshot,
+                snapshot_id,
+                feed_time,
                 faults=(*tags, fault) if fault else tuple(tags),
             )
             if entry.clean and entry.snapshot is not None and "backwards" not in tags:
@@ -327,13 +331,20 @@ class FeedServer:
         return reply, (index, self.recording.frames[index].id, None), tags
 
 
+class _Http(ThreadingHTTPServer):
+    """The HTTP server, holding the feed its handlers answer for."""
+
+    feed: FeedServer
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Writes what FeedServer.respond decided; waits first for a slow response."""
 
     server_version = "velib-feed/0.1"
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        feed: FeedServer = self.server.feed  # type: ignore[attr-defined]
+        assert isinstance(self.server, _Http)
+        feed = self.server.feed
         url = urlsplit(self.path)
         reply = feed.respond(url.path, parse_qs(url.query))
         if reply.delay_s and feed.stopping.wait(reply.delay_s):

@@ -186,45 +186,49 @@ def history_payloads(rows: list[dict[str, str]], at: datetime, ref: Reference) -
             }
         )
         records.append(
-            _record(
+            _ApiRow(
                 code, name, capacity, bikes, mechanical, ebike, docks,
                 {k: _oui_non(v) for k, v in flags.items()},
                 _paris_iso(reported), _geo(lat, lon), row.get(COMMUNE_COLUMN),
-            )
+            ).record()
         )  # fmt: skip
     return Payloads(information, status, records, int(at.timestamp()))
 
 
-def _record(
-    code: Any,
-    name: Any,
-    capacity: Any,
-    bikes: Any,
-    mechanical: Any,
-    ebike: Any,
-    docks: Any,
-    flags: Mapping[str, Any],
-    duedate: Any,
-    geo: Any,
-    commune: Any,
-) -> Station:
-    """One Explore API v2.1 record of ``velib-disponibilite-en-temps-reel``, in its key order."""
-    return {
-        "stationcode": code,
-        "name": name,
-        "is_installed": flags["is_installed"],
-        "capacity": capacity,
-        "numdocksavailable": docks,
-        "numbikesavailable": bikes,
-        "mechanical": mechanical,
-        "ebike": ebike,
-        "is_renting": flags["is_renting"],
-        "is_returning": flags["is_returning"],
-        "duedate": duedate,
-        "coordonnees_geo": geo,
-        "nom_arrondissement_communes": commune,
-        "code_insee_commune": None,
-    }
+@dataclass(frozen=True)
+class _ApiRow:
+    """The values of one Explore API v2.1 record, gathered from either recorded shape."""
+
+    code: Any
+    name: Any
+    capacity: Any
+    bikes: Any
+    mechanical: Any
+    ebike: Any
+    docks: Any
+    flags: Mapping[str, Any]  # is_installed, is_renting, is_returning (OUI/NON)
+    duedate: Any
+    geo: Any
+    commune: Any
+
+    def record(self) -> Station:
+        """The record of ``velib-disponibilite-en-temps-reel``, in its key order."""
+        return {
+            "stationcode": self.code,
+            "name": self.name,
+            "is_installed": self.flags["is_installed"],
+            "capacity": self.capacity,
+            "numdocksavailable": self.docks,
+            "numbikesavailable": self.bikes,
+            "mechanical": self.mechanical,
+            "ebike": self.ebike,
+            "is_renting": self.flags["is_renting"],
+            "is_returning": self.flags["is_returning"],
+            "duedate": self.duedate,
+            "coordonnees_geo": self.geo,
+            "nom_arrondissement_communes": self.commune,
+            "code_insee_commune": None,
+        }
 
 
 # --- GBFS -> API records -----------------------------------------------------------
@@ -263,14 +267,14 @@ def gbfs_records(
                 types.update(item)
         flags = {k: _oui_non(raw.get(k)) for k in ("is_installed", "is_renting", "is_returning")}
         records.append(
-            _record(
+            _ApiRow(
                 code, info.get("name"), info.get("capacity"),
                 raw.get("num_bikes_available", raw.get("numBikesAvailable")),
                 types.get("mechanical"), types.get("ebike"),
                 raw.get("num_docks_available", raw.get("numDocksAvailable")),
                 flags, _epoch_iso(raw.get("last_reported")),
                 _geo(to_float(info.get("lat")), to_float(info.get("lon"))), None,
-            )
+            ).record()
         )  # fmt: skip
     return records
 

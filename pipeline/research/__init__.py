@@ -8,5 +8,5 @@ alerts into empty/full episodes with bounds, ``observation`` says what the
 poll log observed behind each of them. Never starts Spark: the stream's Delta
 tables are read with ``deltalake`` (:mod:`pipeline.delta`).
 
-Imports from the project: delta, poll, record, settings, sources, vocabulary.
+Imports from the project: clock, delta, poll, record, settings, sources, vocabulary.
 """

@@ -10,7 +10,7 @@ whose coverage is below a threshold is not drawn at all (a gap, shaded as
 Heatmaps are in :mod:`pipeline.research.heatmaps`.
 
 Times: series are indexed by UTC ``window_start``; the axes show
-Europe/Paris wall-clock time (:func:`pipeline.research.tables.local_naive`).
+Paris wall-clock time (:func:`pipeline.clock.local_naive`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from pipeline.research.tables import local_naive, window_seconds
+from pipeline.clock import local_naive
+from pipeline.research.tables import window_seconds
 
 NO_DATA_COLOR = "0.92"
 # gids, so tests find what a helper drew
@@ -134,32 +135,43 @@ def _local(index: pd.Index) -> pd.Series:
     return local_naive(pd.Series(index))
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """The lower panel of :func:`coverage_figure`: how much of the network each window knew.
+
+    Attributes:
+        lines: the share of each area's stations known per window (0..1), one line per area.
+        min_coverage: the threshold: windows below it are left as gaps above.
+        stations: with a single line, its station count: a right-hand axis then
+            reads in stations known.
+        polls: when the network was observed (UTC): a tick per poll at the foot
+            of the panel, so carried-forward stretches show.
+    """
+
+    lines: Sequence[Line]
+    min_coverage: float
+    stations: int | None = None
+    polls: pd.Series | None = None
+
+
 def coverage_figure(
     values: Sequence[Line],
-    coverage: Sequence[Line],
+    coverage: Coverage,
     *,
     title: str,
     ylabel: str,
-    min_coverage: float,
     caption: str,
-    stations: int | None = None,
     percent: bool = False,
-    polls: pd.Series | None = None,
 ) -> Figure:
-    """Series above, their coverage below; windows below ``min_coverage`` left as shaded gaps.
+    """Series above, their coverage below; windows below the coverage threshold left as gaps.
 
     Args:
         values: the lines of the upper panel (NaN where not shown).
-        coverage: share of each area's stations known per window (0..1), one line per area.
+        coverage: the lower panel (each area's coverage, the threshold, the polls).
         title: figure title.
         ylabel: the upper panel's axis label.
-        min_coverage: the threshold drawn on the coverage panel.
         caption: the figure's caption (period covered, source, attribution).
-        stations: with a single coverage line, its station count: a right-hand
-            axis then reads in stations known.
         percent: draw the upper values x 100 (shares, occupancy).
-        polls: when the network was observed (UTC): a tick per poll at the foot
-            of the coverage panel, so carried-forward stretches show.
     """
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(11, 6), sharex=True, height_ratios=(3, 1.2), layout="constrained"
@@ -171,16 +183,24 @@ def coverage_figure(
             _local(line.values.index), line.values * scale, label=line.label, color=line.color
         )
         colours.append(drawn.get_color())
-    for i, line in enumerate(coverage):  # each area's coverage in its own series' colour
-        colour = line.color or (colours[i] if i < len(colours) else None)
-        (drawn,) = bottom.plot(
-            _local(line.values.index), line.values * 100, label=line.label, color=colour
-        )
-        drawn.set_gid(COVERAGE_GID)
-    threshold = bottom.axhline(min_coverage * 100, color="0.3", linestyle="--", linewidth=1)
-    threshold.set_gid(THRESHOLD_GID)
-    shown = pd.concat([line.values.notna() for line in values], axis=1).any(axis=1)
-    for start, end in no_data_spans(shown):
+    _shade_gaps(top, bottom, pd.concat([line.values.notna() for line in values], axis=1))
+    top.set_title(title)
+    top.set_ylabel(ylabel)
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    finite = pd.concat([line.values * scale for line in values]).dropna()
+    if len(finite):
+        low, high = fitted_limits(finite, step=_nice_step(finite))
+        top.set_ylim(low, high)
+    _coverage_panel(bottom, coverage, colours)
+    for ax in (top, bottom):
+        time_axis(ax)
+    add_caption(fig, caption)
+    return fig
+
+
+def _shade_gaps(top: Axes, bottom: Axes, drawn: pd.DataFrame) -> None:
+    """Shade the windows where no series is drawn in both panels; name the long ones."""
+    for start, end in no_data_spans(drawn.any(axis=1)):
         a, b = _local(pd.Index([start, end]))
         for ax in (top, bottom):
             ax.axvspan(a, b, color=NO_DATA_COLOR, zorder=0, gid=NO_DATA_GID)
@@ -195,18 +215,23 @@ def coverage_figure(
                 color="0.45",
                 fontsize=9,
             )
-    top.set_title(title)
-    top.set_ylabel(ylabel)
-    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    finite = pd.concat([line.values * scale for line in values]).dropna()
-    if len(finite):
-        low, high = fitted_limits(finite, step=_nice_step(finite))
-        top.set_ylim(low, high)
+
+
+def _coverage_panel(bottom: Axes, coverage: Coverage, colours: list[str]) -> None:
+    """Each area's coverage (in its series' colour), the threshold, the polls, the axes."""
+    for i, line in enumerate(coverage.lines):
+        colour = line.color or (colours[i] if i < len(colours) else None)
+        (drawn,) = bottom.plot(
+            _local(line.values.index), line.values * 100, label=line.label, color=colour
+        )
+        drawn.set_gid(COVERAGE_GID)
+    threshold = coverage.min_coverage
+    bottom.axhline(threshold * 100, color="0.3", linestyle="--", linewidth=1).set_gid(THRESHOLD_GID)
     bottom.set_ylim(0, 105)
     bottom.set_ylabel("stations\nknown (%)")
     label = bottom.annotate(  # above its line, on a white box: never crossed by it
-        f"below {min_coverage:.0%}: not drawn",
-        (0.0, min_coverage * 100),
+        f"below {threshold:.0%}: not drawn",
+        (0.0, threshold * 100),
         xycoords=bottom.get_yaxis_transform(),
         xytext=(3, 3),
         textcoords="offset points",
@@ -217,34 +242,33 @@ def coverage_figure(
         bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},
     )
     label.set_gid(THRESHOLD_LABEL_GID)
-    if polls is not None and len(polls):
-        ticks = bottom.vlines(
-            _local(pd.Index(polls)), 0, 8, color="0.15", linewidth=0.6, gid=POLLS_GID
-        )
-        ticks.set_label("polls")
-        bottom.text(
-            1.0,
-            0.1,
-            "ticks: polls ",
-            transform=bottom.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            color="0.3",
-        )
-    if stations and len(coverage) == 1:
+    if coverage.polls is not None and len(coverage.polls):
+        _poll_ticks(bottom, coverage.polls)
+    if coverage.stations and len(coverage.lines) == 1:
         right = bottom.twinx()
-        right.set_ylim(0, 1.05 * stations)
+        right.set_ylim(0, 1.05 * coverage.stations)
         right.set_ylabel("stations\nknown", fontsize=8)
-    elif len(coverage) > 1:  # the legend above names the colours: no second one
+    elif len(coverage.lines) > 1:  # the legend above names the colours: no second one
         bottom.text(
             1.01, 0.5, "colours as above", transform=bottom.transAxes, fontsize=7, color="0.3"
         )
     bottom.set_xlabel("local time (Europe/Paris)")
-    for ax in (top, bottom):
-        time_axis(ax)
-    add_caption(fig, caption)
-    return fig
+
+
+def _poll_ticks(bottom: Axes, polls: pd.Series) -> None:
+    """A tick per poll at the foot of the coverage panel."""
+    ticks = bottom.vlines(_local(pd.Index(polls)), 0, 8, color="0.15", linewidth=0.6, gid=POLLS_GID)
+    ticks.set_label("polls")
+    bottom.text(
+        1.0,
+        0.1,
+        "ticks: polls ",
+        transform=bottom.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.3",
+    )
 
 
 def _nice_step(values: pd.Series) -> float:

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipeline.clock import paris_times
 from pipeline.research.figures import NO_DATA_COLOR, add_caption, fitted_limits
-from pipeline.research.tables import PARIS_TZ, window_seconds
+from pipeline.research.tables import window_seconds
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -43,7 +44,7 @@ def hourly_cells(
     """
     if observed_only:
         rows = rows[rows["polls"].fillna(0) > 0]
-    local = rows["window_start"].dt.tz_convert(PARIS_TZ)
+    local = paris_times(rows["window_start"])
     weight = rows["stations_known_mean"].astype("float64")
     frame = pd.DataFrame(
         {
@@ -159,7 +160,7 @@ def heatmap_figure(
     norm = image.norm
     for (i, j), value in np.ndenumerate(data):
         if np.isfinite(value) and data.size <= 24 * 16:
-            color = "white" if norm(value) < 0.55 else "black"
+            color = "white" if float(np.asarray(norm(value))) < 0.55 else "black"
             note = "" if notes is None else str(notes.iat[i, j])
             lift = 0.14 if note else 0.0
             ax.text(j, i - lift, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)

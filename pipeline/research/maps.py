@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from weakref import WeakKeyDictionary
-from zoneinfo import ZoneInfo
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,13 +45,13 @@ from matplotlib.text import Text
 from numpy.typing import ArrayLike, NDArray
 from shapely.ops import polylabel
 
+from pipeline.clock import paris_time
 from pipeline.record import is_placeholder
 from pipeline.research import geo
 from pipeline.research.figures import wrap_caption
 
 ATTRIBUTION = "© Vélib' Métropole, © Ville de Paris, ODbL"
 CMAP = "viridis"
-PARIS_TZ = ZoneInfo("Europe/Paris")
 _MONTHS = tuple(
     "January February March April May June July August September October November December".split()
 )
@@ -149,7 +148,7 @@ def base_map(
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     else:
-        fig = ax.get_figure()  # type: ignore[assignment]
+        fig = figure_of(ax)
     draw_arrondissements(ax, labels=labels)
     x0, y0, x1, y1 = np.array(_paris_bounds()) - np.array([1, 1, -1, -1]) * margin_km
     ax.set_xlim(x0, x1)
@@ -206,7 +205,7 @@ def fit_frames(fig: Figure) -> None:
 
 def in_frame(ax: Axes, x_km: ArrayLike, y_km: ArrayLike) -> NDArray[np.bool_]:
     """Which points a map shows, within its limits as drawn (after :func:`fit_frames`)."""
-    ax.get_figure().draw_without_rendering()  # type: ignore[union-attr]
+    figure_of(ax).draw_without_rendering()
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     x, y = np.asarray(x_km, dtype="float64"), np.asarray(y_km, dtype="float64")
     return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
@@ -225,7 +224,7 @@ def _floats(values: ArrayLike) -> NDArray[np.float64]:
     return array.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def plot_stations(
+def plot_stations(  # noqa: PLR0913 - matplotlib's own shape: the data, then keyword-only style options, each with its default
     ax: Axes,
     lat: ArrayLike,
     lon: ArrayLike,
@@ -274,7 +273,7 @@ def plot_stations(
     dots.set_zorder(STATION_ZORDER)
     if colorbar:
         above = vmax is not None and bool((v[known] > vmax).any())
-        ax.get_figure().colorbar(  # type: ignore[union-attr]
+        figure_of(ax).colorbar(
             dots, ax=ax, shrink=0.9, label=label, extend="max" if above else "neither"
         )
     return dots
@@ -345,10 +344,17 @@ def choropleth(
             text.set_gid(VALUES_GID)
     if colorbar:
         above = vmax is not None and bool((v[known] > vmax).any())
-        ax.get_figure().colorbar(  # type: ignore[union-attr]
+        figure_of(ax).colorbar(
             fills, ax=ax, shrink=0.9, label=label, extend="max" if above else "neither"
         )
     return fills
+
+
+def figure_of(ax: Axes) -> Figure:
+    """The figure an Axes is drawn on (matplotlib types it as possibly none or a subfigure)."""
+    fig = ax.get_figure(root=True)
+    assert isinstance(fig, Figure), "an Axes of these maps belongs to a figure"
+    return fig
 
 
 def _paris_day(moment: datetime) -> str:
@@ -365,7 +371,7 @@ def caption(start: datetime, end: datetime, what: str | None = None) -> str:
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError(f"caption needs timezone-aware datetimes, got {start!r}, {end!r}")
-    a, b = start.astimezone(PARIS_TZ), end.astimezone(PARIS_TZ)
+    a, b = paris_time(start), paris_time(end)
     period = f"{_paris_day(a)} {a:%H:%M}"
     if b.date() != a.date():
         period += f" to {_paris_day(b)} {b:%H:%M}"

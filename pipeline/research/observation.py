@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from pipeline.clock import local_naive, paris_hour
 from pipeline.research import maps
-from pipeline.research.tables import PARIS_TZ, local_naive, station_summary, utc
+from pipeline.research.tables import station_summary, utc
 
 HOUR_NS = 3_600_000_000_000
 HOURS = range(24)
@@ -112,11 +113,6 @@ def resolution(polls: pd.DataFrame) -> Resolution:
 def caption(start: datetime, end: datetime, what: str, res: Resolution) -> str:
     """A figure's caption: what it shows, the resolution, the period and the attribution."""
     return maps.caption(start, end, f"{what}; {res.text()}")
-
-
-def paris_hour(times: pd.Series) -> pd.Series:
-    """The Paris hour of the day (0-23) of UTC times."""
-    return pd.Series(times).dt.tz_convert(PARIS_TZ).dt.hour
 
 
 def polls_per_hour(polls: pd.DataFrame) -> pd.Series:

@@ -35,7 +35,6 @@ from pipeline.record import FIELD_NAMES, FIELDS, StationRecord
 from pipeline.settings import project
 
 STATUS_COLUMNS: tuple[str, ...] = (*FIELD_NAMES, "date")
-PARIS_TZ = "Europe/Paris"
 # The condition flags of with_flags: every vocabulary condition but "normal" (the rest).
 FLAGS: tuple[str, ...] = tuple(c for c in vocabulary.CONDITIONS if c != "normal")
 OCCUPANCY = "occupancy"
@@ -229,12 +228,6 @@ def stations_per_area(station_rows: pd.DataFrame) -> dict[tuple[str, str], int]:
     for arr, n in places["arrondissement"].dropna().value_counts(sort=False).items():
         counts[("arrondissement", str(int(arr)))] = int(n)
     return counts
-
-
-def local_naive(times: pd.Series | pd.DatetimeIndex) -> pd.Series:
-    """UTC timestamps as naive Europe/Paris wall-clock times, for plot axes only."""
-    series = pd.Series(times)
-    return series.dt.tz_convert(PARIS_TZ).dt.tz_localize(None)
 
 
 # --- the status frame (record level: data quality and compare) -------------------------

@@ -34,8 +34,25 @@ from pipeline.settings import project
 META = "velib"
 
 
-class SettingsError(ValueError):
+class UserError(Exception):
+    """Something the user can fix (a value, a path, the data asked for, a missing tool).
+
+    The project's one user-error type: the command line shows it (and argparse's
+    usage errors) as one line on stderr with exit status 2. Any other exception
+    is a bug and keeps its traceback. Its message is one line that says what to do.
+    """
+
+
+class SettingsError(UserError, ValueError):
     """A setting the user can fix; the message is one line naming the option."""
+
+
+class BadInput(UserError, ValueError):
+    """Input that does not hold what was asked for (no data on the dates, not a model file)."""
+
+
+class MissingInput(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipeline.settings import project
 from pipeline.settings.capture import CaptureSettings
 from pipeline.settings.declare import Settings, SettingsError, opt
 from pipeline.settings.declare import date_range as as_date_range
@@ -14,9 +17,11 @@ from pipeline.settings.declare import non_negative as as_non_negative
 from pipeline.settings.declare import path as as_path
 from pipeline.settings.declare import paths as as_paths
 from pipeline.settings.declare import positive as as_positive
+from pipeline.settings.forecast import LiveForecastSettings
 from pipeline.settings.ingest import IngestSettings
-from pipeline.settings.shared import check_stale_after, heartbeat_field
+from pipeline.settings.shared import heartbeat_field
 from pipeline.settings.stream import StreamSettings
+from pipeline.settings.tables import CompactSettings
 
 # No time cut of capture files in a replay (a week, never reached): see RunSettings.capture.
 REPLAY_MAX_SECONDS = 7 * 24 * 3600.0
@@ -100,13 +105,12 @@ class RunSettings(Settings):
     )
 
     def check(self) -> None:
-        """Recordings exist; stale_after covers two heartbeats."""
+        """Recordings exist (the stale rule is the stream's: :meth:`stages` checks it)."""
         missing = [str(p) for p in self.raw if not p.exists()] if not self.live else []
         if self.local_feed is not None and not self.local_feed.exists():
             missing.append(str(self.local_feed))
         if missing:
             raise SettingsError(f"raw data not found: {', '.join(missing)}")
-        check_stale_after(self.heartbeat_s, StreamSettings.build().stale_after)
 
     @property
     def stream_dir(self) -> Path:
@@ -118,34 +122,77 @@ class RunSettings(Settings):
         """Capture's resume points (one JSON file per partition)."""
         return self.work_dir / "capture_offsets"
 
-    def capture(self, bootstrap_servers: str) -> CaptureSettings:
-        """The capture's settings for this run (group and file size from params.yaml).
+    def stages(
+        self,
+        *,
+        params: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Stages:
+        """Every stage's settings for this run, built once, from one read of params.yaml.
 
-        The replayed topic is complete before capture starts, so files are cut by
-        ``max_records`` only, never by the clock: their names and bytes do not
-        depend on how fast the machine is. Resume points stay in ``work_dir``.
+        ``velib run`` and ``velib run --live`` call it first, before anything starts,
+        so a bad combination (``stream.stale_after`` under twice this run's heartbeat)
+        is one line, and each stage is then handed its object. A replay's capture
+        cuts files by ``max_records`` only, never by the clock (the replayed topic is
+        complete before capture starts: file names and bytes do not depend on how
+        fast the machine is); its resume points and the stream's tables stay in
+        ``work_dir``, the stream's export goes to ``out``.
         """
-        return CaptureSettings.build(
-            {
-                "out": self.csv_out,
-                "offsets": self.capture_offsets,
-                "bootstrap_servers": bootstrap_servers,
-                "until_idle_s": self.idle_s,
-                "max_seconds": REPLAY_MAX_SECONDS,
-            }
+        params = project.load_params() if params is None else params
+
+        def build(cls: type[Any], given: dict[str, Any]) -> Any:
+            kafka = {"bootstrap_servers": self.bootstrap_servers} if self.bootstrap_servers else {}
+            return cls.build({**kafka, **given}, params=params, environ=environ)
+
+        if self.live:
+            capture = build(CaptureSettings, {"out": self.live_dir / "csv", "follow": True})
+            stream = {"out": self.live_dir / "processed", "live": True}
+        else:
+            capture = build(
+                CaptureSettings,
+                {
+                    "out": self.csv_out,
+                    "offsets": self.capture_offsets,
+                    "until_idle_s": self.idle_s,
+                    "max_seconds": REPLAY_MAX_SECONDS,
+                },
+            )
+            stream = {"out": self.stream_dir}
+        return Stages(
+            ingest=build(IngestSettings, {"heartbeat_s": self.heartbeat_s}),
+            capture=capture,
+            stream=build(StreamSettings, {**stream, "heartbeat_s": self.heartbeat_s}),
+            compact=build(CompactSettings, {"root": self.live_dir / "processed"}),
+            forecast=build(
+                LiveForecastSettings,
+                {"processed": self.live_dir / "processed", "out": self.live_dir / "forecasts"},
+            ),
         )
 
-    def ingest(self, bootstrap_servers: str) -> IngestSettings:
-        """The ingest's topics and heartbeat for this run (it replays ``raw`` itself)."""
-        return IngestSettings.build(
-            {"bootstrap_servers": bootstrap_servers, "heartbeat_s": self.heartbeat_s}
-        )
 
-    def stream(self, bootstrap_servers: str, **changes: Any) -> StreamSettings:
-        """The stream's settings for this run (its window and thresholds from params.yaml).
+@dataclass(frozen=True)
+class Stages:
+    """The settings of every stage ``velib run`` drives, built together by ``RunSettings.stages``.
 
-        The stream writes its own tables under ``work_dir``; ``out`` gets their export.
-        """
-        return StreamSettings.build(
-            {"out": self.stream_dir, "bootstrap_servers": bootstrap_servers, **changes}
+    Attributes:
+        ingest: topics and heartbeat (the run replays, or polls, itself).
+        capture: the capture folder, group and file limits.
+        stream: the stream's tables, window and stale rule.
+        compact: what ``velib run --live`` compacts and keeps, and how often.
+        forecast: the live forecaster's model, tables and output.
+    """
+
+    ingest: IngestSettings
+    capture: CaptureSettings
+    stream: StreamSettings
+    compact: CompactSettings
+    forecast: LiveForecastSettings
+
+    def on(self, bootstrap_servers: str) -> Stages:
+        """The same stages on the Kafka cluster the run found or started."""
+        return dataclasses.replace(
+            self,
+            ingest=self.ingest.replace(bootstrap_servers=bootstrap_servers),
+            capture=self.capture.replace(bootstrap_servers=bootstrap_servers),
+            stream=self.stream.replace(bootstrap_servers=bootstrap_servers),
         )

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pipeline.settings.declare import Settings, SettingsError, opt
 from pipeline.settings.declare import duration as as_duration
 from pipeline.settings.declare import location as as_location
+from pipeline.settings.declare import non_negative as as_non_negative
 from pipeline.settings.declare import positive_int as as_positive_int
-from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.shared import (
+    HEARTBEAT_S,
     STALE_AFTER,
     bootstrap_field,
     check_stale_after,
@@ -47,6 +48,13 @@ class StreamSettings(Settings):
         param="stale_after",
         parse=as_duration,
     )
+    heartbeat_s: float = opt(
+        HEARTBEAT_S,
+        "the ingest heartbeat stale_after is held to (the ingest's own setting, read here)",
+        param="ingest.heartbeat_s",
+        parse=as_non_negative,
+        flag="-",
+    )
     starting_offsets: str = opt("earliest", "earliest | latest | Spark JSON offsets (first run)")
     max_offsets_per_trigger: int | None = opt(
         50_000,
@@ -62,8 +70,8 @@ class StreamSettings(Settings):
     polls_topic: str = polls_topic_field()
 
     def check(self) -> None:
-        """The stale threshold must cover two ingest heartbeats (params.yaml)."""
+        """The stale threshold must cover two ingest heartbeats (params.yaml ingest.heartbeat_s)."""
         try:
-            check_stale_after(IngestSettings.build().heartbeat_s, self.stale_after)
+            check_stale_after(self.heartbeat_s, self.stale_after)
         except SettingsError as exc:
             raise SettingsError(f"--stale-after: {exc}") from None

@@ -8,5 +8,5 @@ sniffs and orders recorded files for replay and rebuilds the reference tables,
 ``archive`` keeps every live poll as it came, ``feeds`` polls the real GBFS
 feed and the Paris open-data API.
 
-Imports from the project: durable, record, settings.
+Imports from the project: clock, durable, record, settings.
 """

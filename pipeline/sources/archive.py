@@ -33,6 +33,7 @@ from typing import Any
 
 from pipeline.durable import fsync_dir
 from pipeline.record import format_timestamp, parse_timestamp
+from pipeline.settings.declare import BadInput
 from pipeline.sources.normalize import Reference, default_reference
 from pipeline.sources.parsers import Snapshot, SnapshotError, failed_snapshot, parse_gbfs
 from pipeline.sources.parsers import parse_opendata_records as parse_records
@@ -202,7 +203,7 @@ def read_archive(
     for folder in polls(root) if folders is None else folders:
         meta = json.loads((folder / POLL).read_text(encoding="utf-8"))
         if meta.get("layout") != LAYOUT:
-            raise ValueError(f"{folder}: archive layout {meta.get('layout')} is not {LAYOUT}")
+            raise BadInput(f"{folder}: archive layout {meta.get('layout')} is not {LAYOUT}")
         source, origin = meta["source"], meta["origin"]
         observed_at = parse_timestamp(meta["observed_at"])
         polled_at = parse_timestamp(meta["polled_at"])

@@ -85,8 +85,8 @@ def get_json(session: requests.Session, url: str, timeout_s: float, **params: An
 def _failed(reason: str, response: requests.Response) -> SnapshotError:
     """A SnapshotError that keeps what the server said (the archive records it)."""
     error = SnapshotError(reason)
-    error.status = response.status_code  # type: ignore[attr-defined]
-    error.body_head = response.text[:BODY_HEAD]  # type: ignore[attr-defined]
+    error.status = response.status_code
+    error.body_head = response.text[:BODY_HEAD]
     return error
 
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Literal, overload
 
-from pipeline.record import StationRecord
+from pipeline.clock import PARIS
+from pipeline.record import StationRecord, format_timestamp, parse_timestamp
 from pipeline.settings import project
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 REFERENCE_DIR = project.ROOT / "data" / "reference"
 STATION_IDS, DERIVED_STATION_IDS = "station_ids.csv", "station_ids_derived.csv"
 STATION_COMMUNES = "station_communes.csv"
-PARIS_TZ = ZoneInfo("Europe/Paris")
 
 MAX_COUNT = 300  # the largest real station has ~75 docks; anything above is garbage
 FUTURE_TOLERANCE = timedelta(minutes=10)  # clock skew between station and feed
@@ -140,6 +139,14 @@ def default_reference() -> Reference:
 # --- value converters (raise RowError with a readable reason) --------------
 
 
+@overload
+def to_count(value: Any, name: str, *, required: Literal[True] = ...) -> int: ...
+
+
+@overload
+def to_count(value: Any, name: str, *, required: bool) -> int | None: ...
+
+
 def to_count(value: Any, name: str, *, required: bool = True) -> int | None:
     """Parse a non-negative count below MAX_COUNT."""
     if value is None or value == "":
@@ -187,15 +194,15 @@ def epoch_to_utc(value: Any, name: str) -> datetime:
 
 @lru_cache(maxsize=65536)
 def _paris_to_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=PARIS_TZ).astimezone(UTC)
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS).astimezone(UTC)
 
 
 def paris_local_to_utc(value: Any, name: str) -> datetime:
-    """Convert a naive Europe/Paris time (open-data CSV) to UTC; offsets are honoured."""
+    """Convert a naive Paris time (open-data CSV) to UTC; offsets are honoured."""
     text = str(value or "").strip()
     try:
         if text[-6:-5] in ("+", "-") or text.endswith("Z"):
-            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+            return parse_timestamp(text)
         return _paris_to_utc(text)
     except (ValueError, IndexError):
         raise RowError(f"unparseable {name} ({value!r})") from None
@@ -217,53 +224,70 @@ def parse_latlon(value: Any) -> tuple[float | None, float | None]:
 # --- the one place a record is built ---------------------------------------
 
 
+@dataclass(slots=True)
+class RawStation:
+    """One station's values as a source gives them, before any check.
+
+    Every parser fills one from its own row shape (GBFS status + information,
+    the open-data CSV layouts, API records); :func:`make_record` is where they
+    are trusted or rejected. Counts and flags stay as the source wrote them.
+    Not frozen: one is built per row of every snapshot, and slots alone keep it cheap.
+    """
+
+    code: Any
+    last_reported: datetime
+    station_id: int | None = None
+    name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    capacity: Any = None
+    bikes: Any = None
+    mechanical: Any = None
+    ebike: Any = None
+    docks: Any = None
+    installed: Any = None
+    renting: Any = None
+    returning: Any = None
+    commune: str | None = None
+
+
 def make_record(
-    *,
-    code: Any,
-    station_id: int | None,
-    name: str | None,
-    lat: float | None,
-    lon: float | None,
-    capacity: Any,
-    bikes: Any,
-    mechanical: Any,
-    ebike: Any,
-    docks: Any,
-    installed: Any,
-    renting: Any,
-    returning: Any,
-    last_reported: datetime,
-    observed_at: datetime,
-    source: str,
-    ref: Reference,
-    commune: str | None = None,
+    raw: RawStation, *, observed_at: datetime, source: str, ref: Reference
 ) -> StationRecord:
-    """Validate and build one record; raises RowError with the rejection reason."""
-    code = "" if code is None else str(code).strip()
+    """Validate and build one record of a snapshot; raises RowError with the rejection reason.
+
+    Args:
+        raw: the station's values as its source gave them.
+        observed_at: when the snapshot was taken (UTC).
+        source: the source label (``gbfs``, ``opendata``, ``replay:<format>``).
+        ref: the reference tables (commune, arrondissement, codes by GBFS id).
+    """
+    code = "" if raw.code is None else str(raw.code).strip()
     if not code:
         raise RowError("missing station code")
+    last_reported = raw.last_reported
     if last_reported > observed_at + FUTURE_TOLERANCE:
         raise RowError(
-            f"last_reported {last_reported:%Y-%m-%dT%H:%M:%SZ} in the future of "
-            f"observed_at {observed_at:%Y-%m-%dT%H:%M:%SZ}"
+            f"last_reported {format_timestamp(last_reported)} in the future of "
+            f"observed_at {format_timestamp(observed_at)}"
         )
     located_commune, arrondissement = ref.locate(code)
     return StationRecord(
         station_code=code,
-        station_id=station_id,
-        name=name or None,
-        lat=lat,
-        lon=lon,
-        capacity=to_count(capacity, "capacity", required=False),
-        commune=located_commune or commune,
+        station_id=raw.station_id,
+        name=raw.name or None,
+        lat=raw.lat,
+        lon=raw.lon,
+        capacity=to_count(raw.capacity, "capacity", required=False),
+        commune=located_commune or raw.commune,
         arrondissement=arrondissement,
-        bikes_available=to_count(bikes, "bikes_available"),  # type: ignore[arg-type]
-        mechanical_available=to_count(mechanical, "mechanical_available", required=False),
-        ebike_available=to_count(ebike, "ebike_available", required=False),
-        docks_available=to_count(docks, "docks_available"),  # type: ignore[arg-type]
-        is_installed=to_flag(installed, "is_installed"),
-        is_renting=to_flag(renting, "is_renting"),
-        is_returning=to_flag(returning, "is_returning"),
+        bikes_available=to_count(raw.bikes, "bikes_available"),
+        mechanical_available=to_count(raw.mechanical, "mechanical_available", required=False),
+        ebike_available=to_count(raw.ebike, "ebike_available", required=False),
+        docks_available=to_count(raw.docks, "docks_available"),
+        is_installed=to_flag(raw.installed, "is_installed"),
+        is_renting=to_flag(raw.renting, "is_renting"),
+        is_returning=to_flag(raw.returning, "is_returning"),
         last_reported=last_reported,
         observed_at=observed_at,
         source=source,
@@ -303,21 +327,16 @@ def _dedupe(
         "stale_last_reported": 0,
         "duplicate_identical": 0,
     }
-    by_code: dict[str, int] = {}
+    first: dict[str, StationRecord] = {}
     conflicted: set[str] = set()
-    kept: list[StationRecord | None] = []
     for record in records:
-        first = by_code.get(record.station_code)
-        if first is None:
-            by_code[record.station_code] = len(kept)
-            kept.append(record)
+        seen = first.setdefault(record.station_code, record)
+        if seen is record:
             continue
-        kept.append(None)
-        if kept[first] == record:
+        if seen == record:
             oddities["duplicate_identical"] += 1
         else:
             conflicted.add(record.station_code)
-    out: list[StationRecord] = []
     for record, raw in zip(records, raws, strict=True):
         if record.station_code in conflicted:
             rejects.append(
@@ -328,10 +347,8 @@ def _dedupe(
                     origin,
                 )
             )
-    for record in kept:
-        if record is None or record.station_code in conflicted:
-            continue
-        out.append(record)
+    out = [r for code, r in first.items() if code not in conflicted]
+    for record in out:
         if record.capacity == 0:
             oddities["capacity_zero"] += 1
         elif record.capacity is not None and (

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.record import StationRecord, placeholder_code
 from pipeline.sources.normalize import (
+    RawStation,
     Reference,
     Rejection,
     RowError,
@@ -61,7 +62,13 @@ class Snapshot:
 
 
 class SnapshotError(ValueError):
-    """A whole payload that cannot be read (its message is the reason)."""
+    """A whole payload that cannot be read (its message is the reason).
+
+    A failed live poll also keeps what the server said (the archive records it).
+    """
+
+    status: int | None = None
+    body_head: str | None = None
 
 
 def failed_snapshot(
@@ -147,7 +154,7 @@ def parse_gbfs(
             code = ref.codes_by_id.get(sid)
         mechanical, ebike = _bike_types(raw.get("num_bikes_available_types"))
         bikes = raw.get("num_bikes_available", raw.get("numBikesAvailable"))
-        return make_record(
+        station = RawStation(
             code=code,
             station_id=sid if isinstance(sid, int) else None,
             name=info.get("name"),
@@ -162,10 +169,8 @@ def parse_gbfs(
             renting=raw.get("is_renting"),
             returning=raw.get("is_returning"),
             last_reported=epoch_to_utc(raw.get("last_reported"), "last_reported"),
-            observed_at=when,
-            source=source,
-            ref=ref,
         )
+        return make_record(station, observed_at=when, source=source, ref=ref)
 
     records, rejects, odd = collect(statuses, build, origin)
     return Snapshot(when, source, origin, records, rejects, odd, feed_time=feed_time(status))
@@ -186,7 +191,7 @@ _OPENDATA_REQUIRED = (
 )  # (mechanical/e-bike counts, capacity and commune may be absent: they become null)
 _API_REQUIRED = ("stationcode", "numbikesavailable", "numdocksavailable", "duedate")
 
-# make_record argument -> column, for the values each open-data form carries as they are
+# RawStation field -> column, for the values each open-data form carries as they are
 # (ids, coordinates and timestamps need more than a lookup and are handled in the builders).
 _CSV_COLUMNS = {
     "name": "Nom station",
@@ -277,7 +282,7 @@ def parse_opendata_csv(
             lat, lon = parse_latlon(raw[_LATLON])
         else:
             lat, lon = to_float(raw.get("Lattitude")), to_float(raw.get("Longitude"))
-        return make_record(
+        station = RawStation(
             code=code,
             station_id=sid,
             lat=lat,
@@ -285,11 +290,9 @@ def parse_opendata_csv(
             last_reported=paris_local_to_utc(
                 raw.get("Actualisation de la donnée"), "last_reported"
             ),
-            observed_at=when,
-            source=source,
-            ref=ref,
             **_columns(raw, _CSV_COLUMNS),
         )
+        return make_record(station, observed_at=when, source=source, ref=ref)
 
     records, rejects, odd = collect(rows, build, origin)
     return Snapshot(when, source, origin, records, rejects, odd, unmapped)
@@ -304,23 +307,20 @@ def api_record_builder(
         if not isinstance(raw, Mapping):
             raise RowError("record is not an object")
         lat, lon = parse_latlon(raw.get("coordonnees_geo"))
-        return make_record(
+        station = RawStation(
             code=raw.get("stationcode"),
-            station_id=None,
             lat=lat,
             lon=lon,
             last_reported=paris_local_to_utc(raw.get("duedate"), "duedate"),
-            observed_at=observed_at,
-            source=source,
-            ref=ref,
             **_columns(raw, _API_COLUMNS),
         )
+        return make_record(station, observed_at=observed_at, source=source, ref=ref)
 
     return build
 
 
 def parse_opendata_records(
-    records: list[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
     *,
     origin: str,
     observed_at: datetime,
@@ -331,7 +331,7 @@ def parse_opendata_records(
     ref = ref or default_reference()
     rows = [r.get("fields", r) if isinstance(r, Mapping) else r for r in records]
     build = api_record_builder(observed_at, source, ref)
-    kept, rejects, odd = collect(rows, build, origin)  # type: ignore[arg-type]
+    kept, rejects, odd = collect(rows, build, origin)
     return Snapshot(observed_at, source, origin, kept, rejects, odd)
 
 

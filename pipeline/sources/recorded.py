@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.settings.declare import MissingInput
 from pipeline.sources.archive import is_archive, read_archive
 from pipeline.sources.normalize import (
     DERIVED_STATION_IDS,
@@ -205,7 +206,7 @@ def read_recorded(
     ref = ref or default_reference()
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(path)
+        raise MissingInput(f"no such file or folder: {path}")
     if is_archive(path):  # polls kept by `velib ingest --archive`: replayed as they were
         yield from (s for s in read_archive(path, ref) if keep is None or keep(s.observed_at))
         return
@@ -214,7 +215,7 @@ def read_recorded(
     for order, file in enumerate(_data_files(path)):
         when = name_time(file)
         if when is not None and ".csv" in file.name.lower():
-            units.append((when, order, lambda f=file: _as_list(_read_file(f, ref))))
+            units.append((when, order, _later(file, ref)))
             continue
         result = _read_file(file, ref)
         if isinstance(result, dict):
@@ -223,14 +224,26 @@ def read_recorded(
             )
             continue
         for snap in result:
-            units.append((snap.observed_at, order, lambda s=snap: [s]))
+            units.append((snap.observed_at, order, _now(snap)))
+    for snap in _gbfs_snapshots(gbfs, ref):
+        units.append((snap.observed_at, len(units), _now(snap)))
+    units.sort(key=lambda u: (u[0], u[1]))
+    for when, _, load in units:
+        if keep is None or keep(when):
+            yield from load()
+
+
+def _gbfs_snapshots(
+    gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]], ref: Reference
+) -> Iterator[Snapshot]:
+    """Each GBFS status payload of a folder, joined with the folder's information file."""
     for folder, kinds in gbfs.items():
         infos = kinds.get("information", [])
         for status_path, status in kinds.get("status", []):
             info = infos[0][1] if infos else None
             if not infos:
                 log.warning("%s: no station_information beside it; names/capacity null", folder)
-            snap = parse_gbfs(
+            yield parse_gbfs(
                 info,
                 status,
                 origin=origin_of(status_path),
@@ -238,11 +251,16 @@ def read_recorded(
                 observed_at=feed_time(status) or _file_time(status_path),
                 ref=ref,
             )
-            units.append((snap.observed_at, len(units), lambda s=snap: [s]))
-    units.sort(key=lambda u: (u[0], u[1]))
-    for when, _, load in units:
-        if keep is None or keep(when):
-            yield from load()
+
+
+def _later(file: Path, ref: Reference) -> Callable[[], list[Snapshot]]:
+    """A file's snapshots, parsed when asked (a long history is not held in memory)."""
+    return lambda: _as_list(_read_file(file, ref))
+
+
+def _now(snap: Snapshot) -> Callable[[], list[Snapshot]]:
+    """A snapshot already parsed."""
+    return lambda: [snap]
 
 
 def _as_list(result: list[Snapshot] | dict[str, Any]) -> list[Snapshot]:

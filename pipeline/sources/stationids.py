@@ -239,20 +239,44 @@ def match_ids(
             unmapped.append(Unmapped(sid, obs.name, None, None, obs.rows, "no coordinates"))
             continue
         near = grid.near(obs.lat, obs.lon)
-        blockers: dict[str, list[int]] = {}
-        for _, s in near:
-            held = sorted(
-                other
-                for other, snaps in holders_of.get(s.code, ())
-                if other != sid and snaps & obs.snapshots
-            )
-            if held:
-                blockers[s.code] = held
-        outcome = _decide(obs, near, blockers)
+        outcome = _decide(obs, near, _blockers(sid, obs, near, holders_of))
         if isinstance(outcome, DerivedId):
             derived.append(outcome)
         else:
             unmapped.append(Unmapped(sid, obs.name, obs.lat, obs.lon, obs.rows, outcome))
+    dropped = _clashes(derived, observations)
+    for sid, reason in dropped.items():
+        obs = observations[sid]
+        unmapped.append(Unmapped(sid, obs.name, obs.lat, obs.lon, obs.rows, reason))
+    return Derivation(
+        tuple(sorted((r for r in derived if r.station_id not in dropped), key=_id)),
+        tuple(sorted(unmapped, key=_id)),
+    )
+
+
+def _blockers(
+    sid: int,
+    obs: IdObservation,
+    near: Sequence[tuple[float, CodedStation]],
+    holders_of: Mapping[str, list[tuple[int, frozenset[str]]]],
+) -> dict[str, list[int]]:
+    """Code -> the other ids that hold it in a snapshot where ``sid`` is seen too."""
+    blockers: dict[str, list[int]] = {}
+    for _, s in near:
+        held = sorted(
+            other
+            for other, snaps in holders_of.get(s.code, ())
+            if other != sid and snaps & obs.snapshots
+        )
+        if held:
+            blockers[s.code] = held
+    return blockers
+
+
+def _clashes(
+    derived: Sequence[DerivedId], observations: Mapping[int, IdObservation]
+) -> dict[int, str]:
+    """Ids given one code that are seen in the same snapshot: neither keeps it (id -> why)."""
     by_code: dict[str, list[DerivedId]] = defaultdict(list)
     for row in derived:
         by_code[row.station_code].append(row)
@@ -265,13 +289,7 @@ def match_ids(
                         dropped[row.station_id] = (
                             f"code {code} also derived for another id in the same snapshot"
                         )
-    for sid, reason in dropped.items():
-        obs = observations[sid]
-        unmapped.append(Unmapped(sid, obs.name, obs.lat, obs.lon, obs.rows, reason))
-    return Derivation(
-        tuple(sorted((r for r in derived if r.station_id not in dropped), key=_id)),
-        tuple(sorted(unmapped, key=_id)),
-    )
+    return dropped
 
 
 def _id(row: DerivedId | Unmapped) -> int:

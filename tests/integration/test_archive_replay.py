@@ -51,11 +51,7 @@ def run_ingest(settings: IngestSettings, archive: Archive | None = None, polls: 
     try:
         return ingest.ingest(
             ingest.snapshots_for(settings, stop, archive),
-            bootstrap_servers=settings.bootstrap_servers,
-            topic=settings.topic,
-            dead_letter_topic=settings.dead_letter_topic,
-            polls_topic=settings.polls_topic,
-            heartbeat_s=settings.heartbeat_s,
+            settings,
             progress=False,
             stop=stop,
             max_snapshots=polls,

@@ -20,6 +20,7 @@ from pipeline import record
 from pipeline.capture.files import CAPTURE_HEADER
 from pipeline.capture.job import capture, pandas_read_options, read_captured, read_rejected
 from pipeline.kafka import clients
+from pipeline.settings.capture import CaptureSettings
 from pipeline.sources.recorded import read_recorded
 
 pytestmark = pytest.mark.integration
@@ -29,6 +30,12 @@ FIXTURES = ROOT / "tests" / "fixtures"
 # Real records over six UTC dates: a 2022-05-13 time series, open-data layouts, GBFS.
 SLICES = [FIXTURES / "history", FIXTURES / "opendata", FIXTURES / "gbfs"]
 MALFORMED = [b"<html>503 Service Temporarily Unavailable</html>", b"\xff\xfe\x00not utf-8", None]
+
+
+def capture_to(bootstrap: str, topic: str, out: Path, group: str, **options: object):
+    """Capture ``topic`` into ``out`` with the settings ``velib capture`` would build."""
+    given = {"bootstrap_servers": bootstrap, "topic": topic, "out": out, "group": group}
+    return capture(CaptureSettings.build({**given, **options}))
 
 
 def _real_records() -> list[record.StationRecord]:
@@ -80,14 +87,7 @@ def test_capture_writes_every_produced_record_once(kafka_bootstrap, make_topic, 
     _produce(kafka_bootstrap, topic, produced, MALFORMED)
     out = tmp_path / "csv"
 
-    summary = capture(
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_dir=out,
-        group_id=group_id,
-        until_idle_s=3,
-        max_records=40,
-    )
+    summary = capture_to(kafka_bootstrap, topic, out, group_id, until_idle_s=3, max_records=40)
 
     assert summary.records == len(produced) and summary.rejected == len(MALFORMED)
     assert summary.partitions == {0, 1, 2}
@@ -107,25 +107,13 @@ def test_capture_writes_every_produced_record_once(kafka_bootstrap, make_topic, 
     # Running again, with the same group or a new one, adds nothing: the folder knows.
     files = sorted(out.rglob("*.csv"))
     for group in (group_id, group_id + "-other"):
-        again = capture(
-            bootstrap_servers=kafka_bootstrap,
-            topic=topic,
-            out_dir=out,
-            group_id=group,
-            until_idle_s=2,
-        )
+        again = capture_to(kafka_bootstrap, topic, out, group, until_idle_s=2)
         assert again.records == 0 and again.rejected == 0
     assert sorted(out.rglob("*.csv")) == files
 
     # The same group into a fresh folder copies everything again: the folder is the truth.
     fresh = tmp_path / "fresh"
-    copy = capture(
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_dir=fresh,
-        group_id=group_id,
-        until_idle_s=2,
-    )
+    copy = capture_to(kafka_bootstrap, topic, fresh, group_id, until_idle_s=2)
     assert copy.records == len(produced)
     _assert_exactly(fresh, produced)
 
@@ -134,13 +122,7 @@ def test_capture_writes_every_produced_record_once(kafka_bootstrap, make_topic, 
         path.write_text(
             json.dumps({"topic": topic, "partition": int(path.stem[-5:]), "next_offset": 0})
         )
-    third = capture(
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_dir=out,
-        group_id=group_id + "-third",
-        until_idle_s=2,
-    )
+    third = capture_to(kafka_bootstrap, topic, out, group_id + "-third", until_idle_s=2)
     assert third.records == 0 and third.skipped == len(produced) + len(MALFORMED)
     _assert_exactly(out, produced)
 
@@ -150,13 +132,7 @@ def test_spark_reads_the_capture_folder(kafka_bootstrap, make_topic, group_id, t
     produced = _real_records()
     _produce(kafka_bootstrap, topic, produced)
     out = tmp_path / "csv"
-    capture(
-        bootstrap_servers=kafka_bootstrap,
-        topic=topic,
-        out_dir=out,
-        group_id=group_id,
-        until_idle_s=3,
-    )
+    capture_to(kafka_bootstrap, topic, out, group_id, until_idle_s=3)
     frame = spark.read.csv(str(out), header=True, schema=None, inferSchema=False)
     assert frame.count() == len(produced)
     assert set(frame.columns) == {*CAPTURE_HEADER, "date"}

@@ -17,6 +17,7 @@ from pipeline import poll
 from pipeline.ingest.job import emitted_records, ingest
 from pipeline.kafka import clients
 from pipeline.record import from_json, to_json
+from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.recorded import origin_of, read_recorded
 
 pytestmark = pytest.mark.integration
@@ -58,17 +59,17 @@ def expected_per_key(path: Path):
 
 
 def run(bootstrap, snapshots, topic, dead, **kw):
-    return ingest(
-        snapshots,
-        bootstrap_servers=bootstrap,
-        topic=topic,
-        dead_letter_topic=dead,
-        polls_topic=kw.pop("polls_topic", f"{topic}-polls"),
-        heartbeat_s=kw.pop("heartbeat_s", 0),
-        speed=0,
-        progress=False,
-        **kw,
+    settings = IngestSettings.build(
+        {
+            "bootstrap_servers": bootstrap,
+            "topic": topic,
+            "dead_letter_topic": dead,
+            "polls_topic": kw.pop("polls_topic", f"{topic}-polls"),
+            "heartbeat_s": kw.pop("heartbeat_s", 0),
+            "speed": 0,
+        }
     )
+    return ingest(snapshots, settings, progress=False, **kw)
 
 
 def polls_on(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:

@@ -84,7 +84,7 @@ def test_status_counts_what_the_broker_holds(kafka_bootstrap, make_topic, tmp_pa
         if not name.startswith("."):
             (folder / "poll.json").write_text("{}", encoding="utf-8")
 
-    facts = live.status(settings, kafka_bootstrap)
+    facts = live.status(settings, settings.stages(), kafka_bootstrap)
 
     assert facts["polls_today"] == 2 and facts["records"] == 7 and facts["dead_letters"] == 1
     assert facts["poll_messages"] == 3
@@ -97,5 +97,5 @@ def test_status_says_kafka_is_away_instead_of_failing(tmp_path: Path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     settings = RunSettings.build({"live_dir": str(tmp_path)})
-    facts = live.status(settings, f"127.0.0.1:{port}")
+    facts = live.status(settings, settings.stages(), f"127.0.0.1:{port}")
     assert facts["kafka"].startswith("unavailable (") and facts["polls_today"] == 0

@@ -33,6 +33,8 @@ from pipeline.kafka.broker import LocalBroker
 from pipeline.kafka.broker_files import read_client_env
 from pipeline.kafka.security import KafkaAuthError, auth_failure
 from pipeline.run import RunSummary, run
+from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.run import RunSettings
 from pipeline.settings.stream import StreamSettings
 from pipeline.sources.recorded import read_recorded
@@ -219,16 +221,21 @@ def test_a_wrong_password_stops_each_stage_at_once(wrong_env, spark, tmp_path):
     topic = f"sasl-wrong-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     with pytest.raises(KafkaAuthError, match="refused the login of 'velib'") as ingest_err:
-        ingest(read_recorded(HISTORY), bootstrap_servers=bootstrap, topic=topic,
-               dead_letter_topic=f"{topic}-dlq", polls_topic=f"{topic}-polls",
-               progress=False)  # fmt: skip
+        ingest(read_recorded(HISTORY), IngestSettings.build({
+            "bootstrap_servers": bootstrap, "topic": topic,
+            "dead_letter_topic": f"{topic}-dlq", "polls_topic": f"{topic}-polls",
+        }), progress=False)  # fmt: skip
     with pytest.raises(KafkaAuthError, match="invalid credentials") as capture_err:
         capture(
-            bootstrap_servers=bootstrap,
-            topic=topic,
-            out_dir=tmp_path / "csv",
-            group_id="sasl-capture",
-            until_idle_s=3,
+            CaptureSettings.build(
+                {
+                    "bootstrap_servers": bootstrap,
+                    "topic": topic,
+                    "out": tmp_path / "csv",
+                    "group": "sasl-capture",
+                    "until_idle_s": 3,
+                }
+            )
         )
     assert time.monotonic() - started < 10, "a refused login must not wait for a timeout"
     # Spark's own Java client, given the options rendered from KAFKA_*, is refused too.

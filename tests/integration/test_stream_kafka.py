@@ -27,6 +27,7 @@ from pipeline import poll, record, vocabulary
 from pipeline.delta.read import read_arrow
 from pipeline.ingest.job import ingest
 from pipeline.kafka import clients
+from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.stream import StreamSettings
 from pipeline.sources.recorded import origin_of, read_recorded
 from pipeline.stream import alerts
@@ -134,15 +135,16 @@ def check_against_oracle(
 
 
 def ingest_files(bootstrap: str, topic: str, dead: str, files: list[Path]) -> None:
-    ingest(
-        [s for f in files for s in read_recorded(f)],
-        bootstrap_servers=bootstrap,
-        topic=topic,
-        dead_letter_topic=dead,
-        polls_topic=f"{topic}-polls",
-        heartbeat_s=HEARTBEAT_S,
-        progress=False,
+    settings = IngestSettings.build(
+        {
+            "bootstrap_servers": bootstrap,
+            "topic": topic,
+            "dead_letter_topic": dead,
+            "polls_topic": f"{topic}-polls",
+            "heartbeat_s": HEARTBEAT_S,
+        }
     )
+    ingest([s for f in files for s in read_recorded(f)], settings, progress=False)
 
 
 def test_stream_job_on_real_history(spark, kafka_bootstrap, make_topic, tmp_path):

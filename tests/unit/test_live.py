@@ -78,13 +78,14 @@ def supervisor(
     settings = RunSettings.build({"live_dir": str(tmp_path / "live")})
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(self: Stage) -> None:
+    def start(self: Stage) -> subprocess.Popen[bytes]:
         self.process = subprocess.Popen(["sleep", "300"])
         started.append(self.process)
         self.started_at = clock.now
+        return self.process
 
     monkeypatch.setattr(Stage, "start", start)
-    sup = Supervisor(settings, "localhost:9092", {"PATH": "/bin"})
+    sup = Supervisor(settings, settings.stages(), "localhost:9092", {"PATH": "/bin"})
     sup.start()
     yield sup
     for process in started:
@@ -94,7 +95,7 @@ def supervisor(
 
 def test_stages_run_velib_commands_under_the_live_folder(tmp_path: Path) -> None:
     settings = RunSettings.build({"live_dir": str(tmp_path / "live"), "interval_s": "30"})
-    sup = Supervisor(settings, "broker:9092", {"K": "v"})
+    sup = Supervisor(settings, settings.stages(), "broker:9092", {"K": "v"})
     root = tmp_path / "live"
     names = [s.name for s in sup.stages]
     assert names == ["stream", "capture", "ingest", "forecast"]  # ingest after its readers
@@ -231,7 +232,7 @@ def test_compaction_runs_velib_compact_when_due_one_run_at_a_time(
     from deltalake import DeltaTable, write_deltalake
 
     settings = RunSettings.build({"live_dir": str(tmp_path / "live")})
-    compaction = live.Compaction(settings, dict(os.environ))
+    compaction = live.Compaction(settings, settings.stages().compact, dict(os.environ))
     assert compaction.tick() is None and compaction.stage.process is None  # no tables yet
     status = tmp_path / "live" / "processed" / "status"
     for day in ("2022-05-12", "2022-05-12", "2022-05-13"):
@@ -259,5 +260,5 @@ def test_compaction_runs_velib_compact_when_due_one_run_at_a_time(
     clock.now += 3600
     compaction.tick()
     assert compaction.stage.process is not None  # a day later: again
-    compaction.stage.stop()
+    compaction.stop()
     assert compaction.stage.process.poll() is not None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from pipeline import run
 
 RAW = Path(__file__).resolve().parents[2] / "data" / "raw" / "opendata-history"
@@ -27,6 +29,7 @@ def test_the_dates_are_paris_dates_not_utc_dates():
     assert len(thursday) == 22
 
 
+@pytest.mark.slow  # reads the time of every file of the two-week recording
 def test_a_range_keeps_both_ends_and_no_range_keeps_everything():
     everything = names(None)
     assert len(everything) == len(list(RAW.glob("*.csv.gz")))

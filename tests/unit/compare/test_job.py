@@ -148,6 +148,7 @@ def test_report_files_and_deterministic_metrics(gbfs_report, tmp_path):
     assert again.network == summary.network
 
 
+@pytest.mark.slow  # two comparisons of the four days, each drawn (about 10 s of CPU)
 def test_like_with_like_draws_the_figure_byte_stable(tmp_path):
     raw = str(RAW / "opendata-history")
     for out in ("r1", "r2"):

@@ -85,6 +85,7 @@ def like_with_like(tmp_path_factory):
     return summary, pd.read_csv(out / "areas.csv", dtype={"area": str})
 
 
+@pytest.mark.slow  # its fixture compares the four days with themselves and draws them
 def test_figure_draws_b_minus_a_with_its_spread_and_says_when(like_with_like):
     summary, areas = like_with_like
     assert summary.selection.like_with_like

@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from pipeline.clock import paris_midnight
 from pipeline.forecast import baselines, climatology, scoring
-from pipeline.forecast.calendar import paris_midnight
 
 
 def utc(text: str) -> pd.Timestamp:

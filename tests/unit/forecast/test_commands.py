@@ -52,6 +52,7 @@ def test_a_bad_option_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("velib forecast:"), err
 
 
+@pytest.mark.slow  # trains, forecasts and scores the two real days twice
 def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path, capsys):
     model = tmp_path / "m.zip"
     opts = [f"--{k.replace('_', '-')}={v}" for k, v in tiny.items()]

@@ -94,6 +94,7 @@ def test_recorded_gbfs_days_reach_both_clients_as_replay_reads_them():
             assert mismatches(records.records, expected.records, *API_DROP) == []
 
 
+@pytest.mark.slow  # eight history snapshots served and parsed by both clients
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(index=st.integers(0, 44))
 def test_any_history_snapshot_reaches_both_clients_as_replay_reads_it(history_server, index):

@@ -82,7 +82,10 @@ def test_serve_with_faults_answers_them_on_the_wire():
         ([str(HISTORY), "--port", "http"], "velib feed: --port: must be a whole number"),
         ([str(HISTORY), "--faults", "teapot"], "velib feed: unknown fault 'teapot'"),
         ([str(HISTORY), "--faults", "5xx=2"], "velib feed: fault rates must be between 0 and 1"),
-        ([str(HISTORY), "--ledger", "/no/such/dir/l.jsonl"], "velib feed: [Errno 2]"),
+        (
+            [str(HISTORY), "--ledger", "/no/such/dir/l.jsonl"],
+            "velib feed: cannot serve the feed: /no/such/dir/l.jsonl: No such file or directory",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_on_stderr_and_exit_2(capsys, monkeypatch, argv, message):

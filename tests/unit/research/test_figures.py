@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import figcheck  # noqa: E402
 
 from pipeline.research import figures  # noqa: E402
-from pipeline.research.figures import Line  # noqa: E402
+from pipeline.research.figures import Coverage, Line  # noqa: E402
 
 T0 = pd.Timestamp("2022-05-12T10:00:00Z")
 
@@ -93,12 +93,10 @@ def test_coverage_figure_draws_values_coverage_threshold_and_gaps():
     series = figures.coverage_series(rows, index, 100, 0.5, ["bikes_mean"])
     fig = figures.coverage_figure(
         [Line("bikes", series["bikes_mean"], "black")],
-        [Line("network", series["coverage"], "black")],
+        Coverage([Line("network", series["coverage"], "black")], 0.5, stations=100),
         title="title",
         ylabel="bikes per station",
-        min_coverage=0.5,
         caption="Data: a caption long enough to be wrapped " * 6,
-        stations=100,
     )
     top, bottom = fig.axes[:2]
     assert [ln.get_label() for ln in figcheck.lines(top)] == ["bikes"]
@@ -119,12 +117,10 @@ def test_coverage_figure_ticks_each_poll_under_the_coverage():
     polls = pd.Series([T0 + pd.Timedelta(minutes=m) for m in (2, 31, 50)])
     fig = figures.coverage_figure(
         [Line("bikes", series["bikes_mean"], "black")],
-        [Line("network", series["coverage"], "black")],
+        Coverage([Line("network", series["coverage"], "black")], 0.5, polls=polls),
         title="t",
         ylabel="bikes",
-        min_coverage=0.5,
         caption="c",
-        polls=polls,
     )
     (ticks,) = figcheck.by_gid(fig, figures.POLLS_GID)
     assert ticks.axes is fig.axes[1] and len(ticks.get_segments()) == 3
@@ -160,10 +156,11 @@ def two_areas_figure() -> plt.Figure:
     series = figures.coverage_series(rows, index, 100, 0.5, ["occupancy_mean"])
     return figures.coverage_figure(
         [Line("Paris", series["occupancy_mean"]), Line("Pantin", series["occupancy_mean"] / 2)],
-        [Line("Paris", series["coverage"]), Line("Pantin", series["coverage"] * 0.8)],
+        Coverage(
+            [Line("Paris", series["coverage"]), Line("Pantin", series["coverage"] * 0.8)], 0.5
+        ),
         title="per commune",
         ylabel="occupancy (%)",
-        min_coverage=0.5,
         caption="c",
         percent=True,
     )

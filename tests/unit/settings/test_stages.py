@@ -15,6 +15,7 @@ import yaml
 from pipeline import cli
 from pipeline.settings import project
 from pipeline.settings.capture import CaptureSettings
+from pipeline.settings.clock import ClockSettings
 from pipeline.settings.compare import CompareSettings
 from pipeline.settings.declare import SettingsError, option_name, shown, spec_of
 from pipeline.settings.forecast import (
@@ -31,6 +32,7 @@ from pipeline.settings.tables import CompactSettings, HistorySettings
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL = (
+    ClockSettings,
     IngestSettings,
     CaptureSettings,
     StreamSettings,
@@ -98,7 +100,7 @@ def test_every_params_key_is_read_by_a_setting():
         for key in values
         if (section, key) not in read
     ]
-    unread += [k for k in base if k not in read and k != ("base", "timezone")]
+    unread += [k for k in base if k not in read]
     assert unread == [], f"params.yaml keys no setting reads: {unread}"
 
 
@@ -125,10 +127,10 @@ def test_every_default_shows_in_help():
     ("section", "key", "value", "check"),
     [
         ("stream", "processing_time", "7 seconds",
-         lambda: RunSettings.build().stream("b:9092").processing_time == "7 seconds"),
+         lambda: RunSettings.build().stages().stream.processing_time == "7 seconds"),
         ("ingest", "heartbeat_s", 900, lambda: RunSettings.build().heartbeat_s == 900),
         ("capture", "group", "my-group",
-         lambda: RunSettings.build().capture("b:9092").group == "my-group"),
+         lambda: RunSettings.build().stages().capture.group == "my-group"),
     ],
 )  # fmt: skip
 def test_params_reach_velib_run_and_the_command(params_file, section, key, value, check):
@@ -186,7 +188,7 @@ def test_velib_run_keeps_its_working_state_out_of_the_dvc_outputs(tmp_path):
     built = RunSettings.build(
         {"csv_out": tmp_path / "csv", "out": tmp_path / "processed", "work_dir": tmp_path / "run"}
     )
-    stream, capture = built.stream("b:9092"), built.capture("b:9092")
+    stream, capture = built.stages().stream, built.stages().capture
     state = [Path(stream.out), capture.offsets]
     assert state == [tmp_path / "run" / "stream", tmp_path / "run" / "capture_offsets"]
     assert stream.checkpoints is None  # so under stream.out: the working folder
@@ -204,7 +206,7 @@ def test_velib_run_keeps_its_working_state_out_of_the_dvc_outputs(tmp_path):
 def test_a_replay_cuts_capture_files_by_size_never_by_the_clock(params_file):
     params_file("capture", "max_seconds", 5)
     assert CaptureSettings.build().max_seconds == 5  # live capture keeps its time cut
-    cut = RunSettings.build().capture("b:9092").max_seconds
+    cut = RunSettings.build().stages().capture.max_seconds
     assert cut >= 24 * 3600, "a replayed topic is complete: file names must not depend on speed"
 
 
@@ -237,3 +239,17 @@ def test_a_side_of_compare_names_its_table_version_or_time(tmp_path):
         None,
     )
     assert "by file modification time" in _help(["compare"])  # --help says a time is approximate
+
+
+def test_velib_run_builds_every_stage_once_and_checks_the_stale_rule_there(params_file):
+    params_file("ingest", "heartbeat_s", 900)
+    params_file("stream", "stale_after", "1 hour")
+    run = RunSettings.build({"heartbeat_s": 1800})  # a run's own heartbeat, over params
+    stages = run.stages()
+    assert stages.ingest.heartbeat_s == stages.stream.heartbeat_s == 1800
+    assert StreamSettings.build().heartbeat_s == 900  # velib stream alone: ingest's setting
+    on = stages.on("b:9092")
+    assert {on.ingest.bootstrap_servers, on.capture.bootstrap_servers} == {"b:9092"}
+    assert on.stream.bootstrap_servers == "b:9092" and on.stream.window == stages.stream.window
+    with pytest.raises(SettingsError, match="--stale-after: stream.stale_after .1 hour. must be"):
+        RunSettings.build({"heartbeat_s": 3600}).stages()
