@@ -46,7 +46,7 @@ _PANDAS = {
     "double": "float64",
     "bool": "boolean",
 }
-# ``_rejected/`` as the stream writes it (pipeline.stream.indicators.REJECTED_COLUMNS, which
+# ``_rejected/`` as the stream writes it (pipeline.stream.parse.REJECTED_COLUMNS, which
 # imports Spark; a unit test keeps the two equal).
 REJECTED: dict[str, str] = {
     "value": "str",

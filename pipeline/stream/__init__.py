@@ -1,14 +1,16 @@
 """The Spark job: the status and polls topics -> status, polls, indicators over time, alerts.
 
 ``job`` is ``velib stream`` (one Structured Streaming query over both topics),
-``microbatch`` takes one micro-batch through every output, ``timeline`` is the
-per-station state pass (time in force, windows, alerts, kept state),
-``observation`` is the poll log's part of it (when each station was seen),
-``indicators`` holds the DataFrame transforms of the indicators, ``tables``
-writes the Delta tables and the state exactly once, ``progress`` reads how far
-they are without Spark, ``export`` rewrites them canonically for DVC,
-``alerts`` renders the alerts topic, ``session`` builds the SparkSession.
-Every output table is owned here.
+``microbatch`` takes one micro-batch through every output; in it ``parse``
+reads the Kafka values (rejects with their reason), ``frontier`` says how far
+the output is complete, ``timeline`` is the per-station state pass (time in
+force, windows, alerts, kept state), ``observation`` the poll log's part of it
+(when each station was seen), ``indicators`` the window aggregates, ``arrow``
+takes the batch's frames to the driver and the kept state back, ``tables``
+commits each table once through delta-rs, ``state`` keeps the state between
+batches, ``alerts`` renders the alerts topic. ``progress`` reads how far the
+tables are without Spark, ``export`` rewrites them canonically for DVC,
+``session`` builds the SparkSession. Every output table is owned here.
 
-Imports from the project: delta, kafka, lifecycle, poll, record, settings, vocabulary.
+Imports from the project: clock, delta, kafka, lifecycle, poll, record, settings, vocabulary.
 """

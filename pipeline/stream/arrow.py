@@ -38,7 +38,8 @@ def _arrow(frame: DataFrame) -> pa.Table:
     schema = arrow_schema(frame.schema)
     # Arrow batches as Spark sends them: toArrow's own cast cannot loosen a nested
     # field's nullability, and the cast below gives every frame its schema anyway
-    batches = frame._collect_as_arrow()  # noqa: SLF001 - toArrow without its failing cast
+    # pyspark's stubs take the private method for a column access
+    batches = frame._collect_as_arrow()  # type: ignore[operator]  # noqa: SLF001
     if not batches:
         return schema.empty_table()
     return pa.Table.from_batches(batches, schema=batches[0].schema).cast(schema)

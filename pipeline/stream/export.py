@@ -136,7 +136,9 @@ def write_table(table: pa.Table, folder: Path) -> list[Path]:
     return written
 
 
-def export_tables(source: str | Path, dest: Path, names: Sequence[str] = OUTPUTS) -> dict[str, int]:
+def export_tables(
+    source: str | Path, dest: Path, names: Sequence[str] = tuple(OUTPUTS)
+) -> dict[str, int]:
     """Rewrite ``dest`` with every table of the stream under ``source``, canonically.
 
     Args:

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline import record, vocabulary
+from pipeline.clock import US
 from pipeline.stream.parse import utc_date
 
 
@@ -41,9 +42,6 @@ def occupancy() -> Column:
     """Occupancy = bikes / (bikes + docks), null where both are 0 (see vocabulary.DEFINITIONS)."""
     total = F.col("bikes_available") + F.col("docks_available")
     return F.when(total > 0, F.col("bikes_available") / total)
-
-
-US = 1_000_000
 
 
 def exact(value: Column, weight_us: Column) -> Column:

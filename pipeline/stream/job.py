@@ -163,7 +163,7 @@ def run_stream(
             query.awaitTermination()
         else:
             with lifecycle.stop_on_signals(stop) as stopping:
-                while not stopping.is_set() and not query.awaitTermination(1.0):
+                while not stopping.is_set() and not query.awaitTermination(1):
                     pass
             log.info("stream stopping (signal or stop): the running batch finishes first")
             if not step.idle.wait(STOP_WAIT_S):
@@ -199,5 +199,7 @@ def run(
     from pipeline.kafka import clients
     from pipeline.stream.session import get_spark
 
-    clients.check_login(settings.bootstrap_servers)  # one line now, not a Spark stack trace
+    # one line now, not a Spark stack trace: the login, and options Spark cannot take
+    KafkaSecurity.from_env().spark_options()
+    clients.check_login(settings.bootstrap_servers)
     return run_stream(spark or get_spark("velib-stream", settings.master), settings, stop)

@@ -32,6 +32,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pipeline import poll, vocabulary
+from pipeline.clock import US, from_us
+from pipeline.record import format_timestamp
 from pipeline.settings import project
 from pipeline.stream import arrow, indicators, parse, timeline
 from pipeline.stream.state import State, StateStore
@@ -105,20 +107,14 @@ class Durations:
         parsed = {}
         for name, text in (("window", window), ("stale_after", stale_after)):
             try:
-                parsed[name] = int(project.parse_duration(text).total_seconds() * 1_000_000)
+                parsed[name] = round(project.parse_duration(text).total_seconds() * US)
             except ValueError as exc:
                 raise ValueError(f"stream {name}: {exc}") from None
         return cls(parsed["window"], parsed["stale_after"])
 
 
 def _iso(us: int | None) -> str | None:
-    from datetime import UTC, datetime
-
-    from pipeline.record import format_timestamp
-
-    if us is None:
-        return None
-    return format_timestamp(datetime.fromtimestamp(us / 1_000_000, tz=UTC))
+    return None if us is None else format_timestamp(from_us(us))
 
 
 class Timer:
@@ -213,7 +209,7 @@ class BatchStep:
         if step.windows is not None:
             frames["indicators_station"] = step.windows.stations
             frames["indicators_area"] = indicators.area_rows(
-                step.windows.stations, self.d.window_us / 1e6, step.windows.polls
+                step.windows.stations, self.d.window_us / US, step.windows.polls
             )
             frames["alerts"] = step.windows.alerts
         return frames

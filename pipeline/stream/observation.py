@@ -26,12 +26,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline import poll
+from pipeline.clock import FAR_US, US
 
-US = 1_000_000
 MEMORY_US = 7 * 24 * 3600 * US  # a repeat arriving later than this after its poll is not seen
 REPEATED = "repeated poll"
 LATE = "late poll: observed before the part of the output already complete"
-_FAR = 2**62
 
 
 def kept_schema() -> T.StructType:
@@ -93,7 +92,7 @@ def arrange(kept: DataFrame, batch: DataFrame, lo_us: int | None) -> DataFrame:
         )
     )
     first = Window.partitionBy("source", "o_us").orderBy("fresh", "partition", "offset")
-    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    lo = F.lit(lo_us if lo_us is not None else -FAR_US)
     reason = (
         F.when(~F.col("fresh"), F.lit(None))
         .when(F.row_number().over(first) > 1, F.lit(REPEATED))
@@ -132,7 +131,7 @@ def newest(batch: DataFrame) -> dict[int, int]:
 
 def sightings(arranged: DataFrame, lo_us: int | None, hi_us: int) -> DataFrame:
     """(``station_code``, ``o_us``) of every accepted ok poll observed in [lo, hi)."""
-    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    lo = F.lit(lo_us if lo_us is not None else -FAR_US)
     o = F.col("o_us")
     return arranged.where(
         F.col("reason").isNull() & F.col("ok") & (o >= lo) & (o < F.lit(hi_us))
@@ -149,7 +148,7 @@ def polls_seen(seen: DataFrame, window_us: int) -> DataFrame:
 
 def window_polls(arranged: DataFrame, lo_us: int | None, hi_us: int, window_us: int) -> DataFrame:
     """Accepted ok polls per window in [lo, hi): ``window_start``, ``polls``."""
-    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    lo = F.lit(lo_us if lo_us is not None else -FAR_US)
     o, w = F.col("o_us"), F.lit(window_us)
     return (
         arranged.where(F.col("reason").isNull() & F.col("ok") & (o >= lo) & (o < F.lit(hi_us)))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 
+from pipeline.clock import from_us
 from pipeline.delta.read import BATCH, is_delta
 from pipeline.stream.state import META, STATE
 
@@ -36,7 +36,7 @@ def progress(checkpoints: Path) -> dict[str, Any]:
     newest = max(rows, key=lambda row: row[BATCH])
     committed_ms = table.history(1)[0]["timestamp"]
     us = json.loads(newest[META]).get("complete_until_us")
-    until = datetime.fromtimestamp(us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%MZ") if us else None
+    until = from_us(us).strftime("%Y-%m-%dT%H:%MZ") if us else None
     return {
         "spark_batch": int(newest[BATCH]),
         "spark_batch_age_s": round(time.time() - committed_ms / 1000),

@@ -14,8 +14,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.settings import project
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
 # The Delta release that pairs with PySpark 4.2.0 (jvm/delta/pom.xml).
@@ -46,7 +50,7 @@ def connector_jars() -> list[Path]:
     ]
 
 
-def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN201
+def get_spark(app_name: str = "velib", master: str | None = None) -> SparkSession:
     """The active SparkSession, or a new one with the Kafka connector and Delta Lake.
 
     Args:
@@ -71,7 +75,7 @@ def get_spark(app_name: str = "velib", master: str | None = None):  # noqa: ANN2
     # Python workers (pandas UDFs, applyInPandasWithState) must run this venv's
     # interpreter, not whatever `python3` is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    master = master or os.getenv("SPARK_MASTER", "local[2]")
+    master = master or os.getenv("SPARK_MASTER") or "local[2]"
     if master.startswith("local"):
         # A local session talks to itself only: bound to the loopback address, Spark does
         # not look up the host's name and warn that it "resolves to a loopback address".

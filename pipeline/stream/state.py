@@ -105,9 +105,9 @@ class StateStore:
 
     def _rows(self, batch_id: int, state: State) -> pa.Table:
         schema = self._table_schema()
-        parts = []
-        meta = {BATCH: [batch_id], META: [state.frontier.to_json()]}
-        parts.append(meta)
+        parts: list[dict[str, pa.Array | pa.ChunkedArray | list]] = [
+            {BATCH: [batch_id], META: [state.frontier.to_json()]}
+        ]
         for name in sorted(self.schemas):
             frame = state.frames[name].select(self.schemas[name].names).cast(self.schemas[name])
             if frame.num_rows:
@@ -116,12 +116,13 @@ class StateStore:
         tables = [
             pa.table(
                 {
-                    f.name: part[f.name] if f.name in part else pa.nulls(len(part[BATCH]), f.type)
+                    f.name: part[f.name] if f.name in part else pa.nulls(rows, f.type)
                     for f in schema
                 },
                 schema=schema,
             )
             for part in parts
+            for rows in [len(part[BATCH])]
         ]
         return pa.concat_tables(tables)
 

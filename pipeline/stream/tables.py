@@ -37,10 +37,14 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from pipeline.delta.read import DATE, commit_note
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +119,7 @@ class DeltaTables:
         self.root = root
         self.schemas = {name: loose(schema) for name, schema in schemas.items()}
         self.retain_hours = retain_hours
-        self._open: dict[str, object] = {}
+        self._open: dict[str, DeltaTable] = {}
 
     def path(self, name: str) -> str:
         """Where a table lives."""
@@ -126,14 +130,14 @@ class DeltaTables:
         for name, schema in self.schemas.items():
             create_table(self.path(name), schema, DATE, self.retain_hours)
 
-    def _table(self, name: str):  # noqa: ANN202 - deltalake.DeltaTable, imported lazily
+    def _table(self, name: str) -> DeltaTable:
         from deltalake import DeltaTable
 
         table = self._open.get(name)
         if table is None:
             table = self._open[name] = DeltaTable(self.path(name))
         else:
-            table.update_incremental()  # type: ignore[attr-defined]
+            table.update_incremental()
         return table
 
     def commit(self, name: str, rows: pa.Table, app: str, batch_id: int) -> Commit:

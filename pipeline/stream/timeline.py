@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import WindowSpec
 
 from pipeline import record, vocabulary
+from pipeline.clock import FAR_US, US
 from pipeline.stream import indicators, observation
 from pipeline.stream.parse import utc_date
 
-US = 1_000_000
 KAFKA_COLUMNS: tuple[str, ...] = ("partition", "offset")
 STATE_COLUMNS: tuple[str, ...] = (*record.FIELD_NAMES, *KAFKA_COLUMNS)
-_FAR = 2**62  # "no upper bound" in microseconds
 PLACE_COLUMNS: tuple[str, ...] = ("name", "commune", "arrondissement")
 
 
@@ -64,7 +64,7 @@ def condition() -> Column:
     )
 
 
-def _same(columns: tuple[str, ...], window: Window) -> Column:
+def _same(columns: tuple[str, ...], window: WindowSpec) -> Column:
     """True when every column equals its value on the previous row (nulls equal nulls).
 
     One lag of a struct, not one lag per column: each window expression costs
@@ -96,7 +96,7 @@ def arrange(kept: DataFrame, batch: DataFrame, lo_us: int | None) -> DataFrame:
         "_seen", F.max("o_us").over(arrival.rowsBetween(Window.unboundedPreceding, -1))
     )
     seen, o = F.col("_seen"), F.col("o_us")
-    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    lo = F.lit(lo_us if lo_us is not None else -FAR_US)
     reason = (
         F.when(~F.col("fresh"), F.lit(None))
         .when(o < lo, F.lit("late: observed before the part of the output already complete"))
@@ -153,7 +153,7 @@ def pieces(line: DataFrame, lo_us: int | None, hi_us: int, window_us: int) -> Da
     ``seconds``, the state's values and flags, and ``first`` when the piece
     begins at the record's own observed time (so the record counts in that window).
     """
-    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    lo = F.lit(lo_us if lo_us is not None else -FAR_US)
     a = F.greatest(F.col("o_us"), lo)
     b = F.least(F.col("known_end_us"), F.lit(hi_us))
     w = F.lit(window_us)
@@ -205,7 +205,7 @@ def alert_rows(line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: i
     record for longer than ``stale_after`` gets ``stale`` at last record +
     ``stale_after`` and ``back`` when it reports again.
     """
-    lo = F.lit(lo_us if lo_us is not None else -_FAR)
+    lo = F.lit(lo_us if lo_us is not None else -FAR_US)
     hi = F.lit(hi_us)
     o, cond, prev = F.col("o_us"), F.col("condition"), F.col("prev_condition")
     back = F.col("prev_o_us").isNotNull() & (o - F.col("prev_o_us") > F.lit(stale_after_us))

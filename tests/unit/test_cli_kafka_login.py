@@ -31,9 +31,6 @@ def test_an_error_line_never_shows_the_password(sasl_env, capsys):
     assert err == "velib ingest: no such file or folder: /nowhere/***\n"
 
 
-# Spark's Kafka options are rendered after the session starts (pipeline/stream/job.py), so
-# this starts a JVM: with the Spark tests, not in make test-fast (which needs no Java).
-@pytest.mark.spark
 def test_stream_rejects_settings_spark_cannot_take_before_starting(sasl_env, monkeypatch, capsys):
     monkeypatch.delenv("KAFKA_SASL_MECHANISM")
     assert main(["stream", "--bootstrap-servers", "127.0.0.1:1"]) == 2

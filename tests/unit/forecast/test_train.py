@@ -40,7 +40,7 @@ def three_days(bump_last_day: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     return obs, polls
 
 
-def rows_seen_by_the_model(obs, polls, monkeypatch) -> pd.DataFrame:
+def rows_seen_by_the_model(obs, polls, monkeypatch, tmp_path) -> pd.DataFrame:
     seen: list[pd.DataFrame] = []
 
     def fit(feat, *args, **kwargs):
@@ -49,20 +49,22 @@ def rows_seen_by_the_model(obs, polls, monkeypatch) -> pd.DataFrame:
 
     monkeypatch.setattr(model, "fit", fit)
     base = train.training_rows(obs, polls, pd.Timedelta(minutes=15))
-    settings = TrainSettings.build({"trees": 5, "train_rows": 1000, "threads": 1})
+    (tmp_path / "status").mkdir(exist_ok=True)  # the tables fit_member never reads
+    tiny = {"trees": 5, "train_rows": 1000, "threads": 1, "processed": tmp_path}
+    settings = TrainSettings.build(tiny)
     train.fit_member(base, climatology.parts(obs), paris_midnight(date(2022, 5, 19)), settings)
     return seen[0]
 
 
-def test_a_training_row_sees_no_day_after_its_issue_day(monkeypatch):
+def test_a_training_row_sees_no_day_after_its_issue_day(monkeypatch, tmp_path):
     obs, polls = three_days()
-    rows = rows_seen_by_the_model(obs, polls, monkeypatch)
+    rows = rows_seen_by_the_model(obs, polls, monkeypatch, tmp_path)
     day = rows["issued_at"].dt.tz_convert("Europe/Paris").dt.date
     assert rows.loc[day == DAYS[0], "clim_target"].isna().all()  # nothing before the first day
     assert rows.loc[day > DAYS[0], "clim_target"].notna().all()
     # everything observed on the last day changes; the earlier rows' features do not move
     changed, _ = three_days(bump_last_day=5)
-    again = rows_seen_by_the_model(changed, polls, monkeypatch)
+    again = rows_seen_by_the_model(changed, polls, monkeypatch, tmp_path)
     earlier = (day < DAYS[2]).to_numpy()
     climate = ["clim_target", "clim_last", "clim_delta", "clim_pempty", "clim_pfull"]
     pd.testing.assert_frame_equal(rows.loc[earlier, climate], again.loc[earlier, climate])

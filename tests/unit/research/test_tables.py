@@ -73,7 +73,7 @@ def test_missing_tables_read_as_empty_frames_with_their_columns(tmp_path):
 
 
 def test_rejected_columns_match_the_stream():
-    from pipeline.stream.indicators import REJECTED_COLUMNS
+    from pipeline.stream.parse import REJECTED_COLUMNS
 
     assert tuple(tables.REJECTED) == REJECTED_COLUMNS
 

@@ -27,7 +27,7 @@ US = 1_000_000
 WINDOW = 15 * 60 * US
 
 
-def rec(
+def rec(  # noqa: PLR0913 - a hand-written record: each field a keyword of its own
     code: str,
     minute: float,
     bikes: int,
