@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kafka.errors import KafkaTimeoutError
 from tqdm import tqdm
 
 from pipeline import lifecycle, poll
@@ -27,6 +28,7 @@ from pipeline.ingest.changes import ChangeDetector, Decision
 from pipeline.ingest.polls import PollLog
 from pipeline.ingest.resume import FeedClock, restore_from_topic
 from pipeline.kafka import clients
+from pipeline.kafka.replicas import DeliveryFailed, explain
 from pipeline.record import StationRecord, format_timestamp, to_json
 from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.archive import Archive, latest, read_archive
@@ -107,11 +109,18 @@ def ingest(
     stop: threading.Event | None = None,
     max_snapshots: int | None = None,
     on_snapshot: Callable[[IngestSummary], None] | None = None,
+    delivery_timeout_s: float = 120.0,
 ) -> IngestSummary:
     """Produce the changed stations of every snapshot, then its poll; rejects to dead letters.
 
     Each snapshot's station records and dead letters are flushed before its poll
     message is sent (and flushed), so a poll never precedes its records.
+
+    A record the cluster does not acknowledge within ``delivery_timeout_s`` (the
+    producer retries meanwhile: a leader change is seconds) stops the run with
+    :class:`DeliveryFailed` before the snapshot's poll is sent and before the next
+    snapshot: going on would leave a hole in a station's changes. A re-run resumes
+    from the topic and sends what is missing, once.
 
     Args:
         snapshots: in time order (``read_recorded`` or a live ``follow``).
@@ -128,6 +137,11 @@ def ingest(
             gives one that SIGINT/SIGTERM set).
         max_snapshots: stop after this many processed snapshots (tests, benchmarks).
         on_snapshot: called with the running summary after each snapshot (follow mode logs).
+        delivery_timeout_s: how long the producer retries a record before giving up.
+
+    Raises:
+        DeliveryFailed: a record was not acknowledged; one line (``NotEnoughReplicas:
+            ...`` naming the missing replicas when that is why).
     """
     stop = stop or threading.Event()
     summary = IngestSummary()
@@ -140,12 +154,32 @@ def ingest(
     if restore_state:
         resume, emitted_before = restore_from_topic(bootstrap_servers, topic, detector)
         polls.restore(bootstrap_servers, polls_topic, emitted_before)
-    producer = clients.producer(bootstrap_servers)
+    delivery_ms = int(delivery_timeout_s * 1000)
+    producer = clients.producer(
+        bootstrap_servers,
+        delivery_timeout_ms=delivery_ms,
+        request_timeout_ms=min(30_000, delivery_ms // 2),  # kafka-python: + linger <= delivery
+    )
+    failures: list[BaseException] = []
 
     def on_error(exc: BaseException) -> None:
         summary.delivery_errors += 1
-        if summary.delivery_errors == 1:
-            log.error("delivery failed: %s (further failures only counted)", exc)
+        failures.append(exc)
+
+    def delivered() -> None:
+        """Flush; raise when a record sent since the last check was not acknowledged.
+
+        The flush has its own deadline: kafka-python expires batches after the
+        delivery timeout only once it holds a producer id, and its request for
+        one can wait forever on a cluster that refuses writes.
+        """
+        try:
+            producer.flush(timeout=delivery_timeout_s + 10)
+        except KafkaTimeoutError as exc:
+            failures.append(exc)
+        if failures:
+            topics = [topic, dead_letter_topic, polls_topic]
+            raise DeliveryFailed(explain(bootstrap_servers, topics, failures[0]))
 
     total = len(snapshots) if hasattr(snapshots, "__len__") else None  # type: ignore[arg-type]
     bar = tqdm(total=total, unit="snap", disable=None if progress else True, leave=False)
@@ -173,7 +207,7 @@ def ingest(
                 last_time = snap.observed_at
             emitted, rejected = summary.emitted, summary.rejected
             _one_snapshot(snap, producer, detector, summary, topic, dead_letter_topic, on_error)
-            producer.flush()  # the records first: a poll never precedes them on the broker
+            delivered()  # the records first: a poll never precedes them on the broker
             done = polls.record(
                 read,
                 emitted=summary.emitted - emitted,
@@ -184,7 +218,7 @@ def ingest(
             if done is not None:
                 value = poll.to_json(done)
                 producer.send(polls_topic, key=done.key, value=value).add_errback(on_error)
-                producer.flush()
+                delivered()
                 summary.polls += 1
             if on_snapshot is not None:
                 on_snapshot(summary)
@@ -192,8 +226,11 @@ def ingest(
                 break
     finally:
         bar.close()
-        producer.flush()
-        producer.close()
+        if failures:  # what is left is refused too: drop it, the re-run resends it
+            producer.close(timeout=0)
+        else:
+            producer.flush()
+            producer.close()
     _log_explanations(summary)
     return summary
 
@@ -303,6 +340,7 @@ def run(settings: IngestSettings, stop: threading.Event | None = None) -> Ingest
                 restore_state=not settings.no_restore,
                 stop=stopping,
                 on_snapshot=(lambda s: log.info("poll: %s", s.line())) if settings.follow else None,
+                delivery_timeout_s=settings.delivery_timeout_s,
             )
         finally:
             if archive is not None:

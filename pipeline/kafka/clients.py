@@ -9,7 +9,6 @@ password is one clear error at once, not a 30-second "Unable to bootstrap".
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -19,6 +18,7 @@ from kafka.serializer import Serializer
 
 from pipeline.kafka.login import check_login
 from pipeline.kafka.security import KafkaSecurity
+from pipeline.settings.topics import TopicSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,36 @@ def _client_settings(bootstrap_servers: str) -> dict[str, Any]:
     return KafkaSecurity.from_env().client_settings()
 
 
-def topic_replication() -> int:
-    """Replication factor of the topics velib creates (``VELIB_TOPIC_REPLICATION``, default 1).
-
-    A property of the cluster, like the ``KAFKA_*`` client settings: 1 on the local broker.
-    """
-    return int(os.getenv("VELIB_TOPIC_REPLICATION", "1"))
-
-
 # Back to the broker within a second of its restart (the Java clients' default);
 # kafka-python's 30 s left a live ingest blocked on a dead letter for 20 s after one.
 RECONNECT = {"reconnect_backoff_max_ms": 1000}
 
+# Riding through a leader change. A client that meets NotLeaderForPartition or a
+# closed connection refreshes its metadata at once; metadata.max.age bounds how
+# long it can keep talking to a leader that is no longer preferred (after a
+# killed broker rejoins and takes its partitions back) without any error.
+FAILOVER = {"metadata_max_age_ms": 30_000}
+
 
 def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
-    """A producer with idempotence and acks=all left on, gzip compression, batching."""
+    """A producer with idempotence and acks=all, gzip compression, batching.
+
+    Both are said explicitly (they are kafka-python's defaults too): a ``KAFKA_ACKS=1``
+    or an override that would quietly turn idempotence off is then an error at
+    start, not duplicates at the next leader change. A retried batch after a
+    broker's death is written once (the idempotent producer's sequence numbers),
+    and an acknowledged one is on every in-sync replica.
+    """
     settings: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": True,
         "compression_type": "gzip",
         "linger_ms": 20,
         "batch_size": 256 * 1024,
         "key_serializer": KeySerializer(),
         **RECONNECT,
+        **FAILOVER,
         **_client_settings(bootstrap_servers),
         **overrides,
     }
@@ -75,6 +83,7 @@ def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> 
         "auto_offset_reset": "earliest",
         "enable_auto_commit": False,
         **RECONNECT,
+        **FAILOVER,
         **_client_settings(bootstrap_servers),
         **overrides,
     }
@@ -84,7 +93,9 @@ def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> 
 def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool:
     """Create the topic if missing; True when it was created.
 
-    Replication comes from VELIB_TOPIC_REPLICATION (1 on a local broker).
+    Replication and ``min.insync.replicas`` come from :class:`TopicSettings`,
+    derived from the cluster's broker count unless set (1 on a local broker;
+    3 and 2 on three brokers or more).
     """
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap_servers, **_client_settings(bootstrap_servers)
@@ -92,11 +103,27 @@ def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool
     try:
         if name in admin.list_topics():
             return False
+        brokers = len(admin.describe_cluster()["brokers"])
+        replication, min_insync = TopicSettings.build().resolve(brokers)
+        configs = {"min.insync.replicas": str(min_insync)} if replication > 1 else {}
         admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=topic_replication())],
+            [
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=replication,
+                    topic_configs=configs,
+                )
+            ],
             wait_for_metadata=True,
         )
-        log.info("created topic %s with %d partitions", name, partitions)
+        log.info(
+            "created topic %s with %d partitions, replication %d%s",
+            name,
+            partitions,
+            replication,
+            f", min.insync.replicas {min_insync}" if configs else "",
+        )
         return True
     except TopicAlreadyExistsError:
         return False
