@@ -227,7 +227,7 @@ def ingest(
     finally:
         bar.close()
         if failures:  # what is left is refused too: drop it, the re-run resends it
-            producer.close(timeout=0)
+            clients.abandon(producer)
         else:
             producer.flush()
             producer.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.serializer import Serializer
 
 from pipeline.kafka.login import check_login
@@ -22,7 +22,7 @@ from pipeline.settings.topics import TopicSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeySerializer", "check_login", "consumer", "ensure_topic", "producer"]
+__all__ = ["KeySerializer", "abandon", "check_login", "consumer", "ensure_topic", "producer"]
 
 
 class KeySerializer(Serializer):
@@ -73,6 +73,23 @@ def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         **overrides,
     }
     return KafkaProducer(**settings)
+
+
+def abandon(producer: KafkaProducer, timeout_s: float = 5.0) -> None:
+    """Close a producer without waiting for what the cluster refuses (the caller resends it).
+
+    kafka-python's ``close(timeout=0)`` flushes first and raises on the records still
+    pending, leaving its I/O thread running; so the thread is stopped first (its
+    pending batches fail) and the producer closed after.
+    """
+    sender = getattr(producer, "_sender", None)
+    if sender is not None and sender.is_alive():
+        sender.force_close()
+        sender.join(timeout_s)
+    try:
+        producer.close(timeout=0)
+    except KafkaTimeoutError:
+        log.debug("producer closed with records still pending")
 
 
 def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:

@@ -23,6 +23,9 @@ class DeliveryFailed(KafkaError):
 
     retriable = False
 
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "delivery to Kafka failed"
+
 
 def _min_insync(admin: Any, topics: list[str]) -> dict[str, int]:
     """Each topic's ``min.insync.replicas`` (1 when the cluster will not say)."""
@@ -86,7 +89,9 @@ def explain(bootstrap_servers: str, topics: Iterable[str], error: BaseException)
 
     from pipeline.kafka.security import KafkaSecurity
 
-    cause = f"{type(error).__name__}: {error}".splitlines()[0]
+    text = str(error)
+    name = type(error).__name__
+    cause = (text if text.startswith(name) else f"{name}: {text}").splitlines()[0]
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap_servers,
