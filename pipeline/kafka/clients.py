@@ -9,11 +9,17 @@ password is one clear error at once, not a 30-second "Unable to bootstrap".
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    TopicAlreadyExistsError,
+)
 from kafka.serializer import Serializer
 
 from pipeline.kafka.login import check_login
@@ -92,6 +98,49 @@ def abandon(producer: KafkaProducer, timeout_s: float = 5.0) -> None:
         log.debug("producer closed with records still pending")
 
 
+RETRY_S = 60.0  # a refused connection to one broker is retried through the others this long
+_REFUSED = (KafkaConnectionError, NodeNotReadyError)
+
+
+def _retrying(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(...)``, again while a broker refuses the connection, for :data:`RETRY_S`.
+
+    kafka-python's synchronous metadata calls (topic partitions, end offsets, the
+    admin client's topic list) raise on the first refusal of the node they picked,
+    which after a ``kill -9`` can be the dead broker until the controller fences
+    it (seconds); the next attempt picks a live one.
+    """
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except _REFUSED as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.debug("%s: %s; retrying", getattr(call, "__name__", call), exc)
+            time.sleep(0.5)
+
+
+class FailoverConsumer(KafkaConsumer):
+    """A KafkaConsumer whose synchronous metadata calls ride through a dead broker."""
+
+    def partitions_for_topic(self, topic: str) -> Any:
+        """The topic's partitions (retried while a broker refuses the connection)."""
+        return _retrying(super().partitions_for_topic, topic)
+
+    def end_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
+        """End offsets (retried while a broker refuses the connection)."""
+        return _retrying(super().end_offsets, partitions, timeout_ms)
+
+    def beginning_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
+        """Beginning offsets (retried while a broker refuses the connection)."""
+        return _retrying(super().beginning_offsets, partitions, timeout_ms)
+
+    def committed(self, partition: Any, metadata: bool = False, timeout_ms: Any = None) -> Any:
+        """The group's committed offset (retried while a broker refuses the connection)."""
+        return _retrying(super().committed, partition, metadata, timeout_ms)
+
+
 def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
     """A consumer that starts at the earliest offset and never auto-commits."""
     settings: dict[str, Any] = {
@@ -104,7 +153,7 @@ def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> 
         **_client_settings(bootstrap_servers),
         **overrides,
     }
-    return KafkaConsumer(**settings)
+    return FailoverConsumer(**settings)
 
 
 def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool:
@@ -112,8 +161,14 @@ def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool
 
     Replication and ``min.insync.replicas`` come from :class:`TopicSettings`,
     derived from the cluster's broker count unless set (1 on a local broker;
-    3 and 2 on three brokers or more).
+    3 and 2 on three brokers or more). A broker that refuses the connection (one
+    of a cluster just killed, the admin client's pick) is retried through the
+    others for :data:`RETRY_S`.
     """
+    return _retrying(_ensure_topic, bootstrap_servers, name, partitions)
+
+
+def _ensure_topic(bootstrap_servers: str, name: str, partitions: int) -> bool:
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap_servers, **_client_settings(bootstrap_servers)
     )
