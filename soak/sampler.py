@@ -55,7 +55,11 @@ def rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
 
 
 def folder_size(path: Path, pattern: str = "*") -> tuple[int, int]:
-    """(files, bytes) under ``path`` matching ``pattern`` (0, 0 when it does not exist)."""
+    """(files, bytes on disk) under ``path`` matching ``pattern`` (0, 0 when it does not exist).
+
+    Bytes on disk, not file lengths: Kafka preallocates its index files (10 MB
+    each, sparse), which would read as a 200 MB log for a few MB of records.
+    """
     files = size = 0
     if not path.exists():
         return 0, 0
@@ -63,7 +67,7 @@ def folder_size(path: Path, pattern: str = "*") -> tuple[int, int]:
         try:
             if p.is_file():
                 files += 1
-                size += p.stat().st_size
+                size += p.stat().st_blocks * 512
         except OSError:  # removed by a vacuum while we walk
             continue
     return files, size
