@@ -257,7 +257,6 @@ def stream_settings(cluster: Any, names: dict[str, str], out: Path, **more: Any)
 @pytest.mark.timeout(1500)
 def test_leader_killed_while_capture_and_the_stream_consume(cluster, spark, topics, tmp_path):
     from pipeline.stream.job import run_stream
-    from tests.integration.test_stream_kafka import same_tables
 
     boot = cluster.bootstrap
     first, second = SMALL[:3], SMALL[3:]
@@ -315,7 +314,34 @@ def test_leader_killed_while_capture_and_the_stream_consume(cluster, spark, topi
     reference = tmp_path / "reference"
     run_stream(spark, stream_settings(cluster, topics, reference,
                                       alerts_topic=f"{topics['alerts_topic']}-ref"))  # fmt: skip
-    same_tables(out, reference)
+    same_tables_but_the_last_bit(out, reference)
+
+
+def same_tables_but_the_last_bit(out: Path, reference: Path) -> None:
+    """Every table equals the reference's row for row; floats to 1e-12, relative.
+
+    The live run's micro-batches fall where arrivals put them, the reference
+    reads the topic in one batch, and the area roll-up sums its stations in an
+    order that follows the batches: ``indicators_area.occupancy_mean`` then
+    differs in its last bit (0.6044824110833575 against ...573). Everything else,
+    keys, counts and every other column, must be equal exactly.
+    """
+    import pyarrow as pa
+
+    from pipeline.stream.export import ORDER, canonical, read_stream_table
+    from pipeline.stream.microbatch import OUTPUTS
+
+    for name in OUTPUTS:
+        got, want = (canonical(read_stream_table(root, name), name) for root in (out, reference))
+        keys = got.select(list(ORDER[name])).to_pylist()
+        assert len({tuple(k.values()) for k in keys}) == len(keys), f"{name}: a row twice"
+        assert got.num_rows == want.num_rows and got.schema == want.schema, name
+        for column in got.column_names:
+            mine, theirs = got[column].to_pylist(), want[column].to_pylist()
+            if pa.types.is_floating(got.schema.field(column).type):
+                assert mine == pytest.approx(theirs, rel=1e-12, nan_ok=True), (name, column)
+            else:
+                assert mine == theirs, (name, column)
 
 
 def velib_ingest(
