@@ -396,3 +396,30 @@ def test_two_brokers_down_stops_ingest_with_one_line_and_a_rerun_completes(
     dead = read_all(boot, topics["dead_letter_topic"])
     rejects = [r.reason for f in FILES for s in read_recorded(f) for r in s.rejects]
     assert Counter(json.loads(m.value)["reason"] for m in dead) == Counter(rejects)
+
+
+def test_velib_broker_brokers_3_prints_the_list_and_leaves_no_jvm(java, tmp_path):  # noqa: ARG001
+    """``velib broker --brokers 3``: one ready line, three brokers; SIGTERM stops all four JVMs."""
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "broker", "--brokers", "3", "--port", "0",
+         "--data-dir", str(tmp_path / "kafka")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("ready: "), line
+        brokers = line.removeprefix("ready: ").split(",")
+        assert len(brokers) == 3 and all(b.startswith("127.0.0.1:") for b in brokers)
+        jvms = psutil.Process(proc.pid).children()
+        assert len(jvms) == 4  # the controller and three brokers
+        names = sorted(p.name for p in (tmp_path / "kafka").iterdir() if p.is_dir())
+        assert names == ["broker-1", "broker-2", "broker-3", "controller"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        assert not [p for p in jvms if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
