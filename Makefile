@@ -68,8 +68,10 @@ live: $(PY_RESEARCH) $(JARS_STAMP) ## Live collection until Ctrl-C: broker, inge
 	$(BIN)/velib run --live $(if $(LOCAL_FEED),--local-feed $(LOCAL_FEED) --feed-speed $(FEED_SPEED) --interval $(LIVE_INTERVAL))
 
 SOAK_ARGS ?=
-soak: $(PY_TEST) $(JARS_STAMP) ## Soak the live chain: faults, kill -9 of each stage, exactly-once checks (~5 min)
-	$(BIN)/python -m soak $(SOAK_ARGS)
+DAYS  ?= 0.25
+SPEED ?= 120
+soak: $(PY_TEST) $(JARS_STAMP) ## Soak the live chain for DAYS simulated days at SPEED x: faults, kill -9s, trends, exactness (0.25 d at 120x: ~3 min + checks)
+	$(BIN)/python -m soak --days $(DAYS) --speed $(SPEED) $(SOAK_ARGS)
 
 test: $(PY_TEST) $(JARS_STAMP) ## The whole test suite (unit, property, integration on a real broker and Spark)
 	$(BIN)/pytest -rs $(PYTEST_ARGS)

@@ -58,15 +58,12 @@ def _out(line: str) -> None:
 
 
 def _broker(s: BrokerSettings) -> int:
-    from pipeline.kafka import broker
+    from pipeline.kafka import serve
 
-    def ready(b: broker.LocalBroker) -> None:
-        if b.credentials is not None:  # names and the file only: the password stays in it
-            log.info("sasl: %s; clients need %s", b.credentials.mechanism, " ".join(b.client_env()))
-            log.info("sasl: set them with: . %s", b.client_env_file)
-        _out(f"ready: {b.bootstrap}")  # the contract with scripts
+    def ready(bootstrap: str) -> None:
+        _out(f"ready: {bootstrap}")  # the contract with scripts: host:port[,host:port...]
 
-    broker.run(s, ready)
+    serve.run(s, ready)
     return 0
 
 
@@ -228,9 +225,11 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
     "broker": (
         BrokerSettings,
         _broker,
-        "a local single-node Kafka (KRaft) broker in the foreground",
+        "a local Kafka (KRaft) broker, or a cluster (--brokers 3), in the foreground",
         "Start Apache Kafka (KRaft, from the Maven jars of `make jars`) and print "
-        "'ready: HOST:PORT' once it accepts clients. Ctrl-C or SIGTERM stops it cleanly.",
+        "'ready: HOST:PORT' once it accepts clients ('ready: HOST:P1,HOST:P2,HOST:P3' "
+        "with --brokers 3: one controller and three brokers, each with its own data "
+        "folder). Ctrl-C or SIGTERM stops every node cleanly; none outlives the command.",
     ),
     "ingest": (
         IngestSettings,

@@ -1,13 +1,21 @@
-"""`python -m soak` (`make soak`): the live chain against a misbehaving feed, with crashes.
+"""`python -m soak` (`make soak`): the live chain for simulated days, with faults and crashes.
 
 Runs ``velib run --live`` against the local feed (``--local-feed``) replaying a
-real recording at high speed with every fault kind, kills stages with SIGKILL
-in turn (ingest, capture, the Spark driver, the Kafka broker), stops it all
-with SIGTERM, then checks (:mod:`soak.checks`) that every state change the
-feed served reached the topic, the CSV and ``status/`` exactly once, that every
-fault became a dead letter or a retried poll and none a crash, that nothing is
-left running, and how each process's memory moved. Writes
-``reports/soak/latest.json``. ``make test`` runs a short version.
+real recording at ``--speed`` recorded seconds per real second with every fault
+kind; the chain polls it at the matching interval (a real minute, compressed)
+and compacts its tables every simulated day. Each stage (ingest, capture, the
+Spark driver, the Kafka broker) is killed with SIGKILL at seeded random times,
+each at least once. Every ``--sample-every`` seconds it samples micro-batch
+durations, resident memory, Delta files and bytes, checkpoint, state, Kafka log
+and archive sizes and the consumers' lag (:mod:`soak.sampler`). Then it stops
+the chain with SIGTERM and checks (:mod:`soak.checks`) that every state change
+the feed served reached the topic, the CSV and ``status/`` exactly once, that
+the tables equal a replay of the raw archive, that no fault crashed a stage and
+nothing is left running. It writes a JSON and a Markdown report with one trend
+per measure (slope per simulated day, :mod:`soak.report`) and PNG figures.
+
+``make soak`` is 0.25 simulated day; ``make soak DAYS=14 SPEED=120`` the long run.
+``make test`` runs a short one (tests/integration/test_soak.py).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -26,137 +35,211 @@ from typing import Any
 
 import psutil
 
-from soak import checks
+from soak import checks, report, sampler
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = ("ingest", "capture", "stream", "broker")
+DAY_S = 86400.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m soak", description=__doc__.splitlines()[0])
-    p.add_argument("--duration", type=float, default=300.0, help="seconds of live run (300)")
+    p.add_argument("--days", type=float, default=0.25, help="simulated days to run (0.25)")
     p.add_argument(
-        "--speed",
-        type=float,
-        default=600.0,
-        help="feed speed, recorded s per s (600: the bundled 2-day sample in under 5 minutes)",
+        "--speed", type=float, default=120.0, help="recorded seconds per real second (120)"
     )
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (1)")
-    p.add_argument("--recording", type=Path, default=ROOT / "data/raw/opendata-history")
+    p.add_argument(
+        "--interval",
+        type=float,
+        help="real seconds between polls (default: a recorded minute, 60/speed, at least 0.5)",
+    )
+    p.add_argument("--recording", type=Path, default=ROOT / "data/raw/opendata-2022-05")
     p.add_argument("--faults", default="each", help="feed faults (velib feed serve --faults)")
-    p.add_argument("--kill", default=",".join(KILLS), help=f"stages to SIGKILL in turn: {KILLS}")
-    p.add_argument("--out", type=Path, default=ROOT / "reports/soak/latest.json")
+    p.add_argument("--kill", default=",".join(KILLS), help=f"stages to SIGKILL: {KILLS}")
+    p.add_argument(
+        "--kills-per-day", type=float, default=1.0, help="kills per stage per simulated day (1)"
+    )
+    p.add_argument("--seed", type=int, default=30, help="seed of the kill times (30)")
+    p.add_argument("--sample-every", type=float, help="real seconds between samples")
+    p.add_argument("--out", type=Path, help="report JSON (default reports/soak/soak-DAYSd-SPEEDx)")
+    p.add_argument("--no-replay", action="store_true", help="skip the replay check of the tables")
     p.add_argument("--keep", type=Path, help="keep the live folder here (default: a temp dir)")
     args = p.parse_args(argv)
     args.kill = [k for k in args.kill.split(",") if k]
     bad = [k for k in args.kill if k not in KILLS]
-    if bad or args.duration <= 0 or args.speed <= 0 or args.interval <= 0:
-        p.error(f"bad --kill {bad}" if bad else "duration, speed and interval must be positive")
+    if bad or args.days <= 0 or args.speed <= 0 or (args.interval or 1) <= 0:
+        p.error(f"bad --kill {bad}" if bad else "days, speed and interval must be positive")
     if not args.recording.exists():
         p.error(f"no such recording: {args.recording}")
+    args.duration = args.days * DAY_S / args.speed
+    args.interval = args.interval or max(0.5, 60.0 / args.speed)
+    args.sample_every = args.sample_every or min(60.0, max(5.0, args.duration / 40))
+    name = f"soak-{args.days:g}d-{args.speed:g}x"
+    args.out = args.out or ROOT / "reports" / "soak" / f"{name}.json"
     return args
 
 
-def stage_processes(root: psutil.Process) -> dict[str, psutil.Process]:
-    """The live chain's processes by role: its stages, the Spark JVM, the broker JVM."""
-    found: dict[str, psutil.Process] = {}
-    for proc in root.children(recursive=True):
+def kill_times(args: argparse.Namespace) -> list[tuple[float, str]]:
+    """(real seconds from start, stage), seeded: each stage once, then ``kills_per_day``.
+
+    The first kill of each stage falls in its own slot of 10-70 % of the run (in
+    a seeded order); further kills come as a Poisson process per stage. None in
+    the last fifth (the checks see a settled chain) and none closer than ``gap``
+    to another, so each recovery is measured alone.
+    """
+    rng = random.Random(args.seed)
+    end = 0.8 * args.duration
+    gap = min(40.0, 0.6 * args.duration / (2 * max(1, len(args.kill))))
+    stages = list(args.kill)
+    rng.shuffle(stages)
+    slot = 0.6 * args.duration / max(1, len(stages))
+    start = 0.1 * args.duration
+    times = [
+        (round(start + i * slot + gap / 2 + rng.random() * max(0.0, slot - gap), 1), stage)
+        for i, stage in enumerate(stages)
+    ]
+    rate = args.kills_per_day * args.speed / DAY_S  # kills per real second, per stage
+    if rate > 0:
+        for stage in args.kill:
+            t = start + rng.expovariate(rate)
+            while t < end:
+                if all(abs(t - other) >= gap for other, _ in times):
+                    times.append((round(t, 1), stage))
+                t += rng.expovariate(rate)
+    return sorted(times)
+
+
+def chain_env(args: argparse.Namespace) -> dict[str, str]:
+    """The chain's environment: compaction every simulated day, retention a simulated week."""
+    day_h = 24.0 / args.speed
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VELIB_COMPACT_EVERY_HOURS": f"{day_h:.6f}",
+        "VELIB_COMPACT_RETAIN_HOURS": f"{max(1.0, 7 * day_h):.6f}",
+    }
+
+
+class Watch:
+    """What the soak sees of the running chain: the kills it made and the samples it took."""
+
+    def __init__(self, args: argparse.Namespace, live: Path, started: float) -> None:
+        from pipeline.settings.capture import CaptureSettings
+        from pipeline.settings.ingest import IngestSettings
+
+        self.args, self.live, self.started = args, live, started
+        self.schedule = kill_times(args)
+        self.kills: list[dict[str, Any]] = []
+        self.samples: list[dict[str, Any]] = []
+        self.sample_errors: list[str] = []
+        self.batches = sampler.BatchLog(live / "logs" / "stream.log")
+        self.topic, self.group = IngestSettings.build().topic, CaptureSettings.build().group
+        self.next_sample = started + args.sample_every
+
+    def kill_due(self, procs: dict[str, psutil.Process], now: float) -> None:
+        """SIGKILL the stages whose time has come, and note when each came back."""
+        while self.schedule and now >= self.schedule[0][0] and self.schedule[0][1] in procs:
+            _, stage = self.schedule.pop(0)
+            procs[stage].send_signal(signal.SIGKILL)
+            self.kills.append({"stage": stage, "pid": procs[stage].pid, "after_s": round(now, 1),
+                               "sim_day": round(now * self.args.speed / DAY_S, 3)})  # fmt: skip
+        for kill in self.kills:
+            if "recovered_after_s" not in kill:
+                back = procs.get(kill["stage"])
+                if back is not None and back.pid != kill["pid"]:
+                    kill["recovered_after_s"] = round(now - kill["after_s"], 1)
+
+    def sample_due(self, procs: dict[str, psutil.Process]) -> None:
+        """Take a sample when one is due; a failed one is counted, never the end of the soak."""
+        if time.monotonic() < self.next_sample:
+            return
+        self.next_sample += self.args.sample_every
         try:
-            line = " ".join(proc.cmdline())
-        except psutil.NoSuchProcess:
-            continue
-        if "kafka.Kafka" in line:
-            found["broker"] = proc
-        elif "pipeline.cli" in line:
-            for stage in ("ingest", "capture", "stream"):
-                if f"pipeline.cli {stage}" in line:
-                    found[stage] = proc
-        elif "java" in line and "pyspark" in line:
-            found["spark_jvm"] = proc
-    return found
+            self.samples.append(
+                sampler.sample(self.live, procs, self.batches, started=self.started,
+                               speed=self.args.speed, bootstrap=_bootstrap(self.live),
+                               topic=self.topic, group=self.group)
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001
+            self.sample_errors.append(f"{type(exc).__name__}: {exc}")
 
 
-def rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    out = {}
-    for name, proc in procs.items():
-        try:
-            out[name] = round(proc.memory_info().rss / 2**20, 1)
-        except psutil.NoSuchProcess:
-            continue
-    return out
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    live = args.keep or Path(tempfile.mkdtemp(prefix="velib-soak-"))
+def _chain(args: argparse.Namespace, live: Path, log: Any) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable, "-m", "pipeline.cli", "run", "--live", "--live-dir", str(live),
         "--local-feed", str(args.recording), "--feed-speed", str(args.speed),
-        "--feed-faults", args.faults, "--interval", str(args.interval), "--status-every", "5",
+        "--feed-faults", args.faults, "--interval", str(args.interval), "--status-every", "10",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = (live / "soak.log").open("wb") if live.exists() else None
-    if log is None:
-        live.mkdir(parents=True)
-        log = (live / "soak.log").open("wb")
+    return subprocess.Popen(
+        argv, cwd=ROOT, env=chain_env(args), stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The soak: start the chain, kill and sample on schedule, stop it, check it."""
+    live = args.keep or Path(tempfile.mkdtemp(prefix="velib-soak-"))
+    live.mkdir(parents=True, exist_ok=True)
+    log = (live / "soak.log").open("wb")
     started = time.monotonic()
-    chain = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    chain = _chain(args, live, log)
     root = psutil.Process(chain.pid)
-    kills: list[dict[str, Any]] = []
-    rss_start: dict[str, float] = {}
+    watch = Watch(args, live, started)
     pids_seen: set[int] = set()
-    # kills in the first half; memory is sampled after them, so start vs end compares
-    # the same processes over the second half
-    half = args.duration / 2
-    schedule = {
-        stage: started + half * (i + 1) / (len(args.kill) + 1) for i, stage in enumerate(args.kill)
-    }
-    rss_from = half + min(45.0, args.duration / 6)
     try:
         while time.monotonic() - started < args.duration:
-            time.sleep(1.0)
+            time.sleep(0.5)
             assert chain.poll() is None, f"the live chain exited: {chain.returncode}"
-            procs = stage_processes(root)
+            procs = sampler.stage_processes(root)
             pids_seen |= {p.pid for p in root.children(recursive=True)}
-            if not rss_start and {"ingest", "capture", "stream"} <= set(procs):
-                if time.monotonic() - started > rss_from:
-                    rss_start = rss_mb(procs)
-            for stage, at in list(schedule.items()):
-                if time.monotonic() >= at and stage in procs:
-                    procs[stage].send_signal(signal.SIGKILL)
-                    kills.append({"stage": stage, "pid": procs[stage].pid,
-                                  "after_s": round(time.monotonic() - started, 1)})  # fmt: skip
-                    del schedule[stage]
-        procs = stage_processes(root)
-        rss_end = rss_mb(procs)
+            watch.kill_due(procs, time.monotonic() - started)
+            watch.sample_due(procs)
         pids_seen |= {p.pid for p in root.children(recursive=True)}
         chain.send_signal(signal.SIGTERM)
-        code = chain.wait(timeout=180)
+        code = chain.wait(timeout=300)
     finally:
         if chain.poll() is None:
             chain.kill()
         log.close()
-    left = [pid for pid in pids_seen if psutil.pid_exists(pid) and _alive(pid)]
-    report = checks.check(live, ROOT)
-    report.update(
+    wall = time.monotonic() - started
+    left = [pid for pid in pids_seen if _alive(pid)]
+    found = checks.check(live, ROOT, replay=not args.no_replay)
+    found.update(
         {
-            "duration_s": args.duration,
+            "days": args.days,
             "speed": args.speed,
+            "interval_s": args.interval,
+            "duration_s": round(args.duration, 1),
+            "wall_s": round(wall, 1),
+            "wall_s_per_sim_day": round(wall / args.days, 1),
+            "seed": args.seed,
             "faults": args.faults,
             "recording": str(args.recording),
-            "kills": kills,
+            "kills": watch.kills,
             "exit_code": code,
             "left_running": left,
-            "rss_mb": {"start": rss_start, "end": rss_end},
+            "samples": watch.samples,
+            "sample_errors": watch.sample_errors,
+            "batch_durations": watch.batches.batches,
+            "trends": report.trends(watch.samples),
             "live_dir": str(live),
         }
     )
-    ingest_kills = sum(1 for k in kills if k["stage"] == "ingest")
-    # ingest faces the feed: a fault must never crash it (other stages may restart after
-    # the broker restart; the supervisor is there for that)
-    report["ok"] = bool(
-        report["ok"] and code == 0 and not left and report["crashes"]["ingest"] == ingest_kills
+    # ingest faces the feed: a feed fault must never crash it (every stage may exit
+    # while the broker restarts, ingest included; the supervisor restarts them)
+    found["ok"] = bool(
+        found["ok"]
+        and code == 0
+        and not left
+        and not found["ingest_errors_not_kafka"]
+        and all("recovered_after_s" in k for k in watch.kills)
+        and found.get("tables_equal_replay") is not False
     )
-    return report
+    return found
+
+
+def _bootstrap(live: Path) -> str | None:
+    port = live / "kafka" / "port"
+    return f"127.0.0.1:{port.read_text().strip()}" if port.exists() else None
 
 
 def _alive(pid: int) -> bool:
@@ -166,17 +249,27 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def write(found: dict[str, Any], out: Path) -> None:
+    """The JSON, the Markdown beside it and the figures in a folder of the same name."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures = out.with_suffix("")
+    found["figure_dir"] = figures.name
+    found["figures"] = report.figures(found["samples"], figures, found["kills"])
+    out.write_text(json.dumps(found, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
+    out.with_suffix(".md").write_text(report.markdown(found), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    report = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(checks.summary(report))
-    if report["ok"] and args.keep is None:
-        shutil.rmtree(report["live_dir"], ignore_errors=True)  # a failed run's folder stays
-    elif not report["ok"]:
-        print(f"  live folder kept for inspection: {report['live_dir']}")
-    return 0 if report["ok"] else 1
+    found = run(args)
+    write(found, args.out)
+    print(checks.summary(found))
+    print(f"  report: {args.out} and {args.out.with_suffix('.md')}")
+    if found["ok"] and args.keep is None:
+        shutil.rmtree(found["live_dir"], ignore_errors=True)  # a failed run's folder stays
+    elif not found["ok"]:
+        print(f"  live folder kept for inspection: {found['live_dir']}")
+    return 0 if found["ok"] else 1
 
 
 if __name__ == "__main__":

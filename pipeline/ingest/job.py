@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kafka.errors import KafkaTimeoutError
 from tqdm import tqdm
 
 from pipeline import lifecycle, poll
@@ -27,6 +28,7 @@ from pipeline.ingest.changes import ChangeDetector, Decision
 from pipeline.ingest.polls import PollLog
 from pipeline.ingest.resume import FeedClock, restore_from_topic
 from pipeline.kafka import clients
+from pipeline.kafka.replicas import DeliveryFailed, explain
 from pipeline.record import StationRecord, format_timestamp, to_json
 from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.archive import Archive, latest, read_archive
@@ -107,6 +109,12 @@ def ingest(
     Each snapshot's station records and dead letters are flushed before its poll
     message is sent (and flushed), so a poll never precedes its records.
 
+    A record the cluster does not acknowledge within ``settings.delivery_timeout_s``
+    (the producer retries meanwhile: a leader change is seconds) stops the run with
+    :class:`DeliveryFailed` before the snapshot's poll is sent and before the next
+    snapshot: going on would leave a hole in a station's changes. A re-run resumes
+    from the topic and sends what is missing, once.
+
     Args:
         snapshots: in time order (``read_recorded`` or a live ``follow``).
         settings: where to (the cluster, the status topic: created with 3
@@ -120,6 +128,10 @@ def ingest(
         progress: show a tqdm bar on stderr (only when stderr is a terminal).
         max_snapshots: stop after this many processed snapshots (tests, benchmarks).
         on_snapshot: called with the running summary after each snapshot (follow mode logs).
+
+    Raises:
+        DeliveryFailed: a record was not acknowledged; one line (``NotEnoughReplicas:
+            ...`` naming the missing replicas when that is why).
     """
     stop = stop or threading.Event()
     run = _Producing(settings)
@@ -160,13 +172,34 @@ class _Producing:
             self.polls.restore(s.bootstrap_servers, s.polls_topic, emitted_before)
         self.clock = FeedClock(resume)
         self.last_time: datetime | None = None
-        self.producer = clients.producer(s.bootstrap_servers)
+        delivery_ms = int(s.delivery_timeout_s * 1000)
+        self.producer = clients.producer(
+            s.bootstrap_servers,
+            delivery_timeout_ms=delivery_ms,
+            request_timeout_ms=min(30_000, delivery_ms // 2),  # kafka-python: + linger <= delivery
+        )
+        self.failures: list[BaseException] = []
 
     def on_error(self, exc: BaseException) -> None:
-        """Count a failed delivery; log the first one."""
+        """Count a failed delivery; :meth:`delivered` stops the run on it."""
         self.summary.delivery_errors += 1
-        if self.summary.delivery_errors == 1:
-            log.error("delivery failed: %s (further failures only counted)", exc)
+        self.failures.append(exc)
+
+    def delivered(self) -> None:
+        """Flush; raise when a record sent since the last check was not acknowledged.
+
+        The flush has its own deadline: kafka-python expires batches after the
+        delivery timeout only once it holds a producer id, and its request for
+        one can wait forever on a cluster that refuses writes.
+        """
+        s = self.settings
+        try:
+            self.producer.flush(timeout=s.delivery_timeout_s + 10)
+        except KafkaTimeoutError as exc:
+            self.failures.append(exc)
+        if self.failures:
+            topics = [s.topic, s.dead_letter_topic, s.polls_topic]
+            raise DeliveryFailed(explain(s.bootstrap_servers, topics, self.failures[0]))
 
     def take(self, snap: Snapshot, stop: threading.Event) -> bool:
         """Produce one snapshot's records, then its poll; False when stopped while pacing."""
@@ -188,7 +221,7 @@ class _Producing:
             self.last_time = snap.observed_at
         emitted, rejected = self.summary.emitted, self.summary.rejected
         self._records(snap)
-        self.producer.flush()  # the records first: a poll never precedes them on the broker
+        self.delivered()  # the records first: a poll never precedes them on the broker
         done = self.polls.record(
             read,
             emitted=self.summary.emitted - emitted,
@@ -201,7 +234,7 @@ class _Producing:
             self.producer.send(self.settings.polls_topic, key=done.key, value=value).add_errback(
                 self.on_error
             )
-            self.producer.flush()
+            self.delivered()
             self.summary.polls += 1
         return True
 
@@ -228,9 +261,12 @@ class _Producing:
             summary.dead_lettered += 1
 
     def close(self) -> None:
-        """Deliver what is pending and close the producer."""
-        self.producer.flush()
-        self.producer.close()
+        """Deliver what is pending and close the producer (drop it once the cluster refused)."""
+        if self.failures:  # what is left is refused too: the re-run resends it
+            clients.abandon(self.producer)
+        else:
+            self.producer.flush()
+            self.producer.close()
 
 
 def _reason_kind(reason: str) -> str:

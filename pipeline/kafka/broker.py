@@ -12,7 +12,6 @@ the files it writes for that are rendered by ``pipeline.kafka.broker_files``.
 from __future__ import annotations
 
 import atexit
-import base64
 import logging
 import os
 import shutil
@@ -21,17 +20,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pipeline import lifecycle
 from pipeline.kafka.broker_files import (
     CLIENT_ENV,
     LOG4J2_PROPERTIES,
@@ -40,7 +35,9 @@ from pipeline.kafka.broker_files import (
     BrokerConfig,
     SaslCredentials,
     format_command,
+    free_port,
     java_argfile,
+    new_cluster_id,
     probe_groups,
     read_client_env,
     render_client_env,
@@ -50,7 +47,6 @@ from pipeline.kafka.broker_files import (
 from pipeline.kafka.security import MASK, KafkaSecurity
 from pipeline.settings import project
 from pipeline.settings.declare import UserError
-from pipeline.settings.local import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +74,6 @@ def java_executable() -> str:
     if not found:
         raise BrokerError("java not found: install Java 17+ or set JAVA_HOME")
     return found
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
-
-    Like Kafka's own ``Uuid.randomUuid()``, an id starting with ``-`` is drawn
-    again: one in 64 would otherwise look like an option to command-line tools.
-    """
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -151,6 +128,11 @@ class LocalBroker:
             with a random password is created when the storage is formatted and
             written to ``data_dir/client.env`` (mode 0600), which a later start on
             the same ``data_dir`` reads back; see :attr:`credentials`.
+        node_id, roles, voters, cluster_brokers, controller_port, cluster_id: one
+            node of a :class:`pipeline.kafka.cluster.LocalCluster` (the defaults: a
+            node alone, broker and controller, with a fresh cluster id).
+        wait_coordinator: at start, also wait until the group coordinator serves
+            (a cluster node alone cannot: its offsets topic needs the other brokers).
     """
 
     port: int = 0
@@ -159,10 +141,18 @@ class LocalBroker:
     heap: str = DEFAULT_HEAP
     start_timeout_s: float = 90.0
     sasl: bool = False
+    node_id: int = 1
+    roles: str = "broker,controller"
+    voters: str | None = None
+    cluster_brokers: int = 1
+    controller_port: int = 0
+    cluster_id: str | None = None
+    wait_coordinator: bool = True
     config: BrokerConfig = field(init=False)
     log_file: Path = field(init=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+    _atexit: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -173,7 +163,11 @@ class LocalBroker:
             data_dir=self.data_dir,
             host=self.host,
             port=self.port or free_port(self.host),
-            controller_port=free_port(self.host),
+            controller_port=self.controller_port or free_port(self.host),
+            node_id=self.node_id,
+            roles=self.roles,
+            voters=self.voters,
+            cluster_brokers=self.cluster_brokers,
         )
         self.log_file = self.data_dir / "broker.log"
 
@@ -259,9 +253,17 @@ class LocalBroker:
 
     def start(self) -> LocalBroker:
         """Format storage (first time), start the JVM and wait until it serves metadata."""
-        props = self._write_config()
-        if not (self._dir / "logs" / "meta.properties").exists():
-            self.format_storage(new_cluster_id())
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Format storage (first time) and start the JVM, without waiting for it.
+
+        The JVM gets a parent-death signal, which Linux ties to the *thread* that
+        started it: call this from a thread that lives as long as the broker should
+        (the main thread), never from a short-lived worker thread.
+        """
+        props = self.prepare()
         if self.credentials is not None:
             write_private(self.client_env_file, render_client_env(self.client_env()))
         with self.log_file.open("ab") as out:
@@ -272,10 +274,39 @@ class LocalBroker:
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
-        atexit.register(self.stop)
+        if not self._atexit:
+            atexit.register(self.stop)
+            self._atexit = True
+
+    def prepare(self) -> Path:
+        """Write the config and format the storage the first time; the properties file.
+
+        Formatting is a short JVM run of its own (seconds): a cluster formats its
+        nodes concurrently before launching them.
+        """
+        props = self._write_config()
+        assert self.data_dir is not None
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            self.format_storage(self.cluster_id or new_cluster_id())
+        return props
+
+    def wait_ready(self) -> LocalBroker:
+        """Wait until the launched JVM answers (:meth:`launch` first); stop it if it never does."""
         self._wait_ready()
-        log.info("Kafka broker ready on %s (log: %s)", self.bootstrap, self.log_file)
+        log.info("Kafka node %d ready on %s (log: %s)", self.node_id, self.bootstrap, self.log_file)
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The JVM's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
+    def kill(self) -> None:
+        """SIGKILL the JVM, as a crash would (no controlled shutdown); its data stays."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
     def format_storage(self, cluster_id: str) -> None:
         """Format the KRaft metadata log of ``data_dir`` for ``cluster_id`` (first start only)."""
@@ -313,7 +344,10 @@ class LocalBroker:
                 )
             try:
                 # A plain TCP probe first: kafka-python backs off for seconds after a refusal.
-                socket.create_connection((self.host, self.config.port), timeout=1).close()
+                probe = self.config.port if self.config.is_broker else self.config.controller_port
+                socket.create_connection((self.host, probe), timeout=1).close()
+                if not self.config.is_broker:
+                    return  # a controller alone serves no client request
                 admin = KafkaAdminClient(
                     bootstrap_servers=self.bootstrap,
                     request_timeout_ms=3000,
@@ -321,7 +355,11 @@ class LocalBroker:
                 )
                 try:
                     admin.list_topics()
-                    while not _coordinator_ready(admin) and time.monotonic() < deadline:
+                    while (
+                        self.wait_coordinator
+                        and not _coordinator_ready(admin)
+                        and time.monotonic() < deadline
+                    ):
                         time.sleep(0.1)
                     return
                 finally:
@@ -363,35 +401,3 @@ class LocalBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def serve_forever(
-    broker: LocalBroker,
-    ready: Callable[[LocalBroker], None] | None = None,
-    stop: threading.Event | None = None,
-) -> None:
-    """Run the broker in the foreground until ``stop`` is set (or SIGINT/SIGTERM), then stop it."""
-    with lifecycle.stop_on_signals(stop) as stopping:
-        try:
-            broker.start()
-            if ready is not None:
-                ready(broker)
-            while not stopping.wait(0.2):
-                if broker._process is None or broker.exit_code() is not None:
-                    raise BrokerError(f"Kafka broker died; log tail:\n{log_tail(broker.log_file)}")
-        finally:
-            broker.stop()
-
-
-def run(settings: BrokerSettings, ready: Callable[[LocalBroker], None] | None = None) -> None:
-    """``velib broker``: a local broker as ``settings`` say, until stopped."""
-    if settings.data_dir is not None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    broker = LocalBroker(
-        port=settings.port,
-        data_dir=settings.data_dir,
-        host=settings.host,
-        heap=settings.heap,
-        sasl=settings.sasl,
-    )
-    serve_forever(broker, ready)

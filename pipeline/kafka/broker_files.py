@@ -7,9 +7,12 @@ written with mode 0600 and the password never goes on a command line.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shlex
+import socket
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +66,25 @@ def format_command(
     return args
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid()``, an id starting with ``-`` is drawn
+    again: one in 64 would otherwise look like an option to command-line tools.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to a file only the user can read or write (mode 0600), even if it existed."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -97,7 +119,13 @@ def read_client_env(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """What a single-node KRaft broker needs to know."""
+    """What one KRaft node needs to know: alone (the default), or one node of a cluster.
+
+    Attributes:
+        roles: ``broker,controller`` (a single node), ``broker`` or ``controller``.
+        voters: ``controller.quorum.voters`` (``ID@HOST:PORT,...``); None: this node alone.
+        cluster_brokers: brokers in the cluster, for the internal topics' replication.
+    """
 
     data_dir: Path
     host: str = "127.0.0.1"
@@ -106,19 +134,42 @@ class BrokerConfig:
     node_id: int = 1
     partitions: int = 3
     sasl: SaslCredentials | None = None
+    roles: str = "broker,controller"
+    voters: str | None = None
+    cluster_brokers: int = 1
 
     @property
     def bootstrap(self) -> str:
         """HOST:PORT clients connect to."""
         return f"{self.host}:{self.port}"
 
+    @property
+    def is_broker(self) -> bool:
+        """True when the node serves clients (not a controller only)."""
+        return "broker" in self.roles.split(",")
+
+    @property
+    def is_controller(self) -> bool:
+        """True when the node votes in the metadata quorum."""
+        return "controller" in self.roles.split(",")
+
 
 def _listener_properties(cfg: BrokerConfig) -> dict[str, str]:
-    """Client listener PLAINTEXT, or SASL_PLAINTEXT with SCRAM; the controller stays PLAINTEXT."""
+    """Client listener PLAINTEXT, or SASL_PLAINTEXT with SCRAM; the controller stays PLAINTEXT.
+
+    A controller-only node listens on its controller port alone; a broker-only node
+    on its client port alone (it finds the quorum through ``controller.quorum.voters``).
+    """
     client = SASL_LISTENER if cfg.sasl else "PLAINTEXT"
-    props = {
-        "listeners": f"{client}://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{cfg.controller_port}",
-        "advertised.listeners": f"{client}://{cfg.host}:{cfg.port}",
+    listeners = []
+    if cfg.is_broker:
+        listeners.append(f"{client}://{cfg.host}:{cfg.port}")
+    if cfg.is_controller:
+        listeners.append(f"CONTROLLER://{cfg.host}:{cfg.controller_port}")
+    props = {"listeners": ",".join(listeners)}
+    if cfg.is_broker:
+        props["advertised.listeners"] = f"{client}://{cfg.host}:{cfg.port}"
+    props |= {
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": client,
         "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{client}:{client}",
@@ -156,27 +207,50 @@ def probe_groups(partitions: int = OFFSETS_PARTITIONS) -> tuple[str, ...]:
     return tuple(found[i] for i in range(partitions))
 
 
+def internal_replication(cluster_brokers: int) -> tuple[int, int]:
+    """Replication and min ISR of Kafka's internal topics: 3 and 2 from three brokers on.
+
+    Committed offsets then survive a broker's death as the project's topics do.
+    """
+    replicas = min(3, max(1, cluster_brokers))
+    return replicas, 2 if replicas >= 3 else 1
+
+
+# A killed broker is fenced (its partitions get new leaders) this long after its last
+# heartbeat: Kafka's 9 s default halved, still far above a GC pause of these small heaps.
+SESSION_TIMEOUT_MS = 4500
+HEARTBEAT_MS = 1000
+
+
 def render_properties(cfg: BrokerConfig) -> str:
-    """server.properties for combined broker+controller mode, replication 1."""
+    """server.properties: one combined node with replication 1, or one node of a cluster."""
+    replicas, min_isr = internal_replication(cfg.cluster_brokers)
     lines = {
-        "process.roles": "broker,controller",
+        "process.roles": cfg.roles,
         "node.id": str(cfg.node_id),
-        "controller.quorum.voters": f"{cfg.node_id}@{cfg.host}:{cfg.controller_port}",
+        "controller.quorum.voters": cfg.voters or f"{cfg.node_id}@{cfg.host}:{cfg.controller_port}",
         **_listener_properties(cfg),
         "log.dirs": str(cfg.data_dir / "logs"),
         "num.partitions": str(cfg.partitions),
         "auto.create.topics.enable": "true",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": str(replicas),
+        "offsets.topic.replication.factor": str(replicas),
         "offsets.topic.num.partitions": str(OFFSETS_PARTITIONS),
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_isr),
         "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min_isr),
         "group.initial.rebalance.delay.ms": "0",
         "log.retention.hours": "-1",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if cfg.cluster_brokers > 1:
+        lines |= {
+            "broker.session.timeout.ms": str(SESSION_TIMEOUT_MS),
+            "broker.heartbeat.interval.ms": str(HEARTBEAT_MS),
+            "unclean.leader.election.enable": "false",
+        }
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 

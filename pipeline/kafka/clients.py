@@ -9,21 +9,27 @@ password is one clear error at once, not a 30-second "Unable to bootstrap".
 from __future__ import annotations
 
 import logging
-import os
+import time
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    TopicAlreadyExistsError,
+)
 from kafka.serializer import Serializer
 
 from pipeline.kafka.login import check_login
 from pipeline.kafka.security import KafkaSecurity
 from pipeline.settings.declare import UserError
+from pipeline.settings.topics import TopicSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeySerializer", "check_login", "consumer", "ensure_topic", "producer"]
+__all__ = ["KeySerializer", "abandon", "check_login", "consumer", "ensure_topic", "producer"]
 
 
 class KafkaUnreachable(UserError, ConnectionError):
@@ -57,32 +63,100 @@ def _client_settings(bootstrap_servers: str) -> dict[str, Any]:
     return KafkaSecurity.from_env().client_settings()
 
 
-def topic_replication() -> int:
-    """Replication factor of the topics velib creates (``VELIB_TOPIC_REPLICATION``, default 1).
-
-    A property of the cluster, like the ``KAFKA_*`` client settings: 1 on the local broker.
-    """
-    return int(os.getenv("VELIB_TOPIC_REPLICATION", "1"))
-
-
 # Back to the broker within a second of its restart (the Java clients' default);
 # kafka-python's 30 s left a live ingest blocked on a dead letter for 20 s after one.
 RECONNECT = {"reconnect_backoff_max_ms": 1000}
 
+# Riding through a leader change. A client that meets NotLeaderForPartition or a
+# closed connection refreshes its metadata at once; metadata.max.age bounds how
+# long it can keep talking to a leader that is no longer preferred (after a
+# killed broker rejoins and takes its partitions back) without any error.
+FAILOVER = {"metadata_max_age_ms": 30_000}
+
 
 def producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
-    """A producer with idempotence and acks=all left on, gzip compression, batching."""
+    """A producer with idempotence and acks=all, gzip compression, batching.
+
+    Both are said explicitly (they are kafka-python's defaults too): a ``KAFKA_ACKS=1``
+    or an override that would quietly turn idempotence off is then an error at
+    start, not duplicates at the next leader change. A retried batch after a
+    broker's death is written once (the idempotent producer's sequence numbers),
+    and an acknowledged one is on every in-sync replica.
+    """
     settings: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": True,
         "compression_type": "gzip",
         "linger_ms": 20,
         "batch_size": 256 * 1024,
         "key_serializer": KeySerializer(),
         **RECONNECT,
+        **FAILOVER,
         **_client_settings(bootstrap_servers),
         **overrides,
     }
     return _connect(KafkaProducer, settings)
+
+
+def abandon(producer: KafkaProducer, timeout_s: float = 5.0) -> None:
+    """Close a producer without waiting for what the cluster refuses (the caller resends it).
+
+    kafka-python's ``close(timeout=0)`` flushes first and raises on the records still
+    pending, leaving its I/O thread running; so the thread is stopped first (its
+    pending batches fail) and the producer closed after.
+    """
+    sender = getattr(producer, "_sender", None)
+    if sender is not None and sender.is_alive():
+        sender.force_close()
+        sender.join(timeout_s)
+    try:
+        producer.close(timeout=0)
+    except KafkaTimeoutError:
+        log.debug("producer closed with records still pending")
+
+
+RETRY_S = 60.0  # a refused connection to one broker is retried through the others this long
+_REFUSED = (KafkaConnectionError, NodeNotReadyError)
+
+
+def _retrying(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(...)``, again while a broker refuses the connection, for :data:`RETRY_S`.
+
+    kafka-python's synchronous metadata calls (topic partitions, end offsets, the
+    admin client's topic list) raise on the first refusal of the node they picked,
+    which after a ``kill -9`` can be the dead broker until the controller fences
+    it (seconds); the next attempt picks a live one.
+    """
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except _REFUSED as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.debug("%s: %s; retrying", getattr(call, "__name__", call), exc)
+            time.sleep(0.5)
+
+
+class FailoverConsumer(KafkaConsumer):
+    """A KafkaConsumer whose synchronous metadata calls ride through a dead broker."""
+
+    def partitions_for_topic(self, topic: str) -> Any:
+        """The topic's partitions (retried while a broker refuses the connection)."""
+        return _retrying(super().partitions_for_topic, topic)
+
+    def end_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
+        """End offsets (retried while a broker refuses the connection)."""
+        return _retrying(super().end_offsets, partitions, timeout_ms)
+
+    def beginning_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
+        """Beginning offsets (retried while a broker refuses the connection)."""
+        return _retrying(super().beginning_offsets, partitions, timeout_ms)
+
+    def committed(self, partition: Any, metadata: bool = False, timeout_ms: Any = None) -> Any:
+        """The group's committed offset (retried while a broker refuses the connection)."""
+        return _retrying(super().committed, partition, metadata, timeout_ms)
 
 
 def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
@@ -93,17 +167,26 @@ def consumer(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> 
         "auto_offset_reset": "earliest",
         "enable_auto_commit": False,
         **RECONNECT,
+        **FAILOVER,
         **_client_settings(bootstrap_servers),
         **overrides,
     }
-    return _connect(KafkaConsumer, settings)
+    return _connect(FailoverConsumer, settings)
 
 
 def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool:
     """Create the topic if missing; True when it was created.
 
-    Replication comes from VELIB_TOPIC_REPLICATION (1 on a local broker).
+    Replication and ``min.insync.replicas`` come from :class:`TopicSettings`,
+    derived from the cluster's broker count unless set (1 on a local broker;
+    3 and 2 on three brokers or more). A broker that refuses the connection (one
+    of a cluster just killed, the admin client's pick) is retried through the
+    others for :data:`RETRY_S`.
     """
+    return _retrying(_ensure_topic, bootstrap_servers, name, partitions)
+
+
+def _ensure_topic(bootstrap_servers: str, name: str, partitions: int) -> bool:
     admin = _connect(
         KafkaAdminClient,
         {"bootstrap_servers": bootstrap_servers, **_client_settings(bootstrap_servers)},
@@ -111,11 +194,27 @@ def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3) -> bool
     try:
         if name in admin.list_topics():
             return False
+        brokers = len(admin.describe_cluster()["brokers"])
+        replication, min_insync = TopicSettings.build().resolve(brokers)
+        configs = {"min.insync.replicas": str(min_insync)} if replication > 1 else {}
         admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=topic_replication())],
+            [
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=replication,
+                    topic_configs=configs,
+                )
+            ],
             wait_for_metadata=True,
         )
-        log.info("created topic %s with %d partitions", name, partitions)
+        log.info(
+            "created topic %s with %d partitions, replication %d%s",
+            name,
+            partitions,
+            replication,
+            f", min.insync.replicas {min_insync}" if configs else "",
+        )
         return True
     except TopicAlreadyExistsError:
         return False

@@ -52,6 +52,14 @@ class IngestSettings(Settings):
         "live: keep every poll's raw payloads here, compressed, replayable with --source replay",
         parse=as_path,
     )
+    delivery_timeout_s: float = opt(
+        120.0,
+        "seconds the producer retries a record (a broker restart, a leader change) before "
+        "ingest stops with the reason, e.g. NotEnoughReplicas",
+        param="delivery_timeout_s",
+        parse=as_positive,
+        flag="--delivery-timeout",
+    )
     no_restore: bool = opt(
         False, "do not rebuild change state from the topic at start-up", boolean=True
     )

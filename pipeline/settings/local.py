@@ -9,25 +9,43 @@ from pipeline.settings.declare import Settings, SettingsError, opt
 from pipeline.settings.declare import non_negative as as_non_negative
 from pipeline.settings.declare import path as as_path
 from pipeline.settings.declare import port as as_port
+from pipeline.settings.declare import positive_int as as_positive_int
 
 
 @dataclass(frozen=True)
 class BrokerSettings(Settings):
-    """``velib broker``: a local single-node Apache Kafka (KRaft)."""
+    """``velib broker``: a local Apache Kafka (KRaft), one node or a cluster."""
 
     SECTION = "broker"
     host: str = opt("127.0.0.1", "listen address")
-    port: int = opt(9092, "client port; 0 picks a free one", parse=as_port)
-    data_dir: Path | None = opt(
-        None, "keep the log segments here (default: a temporary folder)", parse=as_path
+    port: int = opt(
+        9092,
+        "client port (with --brokers N: the first of N consecutive ones); 0 picks free ones",
+        parse=as_port,
     )
-    heap: str = opt("512m", "JVM max heap")
+    brokers: int = opt(
+        1,
+        "1: one combined broker+controller; N > 1: a cluster of one KRaft controller "
+        "and N brokers (topics then get replication 3, min.insync.replicas 2)",
+        parse=as_positive_int,
+    )
+    data_dir: Path | None = opt(
+        None,
+        "keep the log segments here (a cluster: one folder per node); default: a temporary folder",
+        parse=as_path,
+    )
+    heap: str = opt("512m", "JVM max heap (a cluster: each broker's, 320m when left at 512m)")
     sasl: bool = opt(
         False,
         "clients log in with SCRAM-SHA-512 over SASL_PLAINTEXT; the "
         "credentials go to DATA_DIR/client.env (0600)",
         boolean=True,
     )
+
+    def check(self) -> None:
+        """SASL is a single-node feature for now."""
+        if self.sasl and self.brokers > 1:
+            raise SettingsError("--sasl works with one broker only (drop --brokers)")
 
 
 @dataclass(frozen=True)

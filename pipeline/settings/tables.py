@@ -32,6 +32,7 @@ class CompactSettings(Settings):
         168.0,
         "keep removed files and log entries this long (hours): time travel reaches back this far",
         param="retain_hours",
+        env="VELIB_COMPACT_RETAIN_HOURS",
         parse=as_non_negative,
         flag="--retain",
     )
@@ -47,6 +48,7 @@ class CompactSettings(Settings):
         24.0,
         "velib run --live compacts and vacuums its tables this often (first at start)",
         param="every_hours",
+        env="VELIB_COMPACT_EVERY_HOURS",
         parse=as_positive,
         flag="-",
     )

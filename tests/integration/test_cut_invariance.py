@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from pipeline import poll
 from pipeline.ingest.job import ingest
 from pipeline.kafka import clients
+from pipeline.settings.ingest import IngestSettings
 from pipeline.settings.stream import StreamSettings
 from pipeline.sources.recorded import read_recorded
 from pipeline.stream.job import run_stream
@@ -53,16 +54,13 @@ def recorded_topic(bootstrap: str, files: list[Path], partitions: int = 3) -> st
     """A fresh topic (and its polls topic) holding what ingest makes of ``files``."""
     topic = f"cuts-{uuid.uuid4().hex[:10]}"
     clients.ensure_topic(bootstrap, topic, partitions=partitions)
-    ingest(
-        [s for f in files for s in read_recorded(f)],
-        bootstrap_servers=bootstrap,
-        topic=topic,
-        dead_letter_topic=f"{topic}-dlq",
-        polls_topic=f"{topic}-polls",
-        heartbeat_s=3600,
-        progress=False,
-    )
+    ingest([s for f in files for s in read_recorded(f)], ingest_settings(bootstrap, topic))
     return topic
+
+
+def ingest_settings(bootstrap: str, topic: str) -> IngestSettings:
+    names = {"topic": topic, "dead_letter_topic": f"{topic}-dlq", "polls_topic": f"{topic}-polls"}
+    return IngestSettings.build({"bootstrap_servers": bootstrap, "heartbeat_s": 3600, **names})
 
 
 @pytest.fixture(scope="module")
@@ -200,15 +198,7 @@ def test_a_live_stream_at_live_pace_writes_each_window_once(spark, kafka_bootstr
     runner.start()
     try:
         for snapshot in HISTORY:
-            ingest(
-                list(read_recorded(snapshot)),
-                bootstrap_servers=kafka_bootstrap,
-                topic=topic,
-                dead_letter_topic=f"{topic}-dlq",
-                polls_topic=f"{topic}-polls",
-                heartbeat_s=3600,
-                progress=False,
-            )
+            ingest(list(read_recorded(snapshot)), ingest_settings(kafka_bootstrap, topic))
             time.sleep(4)  # several triggers per snapshot, some with nothing new
         deadline = time.monotonic() + 300
         while not _drained(tmp_path / "live", kafka_bootstrap, topic):

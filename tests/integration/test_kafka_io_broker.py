@@ -23,6 +23,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if name.startswith("KAFKA_"):
             monkeypatch.delenv(name)
     monkeypatch.delenv("VELIB_TOPIC_REPLICATION", raising=False)
+    monkeypatch.delenv("VELIB_TOPIC_MIN_INSYNC", raising=False)
     return monkeypatch
 
 

@@ -63,7 +63,7 @@ def test_cluster_ids_are_22_chars_and_unique():
 def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch):
     # 0xF8 encodes to a leading "-" in URL-safe base64 (1 draw in 64): it must be drawn again.
     draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\xfc" + bytes(15))])
-    monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(draws))
+    monkeypatch.setattr(broker_files.uuid, "uuid4", lambda: next(draws))
     assert broker.new_cluster_id() == "_AAAAAAAAAAAAAAAAAAAAA"
 
 

@@ -177,3 +177,30 @@ def test_probe_groups_cover_every_partition_of_consumer_offsets():
         BrokerConfig(data_dir=Path("/tmp/x"))
     )
     assert len(set(probe_groups(7))) == 7
+
+
+# --- a node of a cluster ------------------------------------------------------------------
+
+
+def test_cluster_nodes_a_controller_alone_and_brokers_that_find_it(tmp_path: Path) -> None:
+    voters = "100@127.0.0.1:19093"
+    controller = _props(render_properties(BrokerConfig(
+        data_dir=tmp_path / "c", port=19093, controller_port=19093, node_id=100,
+        roles="controller", voters=voters, cluster_brokers=3,
+    )))  # fmt: skip
+    assert controller["process.roles"] == "controller"
+    assert controller["listeners"] == "CONTROLLER://127.0.0.1:19093"
+    assert "advertised.listeners" not in controller  # it serves no client
+    broker = _props(render_properties(BrokerConfig(
+        data_dir=tmp_path / "b2", port=19102, controller_port=19093, node_id=2,
+        roles="broker", voters=voters, cluster_brokers=3,
+    )))  # fmt: skip
+    assert broker["process.roles"] == "broker" and broker["node.id"] == "2"
+    assert broker["controller.quorum.voters"] == voters
+    assert broker["listeners"] == broker["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19102"
+    # three brokers: Kafka's own topics survive a broker as the project's do
+    assert broker["offsets.topic.replication.factor"] == "3"
+    assert broker["default.replication.factor"] == "3"
+    assert broker["transaction.state.log.min.isr"] == "2"
+    assert broker["unclean.leader.election.enable"] == "false"
+    assert int(broker["broker.session.timeout.ms"]) < 9000  # a dead broker is fenced sooner
