@@ -9,9 +9,7 @@ parsed in :mod:`pipeline.sources.parsers`; the live feeds are in :mod:`pipeline.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +38,7 @@ from pipeline.sources.parsers import (
     parse_opendata_records,
     parse_v1_table,
 )
+from pipeline.sources.payload import gbfs_kind, read_payload
 from pipeline.sources.stationids import (
     CodedStation,
     Derivation,
@@ -94,59 +93,13 @@ def _file_time(path: Path) -> datetime:
     return name_time(path) or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
 
-def read_payload(path: Path) -> tuple[str, Any]:
-    """Sniff a recorded file: ('json', obj) or ('csv', text); gzip is undone.
-
-    Raises:
-        SnapshotError: zip, HTML, truncated JSON, binary or empty content.
-
-    """
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise SnapshotError(f"corrupt gzip: {exc}") from None
-    if data[:4] == b"PK\x03\x04":
-        raise SnapshotError("zip archive where a CSV or JSON file was expected")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SnapshotError("binary content, not UTF-8 text") from None
-    head = text.lstrip()[:1]
-    if not head:
-        raise SnapshotError("empty file")
-    if head == "<":
-        raise SnapshotError(f"HTML/XML page, not data: {text.lstrip()[:80]!r}")
-    if head in "{[":
-        try:
-            return "json", json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SnapshotError(f"truncated or invalid JSON: {exc}") from None
-    return "csv", text
-
-
-def _gbfs_kind(payload: Any) -> str | None:
-    try:
-        first = payload["data"]["stations"][0]
-    except (TypeError, KeyError, IndexError):
-        return None
-    if not isinstance(first, Mapping):
-        return None
-    if "num_bikes_available" in first or "numBikesAvailable" in first:
-        return "status"
-    if "lat" in first or "capacity" in first:
-        return "information"
-    return None
-
-
 def _read_file(path: Path, ref: Reference) -> list[Snapshot] | dict[str, Any]:
     """Snapshots of one file; a GBFS file returns {'kind':..., 'payload':...} to be paired."""
     origin = origin_of(path)
     try:
         kind, payload = read_payload(path)
         if kind == "json":
-            gbfs = _gbfs_kind(payload)
+            gbfs = gbfs_kind(payload)
             if gbfs:
                 return {"kind": gbfs, "payload": payload}
             if isinstance(payload, Mapping) and isinstance(payload.get("results"), list):
@@ -294,7 +247,7 @@ def build_reference_tables(data_dir: Path, out_dir: Path) -> Derivation:
             kind, payload = read_payload(file)
         except SnapshotError:
             continue
-        if kind == "json" and _gbfs_kind(payload) == "information":
+        if kind == "json" and gbfs_kind(payload) == "information":
             for s in payload["data"]["stations"]:
                 if isinstance(s.get("station_id"), int) and s.get("stationCode"):
                     ids[s["station_id"]] = str(s["stationCode"])
