@@ -23,12 +23,26 @@ def read_payload(path: Path) -> tuple[str, Any]:
         SnapshotError: zip, HTML, truncated JSON, binary or empty content.
 
     """
+    return payload_of(content(path))
+
+
+def content(path: Path) -> bytes:
+    """A recorded file's bytes, gzip undone (what a re-read is compared on).
+
+    Raises:
+        SnapshotError: corrupt gzip.
+    """
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
             raise SnapshotError(f"corrupt gzip: {exc}") from None
+    return data
+
+
+def payload_of(data: bytes) -> tuple[str, Any]:
+    """Sniff a file's content (see :func:`read_payload`)."""
     if data[:4] == b"PK\x03\x04":
         raise SnapshotError("zip archive where a CSV or JSON file was expected")
     try:
@@ -60,4 +74,18 @@ def gbfs_kind(payload: Any) -> str | None:
         return "status"
     if "lat" in first or "capacity" in first:
         return "information"
+    return None
+
+
+def api_rows(payload: Any) -> list[Any] | None:
+    """The records of an open-data API answer, else None.
+
+    The API's ``{"results": [...]}`` (v2.1 records) or the export's bare list of
+    records (``.../exports/json``, the 5-minute recording of November 2024).
+    """
+    if isinstance(payload, Mapping) and isinstance(payload.get("results"), list):
+        return payload["results"]
+    if isinstance(payload, list) and payload and isinstance(payload[0], Mapping):
+        if "numbikesavailable" in payload[0] or "stationcode" in payload[0]:
+            return payload
     return None

@@ -4,20 +4,34 @@ Recorded files are recognised by their content, never by their name, and a
 file that cannot be parsed at all becomes a snapshot with no records and one
 rejection, so replay never stops on a bad file. The formats themselves are
 parsed in :mod:`pipeline.sources.parsers`; the live feeds are in :mod:`pipeline.sources.feeds`.
+
+A file's time comes from its name, read as its folder's manifest says
+(:mod:`pipeline.sources.manifest`: the collector's clock and zone); the answers
+of one folder are then judged in order (:mod:`pipeline.sources.sequence`:
+re-reads, a clock going backwards, descriptions left out).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.sources.archive import is_archive, read_archive
+from pipeline.sources.manifest import (
+    DEFAULT,
+    MANIFEST,
+    ClockError,
+    Manifest,
+    ManifestError,
+    manifest_of,
+)
 from pipeline.sources.normalize import (
     DERIVED_STATION_IDS,
     STATION_COMMUNES,
@@ -38,7 +52,8 @@ from pipeline.sources.parsers import (
     parse_opendata_records,
     parse_v1_table,
 )
-from pipeline.sources.payload import gbfs_kind, read_payload
+from pipeline.sources.payload import api_rows, content, gbfs_kind, payload_of, read_payload
+from pipeline.sources.sequence import AnswerSequence
 from pipeline.sources.stationids import (
     CodedStation,
     Derivation,
@@ -69,12 +84,15 @@ _NAME_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
 def name_time(path: Path) -> datetime | None:
-    """The UTC time in a recorded file's name (``...2022-05-13T024424Z...``), or None."""
-    match = _NAME_TIME.search(path.name)
-    if not match:
-        return None
-    day, hh, mm, ss = match.groups()
-    return datetime.fromisoformat(f"{day}T{hh}:{mm}:{ss}+00:00")
+    """The UTC time in a recorded file's name, as its folder's manifest reads it, or None.
+
+    Without a manifest: a UTC time like ``...2022-05-13T024424Z...``.
+
+    Raises:
+        ClockError: the name's local time is ambiguous or nonexistent (a DST change).
+        ManifestError: the folder's manifest is invalid.
+    """
+    return manifest_of(path).name_time(path.name)
 
 
 def origin_of(path: Path) -> str:
@@ -93,32 +111,77 @@ def _file_time(path: Path) -> datetime:
     return name_time(path) or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
 
-def _read_file(path: Path, ref: Reference) -> list[Snapshot] | dict[str, Any]:
-    """Snapshots of one file; a GBFS file returns {'kind':..., 'payload':...} to be paired."""
+def _read_file(
+    path: Path, ref: Reference, at: datetime | None = None
+) -> list[Snapshot] | dict[str, Any]:
+    """Snapshots of one file; a GBFS file returns {'kind':..., 'payload':...} to be paired.
+
+    ``at`` is the file's time by its recording's manifest; without one, a UTC time
+    in the name (or, as before manifests, the file's modification time).
+    """
     origin = origin_of(path)
     try:
-        kind, payload = read_payload(path)
+        data = content(path)
+        kind, payload = payload_of(data)
+        digest = hashlib.sha256(data).hexdigest()
         if kind == "json":
             gbfs = gbfs_kind(payload)
             if gbfs:
                 return {"kind": gbfs, "payload": payload}
-            if isinstance(payload, Mapping) and isinstance(payload.get("results"), list):
-                return [
-                    parse_opendata_records(
-                        payload["results"],
-                        origin=origin,
-                        observed_at=_file_time(path),
-                        ref=ref,
-                        source="replay:opendata-api",
-                    )
-                ]
-            raise SnapshotError("JSON that is neither GBFS stations nor open-data records")
-        header = payload.split("\n", 1)[0]
-        if "stationcode" in header and "numbikesavailable" in header:
-            return parse_v1_table(payload, origin=origin, ref=ref)
-        return [parse_opendata_csv(payload, origin=origin, observed_at=name_time(path), ref=ref)]
+            rows = api_rows(payload)
+            if rows is None:
+                raise SnapshotError("JSON that is neither GBFS stations nor open-data records")
+            when = at or _file_time(path)
+            snap = parse_opendata_records(
+                rows, origin=origin, observed_at=when, ref=ref, source="replay:opendata-api"
+            )
+        else:
+            header = payload.split("\n", 1)[0]
+            if "stationcode" in header and "numbikesavailable" in header:
+                return parse_v1_table(payload, origin=origin, ref=ref)
+            when = at or name_time(path)
+            snap = parse_opendata_csv(payload, origin=origin, observed_at=when, ref=ref)
+        snap.digest = digest
+        return [snap]
     except SnapshotError as exc:
-        return [failed_snapshot(str(exc), _excerpt(path), origin, _file_time(path), "replay")]
+        return [failed_snapshot(str(exc), _excerpt(path), origin, at or _file_time(path), "replay")]
+
+
+def _clock(path: Path, manifest: Manifest) -> tuple[datetime, str | None]:
+    """A file's time by its recording's manifest, and why it is refused (a DST-unclear name).
+
+    Raises:
+        ManifestError: the name does not carry the recording's clock at all.
+    """
+    try:
+        when = manifest.name_time(path.name)
+    except ClockError as exc:
+        return exc.at, f"{exc}: the file name cannot say when it was read"
+    if when is None:
+        raise ManifestError(
+            f"{path}: the name does not carry the recording's clock "
+            f"{manifest.names!r} of its {MANIFEST}"
+        )
+    return when, None
+
+
+def _answer(path: Path, ref: Reference, manifest: Manifest) -> list[Snapshot]:
+    """One file of a recording with a manifest: one answer at its name's time.
+
+    A name whose local time is unclear, and content that is not the manifest's
+    ``format``, make a failed snapshot (one rejection with the reason).
+    """
+    at, refused = _clock(path, manifest)
+    if refused is None:
+        result = _read_file(path, ref, at)
+        if isinstance(result, dict):
+            refused = f"a GBFS {result['kind']} file where each file is one answer"
+        else:
+            found = result[0].source.removeprefix("replay:") if result else None
+            if manifest.format in (None, found) or found == "replay":  # "replay": unreadable
+                return result
+            refused = f"content is {found}, its {MANIFEST} says {manifest.format}"
+    return [failed_snapshot(refused, _excerpt(path), origin_of(path), at, "replay")]
 
 
 def _excerpt(path: Path) -> str:
@@ -135,7 +198,10 @@ def _data_files(path: Path) -> list[Path]:
     return sorted(
         p
         for p in path.rglob("*")
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != ".md"
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.suffix.lower() != ".md"
+        and p.name != MANIFEST
     )
 
 
@@ -149,8 +215,10 @@ def read_recorded(
     An archive of live polls (:mod:`pipeline.sources.archive`) replays poll by poll.
 
     GBFS status files are joined with the information file of the same folder.
-    Open-data CSV files whose name carries their time are parsed lazily, so a
-    long history does not sit in memory. Documentation files (``*.md``) and
+    Open-data CSV files whose name carries their time, and every file of a
+    recording with a manifest, are parsed lazily, so a long history does not sit
+    in memory; the answers of each folder are judged in order
+    (:class:`~pipeline.sources.sequence.AnswerSequence`). Documentation files (``*.md``) and
     dotfiles are skipped; anything else that is not data becomes a failed
     snapshot (one rejection). ``keep`` (a test of the snapshot time) skips the
     others before they are parsed: one week of a long history costs one week.
@@ -162,12 +230,17 @@ def read_recorded(
     if is_archive(path):  # polls kept by `velib ingest --archive`: replayed as they were
         yield from (s for s in read_archive(path, ref) if keep is None or keep(s.observed_at))
         return
-    units: list[tuple[datetime, int, Callable[[], list[Snapshot]]]] = []
+    units: list[tuple[datetime, int, Path, Callable[[], list[Snapshot]]]] = []
     gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]] = {}
     for order, file in enumerate(_data_files(path)):
+        manifest = manifest_of(file)
+        if manifest is not DEFAULT:  # one answer per file, at its name's time: parsed lazily
+            when, _ = _clock(file, manifest)
+            units.append((when, order, file.parent, lambda f=file, m=manifest: _answer(f, ref, m)))
+            continue
         when = name_time(file)
         if when is not None and ".csv" in file.name.lower():
-            units.append((when, order, lambda f=file: _as_list(_read_file(f, ref))))
+            units.append((when, order, file.parent, lambda f=file: _as_list(_read_file(f, ref))))
             continue
         result = _read_file(file, ref)
         if isinstance(result, dict):
@@ -176,7 +249,7 @@ def read_recorded(
             )
             continue
         for snap in result:
-            units.append((snap.observed_at, order, lambda s=snap: [s]))
+            units.append((snap.observed_at, order, file.parent, lambda s=snap: [s]))
     for folder, kinds in gbfs.items():
         infos = kinds.get("information", [])
         for status_path, status in kinds.get("status", []):
@@ -191,11 +264,15 @@ def read_recorded(
                 observed_at=feed_time(status) or _file_time(status_path),
                 ref=ref,
             )
-            units.append((snap.observed_at, len(units), lambda s=snap: [s]))
+            units.append((snap.observed_at, len(units), folder, lambda s=snap: [s]))
     units.sort(key=lambda u: (u[0], u[1]))
-    for when, _, load in units:
+    answers: dict[Path, AnswerSequence] = {}  # each folder's answers are judged in order
+    for when, _, folder, load in units:
         if keep is None or keep(when):
-            yield from load()
+            if folder not in answers:
+                answers[folder] = AnswerSequence(manifest_of(folder).rereads)
+            for snap in load():
+                yield answers[folder].judge(snap)
 
 
 def _as_list(result: list[Snapshot] | dict[str, Any]) -> list[Snapshot]:
