@@ -128,3 +128,42 @@ def _hours(ts: pd.Series, fractional: bool) -> pd.Series:
     if fractional:
         return local.dt.hour + local.dt.minute / 60.0 + local.dt.second / 3600.0
     return local.dt.hour.astype("int8")
+
+
+# --- a recording's own clock: local times in its file names --------------------------
+
+
+class ClockError(ValueError):
+    """A local time in a name that no single UTC instant matches (a DST change).
+
+    Attributes:
+        at: the earlier of the instants it could be (or the one just before a
+            skipped hour): only where the refused file is placed in the replay.
+    """
+
+    def __init__(self, message: str, at: datetime) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+def local_to_utc(naive: datetime, zone: str) -> datetime:
+    """A wall-clock time of ``zone`` as a UTC instant, refusing what DST makes unclear.
+
+    At the end of summer time an hour of wall-clock times happens twice (Paris,
+    last Sunday of October: 02:00-02:59 at UTC+2, then again at UTC+1); at its
+    start an hour is skipped (last Sunday of March: 02:00-02:59 never happens).
+    A name in either hour cannot say which instant it was, so it is refused rather
+    than guessed. The one place the recording clock is converted: keep it small.
+
+    Raises:
+        ClockError: ``naive`` is ambiguous or does not exist in ``zone``.
+    """
+    tz = ZoneInfo(zone)
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    before, after = first.utcoffset(), second.utcoffset()
+    assert before is not None and after is not None  # a ZoneInfo always has an offset
+    if before == after:
+        return first.astimezone(UTC)
+    at = min(first.astimezone(UTC), second.astimezone(UTC))
+    what = "ambiguous (the hour repeated" if before > after else "nonexistent (the hour skipped"
+    raise ClockError(f"local time {naive:%Y-%m-%d %H:%M:%S} {zone} is {what} at a DST change)", at)

@@ -153,6 +153,10 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
             "dead_lettered": ing.dead_lettered,
             "unmapped_ids": ing.unmapped_ids,
             "polls": ing.polls,
+            "polls_failed": ing.polls_failed,
+            "rereads": ing.poll_rereads,
+            "rereads_by_kind": dict(sorted(ing.reread_kinds.items())),
+            "flagged": dict(sorted((k, v) for k, v in ing.oddities.items() if v)),
             "rejected_by_reason": dict(sorted(ing.reasons.items())),
         },
         "capture": {

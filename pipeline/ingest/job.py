@@ -34,6 +34,7 @@ from pipeline.settings.ingest import IngestSettings
 from pipeline.sources.archive import Archive, latest, read_archive
 from pipeline.sources.normalize import Rejection
 from pipeline.sources.recorded import Snapshot
+from pipeline.sources.sequence import BACKWARDS, PARTIAL
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +56,23 @@ class IngestSummary:
     unmapped_ids: int = 0
     delivery_errors: int = 0
     polls: int = 0
-    poll_rereads: int = 0  # live answers of a snapshot already logged: no poll message
+    polls_failed: int = 0  # polls that observed no station (not ok): failed reads, broken answers
+    poll_rereads: int = 0  # answers that observed nothing new: no poll message (ingest.polls)
+    reread_kinds: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     oddities: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
         """One line for logs and the command line."""
+        kinds = " ".join(f"{k}={v}" for k, v in sorted(self.reread_kinds.items()) if v)
         return (
             f"snapshots={self.snapshots} skipped={self.skipped} seen={self.seen} "
             f"emitted={self.emitted} (heartbeats={self.heartbeats}) unchanged={self.unchanged} "
             f"rejected={self.rejected} dead_lettered={self.dead_lettered} "
             f"unmapped_ids={self.unmapped_ids} delivery_errors={self.delivery_errors} "
-            f"polls={self.polls} (rereads={self.poll_rereads})"
+            f"polls={self.polls} (failed={self.polls_failed}) rereads={self.poll_rereads}"
+            + (f" ({kinds})" if kinds else "")
+            + f" backwards={self.oddities[BACKWARDS]} partial={self.oddities[PARTIAL]}"
         )
 
 
@@ -229,6 +235,7 @@ class _Producing:
             stale=stale,
         )
         self.summary.poll_rereads = self.polls.rereads
+        self.summary.reread_kinds = self.polls.reread_kinds
         if done is not None:
             value = poll.to_json(done)
             self.producer.send(self.settings.polls_topic, key=done.key, value=value).add_errback(
@@ -236,6 +243,7 @@ class _Producing:
             )
             self.delivered()
             self.summary.polls += 1
+            self.summary.polls_failed += not done.ok
         return True
 
     def _records(self, snap: Snapshot) -> None:
@@ -243,10 +251,13 @@ class _Producing:
         summary, send = self.summary, self.producer.send
         topic, dead_letter_topic = self.settings.topic, self.settings.dead_letter_topic
         summary.snapshots += 1
-        summary.seen += len(snap.records)
-        summary.unmapped_ids += snap.unmapped_ids
-        summary.oddities.update(snap.oddities)
-        for record, decision in self.detector.process(snap.records):
+        observed = snap.reread is None  # a re-read observed nothing: none of its states is sent
+        records = snap.records if observed else []
+        summary.seen += len(records)
+        if observed:
+            summary.unmapped_ids += snap.unmapped_ids
+            summary.oddities.update(snap.oddities)
+        for record, decision in self.detector.process(records):
             send(topic, key=record.station_code, value=to_json(record)).add_errback(self.on_error)
             summary.emitted += 1
             if decision is Decision.HEARTBEAT:
@@ -283,6 +294,13 @@ def _log_explanations(summary: IngestSummary) -> None:
         )
     for reason, count in summary.reasons.most_common():
         log.info("rejected %d: %s", count, reason)
+    if summary.poll_rereads:
+        log.info(
+            "%d answers were re-reads (%s): the source had not refreshed them, so they "
+            "observed nothing; no state and no poll was sent for them",
+            summary.poll_rereads,
+            ", ".join(f"{k}={v}" for k, v in sorted(summary.reread_kinds.items())),
+        )
     repeated = summary.oddities.pop("repeated_rows_dropped", 0)
     if repeated:
         log.info(

@@ -20,7 +20,12 @@ never counts twice.
 Re-reads: a live feed polled faster than it refreshes answers the snapshot
 already logged (the same feed time). That is no new snapshot, so it sends no
 poll message (the stream would only reject it); :attr:`PollLog.rereads`
-counts them, and the raw archive still keeps every answer. An answer at the
+counts them, and the raw archive still keeps every answer. A recorded answer
+the source had not refreshed (``Snapshot.reread``, judged in order by
+:mod:`pipeline.sources.sequence`: byte-identical to an answer already read, or
+every count as in the previous answer) is a re-read the same way: no poll
+message, so the time it covers stays unobserved; :attr:`PollLog.reread_kinds`
+says which rule each re-read met (``same_feed_time`` for the live one). An answer at the
 same feed time that emitted station records (the station list changed while
 the status clock did not) is a poll: its records are on the status topic, so
 its poll message says so (the stream counts it once, as a repeated poll).
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -42,6 +48,7 @@ from pipeline.sources.recorded import Snapshot
 
 log = logging.getLogger(__name__)
 
+SAME_FEED_TIME = "same_feed_time"  # the live re-read: an answer at the feed time already logged
 TAIL = 1000  # polls read back at a restart: a source silent for longer starts a fresh listing
 
 
@@ -54,6 +61,7 @@ class PollLog:
         self.on_topic: set[tuple[str, datetime]] = set()
         self.emitted_before: dict[tuple[str, datetime], int] = {}
         self.rereads = 0
+        self.reread_kinds: Counter[str] = Counter()
 
     def restore(
         self,
@@ -119,6 +127,9 @@ class PollLog:
             rejected: dead letters sent for it.
             stale: the stale reason when the feed clock refused it.
         """
+        if snap.reread is not None:  # a recorded answer the source had not refreshed
+            self._reread(snap.reread)
+            return None
         key = (snap.source, snap.observed_at)
         if key in self.on_topic:  # processed again after a restart: the poll is there
             self.on_topic.discard(key)  # a second read of it in this run is a new poll
@@ -127,7 +138,7 @@ class PollLog:
             return None
         ok = stale is None and bool(snap.records)
         if ok and emitted == 0 and self.newest.get(snap.source) == snap.observed_at:
-            self.rereads += 1  # the feed answered the snapshot already logged
+            self._reread(SAME_FEED_TIME)  # the feed answered the snapshot already logged
             return None
         emitted += self.emitted_before.pop(key, 0)
         listed = frozenset(r.station_code for r in snap.records) if ok else frozenset()
@@ -151,11 +162,18 @@ class PollLog:
             disappeared=tuple(sorted(disappeared)),
         )
 
+    def _reread(self, kind: str) -> None:
+        """Count an answer that observed nothing new (no poll message)."""
+        self.rereads += 1
+        self.reread_kinds[kind] += 1
+
 
 def _failure(snap: Snapshot) -> str:
     """Why a snapshot without a station record is not ok."""
     if len(snap.rejects) == 1:
         return snap.rejects[0].reason  # a failed poll or an unreadable file: its one reason
-    if snap.rejects:
-        return f"no valid station record ({len(snap.rejects)} rows rejected)"
+    if snap.rejects:  # e.g. a broken answer: counts without station codes
+        reasons = Counter(r.reason for r in snap.rejects).most_common(2)
+        most = reasons[0][0] if len(reasons) == 1 else f"{reasons[0][0]}, ..."
+        return f"no valid station record ({len(snap.rejects)} rows rejected: {most})"
     return "no station in the snapshot"

@@ -59,6 +59,8 @@ class Snapshot:
     unmapped_ids: int = 0
     polled_at: datetime | None = None  # wall time of a live poll (the archive keeps it)
     feed_time: datetime | None = None  # the payload's own last_updated, when it has one
+    digest: str | None = None  # sha256 of a recorded file's content: tells a re-read by bytes
+    reread: str | None = None  # why the answer observed nothing new (pipeline.sources.sequence)
 
 
 class SnapshotError(ValueError):

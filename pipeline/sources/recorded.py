@@ -4,23 +4,35 @@ Recorded files are recognised by their content, never by their name, and a
 file that cannot be parsed at all becomes a snapshot with no records and one
 rejection, so replay never stops on a bad file. The formats themselves are
 parsed in :mod:`pipeline.sources.parsers`; the live feeds are in :mod:`pipeline.sources.feeds`.
+
+A file's time comes from its name, read as its folder's manifest says
+(:mod:`pipeline.sources.manifest`: the collector's clock and zone); the answers
+of one folder are then judged in order (:mod:`pipeline.sources.sequence`:
+re-reads, a clock going backwards, descriptions left out).
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
+import hashlib
 import io
-import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.clock import ClockError
 from pipeline.settings.declare import MissingInput
 from pipeline.sources.archive import is_archive, read_archive
+from pipeline.sources.manifest import (
+    DEFAULT,
+    MANIFEST,
+    Manifest,
+    ManifestError,
+    manifest_of,
+)
 from pipeline.sources.normalize import (
     DERIVED_STATION_IDS,
     STATION_COMMUNES,
@@ -41,6 +53,8 @@ from pipeline.sources.parsers import (
     parse_opendata_records,
     parse_v1_table,
 )
+from pipeline.sources.payload import api_rows, content, gbfs_kind, payload_of, read_payload
+from pipeline.sources.sequence import AnswerSequence
 from pipeline.sources.stationids import (
     CodedStation,
     Derivation,
@@ -71,12 +85,15 @@ _NAME_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
 def name_time(path: Path) -> datetime | None:
-    """The UTC time in a recorded file's name (``...2022-05-13T024424Z...``), or None."""
-    match = _NAME_TIME.search(path.name)
-    if not match:
-        return None
-    day, hh, mm, ss = match.groups()
-    return datetime.fromisoformat(f"{day}T{hh}:{mm}:{ss}+00:00")
+    """The UTC time in a recorded file's name, as its folder's manifest reads it, or None.
+
+    Without a manifest: a UTC time like ``...2022-05-13T024424Z...``.
+
+    Raises:
+        ClockError: the name's local time is ambiguous or nonexistent (a DST change).
+        ManifestError: the folder's manifest is invalid.
+    """
+    return manifest_of(path).name_time(path.name)
 
 
 def origin_of(path: Path) -> str:
@@ -95,78 +112,80 @@ def _file_time(path: Path) -> datetime:
     return name_time(path) or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
 
-def read_payload(path: Path) -> tuple[str, Any]:
-    """Sniff a recorded file: ('json', obj) or ('csv', text); gzip is undone.
+def _read_file(
+    path: Path, ref: Reference, at: datetime | None = None
+) -> list[Snapshot] | dict[str, Any]:
+    """Snapshots of one file; a GBFS file returns {'kind':..., 'payload':...} to be paired.
 
-    Raises:
-        SnapshotError: zip, HTML, truncated JSON, binary or empty content.
-
+    ``at`` is the file's time by its recording's manifest; without one, a UTC time
+    in the name (or, as before manifests, the file's modification time).
     """
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise SnapshotError(f"corrupt gzip: {exc}") from None
-    if data[:4] == b"PK\x03\x04":
-        raise SnapshotError("zip archive where a CSV or JSON file was expected")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SnapshotError("binary content, not UTF-8 text") from None
-    head = text.lstrip()[:1]
-    if not head:
-        raise SnapshotError("empty file")
-    if head == "<":
-        raise SnapshotError(f"HTML/XML page, not data: {text.lstrip()[:80]!r}")
-    if head in "{[":
-        try:
-            return "json", json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SnapshotError(f"truncated or invalid JSON: {exc}") from None
-    return "csv", text
-
-
-def _gbfs_kind(payload: Any) -> str | None:
-    try:
-        first = payload["data"]["stations"][0]
-    except (TypeError, KeyError, IndexError):
-        return None
-    if not isinstance(first, Mapping):
-        return None
-    if "num_bikes_available" in first or "numBikesAvailable" in first:
-        return "status"
-    if "lat" in first or "capacity" in first:
-        return "information"
-    return None
-
-
-def _read_file(path: Path, ref: Reference) -> list[Snapshot] | dict[str, Any]:
-    """Snapshots of one file; a GBFS file returns {'kind':..., 'payload':...} to be paired."""
     origin = origin_of(path)
     try:
-        kind, payload = read_payload(path)
+        data = content(path)
+        kind, payload = payload_of(data)
+        digest = hashlib.sha256(data).hexdigest()
         if kind == "json":
-            gbfs = _gbfs_kind(payload)
+            gbfs = gbfs_kind(payload)
             if gbfs:
                 return {"kind": gbfs, "payload": payload}
-            if isinstance(payload, Mapping) and isinstance(payload.get("results"), list):
-                return [
-                    parse_opendata_records(
-                        payload["results"],
-                        origin=origin,
-                        observed_at=_file_time(path),
-                        ref=ref,
-                        source="replay:opendata-api",
-                    )
-                ]
-            raise SnapshotError("JSON that is neither GBFS stations nor open-data records")
-        header = payload.split("\n", 1)[0]
-        if "stationcode" in header and "numbikesavailable" in header:
-            return parse_v1_table(payload, origin=origin, ref=ref)
-        return [parse_opendata_csv(payload, origin=origin, observed_at=name_time(path), ref=ref)]
+            rows = api_rows(payload)
+            if rows is None:
+                raise SnapshotError("JSON that is neither GBFS stations nor open-data records")
+            snap = parse_opendata_records(
+                rows,
+                origin=origin,
+                observed_at=at or _file_time(path),
+                ref=ref,
+                source="replay:opendata-api",
+            )
+        else:
+            header = payload.split("\n", 1)[0]
+            if "stationcode" in header and "numbikesavailable" in header:
+                return parse_v1_table(payload, origin=origin, ref=ref)
+            when = at or name_time(path)
+            snap = parse_opendata_csv(payload, origin=origin, observed_at=when, ref=ref)
+        snap.digest = digest
+        return [snap]
     except SnapshotError as exc:
-        return [failed_snapshot(str(exc), _excerpt(path), origin, _file_time(path), "replay")]
+        return [failed_snapshot(str(exc), _excerpt(path), origin, at or _file_time(path), "replay")]
+
+
+def _clock(path: Path, manifest: Manifest) -> tuple[datetime, str | None]:
+    """A file's time by its recording's manifest, and why it is refused (a DST-unclear name).
+
+    Raises:
+        ManifestError: the name does not carry the recording's clock at all.
+    """
+    try:
+        when = manifest.name_time(path.name)
+    except ClockError as exc:
+        return exc.at, f"{exc}: the file name cannot say when it was read"
+    if when is None:
+        raise ManifestError(
+            f"{path}: the name does not carry the recording's clock "
+            f"{manifest.names!r} of its {MANIFEST}"
+        )
+    return when, None
+
+
+def _answer(path: Path, ref: Reference, manifest: Manifest) -> list[Snapshot]:
+    """One file of a recording with a manifest: one answer at its name's time.
+
+    A name whose local time is unclear, and content that is not the manifest's
+    ``format``, make a failed snapshot (one rejection with the reason).
+    """
+    at, refused = _clock(path, manifest)
+    if refused is None:
+        result = _read_file(path, ref, at)
+        if isinstance(result, dict):
+            refused = f"a GBFS {result['kind']} file where each file is one answer"
+        else:
+            found = result[0].source.removeprefix("replay:") if result else None
+            if manifest.format in (None, found) or found == "replay":  # "replay": unreadable
+                return result
+            refused = f"content is {found}, its {MANIFEST} says {manifest.format}"
+    return [failed_snapshot(refused, _excerpt(path), origin_of(path), at, "replay")]
 
 
 def _excerpt(path: Path) -> str:
@@ -183,7 +202,10 @@ def _data_files(path: Path) -> list[Path]:
     return sorted(
         p
         for p in path.rglob("*")
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != ".md"
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.suffix.lower() != ".md"
+        and p.name != MANIFEST
     )
 
 
@@ -197,8 +219,10 @@ def read_recorded(
     An archive of live polls (:mod:`pipeline.sources.archive`) replays poll by poll.
 
     GBFS status files are joined with the information file of the same folder.
-    Open-data CSV files whose name carries their time are parsed lazily, so a
-    long history does not sit in memory. Documentation files (``*.md``) and
+    Open-data CSV files whose name carries their time, and every file of a
+    recording with a manifest, are parsed lazily, so a long history does not sit
+    in memory; the answers of each folder are judged in order
+    (:class:`~pipeline.sources.sequence.AnswerSequence`). Documentation files (``*.md``) and
     dotfiles are skipped; anything else that is not data becomes a failed
     snapshot (one rejection). ``keep`` (a test of the snapshot time) skips the
     others before they are parsed: one week of a long history costs one week.
@@ -210,12 +234,33 @@ def read_recorded(
     if is_archive(path):  # polls kept by `velib ingest --archive`: replayed as they were
         yield from (s for s in read_archive(path, ref) if keep is None or keep(s.observed_at))
         return
-    units: list[tuple[datetime, int, Callable[[], list[Snapshot]]]] = []
+    units = _units(path, ref)
+    units.sort(key=lambda u: (u[0], u[1]))
+    answers: dict[Path, AnswerSequence] = {}  # each folder's answers are judged in order
+    for when, _, folder, load in units:
+        if keep is None or keep(when):
+            if folder not in answers:
+                answers[folder] = AnswerSequence(manifest_of(folder).rereads)
+            for snap in load():
+                yield answers[folder].judge(snap)
+
+
+Unit = tuple[datetime, int, Path, Callable[[], list[Snapshot]]]  # when, order, folder, load
+
+
+def _units(path: Path, ref: Reference) -> list[Unit]:
+    """Every answer under ``path`` with its time, order and folder, loaded when asked."""
+    units: list[Unit] = []
     gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]] = {}
     for order, file in enumerate(_data_files(path)):
+        manifest = manifest_of(file)
+        if manifest is not DEFAULT:  # one answer per file, at its name's time: parsed lazily
+            at, _ = _clock(file, manifest)
+            units.append((at, order, file.parent, _answer_later(file, ref, manifest)))
+            continue
         when = name_time(file)
         if when is not None and ".csv" in file.name.lower():
-            units.append((when, order, _later(file, ref)))
+            units.append((when, order, file.parent, _later(file, ref)))
             continue
         result = _read_file(file, ref)
         if isinstance(result, dict):
@@ -224,18 +269,15 @@ def read_recorded(
             )
             continue
         for snap in result:
-            units.append((snap.observed_at, order, _now(snap)))
-    for snap in _gbfs_snapshots(gbfs, ref):
-        units.append((snap.observed_at, len(units), _now(snap)))
-    units.sort(key=lambda u: (u[0], u[1]))
-    for when, _, load in units:
-        if keep is None or keep(when):
-            yield from load()
+            units.append((snap.observed_at, order, file.parent, _now(snap)))
+    for folder, snap in _gbfs_snapshots(gbfs, ref):
+        units.append((snap.observed_at, len(units), folder, _now(snap)))
+    return units
 
 
 def _gbfs_snapshots(
     gbfs: dict[Path, dict[str, list[tuple[Path, Any]]]], ref: Reference
-) -> Iterator[Snapshot]:
+) -> Iterator[tuple[Path, Snapshot]]:
     """Each GBFS status payload of a folder, joined with the folder's information file."""
     for folder, kinds in gbfs.items():
         infos = kinds.get("information", [])
@@ -243,19 +285,27 @@ def _gbfs_snapshots(
             info = infos[0][1] if infos else None
             if not infos:
                 log.warning("%s: no station_information beside it; names/capacity null", folder)
-            yield parse_gbfs(
-                info,
-                status,
-                origin=origin_of(status_path),
-                source="replay:gbfs",
-                observed_at=feed_time(status) or _file_time(status_path),
-                ref=ref,
+            yield (
+                folder,
+                parse_gbfs(
+                    info,
+                    status,
+                    origin=origin_of(status_path),
+                    source="replay:gbfs",
+                    observed_at=feed_time(status) or _file_time(status_path),
+                    ref=ref,
+                ),
             )
 
 
 def _later(file: Path, ref: Reference) -> Callable[[], list[Snapshot]]:
     """A file's snapshots, parsed when asked (a long history is not held in memory)."""
     return lambda: _as_list(_read_file(file, ref))
+
+
+def _answer_later(file: Path, ref: Reference, manifest: Manifest) -> Callable[[], list[Snapshot]]:
+    """One answer of a recording with a manifest, parsed when asked."""
+    return lambda: _answer(file, ref, manifest)
 
 
 def _now(snap: Snapshot) -> Callable[[], list[Snapshot]]:
@@ -312,7 +362,7 @@ def build_reference_tables(data_dir: Path, out_dir: Path) -> Derivation:
             kind, payload = read_payload(file)
         except SnapshotError:
             continue
-        if kind == "json" and _gbfs_kind(payload) == "information":
+        if kind == "json" and gbfs_kind(payload) == "information":
             for s in payload["data"]["stations"]:
                 if isinstance(s.get("station_id"), int) and s.get("stationCode"):
                     ids[s["station_id"]] = str(s["stationCode"])

@@ -6,10 +6,16 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.ingest.job import dead_letter_key, dead_letter_value, emitted_records
+from pipeline.ingest.job import (
+    IngestSummary,
+    dead_letter_key,
+    dead_letter_value,
+    emitted_records,
+)
 from pipeline.record import StationRecord
 from pipeline.sources.normalize import Rejection
 from pipeline.sources.recorded import Snapshot, read_recorded
+from pipeline.sources.sequence import BACKWARDS, PARTIAL
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 T0 = datetime(2022, 5, 12, 12, 0, tzinfo=UTC)
@@ -53,3 +59,14 @@ def test_emitted_records_drop_repeats_and_keep_changes() -> None:
     same = make_record("1001", T0 + timedelta(minutes=1), bikes=3)
     other = make_record("1001", T0 + timedelta(minutes=2), bikes=4)
     assert emitted_records([a, same, other]) == [a, other]
+
+
+def test_the_summary_line_counts_rereads_failed_polls_and_flagged_answers() -> None:
+    summary = IngestSummary(snapshots=14, polls=8, polls_failed=2, poll_rereads=6)
+    summary.reread_kinds.update({"identical": 4, "frozen": 2})
+    summary.oddities.update({BACKWARDS: 1, PARTIAL: 2, "capacity_zero": 3})
+    line = summary.line()
+    assert line.endswith(
+        "polls=8 (failed=2) rereads=6 (frozen=2 identical=4) backwards=1 partial=2"
+    )
+    assert IngestSummary().line().endswith("polls=0 (failed=0) rereads=0 backwards=0 partial=0")

@@ -87,7 +87,7 @@ def test_a_failed_poll_is_a_poll_with_its_reason_and_lists_nothing() -> None:
 def test_a_snapshot_with_only_rejected_rows_is_not_ok() -> None:
     bad = Snapshot(T0, "replay:opendata-csv", "f.csv", [], [Rejection("negative", {}, "f.csv")] * 3)
     got = PollLog().record(bad, emitted=0, rejected=3)
-    assert not got.ok and got.reason == "no valid station record (3 rows rejected)"
+    assert not got.ok and got.reason == "no valid station record (3 rows rejected: negative)"
 
 
 def test_a_stale_snapshot_is_not_ok_and_changes_no_listing() -> None:
@@ -142,3 +142,46 @@ def test_an_answer_at_the_same_feed_time_that_emitted_records_is_a_poll() -> Non
     changed = log.record(snap(0, "A", "B", "C", source="gbfs"), emitted=1, rejected=0)
     assert changed is not None and changed.emitted == 1 and log.rereads == 0
     assert changed.listed == ("A", "B", "C")
+
+
+def test_a_recorded_answer_the_source_had_not_refreshed_is_a_reread_by_its_kind() -> None:
+    # sources.sequence judged it (byte-identical, or every count as before): it observed
+    # nothing, so it sends no poll and leaves the listing as the last poll left it.
+    log = PollLog()
+    log.record(snap(0, "A", "B"), emitted=2, rejected=0)
+    kinds = ("identical", "frozen", "frozen")
+    for minutes, kind in zip((5, 10, 15), kinds, strict=True):
+        again = snap(minutes, "A")
+        again.reread = kind
+        assert log.record(again, emitted=0, rejected=0) is None
+    assert log.rereads == 3 and log.reread_kinds == {"identical": 1, "frozen": 2}
+    later = log.record(snap(20, "A", "B"), emitted=1, rejected=0)
+    assert later is not None and later.disappeared == ()  # the re-reads listed nothing
+
+
+def test_a_live_reread_is_counted_by_its_kind_too() -> None:
+    log = PollLog()
+    log.record(snap(0, "A", source="gbfs"), emitted=1, rejected=0)
+    assert log.record(snap(0, "A", source="gbfs"), emitted=0, rejected=0) is None
+    assert log.reread_kinds == {"same_feed_time": 1}
+
+
+def test_a_broken_answer_is_a_poll_that_observed_no_station() -> None:
+    # a real broken answer (4 Nov 2024 10:00 Paris, trimmed): counts without station codes
+    broken = next(
+        s
+        for s in read_recorded(FIX / "opendata-5min")
+        if s.origin.endswith("velib_data_20241104_100002.json.gz")
+    )
+    log = PollLog()
+    log.record(snap(0, "A", "B", source=broken.source), emitted=2, rejected=0)
+    got = log.record(broken, emitted=0, rejected=len(broken.rejects))
+    assert (got.ok, got.stations, got.listed, got.disappeared, got.rejected) == (
+        False,
+        0,
+        (),
+        (),
+        211,
+    )
+    assert got.reason == "no valid station record (211 rows rejected: missing station code)"
+    assert log.rereads == 0
