@@ -68,6 +68,7 @@ class StreamSummary:
     alerts_published: int = 0
     late: int = 0
     batches: int = 0
+    batch_seconds: list[float] = field(default_factory=list)  # each batch's, in order
     complete_until: str | None = None
 
     @property
@@ -268,6 +269,7 @@ class BatchStep:
     def _report(self, batch_id: int, counts: dict[str, Any], timer: Timer) -> None:
         s = self.summary
         s.batches += 1
+        s.batch_seconds.append(round(timer.total(), 3))
         s.records_in += counts["records_in"]
         s.polls_in += counts["polls_in"]
         s.late += counts["late"]
