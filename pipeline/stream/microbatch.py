@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from pipeline import poll, vocabulary
@@ -56,6 +56,9 @@ STATE: dict[str, T.StructType] = timeline.state_schemas()  # records, polls, see
 QUERY_ID = "sql.streaming.queryId"  # the local property Spark sets inside foreachBatch
 OUT_OF_ORDER = "out_of_order"  # collected with the outputs to count what the timeline left out
 KEPT = "kept."  # prefix of the state frames among the collected ones
+# A batch's shuffles get one partition per this many values read (at most the session's
+# setting): each task of a tiny batch costs more to schedule than its rows cost to compute
+VALUES_PER_PARTITION = 25_000
 
 
 @dataclass
@@ -171,6 +174,7 @@ class BatchStep:
         self.publish = publish
         self.summary = summary
         self.app_id = app_id
+        self.max_partitions: int | None = None  # the session's shuffle partitions, read once
         self.idle = threading.Event()  # clear while a batch runs: a clean stop waits for it
         self.idle.set()
 
@@ -200,6 +204,18 @@ class BatchStep:
             raise RuntimeError("no streaming query id: run from foreachBatch, or give app_id")
         return app
 
+    def _partitions(self, spark: SparkSession, values: int) -> int:
+        """The batch's shuffle partitions, set for its jobs.
+
+        One per :data:`VALUES_PER_PARTITION` values read, at most the session's own
+        setting: a live poll's batch runs each step as one task.
+        """
+        if self.max_partitions is None:
+            self.max_partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
+        partitions = max(1, min(self.max_partitions, -(-values // VALUES_PER_PARTITION)))
+        spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+        return partitions
+
     def _outputs(self, step: timeline.Step, parsed: DataFrame) -> dict[str, DataFrame]:
         """The batch's frame for every table it writes (no window table when none closed)."""
         frames = {
@@ -221,6 +237,8 @@ class BatchStep:
         parsed = cached(parse.parse_values(raw, self.polls_topic))
         facts = parse.batch_facts(parsed)
         timer.lap("read and parse")
+        # coalesce never adds partitions: a batch read in fewer keeps its own count
+        parsed = parsed.coalesce(self._partitions(spark, facts.records + facts.polls))
         before = self.state.load(batch_id)
         frontier = before.frontier.advance(
             facts.records_newest_us, facts.polls_newest_us, self.d.window_us

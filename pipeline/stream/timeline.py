@@ -338,11 +338,13 @@ def advance(
     if hi is not None and (lo is None or hi > lo):
         sighted = cache(observation.sightings(sorted_polls, lo, hi))
         windows = Windows(
-            stations=indicators.station_rows(
-                pieces(line, lo, hi, window_us),
-                places(line),
-                window_us,
-                observation.polls_seen(sighted, window_us),
+            stations=cache(  # written, and rolled up into the areas
+                indicators.station_rows(
+                    pieces(line, lo, hi, window_us),
+                    places(line),
+                    window_us,
+                    observation.polls_seen(sighted, window_us),
+                )
             ),
             alerts=observation.seen_before(
                 alert_rows(line, lo, hi, stale_after_us), seen, sighted
