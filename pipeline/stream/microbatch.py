@@ -59,6 +59,14 @@ KEPT = "kept."  # prefix of the state frames among the collected ones
 # A batch's shuffles get one partition per this many values read (at most the session's
 # setting): each task of a tiny batch costs more to schedule than its rows cost to compute
 VALUES_PER_PARTITION = 25_000
+# Below this many values a batch runs interpreted: generating and compiling Java for each
+# of its plans (a fifth of a small batch's CPU) costs more than the rows cost to compute
+# (measured in docs/benchmarks.md); larger batches keep Spark's compiled default
+INTERPRETED_BELOW = 25_000
+CODEGEN = {  # Spark's settings for compiled (default) and interpreted execution
+    True: {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"},
+    False: {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"},
+}
 
 
 @dataclass
@@ -208,12 +216,15 @@ class BatchStep:
         """The batch's shuffle partitions, set for its jobs.
 
         One per :data:`VALUES_PER_PARTITION` values read, at most the session's own
-        setting: a live poll's batch runs each step as one task.
+        setting: a live poll's batch runs each step as one task. Below
+        :data:`INTERPRETED_BELOW` values the batch's plans also run interpreted.
         """
         if self.max_partitions is None:
             self.max_partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
         partitions = max(1, min(self.max_partitions, -(-values // VALUES_PER_PARTITION)))
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+        for key, value in CODEGEN[values >= INTERPRETED_BELOW].items():
+            spark.conf.set(key, value)
         return partitions
 
     def _outputs(self, step: timeline.Step, parsed: DataFrame) -> dict[str, DataFrame]:
