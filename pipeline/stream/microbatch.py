@@ -219,8 +219,10 @@ class BatchStep:
         setting: a live poll's batch runs each step as one task. Below
         :data:`INTERPRETED_BELOW` values the batch's plans also run interpreted.
         """
-        if self.max_partitions is None:
-            self.max_partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
+        if self.max_partitions is None:  # the launch setting: earlier batches changed the session's
+            key = "spark.sql.shuffle.partitions"
+            launched = spark.sparkContext.getConf().get(key) or spark.conf.get(key)
+            self.max_partitions = int(launched or 1)
         partitions = max(1, min(self.max_partitions, -(-values // VALUES_PER_PARTITION)))
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
         for key, value in CODEGEN[values >= INTERPRETED_BELOW].items():
