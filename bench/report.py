@@ -467,8 +467,32 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # python -m bench.report reports/bench/latest.json
+BEGIN = "<!-- rendered by `python -m bench.report` from reports/bench/latest.json: do not edit -->"
+END = "<!-- end of the rendered table -->"
+
+
+def render(doc: dict[str, Any], page: Path) -> str:
+    """``page``'s text with the block between :data:`BEGIN` and :data:`END` set to the table.
+
+    The page's numbers then come from the results file, never from a hand copy.
+
+    Raises:
+        ValueError: the page has no such block.
+    """
+    text = page.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{page}: no block between {BEGIN!r} and {END!r}")
+    return f"{text[: start + len(BEGIN)]}\n{markdown(doc)}\n{text[end:]}"
+
+
+if __name__ == "__main__":  # python -m bench.report reports/bench/latest.json [docs/benchmarks.md]
     import json
     import sys
 
-    print(markdown(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))
+    results = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    if len(sys.argv) > 2:  # noqa: PLR2004 - the page to render into
+        target = Path(sys.argv[2])
+        target.write_text(render(results, target), encoding="utf-8")
+    else:
+        print(markdown(results))
