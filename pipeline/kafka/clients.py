@@ -23,6 +23,7 @@ from kafka.errors import (
 from kafka.serializer import Serializer
 
 from pipeline.kafka.login import check_login
+from pipeline.kafka.replicas import OffsetsUnavailable, explain
 from pipeline.kafka.security import KafkaSecurity
 from pipeline.settings.declare import UserError
 from pipeline.settings.topics import TopicSettings
@@ -139,6 +140,19 @@ def _retrying(call: Any, *args: Any, **kwargs: Any) -> Any:
             time.sleep(0.5)
 
 
+# Why a partition's end can stay unknown with its leader alive: a leader elected while the
+# partition is below min.insync.replicas does not advance its high watermark (Kafka 4's
+# eligible leader replicas, KIP-966). A follower learns the leader's high watermark one fetch
+# late, so one promoted right after a write starts below its epoch's first offset, and
+# answers ListOffsets with OFFSET_NOT_AVAILABLE until a replica returns; kafka-python
+# retries that until its request timeout. The partition's tail is then unreadable, so the
+# reader stops with the missing replicas rather than a resume point it cannot know.
+ENDS_UNKNOWN = (
+    "a leader elected below that minimum cannot say where its partition ends until a "
+    "replica returns, so nothing was read"
+)
+
+
 class FailoverConsumer(KafkaConsumer):
     """A KafkaConsumer whose synchronous metadata calls ride through a dead broker."""
 
@@ -147,12 +161,35 @@ class FailoverConsumer(KafkaConsumer):
         return _retrying(super().partitions_for_topic, topic)
 
     def end_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
-        """End offsets (retried while a broker refuses the connection)."""
-        return _retrying(super().end_offsets, partitions, timeout_ms)
+        """End offsets (retried while a broker refuses the connection).
+
+        Raises:
+            OffsetsUnavailable: the cluster did not say in time; one line naming the
+                missing replicas when that is why (see :data:`ENDS_UNKNOWN`).
+        """
+        return self._offsets(super().end_offsets, partitions, timeout_ms)
 
     def beginning_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
-        """Beginning offsets (retried while a broker refuses the connection)."""
-        return _retrying(super().beginning_offsets, partitions, timeout_ms)
+        """Beginning offsets (retried while a broker refuses the connection).
+
+        Raises:
+            OffsetsUnavailable: as :meth:`end_offsets`.
+        """
+        return self._offsets(super().beginning_offsets, partitions, timeout_ms)
+
+    def _offsets(self, call: Any, partitions: Any, timeout_ms: Any) -> Any:
+        try:
+            return _retrying(call, partitions, timeout_ms)
+        except KafkaTimeoutError as exc:
+            topics = sorted({tp.topic for tp in partitions})
+            line = explain(
+                self.config["bootstrap_servers"],
+                topics,
+                exc,
+                consequence=ENDS_UNKNOWN,
+                failed=f"could not read where {', '.join(topics)} starts or ends",
+            )
+            raise OffsetsUnavailable(line) from exc
 
     def committed(self, partition: Any, metadata: bool = False, timeout_ms: Any = None) -> Any:
         """The group's committed offset (retried while a broker refuses the connection)."""
