@@ -19,6 +19,7 @@ from kafka.errors import (
     KafkaTimeoutError,
     NodeNotReadyError,
     TopicAlreadyExistsError,
+    UnknownBrokerIdError,
 )
 from kafka.serializer import Serializer
 
@@ -155,6 +156,30 @@ ENDS_UNKNOWN = (
 
 class FailoverConsumer(KafkaConsumer):
     """A KafkaConsumer whose synchronous metadata calls ride through a dead broker."""
+
+    def poll(
+        self, timeout_ms: int = 0, max_records: Any = None, update_offsets: bool = True
+    ) -> Any:
+        """Records, as ``KafkaConsumer.poll``; a fetch to a broker just fenced is retried.
+
+        kafka-python picks a fetch's broker from the partition's leader in its metadata;
+        a refresh can drop a killed broker from the broker list while a partition still
+        names it leader. Its send then raises ``UnknownBrokerIdError`` out of ``poll``
+        (capture died of it in the failover test) after marking that broker as having
+        a fetch in flight, which would skip it for good once it leads again. The broker
+        is freed, the metadata refreshed, and this poll returns nothing.
+        """
+        try:
+            return super().poll(timeout_ms, max_records, update_offsets)
+        except UnknownBrokerIdError as exc:
+            node = exc.args[0] if exc.args else None
+            pending = getattr(self._fetcher, "_nodes_with_pending_fetch_requests", None)
+            if isinstance(pending, set):
+                pending.discard(node)
+            self._cluster.request_update()
+            log.info("broker %s left the metadata while leading a partition; refreshing", node)
+            time.sleep(min(timeout_ms / 1000, 0.5))
+            return {}
 
     def partitions_for_topic(self, topic: str) -> Any:
         """The topic's partitions (retried while a broker refuses the connection)."""
