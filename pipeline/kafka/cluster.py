@@ -163,9 +163,26 @@ class LocalCluster:
         log.info("killing Kafka broker %d (pid %s)", node, self.nodes[node].pid)
         self.nodes[node].kill()
 
-    def restart(self, node: int) -> None:
-        """Start broker ``node`` again on its port and data folder; wait until it answers."""
-        self.nodes[node].start()
+    def restart(self, *nodes: int) -> None:
+        """Start these brokers again on their ports and data folders; wait until they answer.
+
+        All are launched before any is waited for: their JVMs start side by side.
+        """
+        self.launch(*nodes)
+        self.wait_ready(*nodes)
+
+    def launch(self, *nodes: int) -> None:
+        """Start these brokers again without waiting (then :meth:`wait_ready`).
+
+        Call it from the thread that stays (the JVMs' parent-death signal follows it).
+        """
+        for node in nodes:
+            self.nodes[node].launch()
+
+    def wait_ready(self, *nodes: int) -> None:
+        """Wait until these launched brokers answer."""
+        for node in nodes:
+            self.nodes[node].wait_ready()
 
     def alive(self) -> list[int]:
         """The brokers whose JVM runs."""
