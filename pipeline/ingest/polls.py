@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from pipeline import poll
 from pipeline.kafka import clients
@@ -101,7 +102,9 @@ class PollLog:
             deadline = time.monotonic() + timeout_s
             while any(consumer.position(tp) < end[tp] for tp in tps):
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+                    raise KafkaTimeoutError(
+                        f"could not read {topic} to its end in {timeout_s:.0f}s"
+                    )
                 for messages in consumer.poll(timeout_ms=500, max_records=TAIL).values():
                     values += [m.value for m in messages if m.value is not None]
         finally:
