@@ -107,10 +107,11 @@ metrics: $(PY_RESEARCH) ## Every metric, one key per line (fits 120 columns), an
 broker: $(call py,core) $(JARS_STAMP) ## A local Kafka broker in the foreground (Ctrl-C stops it)
 	$(BIN)/velib broker
 
-lint: $(PY_LINT) ## ruff (with the complexity rules), format check and mypy (no Java needed)
+lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, and dvc.lock not stale (no Java needed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python tools/dvc_fresh.py
 
 format: $(PY_LINT) ## ruff format and safe fixes
 	$(BIN)/ruff check --fix .
