@@ -280,9 +280,11 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         _history,
         "list each Delta table's versions and what wrote them",
         "List the newest versions of every Delta table under ROOT (a live folder's "
-        "processed/, velib stream --out, or one table): version, commit time (UTC), "
+        "processed/, velib stream --out, or one table; without ROOT, the project's: "
+        "data/live/processed, data/run and data/processed): version, commit time (UTC), "
         "operation (WRITE, OPTIMIZE, VACUUM ...), the micro-batch that wrote it and its rows. "
-        "Read with deltalake, no Spark. A version number is what velib compare A@VERSION reads.",
+        "Read with deltalake, no Spark. A version number is what velib compare A@VERSION reads "
+        "(version 0 is the empty table a CREATE TABLE committed: the first write is 1).",
     ),
     "compact": (
         CompactSettings,
