@@ -199,13 +199,13 @@ def compare_areas(a: pd.DataFrame, b: pd.DataFrame, *, paired: bool = False) -> 
     ``<indicator>_delta`` = B - A. Two sides taken at different times are
     independent: ``<indicator>_delta_se`` comes from the day-to-day spread of
     each side, sqrt(sd_A²/days_A + sd_B²/days_B), left empty when a side has
-    fewer than two days. ``paired`` sides hold the same snapshot times (one
-    table at two versions, or compared with itself, a re-run of the same
-    recording): they are compared on the station-snapshots both hold, and the
-    error is that of the paired differences (:func:`_paired_se`), so a table
-    compared with itself differs by zero, with zero uncertainty. Either way, a
-    difference within about two standard errors cannot be told from
-    day-to-day noise.
+    fewer than two days. ``paired`` sides hold the same snapshot times (a
+    table compared with itself, or with a version of it holding the same
+    snapshots, such as a compaction's; a re-run of the same recording): they
+    are compared on the station-snapshots both hold, and the error is that of
+    the paired differences (:func:`_paired_se`), so a table compared with
+    itself differs by zero, with zero uncertainty. Either way, a difference
+    within about two standard errors cannot be told from day-to-day noise.
     """
     keys = ["area_level", "area"]
     if paired:
@@ -276,8 +276,8 @@ def compare(
         sample(loaded.frame, weights, stale_after)
         for loaded, weights in zip((la, lb), selection.weights, strict=True)
     ]
-    # The same snapshot times on both sides (a table against itself or another version of
-    # it, a re-run of one recording): B - A is paired station by station, snapshot by snapshot.
+    # The same snapshot times on both sides (a table against itself, or a version of it holding
+    # the same snapshots; a re-run of one recording): B - A is paired, snapshot by snapshot.
     paired = set(selection.weights[0].index) == set(selection.weights[1].index)
     areas = compare_areas(*samples, paired=paired)
     counts = changes["change"].value_counts().rename({"capacity": "capacity_changed"})
