@@ -95,8 +95,14 @@ lab: $(PY_RESEARCH) $(call py,lab) ## JupyterLab on the project's environment (n
 	PATH="$(abspath $(BIN)):$$PATH" JUPYTERLAB_SETTINGS_DIR=.jupyter/lab/user-settings \
 		$(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT)
 
+# dvc repro ends every run that ran a stage with "Use `dvc push` to send your updates to
+# remote storage." whatever the configuration (DVC 3.x, dvc/commands/repro.py: no config
+# option or flag but --quiet, which hides the stage lines too, silences it). Without a
+# default remote (none is configured here; docs/research.md says how to add one) there is
+# nothing to push to, so that one line is dropped; the exit status is dvc's (pipefail).
 repro: $(PY_RESEARCH) $(JARS_STAMP) ## dvc repro: the research pipeline from data/raw to figures and metrics
-	$(DVC) repro
+	@set -o pipefail; if $(DVC) remote default >/dev/null 2>&1; then $(DVC) repro; \
+	else PYTHONUNBUFFERED=1 $(DVC) repro | sed -u '/^Use `dvc push` to send your updates/d'; fi
 
 # `dvc metrics show` is one row with a column per key of every file (1,000+ columns):
 # analysis/show_metrics.py prints each file's keys one per line, within 120 columns.

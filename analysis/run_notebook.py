@@ -20,7 +20,6 @@ and the warning shows again, truthfully.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -161,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     root = Path.cwd().resolve()
     params = load_parameters(root, args.section, args.overrides)
-    log.info("%s with %s", args.notebook, json.dumps(params, sort_keys=True))
+    # Which parameters, not their values: params.yaml holds them (and DVC tracks them).
+    given = f"; -p {' '.join(args.overrides)}" if args.overrides else ""
+    log.info("%s with params.yaml %s%s", args.notebook, args.section, given)
     out = run(args.notebook.resolve(), root, params, (root / args.build).resolve())
     log.info("executed notebook: %s", out.relative_to(root))
     return 0

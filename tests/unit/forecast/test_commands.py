@@ -86,7 +86,8 @@ def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path,
     args = ["--predictions", out, "--metrics", metrics, "--details", details, "--scored", scored]
     assert velib("evaluate", "--processed", two_days, *args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1].startswith("forecast evaluate: targets=")
+    assert lines[-8].startswith("forecast evaluate: ") and "observed targets forecast" in lines[-8]
+    assert lines[-1].startswith("  metrics in ")
     head = json.loads(metrics.read_text())
     assert len(head) <= 8 and all(isinstance(v, float) for v in head.values()), head
     assert set(head) == {"mae_h60", "skill_pers_h60", "skill_clim_h60", "skill_pers_h15",
