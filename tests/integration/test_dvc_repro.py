@@ -32,39 +32,40 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_notebooks import copy_processed  # noqa: E402
 
+from tools import dvc_lock  # noqa: E402
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+STAGES = dvc_lock.stages()
+RECORDINGS = sorted({name.split("@")[1] for name in STAGES if name.startswith("stream@")})
+MAY = "may2022-hourly"  # the recording the forecast learns from (stream_slice is of it)
+# The analysis stages of one recording (the notebooks), the forecast's and compare.
 ANALYSIS_STAGES = [
-    "availability",
-    "heatmap",
-    "station_map",
-    "hotspots",
-    "data_quality",
-    "episodes",
+    *(n for n in STAGES if n.endswith(f"@{MAY}") and not n.startswith("stream@")),
     "forecast",
     "forecast_figures",
     "compare",
 ]
-METRICS = [
-    "availability.json",
-    "occupancy_heatmap.json",
-    "station_map.json",
-    "hotspots.json",
-    "data_quality.json",
-    "observation.json",
-    "episodes.json",
-    "episodes_by_hour.json",
-    "forecast.json",
-    "compare.json",
+RESEARCH_METRICS = [  # every notebook's metrics file, per recording
+    m
+    for name, stage in STAGES.items()
+    if "run_notebook.py" in stage["cmd"]
+    for m in dvc_lock.paths(stage.get("metrics", []))
 ]
-RESEARCH_METRICS = [m for m in METRICS if m != "compare.json"]
-# the stages that run a notebook (01-06 and 07's forecast_figures), counted from dvc.yaml
-NOTEBOOK_STAGES = sum(
-    "run_notebook.py" in stage["cmd"]
-    for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"].values()
-)
+METRICS = [m for stage in STAGES.values() for m in dvc_lock.paths(stage.get("metrics", []))]
+
+
+KINDS = ("bikes_per_station", "stations_known", "occupancy_by_hour", "episodes_by_hour")
+
+
+def notebook_stages(names: list[str]) -> int:
+    """How many of these stages run a notebook (papermill's "Input Notebook" once each)."""
+    return sum("run_notebook.py" in STAGES[n]["cmd"] for n in names)
+
+
 # Lines that read like a fault on a normal run (issue 21, item 10).
 NOISE = (
     "resolves to a loopback address",  # Spark: host name lookup
@@ -77,10 +78,10 @@ NOISE = (
 )
 
 
-def assert_quiet(output: str) -> None:
-    """No fault-like line, and papermill's "Input Notebook" once per notebook stage."""
+def assert_quiet(output: str, stages: list[str]) -> None:
+    """No fault-like line, and papermill's "Input Notebook" once per notebook stage run."""
     assert not [n for n in NOISE if n in output], [n for n in NOISE if n in output]
-    assert output.count("Input Notebook") == NOTEBOOK_STAGES, output.count("Input Notebook")
+    assert output.count("Input Notebook") == notebook_stages(stages), output.count("Input Notebook")
 
 
 def _env() -> dict[str, str]:
@@ -132,24 +133,31 @@ def dvc(clone: Path, *args: str) -> subprocess.CompletedProcess:
     return sh(clone, str(BIN / "dvc"), *args, timeout=1200)
 
 
-@pytest.mark.timeout(1500)  # Spark, then seven notebooks and the forecast, on 2 busy cores
+def assert_metrics_flat(clone: Path, names: list[str]) -> None:
+    """Every metrics file written; `dvc metrics show` stays readable: a few flat keys each."""
+    for name in names:
+        data = json.loads((clone / name).read_text())
+        assert data, name
+        if name in RESEARCH_METRICS:
+            assert len(data) <= 8, (name, sorted(data))
+            assert all(not isinstance(v, dict | list) for v in data.values()), name
+
+
+@pytest.mark.timeout(1500)  # seven notebooks and the forecast, on 2 busy cores
 def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
     clone = fresh_clone(tmp_path / "clone")
     small_forecast(clone)
-    copy_processed(stream_slice, clone / "data" / "processed")
+    copy_processed(stream_slice, clone / "data" / "processed" / MAY)
     first = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "without encryption" not in first.stdout + first.stderr
-    assert_quiet(first.stdout + first.stderr)
-    for name in METRICS:
-        assert json.loads((clone / "reports" / "metrics" / name).read_text())
-    for name in RESEARCH_METRICS:  # `dvc metrics show` stays readable: a few flat keys each
-        data = json.loads((clone / "reports" / "metrics" / name).read_text())
-        assert len(data) <= 8, (name, sorted(data))
-        assert all(not isinstance(v, dict | list) for v in data.values()), name
-    assert (clone / "reports/figures/02-occupancy-heatmap/occupancy_heatmap.png").exists()
-    assert (clone / "reports/figures/06-empty-full-episodes/episode_durations.png").exists()
-    assert (clone / "reports/figures/07-forecast/reliability.png").exists()
+    assert_quiet(first.stdout + first.stderr, ANALYSIS_STAGES)
+    ran = [m for n in ANALYSIS_STAGES for m in dvc_lock.paths(STAGES[n].get("metrics", []))]
+    assert_metrics_flat(clone, ran)
+    figures = clone / "reports" / "figures" / MAY
+    assert (figures / "02-occupancy-heatmap/occupancy_heatmap.png").exists()
+    assert (figures / "06-empty-full-episodes/episode_durations.png").exists()
+    assert (figures / "07-forecast/reliability.png").exists()
     assert (clone / "models/forecast.zip").is_file()
     second = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
     assert second.returncode == 0
@@ -201,27 +209,15 @@ def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     clone = tmp_path / "clone"
     clone.mkdir()
     fresh_clone(clone)
-    params = yaml.safe_load((clone / "params.yaml").read_text(encoding="utf-8"))
-    history = clone / params["base"]["recording"]  # the recording the stream stage replays
-    keep = {  # two on Thursday, three on Saturday morning: a held-out day to forecast
-        "velib-opendata-2022-05-12T172037Z.csv.gz",
-        "velib-opendata-2022-05-12T174444Z.csv.gz",
-        "velib-opendata-2022-05-14T084205Z.csv.gz",
-        "velib-opendata-2022-05-14T093737Z.csv.gz",
-        "velib-opendata-2022-05-14T104125Z.csv.gz",
-    }
-    for path in history.iterdir():
-        if path.name not in keep:
-            path.unlink()
-    assert sh(clone, "git", "commit", "-qam", "tiny raw slice").returncode == 0
+    short_recordings(clone)
     small_forecast(clone)
     first = dvc(clone, "repro")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
-    assert_quiet(first.stdout + first.stderr)  # velib run (broker, Spark) and the notebooks
-    stream = json.loads((clone / "reports/metrics/stream.json").read_text())
-    assert stream  # records in/out, stations, span: written by velib run
-    for name in METRICS:
-        assert (clone / "reports" / "metrics" / name).exists()
+    assert_quiet(first.stdout + first.stderr, list(STAGES))  # velib run and the notebooks
+    for recording in RECORDINGS:
+        stream = json.loads((clone / f"reports/metrics/{recording}/stream.json").read_text())
+        assert stream  # records in/out, stations, span: written by velib run
+    assert_metrics_flat(clone, METRICS)
     second = dvc(clone, "repro")
     assert second.returncode == 0
     assert "Running stage" not in second.stdout, second.stdout
@@ -244,6 +240,70 @@ def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     assert images and not [i for i in images if "compare" in i], images
     assert "cdn.jsdelivr.net" not in html and "vegaEmbed" in html, "Vega is inlined"
     assert_charts_drawn(tmp_path / "plots" / "index.html", set(shown["data"]))
+
+
+# A couple of days of each recording, a few answers each, so that two clones run the whole
+# chain twice within minutes: the same stages, code and parameters as the full recordings.
+SHORT = {
+    "may2022-hourly": (  # two on Thursday, three on Saturday morning: a held-out day to forecast
+        "2022-05-12..2022-05-14",
+        {
+            "velib-opendata-2022-05-12T172037Z.csv.gz",
+            "velib-opendata-2022-05-12T174444Z.csv.gz",
+            "velib-opendata-2022-05-14T084205Z.csv.gz",
+            "velib-opendata-2022-05-14T093737Z.csv.gz",
+            "velib-opendata-2022-05-14T104125Z.csv.gz",
+        },
+    ),
+    "nov2024-5min": (  # Monday 4 Nov 16:25-17:10 and Tuesday 5 Nov 08:55-09:30, Paris time
+        "2024-11-04..2024-11-05",
+        {
+            *(
+                f"velib_data_20241104_{t}.json.gz"
+                for t in (
+                    "162501",
+                    "163001",
+                    "163502",
+                    "164502",
+                    "165001",
+                    "165502",
+                    "170001",
+                    "170501",
+                    "171001",
+                )
+            ),
+            *(
+                f"velib_data_20241105_{t}.json.gz"
+                for t in (
+                    "085501",
+                    "090001",
+                    "090501",
+                    "091001",
+                    "091501",
+                    "092001",
+                    "092501",
+                    "093001",
+                )
+            ),
+        },  # fmt: skip
+    ),
+}
+
+
+def short_recordings(clone: Path) -> None:
+    """Each recording of the clone cut to SHORT (its dates, a few answers), committed."""
+    path = clone / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert set(params["recordings"]) == set(SHORT) == set(RECORDINGS)
+    for name, (dates, keep) in SHORT.items():
+        params["recordings"][name]["dates"] = dates
+        folder = clone / params["recordings"][name]["path"]
+        answers = {p.name for p in folder.iterdir() if p.name.endswith(".gz")}
+        assert keep <= answers, keep - answers
+        for gone in answers - keep:
+            (folder / gone).unlink()
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    assert sh(clone, "git", "commit", "-qam", "short recordings").returncode == 0
 
 
 def output_hashes(clone: Path) -> dict[str, str]:
@@ -274,7 +334,7 @@ def assert_a_second_clone_reproduces_the_same_bytes(first: Path, second: Path) -
     assert not (second / "data" / "processed").exists()  # nothing but what git holds
     run = dvc(second, "repro")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "Running stage 'stream'" in run.stdout
+    assert all(f"Running stage 'stream@{r}'" in run.stdout for r in RECORDINGS)
     hashes, expected = output_hashes(second), output_hashes(first)
     changed = {p: (expected.get(p), h) for p, h in hashes.items() if expected.get(p) != h}
     assert not changed and hashes.keys() == expected.keys(), changed
@@ -295,7 +355,7 @@ def assert_charts_drawn(page: Path, names: set[str]) -> None:
          "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout  # fmt: skip
-    for name in ("bikes_per_station", "stations_known", "occupancy_by_hour", "episodes_by_hour"):
+    for name in (f"{r}/{kind}" for r in RECORDINGS for kind in KINDS):
         assert name in names
         start = dom.index(f'<div id="{name}"')
         end = dom.find('<div id="', start + 10)
@@ -308,24 +368,21 @@ def assert_plots_fit(shown: dict) -> None:
     plots = shown["data"]
     vega = {k: v[0] for k, v in plots.items() if v and v[0]["type"] == "vega"}
     images = {k: v for k, v in plots.items() if v and v[0]["type"] == "image"}
-    assert set(vega) == {
-        "bikes_per_station",
-        "stations_known",
-        "occupancy_by_hour",
-        "episodes_by_hour",
-    }, sorted(plots)
-    assert len(images) >= 10
+    assert set(vega) == {f"{r}/{kind}" for r in RECORDINGS for kind in KINDS}, sorted(plots)
+    assert len(images) >= 10 * len(RECORDINGS)
     for name, plot in vega.items():
+        kind = name.split("/", 1)[1]
         spec = plot["content"]
         view = spec.get("spec", spec)
         assert view["encoding"]["color"]["field"] == "field", name  # series, not revision
         x = view["encoding"]["x"]
         assert "Europe/Paris" in x["title"], name
-        if name in ("bikes_per_station", "stations_known"):
+        if kind in ("bikes_per_station", "stations_known"):
             assert x["type"] == "temporal" and x["scale"]["type"] == "utc", name
         values = spec["data"]["values"]
         column = "local_time" if x["type"] == "temporal" else "hour"
         assert values and all(row.get(column) not in (None, "") for row in values), name
-    assert vega["episodes_by_hour"]["content"]["spec"]["mark"]["type"] == "bar"
-    series = {row["field"] for row in vega["occupancy_by_hour"]["content"]["data"]["values"]}
-    assert series == {"weekday_occupancy", "weekend_occupancy"}
+    for r in RECORDINGS:
+        assert vega[f"{r}/episodes_by_hour"]["content"]["spec"]["mark"]["type"] == "bar"
+        rows = vega[f"{r}/occupancy_by_hour"]["content"]["data"]["values"]
+        assert {row["field"] for row in rows} <= {"weekday_occupancy", "weekend_occupancy"}
