@@ -1,11 +1,10 @@
 """`dvc repro` on a fresh copy of the repository succeeds, and a second run does nothing.
 
 The copy holds what a clone would (git-tracked and untracked-not-ignored files of
-the working tree), committed into a new git repository. The analysis test feeds
-the notebooks the session's real stream output (``stream_slice``) and reproduces
-every stage but ``stream``; the full-chain test replaces the raw history with
-five real files so that the whole chain (broker, ingest, capture, Spark) stays
-quick.
+the working tree), committed into a new git repository. The test replaces the raw
+history with five real files so that the whole chain (broker, ingest, capture,
+Spark, every notebook, the forecast) stays quick; the notebooks on the session's
+larger real stream output are run by test_notebooks.py.
 
 Byte reproducibility: the full-chain test commits the first copy's dvc.lock and
 metrics, then runs the whole pipeline again in a ``git clone`` of that commit
