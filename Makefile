@@ -1,7 +1,7 @@
 # velib-paris — every target installs what it needs on first use.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help install jars run live soak test test-fast bench lab repro metrics broker lint format lock clean
+.PHONY: help install jars run live soak test test-fast bench lab repro metrics broker lint docs format lock clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -110,11 +110,16 @@ metrics: $(PY_RESEARCH) ## Every metric, one key per line (fits 120 columns), an
 broker: $(call py,core) $(JARS_STAMP) ## A local Kafka broker in the foreground (Ctrl-C stops it)
 	$(BIN)/velib broker
 
-lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, and dvc.lock not stale (no Java needed)
+lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, dvc.lock not stale, the docs' numbers their metrics (no Java needed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python tools/dvc_fresh.py
+	$(BIN)/python tools/docs_numbers.py --check
+
+# After make repro: every number the README and docs/ quote, rewritten from reports/metrics/.
+docs: $(PY_LINT) ## Render the README's and docs/' quoted numbers from reports/metrics (after make repro)
+	$(BIN)/python tools/docs_numbers.py
 
 format: $(PY_LINT) ## ruff format and safe fixes
 	$(BIN)/ruff check --fix .
