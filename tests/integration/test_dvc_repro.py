@@ -124,7 +124,7 @@ def small_forecast(clone: Path) -> None:
 
 
 def dvc(clone: Path, *args: str) -> subprocess.CompletedProcess:
-    return sh(clone, str(BIN / "dvc"), *args, timeout=1200)
+    return sh(clone, str(BIN / "dvc"), *args, timeout=2400)
 
 
 def assert_metrics_flat(clone: Path, names: list[str]) -> None:
@@ -189,7 +189,7 @@ def _kafka_ready() -> None:
         pytest.skip("pipeline/run.py (velib run) is not there yet")
 
 
-@pytest.mark.timeout(1800)  # a whole pipeline, then one recording again, on 2 busy cores
+@pytest.mark.timeout(3600)  # a whole pipeline, then one recording again; 2 cores, 25 jobs: 20+ min
 def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     _kafka_ready()
     clone = tmp_path / "clone"
