@@ -182,3 +182,11 @@ def test_the_derivation_follows_lazy_imports_to_the_ground_floor():
     run, _ = needed("python -m pipeline.cli run --out data/processed")
     assert {"pipeline/run.py", "pipeline/stream", "pipeline/capture"} <= run
     assert "pipeline/live.py" not in run  # velib run --live is another branch of the handler
+
+
+def test_the_side_by_side_stage_reads_every_recording():
+    """resolution (analysis/08) is no foreach: its deps must list each recording's tables."""
+    deps = STAGES["resolution"]["deps"]
+    assert {str(r.processed) for r in RECORDINGS.values()} <= set(deps)
+    tables = [d for d in deps if d.startswith("data/processed/")]
+    assert {Path(d).name for d in tables} == set(RECORDINGS)  # and no other
