@@ -336,10 +336,11 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         RunSettings,
         _run,
         "the main job: local broker, replay ingest, capture and Spark stream",
-        "Replay recordings (params.yaml base.recording) through a local Kafka broker (or "
-        "KAFKA_BOOTSTRAP_SERVERS) into CSV and Delta tables, print a summary, stop everything. "
-        "The stream's own tables and checkpoints stay in WORK_DIR; OUT gets their canonical "
-        "export (the same bytes for the same inputs). Outputs are rewritten completely.",
+        "Replay a recording (params.yaml base.recording: a name of params.yaml recordings, its "
+        "folder on its Paris dates) through a local Kafka broker (or KAFKA_BOOTSTRAP_SERVERS) "
+        "into CSV and Delta tables, print a summary, stop everything. The stream's own tables "
+        "and checkpoints stay in WORK_DIR; OUT gets their canonical export (the same bytes for "
+        "the same inputs). Outputs are rewritten completely, under the recording's name.",
     ),
 }
 
