@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.cli import evaluate_lines
 
 ROOT = Path(__file__).resolve().parents[2]
-METRICS = ROOT / "reports" / "metrics" / "forecast.json"  # the committed headline of make repro
+METRICS = ROOT / "reports" / "metrics" / "may2022-hourly" / "forecast.json"  # make repro's headline
 
 
 def test_forecast_evaluate_prints_a_short_rounded_table_with_units() -> None:

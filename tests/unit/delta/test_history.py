@@ -96,6 +96,12 @@ def test_without_a_root_or_tables_it_says_where_it_looked(tmp_path, monkeypatch,
 def test_the_places_are_where_velib_run_writes(tmp_path) -> None:
     from pipeline.settings.run import RunSettings
 
+    # a run of each recording writes under its name (data/run/NAME, data/processed/NAME):
+    # history looks under the folders that hold them
     run_settings = RunSettings.build({"raw": [tmp_path]})
     places = HistorySettings.build().places
-    assert places == (run_settings.live_dir / "processed", run_settings.work_dir, run_settings.out)
+    assert places == (
+        run_settings.live_dir / "processed",
+        run_settings.work_dir.parent,
+        run_settings.out.parent,
+    )
