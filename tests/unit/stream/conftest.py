@@ -22,12 +22,13 @@ def small_batch_settings() -> dict[str, str]:
     return {"spark.sql.shuffle.partitions": "1", **CODEGEN[False]}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def spark(spark) -> Iterator[Any]:  # noqa: ANN001 - overrides the session fixture of tests/conftest.py
-    """The shared session with a small batch's SQL settings, restored after the test.
+    """The shared session with a small batch's SQL settings, restored after the module.
 
-    A test that follows (an integration test's stream) finds the session's settings as
-    it left them: each batch sets its own anyway.
+    Module-scoped, so module fixtures (a module's records frame) can build on it; a
+    module that follows (an integration test's stream) finds the session's settings
+    as it left them: each batch sets its own anyway.
     """
     chosen = small_batch_settings()
     before = {key: spark.conf.get(key, None) for key in chosen}
