@@ -33,7 +33,7 @@ $(VENV)/.installed-%: pyproject.toml requirements.lock | $(BIN)/python
 
 py = $(foreach purpose,$(1),$(VENV)/.installed-$(purpose))
 PY_LINT     := $(call py,lint)
-PY_TEST     := $(call py,test research)
+PY_TEST     := $(call py,test research bench)  # the suite runs the bench at a tiny size
 PY_RESEARCH := $(call py,research)
 
 # Batch mode, no colours; Maven 3.8 still writes colour resets (ESC[0m) to both streams,
@@ -74,12 +74,12 @@ soak: $(PY_TEST) $(JARS_STAMP) ## Soak the live chain for DAYS simulated days at
 	$(BIN)/python -m soak --days $(DAYS) --speed $(SPEED) $(SOAK_ARGS)
 
 test: $(PY_TEST) $(JARS_STAMP) ## The whole test suite (unit, property, integration on a real broker and Spark)
-	$(BIN)/pytest -rs $(PYTEST_ARGS)
+	$(BIN)/pytest -rs --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(PY_TEST) ## Unit and property tests only (no Java needed)
 	$(BIN)/pytest -rs -m "not integration and not spark and not slow" $(PYTEST_ARGS)
 
-bench: $(PY_TEST) $(call py,bench) $(JARS_STAMP) ## Throughput and memory ratios; writes reports/bench/latest.json
+bench: $(PY_TEST) $(JARS_STAMP) ## Throughput and memory ratios; writes reports/bench/latest.json
 	$(BIN)/python -m bench
 
 # DVC stage commands call `python`: the venv must come first on PATH.
@@ -107,10 +107,11 @@ metrics: $(PY_RESEARCH) ## Every metric, one key per line (fits 120 columns), an
 broker: $(call py,core) $(JARS_STAMP) ## A local Kafka broker in the foreground (Ctrl-C stops it)
 	$(BIN)/velib broker
 
-lint: $(PY_LINT) ## ruff (with the complexity rules), format check and mypy (no Java needed)
+lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, and dvc.lock not stale (no Java needed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python tools/dvc_fresh.py
 
 format: $(PY_LINT) ## ruff format and safe fixes
 	$(BIN)/ruff check --fix .

@@ -27,7 +27,8 @@
 # is spread over the Paris hours of that interval (weights summing to one). It is
 # divided by the station-hours *under observation* in the same hour of the day: the
 # time between two consecutive polls that both listed the station (without going
-# stale in between), when a start would be recorded, spread over the hours the same
+# stale in between, and no longer apart than the stream's `stale_after`: an unpolled
+# night is not observation), when a start would be recorded, spread over the hours the same
 # way. A sparsely polled hour is then not a quiet hour; per day, it was.
 
 # %% tags=["parameters"]
@@ -43,6 +44,7 @@ import pandas as pd
 
 from pipeline import clock, vocabulary
 from pipeline.research import episodes, figures, heatmaps, observation, tables
+from pipeline.settings import project
 
 NAME = "06-empty-full-episodes"
 root = tables.project_root()
@@ -200,7 +202,9 @@ _ = tables.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close=F
 
 # %%
 stale = alerts.loc[alerts["alert"] == vocabulary.STALE, ["station_code", "at"]]
-spans = observation.observed_intervals(seen, stale)
+# the stream's stale_after: a longer gap between two sightings is not observation
+longest = project.parse_duration(project.params_section("stream")["stale_after"])
+spans = observation.observed_intervals(seen, stale, longest)
 gaps = observation.gaps_minutes(polls)
 typical = (float(gaps.quantile(0.25)), float(gaps.quantile(0.75))) if len(gaps) else (0.0, 0.0)
 rates = episodes.hourly_rates(found, spans)

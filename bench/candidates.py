@@ -107,7 +107,7 @@ def run_tws_state_pass(spark: Any, bootstrap: str, topic: str) -> dict[str, Any]
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from pipeline.stream import indicators
+    from pipeline.stream import parse
     from pipeline.stream.job import read_kafka
 
     # Its own session (same SparkContext): the RocksDB provider is set for this query only.
@@ -121,10 +121,8 @@ def run_tws_state_pass(spark: Any, bootstrap: str, topic: str) -> dict[str, Any]
     )
     out = Path(tempfile.mkdtemp(prefix="velib-bench-tws-"))
     try:
-        parsed = indicators.parse_values(
-            read_kafka(session, bootstrap_servers=bootstrap, topic=topic)
-        )
-        valid = indicators.valid_records(parsed, with_position=True).select(
+        parsed = parse.parse_values(read_kafka(session, bootstrap_servers=bootstrap, topic=topic))
+        valid = parse.valid_records(parsed, with_position=True).select(
             "station_code",
             F.unix_micros("observed_at").alias("o_us"),
             *STATE_FIELDS,

@@ -1,14 +1,18 @@
-"""`python -m bench.delta`: what the Delta tables cost per micro-batch, and what compaction buys.
+"""`python -m bench.delta`: what an exactly-once commit costs per micro-batch, and compaction.
 
-Two measurements for issue 19, written to ``reports/bench/delta.json``:
+Two measurements (issues 19 and 32), written to ``reports/bench/delta.json``:
 
-* ``commits`` (Spark, one local session): per micro-batch, the stream's five
-  output tables (one of 1,500 rows, four of 50) and its state (1,500 rows and
-  the meta row), written through :class:`pipeline.stream.tables.DeltaStore`,
-  then the same frames as plain Parquet appends (the data writes the retired
-  hand-made store did before its renames and ``meta.json``), then the Delta
-  batch replayed (every write skipped by its transaction id). The first
-  batches are left out (JVM and Delta warm-up); medians per batch;
+* ``commits``: one micro-batch's seven idempotent commits (the stream's six
+  tables, one of 1,500 rows and five of 50, and its state of 1,500 rows), each
+  carrying the batch's app transaction, the two ways measured for the choice of
+  docs/architecture.md: **delta-spark** (a DataFrame append with the writer
+  options ``txnAppId``/``txnVersion``, the design before issue 32) and
+  **delta-rs** (the same rows as Arrow through
+  :class:`pipeline.stream.tables.DeltaTables` and
+  :class:`pipeline.stream.state.StateStore`, the stream's own classes); then each
+  batch replayed (every commit skipped by its transaction version). The first
+  batches are left out (JVM and Delta warm-up); medians per batch. The rows are
+  built beforehand: only the commits are timed;
 * ``compaction`` (no JVM): one table of one day of ``--commits`` small appends
   (2,880 = one every 30 s) built with deltalake, read before and after
   :func:`pipeline.delta.maintain.tidy` (the ``velib compact`` of one table,
@@ -33,71 +37,115 @@ from typing import Any
 from bench import report
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS = {"status": 1500, "polls": 50, "indicators_area": 50, "alerts": 50, "_rejected": 50}
+ROWS = {
+    "status": 1500,
+    "polls": 50,
+    "indicators_station": 50,
+    "indicators_area": 50,
+    "alerts": 50,
+    "_rejected": 50,
+}
+STATE_ROWS = 1500
 
 
-def _frame(spark: Any, rows: int, batch: int, day: date) -> Any:
-    from pyspark.sql import functions as F
+def _arrow(rows: int, batch: int, day: date) -> Any:
+    import pyarrow as pa
 
-    return (
-        spark.range(rows)
-        .select(
-            F.format_string("%05d", F.col("id")).alias("station_code"),
-            (F.col("id") + batch).cast("int").alias("bikes_available"),
-            F.lit(datetime(day.year, day.month, day.day, tzinfo=UTC)).alias("observed_at"),
-            F.lit(day).alias("date"),
-        )
-        .coalesce(1 if rows <= 50 else 2)
+    at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return pa.table(
+        {
+            "station_code": pa.array([f"{i:05d}" for i in range(rows)]),
+            "bikes_available": pa.array([i + batch for i in range(rows)], pa.int32()),
+            "observed_at": pa.array([at] * rows, pa.timestamp("us", tz="UTC")),
+            "date": pa.array([day] * rows, pa.date32()),
+        }
     )
 
 
+def _delta_spark(spark: Any, root: Path) -> Any:
+    """One batch's commits through delta-spark: an idempotent append per table."""
+
+    def commit(frames: dict[str, Any], state: Any, batch: int) -> None:
+        for name, frame in {**frames, "state": state}.items():
+            (
+                frame.write.format("delta")
+                .mode("append")
+                .option("txnAppId", "bench")
+                .option("txnVersion", batch)
+                .save(str(root / name))
+            )
+
+    return commit
+
+
+def _delta_rs(root: Path) -> Any:
+    """One batch's commits through delta-rs: the stream's own table and state classes."""
+    from pyspark.sql import types as T
+
+    from pipeline.stream.frontier import Frontier
+    from pipeline.stream.state import State, StateStore
+    from pipeline.stream.tables import DeltaTables
+
+    schema = _arrow(1, 0, date(2026, 1, 1)).schema
+    tables = DeltaTables(str(root), dict.fromkeys(ROWS, schema), retain_hours=168)
+    tables.ensure()
+    records = T.StructType(
+        [
+            T.StructField("station_code", T.StringType()),
+            T.StructField("bikes_available", T.IntegerType()),
+            T.StructField("observed_at", T.TimestampType()),
+            T.StructField("date", T.DateType()),
+        ]
+    )
+    store = StateStore(str(root / "_checkpoints" / "state"), {"records": records}, 1)
+    store.ensure()
+
+    def commit(frames: dict[str, Any], state: Any, batch: int) -> None:
+        store.load(batch)
+        tables.commit_all(frames, "bench", batch)
+        store.save(batch, State({"records": state}, Frontier(batch)), "bench")
+
+    return commit
+
+
 def commits(batches: int, warmup: int, work: Path) -> dict[str, Any]:
-    """Median seconds per micro-batch: Delta store, plain Parquet, Delta replay."""
+    """Median seconds per micro-batch of each commit design, and of its replay."""
     from pipeline.stream.session import get_spark
-    from pipeline.stream.tables import DeltaStore
 
     spark = get_spark("velib-bench-delta")
     day = date(2026, 1, 1)
-    schema = _frame(spark, 1, 0, day).schema
-    store = DeltaStore(spark, str(work / "delta"), str(work / "delta_cp"), app_id="bench")
-    store.ensure_tables(dict.fromkeys(ROWS, schema))
-    state_schema = {"records": schema}
-    timings: dict[str, list[float]] = {"delta": [], "parquet": [], "delta_replay": []}
+    designs = {
+        "delta_spark": _delta_spark(spark, work / "spark"),
+        "delta_rs": _delta_rs(work / "rs"),
+    }
+    timings: dict[str, list[float]] = {f"{d}{r}": [] for d in designs for r in ("", "_replay")}
     for batch in range(batches):
-        frames = {name: _frame(spark, rows, batch, day).cache() for name, rows in ROWS.items()}
-        for frame in frames.values():
+        arrow = {name: _arrow(rows, batch, day) for name, rows in ROWS.items()}
+        state = _arrow(STATE_ROWS, batch, day)
+        frames = {name: spark.createDataFrame(t.to_pandas()).cache() for name, t in arrow.items()}
+        state_frame = spark.createDataFrame(state.to_pandas()).cache()
+        for frame in [*frames.values(), state_frame]:
             frame.count()
-        state = _frame(spark, 1500, batch, day).cache()
-        state.count()
-
-        def delta(b: int = batch, f: dict[str, Any] = frames, s: Any = state) -> None:
-            store.load_state(b, state_schema)
-            for name, frame in f.items():
-                store.write(name, frame, b)
-            store.save_state(b, {"records": s}, {"batch": b})
-
-        def parquet(b: int = batch, f: dict[str, Any] = frames, s: Any = state) -> None:
-            for name, frame in f.items():
-                frame.write.mode("append").partitionBy("date").parquet(str(work / "pq" / name))
-            s.write.mode("overwrite").parquet(str(work / "pq_state" / f"{b:010d}" / "records"))
-            (work / "pq_state" / f"{b:010d}" / "meta.json").write_text(json.dumps({"batch": b}))
-
-        for kind, step in (("delta", delta), ("parquet", parquet), ("delta_replay", delta)):
-            started = time.perf_counter()
-            step()
-            if batch >= warmup:
-                timings[kind].append(time.perf_counter() - started)
-        for frame in [*frames.values(), state]:
+        inputs = {"delta_spark": (frames, state_frame), "delta_rs": (arrow, state)}
+        for design, commit in designs.items():
+            for kind in (design, f"{design}_replay"):
+                started = time.perf_counter()
+                commit(*inputs[design], batch)
+                if batch >= warmup:
+                    timings[kind].append(time.perf_counter() - started)
+        for frame in [*frames.values(), state_frame]:
             frame.unpersist()
     spark.stop()
     medians = {kind: round(statistics.median(values), 3) for kind, values in timings.items()}
     return {
         "batches_measured": batches - warmup,
-        "tables_per_batch": len(ROWS),
+        "commits_per_batch": len(ROWS) + 1,
+        "rows": {**ROWS, "state": STATE_ROWS},
         "median_s_per_batch": medians,
-        "mean_s_per_batch": {k: round(statistics.fmean(v), 3) for k, v in timings.items()},
+        "p90_s_per_batch": {
+            k: round(sorted(v)[int(0.9 * (len(v) - 1))], 3) for k, v in timings.items()
+        },
         "max_s_per_batch": {k: round(max(v), 3) for k, v in timings.items()},
-        "delta_overhead_s_per_batch": round(medians["delta"] - medians["parquet"], 3),
     }
 
 
@@ -161,7 +209,7 @@ def compaction(n_commits: int, rows: int, work: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run both measurements (or one) and write the JSON report."""
     parser = argparse.ArgumentParser(prog="python -m bench.delta", description=__doc__)
-    parser.add_argument("--batches", type=int, default=13, help="micro-batches (3 are warm-up)")
+    parser.add_argument("--batches", type=int, default=23, help="micro-batches (3 are warm-up)")
     parser.add_argument("--commits", type=int, default=2880, help="small commits in the day")
     parser.add_argument("--rows", type=int, default=1500, help="rows per small commit")
     parser.add_argument("--only", choices=("commits", "compaction"), default=None)

@@ -21,6 +21,10 @@ FORECAST_TRAIN_S = 300  # issue 18: training on the two weeks, 2 cores
 FORECAST_PREDICT_S = 1.0  # issue 18: every station at one issue time
 FLAT_TOLERANCE = 0.10  # peak RSS at 4x may exceed 1x by this fraction (or 32 MiB) and be "flat"
 FLAT_SLACK_MB = 32.0
+LIVE_MEDIAN_S = 3.0  # issue 32: a live-sized micro-batch, median
+LIVE_P95_S = 5.0  # and its 95th percentile
+RUN_S = 120.0  # issue 32: `velib run` on the two weeks
+INGEST_SEEN_PER_S = 15_000  # issue 32: ingest of the two weeks' real files, rows seen a second
 
 
 def machine() -> dict[str, Any]:
@@ -139,6 +143,18 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         }
     if "memory" in raw:
         out["memory"] = {name: _memory(runs) for name, runs in raw["memory"].items()}
+    if "live" in raw:
+        out["live"] = {
+            name: {
+                **r,
+                "target_median_s": LIVE_MEDIAN_S,
+                "target_p95_s": LIVE_P95_S,
+                "target_met": r["median_s"] <= LIVE_MEDIAN_S and r["p95_s"] <= LIVE_P95_S,
+            }
+            for name, r in raw["live"]["recordings"].items()
+        }
+    if "run" in raw:
+        out["run"] = _run(raw["run"])
     if "forecast" in raw:
         fc = raw["forecast"]
         out["forecast"] = {
@@ -161,6 +177,26 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
             "each_run": runs,
         }
     return out
+
+
+def _run(r: dict[str, Any]) -> dict[str, Any]:
+    """`velib run` per stage, its rates beside the parse-alone and plain-copy ceilings."""
+    sec = r["seconds"]
+    ingest_rate = rate(r["seen"], sec["ingest"])
+    stream_rate = rate(r["stream_records_in"], sec["stream"])
+    copy_rate = rate(r["plain_copy_records"], r["plain_copy_s"])
+    return {
+        **r,
+        "ingest_seen_per_s": ingest_rate,
+        "parse_rows_per_s": rate(r["parse_rows"], r["parse_s"]),
+        "stream_records_per_s": stream_rate,
+        "plain_copy_records_per_s": copy_rate,
+        "stream_ratio_vs_plain_copy": round(stream_rate / copy_rate, 3) if copy_rate else None,
+        "target_total_s": RUN_S,
+        "target_met": sec["total"] <= RUN_S,
+        "target_ingest_seen_per_s": INGEST_SEEN_PER_S,
+        "ingest_target_met": ingest_rate >= INGEST_SEEN_PER_S,
+    }
 
 
 def _memory(by_scale: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -266,6 +302,35 @@ def table(doc: dict[str, Any]) -> str:
             f"{m['4x']['peak_rss_mb']:>16,.0f} MiB at 4x   "
             f"{'flat' if m['flat'] else 'GROWS'} ({m['growth_mb']:+.0f} MiB)"
         )
+    for name, r in f.get("live", {}).items():
+        lines.append(
+            f"{'live batch ' + name:<22}{r['median_s']:>20.2f} s median, {r['p95_s']:.2f} s p95 "
+            f"({r['records_per_poll']:,.0f} records a poll; fixed {r['fixed_s']:.2f} s, data "
+            f"{r['data_s']:.2f} s); target <= {r['target_median_s']:.0f} s "
+            f"(<= {r['target_p95_s']:.0f}): {'met' if r['target_met'] else 'MISSED'}"
+        )
+    if "run" in f:
+        r = f["run"]
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in r["seconds"].items())
+        lines.append(f"{'velib run':<22}{stages}")
+        lines.append(
+            _row(
+                "  ingest (seen)",
+                f"{r['ingest_seen_per_s']:,.0f}",
+                f"parse alone {r['parse_rows_per_s']:,.0f}",
+                r["ingest_seen_per_s"] / r["parse_rows_per_s"] if r["parse_rows_per_s"] else None,
+                r["ingest_target_met"],
+            )
+        )
+        lines.append(
+            _row(
+                "  stream",
+                f"{r['stream_records_per_s']:,.0f}",
+                f"plain copy {r['plain_copy_records_per_s']:,.0f}",
+                r["stream_ratio_vs_plain_copy"],
+                r["target_met"],
+            )
+        )
     if "e2e" in f:
         e = f["e2e"]
         procs = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(e["peak_rss_mb_by_process"].items()))
@@ -287,6 +352,37 @@ def table(doc: dict[str, Any]) -> str:
             f"{'met' if fc['predict_target_met'] else 'MISSED'}"
         )
     return "\n".join(lines)
+
+
+def _markdown_live_and_run(f: dict[str, Any], verdict: Any) -> list[str]:
+    """The rows of the live micro-batch and of `velib run`, by stage."""
+    rows: list[str] = []
+    for name, r in f.get("live", {}).items():
+        rows.append(
+            f"| live micro-batch, {name}: one real poll ({r['records_per_poll']:,.0f} records of "
+            f"{r['stations_per_poll']:,.0f} stations), {len(r['batch_s']) - 1} batches "
+            f"| {r['median_s']:.2f} s median, {r['p95_s']:.2f} s p95 (fixed {r['fixed_s']:.2f} s, "
+            f"data {r['data_s']:.2f} s) | | | ≤ {r['target_median_s']:.0f} s (p95 ≤ "
+            f"{r['target_p95_s']:.0f} s): {verdict(r['target_met'])} |"
+        )
+    if "run" in f:
+        r = f["run"]
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in r["seconds"].items())
+        rows.append(
+            f"| `velib run`, {r['recording']} ({r['seen']:,} rows seen, {r['stream_batches']} "
+            f"batches) | {stages} | | | ≤ {r['target_total_s']:.0f} s: {verdict(r['target_met'])} |"
+        )
+        rows.append(
+            f"| — ingest | {r['ingest_seen_per_s']:,.0f} rows seen/s | parse alone "
+            f"{r['parse_rows_per_s']:,.0f}/s | | ≥ {r['target_ingest_seen_per_s']:,}/s: "
+            f"{verdict(r['ingest_target_met'])} |"
+        )
+        rows.append(
+            f"| — stream | {r['stream_records_per_s']:,.0f} records/s | plain copy of the same "
+            f"topics {r['plain_copy_records_per_s']:,.0f}/s | "
+            f"{r['stream_ratio_vs_plain_copy']:.2f} | |"
+        )
+    return rows
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -337,6 +433,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {m['1x']['peak_rss_mb']:,.0f} → {m['4x']['peak_rss_mb']:,.0f} MiB "
             f"| | {m['growth_mb']:+.0f} MiB | flat: {verdict(m['flat'])} |"
         )
+    rows += _markdown_live_and_run(f, verdict)
     if "e2e" in f:
         e = f["e2e"]
         procs = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(e["peak_rss_mb_by_process"].items()))
@@ -370,8 +467,32 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # python -m bench.report reports/bench/latest.json
+BEGIN = "<!-- rendered by `python -m bench.report` from reports/bench/latest.json: do not edit -->"
+END = "<!-- end of the rendered table -->"
+
+
+def render(doc: dict[str, Any], page: Path) -> str:
+    """``page``'s text with the block between :data:`BEGIN` and :data:`END` set to the table.
+
+    The page's numbers then come from the results file, never from a hand copy.
+
+    Raises:
+        ValueError: the page has no such block.
+    """
+    text = page.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{page}: no block between {BEGIN!r} and {END!r}")
+    return f"{text[: start + len(BEGIN)]}\n{markdown(doc)}\n{text[end:]}"
+
+
+if __name__ == "__main__":  # python -m bench.report reports/bench/latest.json [docs/benchmarks.md]
     import json
     import sys
 
-    print(markdown(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))
+    results = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    if len(sys.argv) > 2:  # noqa: PLR2004 - the page to render into
+        target = Path(sys.argv[2])
+        target.write_text(render(results, target), encoding="utf-8")
+    else:
+        print(markdown(results))

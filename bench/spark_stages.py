@@ -89,3 +89,60 @@ def run_chain_scaled(snapshots: Iterator[Snapshot], history: Path) -> dict[str, 
         "captured": summary.capture.records,
         "stream_records_in": summary.stream.get("records_in", 0),
     }
+
+
+def run_recording(spark: Any, bootstrap: str) -> dict[str, Any]:
+    """`velib run` on the default recording (the bench's broker, so its topics stay), per stage.
+
+    Then its two ceilings: the parse of the same files alone (what ingest cannot beat)
+    and Spark's plain Kafka -> Parquet copy of the same topics (what the stream cannot).
+    """
+    import os
+    import time
+
+    from pipeline.run import merged_snapshots, on_dates, run
+
+    out = Path(tempfile.mkdtemp(prefix="velib-bench-run-"))
+    topic = f"bench.run.{os.getpid()}.{int(time.time())}"
+    names = {"STATUS": topic, "POLLS": f"{topic}.polls", "ALERTS": f"{topic}.alerts",
+             "DEAD_LETTER": f"{topic}.dlq"}  # fmt: skip
+    saved = {k: os.environ.get(f"VELIB_TOPIC_{k}") for k in names}
+    os.environ.update({f"VELIB_TOPIC_{k}": v for k, v in names.items()})
+    try:
+        settings = RunSettings.build(
+            {
+                "csv_out": out / "csv",
+                "out": out / "processed",
+                "work_dir": out / "run",
+                "bootstrap_servers": bootstrap,
+            }  # fmt: skip
+        )  # params.yaml's recording and dates, as `make run`
+        summary = run(settings.replace(metrics=None))
+        started = time.perf_counter()
+        rows = sum(len(s.records) for s in merged_snapshots(settings.raw, on_dates(settings.dates)))
+        parse_s = time.perf_counter() - started
+        started = time.perf_counter()
+        copied = run_plain_copy(spark, bootstrap, f"{topic},{names['POLLS']}")
+        copy_s = time.perf_counter() - started
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(f"VELIB_TOPIC_{k}", None) if v is None else os.environ.update(
+                {f"VELIB_TOPIC_{k}": v}
+            )
+        shutil.rmtree(out, ignore_errors=True)
+    return {
+        "recording": ", ".join(map(str, settings.raw)),
+        "dates": [str(d) for d in settings.dates] if settings.dates else None,
+        "seconds": summary.seconds,
+        "seen": summary.ingest.seen,
+        "emitted": summary.ingest.emitted,
+        "polls": summary.ingest.polls,
+        "captured": summary.capture.records,
+        "stream_records_in": summary.stream.get("records_in", 0),
+        "stream_batches": summary.stream.get("batches", 0),
+        "rows": summary.stream.get("rows", {}),
+        "parse_rows": rows,
+        "parse_s": round(parse_s, 2),
+        "plain_copy_records": copied["records"],
+        "plain_copy_s": round(copy_s, 2),
+    }

@@ -165,6 +165,46 @@ def stage_stream(p: dict[str, Any]) -> dict[str, Any]:
     return {"sizes": sizes, "warmup_copy": warm, "rss": rss.result()}
 
 
+def stage_live(p: dict[str, Any]) -> dict[str, Any]:
+    """Live-sized micro-batches: each recording's real polls, one batch each, one session."""
+    from datetime import date
+
+    from bench.live_stage import run_live
+    from pipeline.stream.session import get_spark
+
+    spark = get_spark("velib-bench-live")
+    out: dict[str, Any] = {}
+    with RssSampler(children=True) as rss:
+        try:
+            for name, spec in p["recordings"].items():
+                out[name] = run_live(
+                    spark,
+                    p["bootstrap"],
+                    Path(spec["path"]),
+                    date.fromisoformat(spec["first"]),
+                    p["polls"],
+                    p["singles"],
+                )
+                log.info("live %s: %s", name, {k: v for k, v in out[name].items() if "_s" in k})
+        finally:
+            spark.stop()
+    return {"recordings": out, "rss": rss.result()}
+
+
+def stage_run(p: dict[str, Any]) -> dict[str, Any]:
+    """`velib run` on the default recording, stage by stage, beside its two ceilings."""
+    from bench import spark_stages as ss
+    from pipeline.stream.session import get_spark
+
+    spark = get_spark("velib-bench-run")  # the run reuses it, the plain copy too
+    with RssSampler(children=True) as rss:
+        try:
+            result = ss.run_recording(spark, p["bootstrap"])
+        finally:
+            spark.stop()
+    return {**result, "rss": rss.result()}
+
+
 def stage_e2e(p: dict[str, Any]) -> dict[str, Any]:
     """`make run`-style chain on the scaled workload; RSS of every process it starts."""
     from bench import spark_stages as ss
@@ -183,6 +223,8 @@ STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "ingest_memory": stage_ingest_memory,
     "capture_memory": stage_capture_memory,
     "stream": stage_stream,
+    "live": stage_live,
+    "run": stage_run,
     "e2e": stage_e2e,
     "forecast": stage_forecast,
 }

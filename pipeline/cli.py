@@ -5,8 +5,9 @@ Every subcommand's options are generated from its settings class
 it can be changed; a handler builds the settings, calls the stage's
 ``run(settings)`` and writes its one-line summary on stdout (logs go to
 stderr). An error a user can fix (:class:`pipeline.settings.declare.UserError`, a
-refused Kafka login, an argparse usage error) is one line on stderr and exit status 2;
-any other exception is a bug and keeps its traceback.
+refused Kafka login, an argparse usage error) or a failure of the Kafka cluster (any
+``kafka.errors.KafkaError``: brokers down, a refused write, a timeout) is one line on
+stderr and exit status 2; any other exception is a bug and keeps its traceback.
 Stages never import this module.
 """
 
@@ -388,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_error(exc: BaseException) -> str | None:
     """The one line to show for an error the user can fix, or None for a bug."""
+    from kafka.errors import KafkaError
+
     from pipeline.kafka.security import refused_login
 
     login = refused_login(exc)  # wrong credentials, from any stage and client (Spark's too)
@@ -395,7 +398,19 @@ def _user_error(exc: BaseException) -> str | None:
         return login
     if isinstance(exc, UserError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, KafkaError):  # the cluster's state, not a bug
+        return _kafka_line(exc)
     return None
+
+
+def _kafka_line(exc: BaseException) -> str:
+    """A Kafka error's first line, named: ours (DeliveryFailed...) already say what failed."""
+    name, text = type(exc).__name__, (str(exc).splitlines() or [""])[0]
+    if not text:
+        return name
+    if name in text or not type(exc).__module__.startswith("kafka."):
+        return text
+    return f"{name}: {text}"
 
 
 def _fail(command: str, message: str) -> int:

@@ -23,6 +23,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class RunSummary:
     capture: CaptureSummary = field(default_factory=CaptureSummary)
     stream: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage (no metric)
 
     def lines(self) -> list[str]:
         """The human summary printed at the end of `make run`."""
@@ -69,6 +71,8 @@ class RunSummary:
             "dataset: stations={stations} from {first} to {last}".format(**self.dataset)
             if self.dataset
             else "dataset: empty",
+            "time:    "
+            + ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in self.seconds.items()),
         ]
 
 
@@ -222,11 +226,13 @@ def run(settings: RunSettings) -> RunSummary:
     stages = settings.stages()  # every stage's settings, checked before anything starts
     _reset(settings.csv_out, settings.out, settings.stream_dir, settings.capture_offsets)
     summary = RunSummary()
+    clock = _Stopwatch(summary.seconds)
     with ExitStack() as stack:
         stop = stack.enter_context(lifecycle.stop_on_signals())
         bootstrap = settings.bootstrap_servers
         if bootstrap is None:
             bootstrap = stack.enter_context(LocalBroker()).bootstrap
+            clock.lap("broker")
         stages = stages.on(bootstrap)
         summary.bootstrap_servers = bootstrap
         log.info(
@@ -239,6 +245,7 @@ def run(settings: RunSettings) -> RunSummary:
         summary.ingest = ingest(
             merged_snapshots(settings.raw, on_dates(settings.dates)), stages.ingest, stop=stop
         )
+        clock.lap("ingest")
         log.info("ingest done: %s", summary.ingest.line())
 
         # Capture drains the topic in a thread while Spark reads it in this one.
@@ -246,21 +253,46 @@ def run(settings: RunSettings) -> RunSummary:
         errors: list[BaseException] = []
 
         def _capture() -> None:
+            started = time.monotonic()
             try:
                 captured["summary"] = run_capture(stages.capture, stop)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 errors.append(exc)
+            captured_s.append(time.monotonic() - started)
 
+        captured_s: list[float] = []
         worker = threading.Thread(target=_capture, name="capture", daemon=True)
         worker.start()
         summary.stream = run_stream(stages.stream, _spark_session(stack)).as_dict()
+        clock.lap("stream")
         worker.join()
         if errors:
             raise errors[0]
         summary.capture = captured["summary"]
+        summary.seconds["capture (beside the stream)"] = round(captured_s[0], 1)
     exported = export_tables(settings.stream_dir, settings.out)
+    clock.lap("export")
     log.info("exported %s into %s", exported, settings.out)
     summary.dataset = _dataset_facts(settings.out)
     if settings.metrics is not None:
         write_metrics(summary, settings.metrics)
+    summary.seconds["total"] = round(clock.total(), 1)
     return summary
+
+
+class _Stopwatch:
+    """Wall time of each stage of a run, into ``seconds`` as they end."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+        self.started = self.last = time.monotonic()
+
+    def lap(self, stage: str) -> None:
+        """The time since the previous lap goes to ``stage``."""
+        now = time.monotonic()
+        self.seconds[stage] = round(now - self.last, 1)
+        self.last = now
+
+    def total(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started

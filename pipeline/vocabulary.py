@@ -36,8 +36,10 @@ DEFINITIONS: dict[str, str] = {
     "normal": "none of the above",
     "occupancy": "bikes / (bikes + docks); undefined when both are 0 (capacity is not used: "
     "bikes + docks differ from it in most real records)",
-    "stale": "no record (heartbeats count) for longer than stale_after: unknown from "
-    "observed_at + stale_after until the station's next record",
+    "stale": "polls keep coming and none renews the station: an ok poll at or after its "
+    "last record + stale_after brought no record of it (heartbeats count); alerted at the "
+    "first such poll, never when no poll came (the whole network is then unobserved); its "
+    "time is unknown from observed_at + stale_after until its next record either way",
     "observed": "a station is observed in a window when a poll observed in it listed the "
     "station (polls_seen > 0); otherwise its values there are carried forward",
 }
@@ -152,7 +154,12 @@ ALERT: tuple[Column, ...] = (
     Column("alert", "str", "empty | full | normal | out_of_service | stale | back"),
     Column("previous", "str", "the condition before (null for a station's first record)"),
     Column("condition", "str", "the condition in force after the alert ('stale' while unknown)"),
-    Column("at", "timestamp", "when it happened: observed_at, or last record + stale_after"),
+    Column(
+        "at",
+        "timestamp",
+        "when it happened: observed_at; for stale, the first ok poll at or after last "
+        "record + stale_after that did not renew the station",
+    ),
     Column(
         "seen_before_at",
         "timestamp",

@@ -17,6 +17,7 @@ strictly before it.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -208,8 +209,20 @@ def area_windows(
     return out
 
 
-def alerts(records: list[StationRecord], stale: timedelta, until: datetime) -> set[tuple]:
-    """(station, alert, previous, at) of every condition change dated before ``until``."""
+def alerts(
+    records: list[StationRecord], stale: timedelta, until: datetime, polls: list[Poll]
+) -> set[tuple]:
+    """(station, alert, previous, at) of every condition change dated before ``until``.
+
+    ``stale`` at the first ok poll at or after last record + ``stale`` that
+    brought no record of the station (none when no poll came); ``back`` at the
+    first record after an emitted ``stale``.
+    """
+    times = sorted({p.observed_at for p in distinct_polls(polls) if p.ok})
+
+    def first_poll(at: datetime) -> datetime | None:
+        return next((t for t in times if t >= at), None)
+
     out = set()
     for code, line in timelines(records).items():
         prev: StationRecord | None = None
@@ -217,19 +230,33 @@ def alerts(records: list[StationRecord], stale: timedelta, until: datetime) -> s
             if r.observed_at >= until:
                 break
             c = condition(r)
+            went = None if prev is None else first_poll(prev.observed_at + stale)
             if prev is None:
                 if c != "normal":
                     out.add((code, c, None, r.observed_at))
-            elif r.observed_at - prev.observed_at > stale:
+            elif went is not None and went < r.observed_at:
                 out.add((code, "back", "stale", r.observed_at))
             elif c != condition(prev):
                 out.add((code, c, condition(prev), r.observed_at))
             prev = r
-        for i, r in enumerate(line):
-            nxt = line[i + 1].observed_at if i + 1 < len(line) else None
-            at = r.observed_at + stale
-            if (nxt is None or nxt > at) and at < until:
-                out.add((code, "stale", condition(r), at))
+        out |= _stale(code, line, stale, until, first_poll)
+    return out
+
+
+def _stale(
+    code: str,
+    line: list[StationRecord],
+    stale: timedelta,
+    until: datetime,
+    first_poll: Callable[[datetime], datetime | None],
+) -> set[tuple]:
+    """A station's ``stale`` alerts: the first poll past each record's threshold, not renewed."""
+    out = set()
+    for i, r in enumerate(line):
+        nxt = line[i + 1].observed_at if i + 1 < len(line) else None
+        at = first_poll(r.observed_at + stale)
+        if at is not None and (nxt is None or nxt > at) and at < until:
+            out.add((code, "stale", condition(r), at))
     return out
 
 

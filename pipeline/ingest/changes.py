@@ -5,6 +5,15 @@ new ``last_reported`` or ``observed_at`` alone is not a change, because the
 feed re-reports unchanged stations and, the other way round, counts change
 under an unchanged ``duedate`` (seen in the seed's table).
 
+A station has one state per instant: a record observed no later than the
+station's last emission is never emitted, even when its state differs. That
+happens when the feed answers the same feed time again with another
+``station_information`` (a restarted ingest fetches the current one; a station
+added since then gets its capacity): a second state at the same ``observed_at``
+would leave the topic, the CSV and the stream (which keeps the first,
+``repeated``) disagreeing on which one held. The new state is emitted with the
+station's next observation, when the feed's clock has moved.
+
 The detector holds, per station, the last state *emitted* and the observed time
 of that emission. It is rebuilt after a restart from the topic's latest record
 per key (see :func:`pipeline.ingest.resume.restore_from_topic`), so what was emitted
@@ -27,6 +36,7 @@ class Decision(Enum):
     CHANGED = "changed"
     HEARTBEAT = "heartbeat"
     UNCHANGED = "unchanged"
+    NOT_LATER = "not_later"  # observed no later than the last emission: that instant has a state
 
 
 @dataclass
@@ -46,6 +56,7 @@ class ChangeDetector:
     def __init__(self, heartbeat_s: float = 0) -> None:
         self.heartbeat_s = float(heartbeat_s)
         self._last: dict[str, _Last] = {}
+        self.not_later = 0  # records held back as Decision.NOT_LATER (logged by ingest)
 
     def __len__(self) -> int:
         return len(self._last)
@@ -53,7 +64,11 @@ class ChangeDetector:
     def decide(self, record: StationRecord) -> Decision:
         """Classify a record against the last emission, without remembering it."""
         last = self._last.get(record.station_code)
-        if last is None or last.state != record.state:
+        if last is None:
+            return Decision.CHANGED
+        if record.observed_at <= last.emitted_at:
+            return Decision.UNCHANGED if last.state == record.state else Decision.NOT_LATER
+        if last.state != record.state:
             return Decision.CHANGED
         if (
             self.heartbeat_s > 0
@@ -71,9 +86,11 @@ class ChangeDetector:
         out: list[tuple[StationRecord, Decision]] = []
         for record in records:
             decision = self.decide(record)
-            if decision is not Decision.UNCHANGED:
+            if decision is Decision.CHANGED or decision is Decision.HEARTBEAT:
                 self.remember(record)
                 out.append((record, decision))
+            elif decision is Decision.NOT_LATER:
+                self.not_later += 1
         return out
 
     def restore(self, records: Iterable[StationRecord]) -> None:

@@ -158,6 +158,13 @@ def ingest(
         bar.close()
         run.close()
     _log_explanations(run.summary)
+    if run.detector.not_later:
+        log.info(
+            "%d records held back: observed no later than their station's last emission but "
+            "with another state (the feed answered the same time again, with other station "
+            "information); the station's next observation carries the new state",
+            run.detector.not_later,
+        )
     return run.summary
 
 

@@ -11,9 +11,13 @@ the tail of the polls topic, so a snapshot processed again after a crash
 sends its poll only if the topic does not hold it yet (the source's previous
 listing comes from there too, so ``disappeared`` does not restart empty), and
 its ``emitted`` adds the station records that reached the status topic before
-the crash. What is left: a live poll without ``--archive`` whose records were
-flushed but whose poll was not when the process died has no poll message (the
-poll is gone with the process). The stream rejects a poll with the same
+the crash. A poll is the same poll when its source, ``observed_at`` and
+``polled_at`` are: a live answer at a feed time already on the topic (a stale
+answer from a cache, or the feed polled again before it refreshed) is a new
+poll, sent as an uninterrupted run or a replay of the archive sends it. What is
+left: a live poll without ``--archive`` whose records were flushed but whose
+poll was not when the process died has no poll message (the poll is gone with
+the process). The stream rejects a poll with the same
 source and ``observed_at`` as one it has (``repeated poll``), so a repeat
 never counts twice.
 
@@ -36,10 +40,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from pipeline import poll
 from pipeline.kafka import clients
@@ -48,6 +53,8 @@ from pipeline.sources.recorded import Snapshot
 
 log = logging.getLogger(__name__)
 
+# (source, observed_at, polled_at): one poll, whether read live or again from the archive
+PollId = tuple[str, datetime, datetime | None]
 SAME_FEED_TIME = "same_feed_time"  # the live re-read: an answer at the feed time already logged
 TAIL = 1000  # polls read back at a restart: a source silent for longer starts a fresh listing
 
@@ -58,7 +65,7 @@ class PollLog:
     def __init__(self) -> None:
         self.listed: dict[str, frozenset[str]] = {}
         self.newest: dict[str, datetime] = {}  # the source's newest ok snapshot logged
-        self.on_topic: set[tuple[str, datetime]] = set()
+        self.on_topic: set[PollId] = set()  # the polls the topic held at a restart
         self.emitted_before: dict[tuple[str, datetime], int] = {}
         self.rereads = 0
         self.reread_kinds: Counter[str] = Counter()
@@ -95,21 +102,27 @@ class PollLog:
             deadline = time.monotonic() + timeout_s
             while any(consumer.position(tp) < end[tp] for tp in tps):
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+                    raise KafkaTimeoutError(
+                        f"could not read {topic} to its end in {timeout_s:.0f}s"
+                    )
                 for messages in consumer.poll(timeout_ms=500, max_records=TAIL).values():
                     values += [m.value for m in messages if m.value is not None]
         finally:
             consumer.close()
-        for value in values:  # partition order is send order: a later ok poll wins
+        self.remember_sent(values)
+        log.info("restored %d polls from %s (sources %s)", len(values), topic, sorted(self.listed))
+
+    def remember_sent(self, values: Iterable[bytes]) -> None:
+        """Take in poll messages already on the topic, in send order (a later ok poll wins)."""
+        for value in values:
             try:
                 sent = poll.from_json(value)
             except ValueError:
                 continue
-            self.on_topic.add((sent.source, sent.observed_at))
+            self.on_topic.add((sent.source, sent.observed_at, sent.polled_at))
             if sent.ok:
                 self.listed[sent.source] = frozenset(sent.listed)
                 self.newest[sent.source] = sent.observed_at
-        log.info("restored %d polls from %s (sources %s)", len(values), topic, sorted(self.listed))
 
     def record(
         self,
@@ -131,8 +144,9 @@ class PollLog:
             self._reread(snap.reread)
             return None
         key = (snap.source, snap.observed_at)
-        if key in self.on_topic:  # processed again after a restart: the poll is there
-            self.on_topic.discard(key)  # a second read of it in this run is a new poll
+        if (*key, snap.polled_at) in self.on_topic:  # processed again after a restart
+            self.on_topic.discard((*key, snap.polled_at))  # read again in this run: a new poll
+            self.emitted_before.pop(key, None)  # the poll on the topic counted those records
             if stale is None and snap.records:
                 self.listed[snap.source] = frozenset(r.station_code for r in snap.records)
             return None

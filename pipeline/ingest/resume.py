@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from pipeline.ingest.changes import ChangeDetector
 from pipeline.kafka import clients
@@ -82,7 +83,8 @@ def _latest_values(bootstrap_servers: str, topic: str, timeout_s: float) -> dict
     """The last value of every key of ``topic``, read from its start to its end now.
 
     Raises:
-        TimeoutError: the topic could not be read to its end in ``timeout_s``.
+        KafkaTimeoutError: the topic could not be read to its end in ``timeout_s``.
+        OffsetsUnavailable: where it ends could not be read (missing replicas).
     """
     consumer = clients.consumer(bootstrap_servers, None)
     try:
@@ -97,7 +99,7 @@ def _latest_values(bootstrap_servers: str, topic: str, timeout_s: float) -> dict
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+                raise KafkaTimeoutError(f"could not read {topic} to its end in {timeout_s:.0f}s")
             for messages in consumer.poll(timeout_ms=500, max_records=5000).values():
                 for message in messages:
                     if message.key is not None and message.value is not None:

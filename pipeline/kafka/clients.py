@@ -19,10 +19,12 @@ from kafka.errors import (
     KafkaTimeoutError,
     NodeNotReadyError,
     TopicAlreadyExistsError,
+    UnknownBrokerIdError,
 )
 from kafka.serializer import Serializer
 
 from pipeline.kafka.login import check_login
+from pipeline.kafka.replicas import OffsetsUnavailable, explain
 from pipeline.kafka.security import KafkaSecurity
 from pipeline.settings.declare import UserError
 from pipeline.settings.topics import TopicSettings
@@ -139,20 +141,80 @@ def _retrying(call: Any, *args: Any, **kwargs: Any) -> Any:
             time.sleep(0.5)
 
 
+# Why a partition's end can stay unknown with its leader alive: a leader elected while the
+# partition is below min.insync.replicas does not advance its high watermark (Kafka 4's
+# eligible leader replicas, KIP-966). A follower learns the leader's high watermark one fetch
+# late, so one promoted right after a write starts below its epoch's first offset, and
+# answers ListOffsets with OFFSET_NOT_AVAILABLE until a replica returns; kafka-python
+# retries that until its request timeout. The partition's tail is then unreadable, so the
+# reader stops with the missing replicas rather than a resume point it cannot know.
+ENDS_UNKNOWN = (
+    "a leader elected below that minimum cannot say where its partition ends until a "
+    "replica returns, so nothing was read"
+)
+
+
 class FailoverConsumer(KafkaConsumer):
     """A KafkaConsumer whose synchronous metadata calls ride through a dead broker."""
+
+    def poll(
+        self, timeout_ms: int = 0, max_records: Any = None, update_offsets: bool = True
+    ) -> Any:
+        """Records, as ``KafkaConsumer.poll``; a fetch to a broker just fenced is retried.
+
+        kafka-python picks a fetch's broker from the partition's leader in its metadata;
+        a refresh can drop a killed broker from the broker list while a partition still
+        names it leader. Its send then raises ``UnknownBrokerIdError`` out of ``poll``
+        (capture died of it in the failover test) after marking that broker as having
+        a fetch in flight, which would skip it for good once it leads again. The broker
+        is freed, the metadata refreshed, and this poll returns nothing.
+        """
+        try:
+            return super().poll(timeout_ms, max_records, update_offsets)
+        except UnknownBrokerIdError as exc:
+            node = exc.args[0] if exc.args else None
+            pending = getattr(self._fetcher, "_nodes_with_pending_fetch_requests", None)
+            if isinstance(pending, set):
+                pending.discard(node)
+            self._cluster.request_update()
+            log.info("broker %s left the metadata while leading a partition; refreshing", node)
+            time.sleep(min(timeout_ms / 1000, 0.5))
+            return {}
 
     def partitions_for_topic(self, topic: str) -> Any:
         """The topic's partitions (retried while a broker refuses the connection)."""
         return _retrying(super().partitions_for_topic, topic)
 
     def end_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
-        """End offsets (retried while a broker refuses the connection)."""
-        return _retrying(super().end_offsets, partitions, timeout_ms)
+        """End offsets (retried while a broker refuses the connection).
+
+        Raises:
+            OffsetsUnavailable: the cluster did not say in time; one line naming the
+                missing replicas when that is why (see :data:`ENDS_UNKNOWN`).
+        """
+        return self._offsets(super().end_offsets, partitions, timeout_ms)
 
     def beginning_offsets(self, partitions: Any, timeout_ms: Any = None) -> Any:
-        """Beginning offsets (retried while a broker refuses the connection)."""
-        return _retrying(super().beginning_offsets, partitions, timeout_ms)
+        """Beginning offsets (retried while a broker refuses the connection).
+
+        Raises:
+            OffsetsUnavailable: as :meth:`end_offsets`.
+        """
+        return self._offsets(super().beginning_offsets, partitions, timeout_ms)
+
+    def _offsets(self, call: Any, partitions: Any, timeout_ms: Any) -> Any:
+        try:
+            return _retrying(call, partitions, timeout_ms)
+        except KafkaTimeoutError as exc:
+            topics = sorted({tp.topic for tp in partitions})
+            line = explain(
+                self.config["bootstrap_servers"],
+                topics,
+                exc,
+                consequence=ENDS_UNKNOWN,
+                failed=f"could not read where {', '.join(topics)} starts or ends",
+            )
+            raise OffsetsUnavailable(line) from exc
 
     def committed(self, partition: Any, metadata: bool = False, timeout_ms: Any = None) -> Any:
         """The group's committed offset (retried while a broker refuses the connection)."""

@@ -163,9 +163,26 @@ class LocalCluster:
         log.info("killing Kafka broker %d (pid %s)", node, self.nodes[node].pid)
         self.nodes[node].kill()
 
-    def restart(self, node: int) -> None:
-        """Start broker ``node`` again on its port and data folder; wait until it answers."""
-        self.nodes[node].start()
+    def restart(self, *nodes: int) -> None:
+        """Start these brokers again on their ports and data folders; wait until they answer.
+
+        All are launched before any is waited for: their JVMs start side by side.
+        """
+        self.launch(*nodes)
+        self.wait_ready(*nodes)
+
+    def launch(self, *nodes: int) -> None:
+        """Start these brokers again without waiting (then :meth:`wait_ready`).
+
+        Call it from the thread that stays (the JVMs' parent-death signal follows it).
+        """
+        for node in nodes:
+            self.nodes[node].launch()
+
+    def wait_ready(self, *nodes: int) -> None:
+        """Wait until these launched brokers answer."""
+        for node in nodes:
+            self.nodes[node].wait_ready()
 
     def alive(self) -> list[int]:
         """The brokers whose JVM runs."""
@@ -223,6 +240,45 @@ class LocalCluster:
             return all(p["isr"] == p["replicas"] for p in parts.values())
 
         return self.wait_for(topic, in_sync, timeout_s)
+
+    def high_watermarks(self, node: int) -> dict[tuple[str, int], int]:
+        """Broker ``node``'s high watermark of every partition it holds, as last checkpointed.
+
+        Read from its ``replication-offset-checkpoint`` (written every
+        ``replica.high.watermark.checkpoint.interval.ms``, 5 s): a follower's own view,
+        which no client request shows.
+        """
+        path = Path(self.nodes[node].data_dir or "") / "logs" / "replication-offset-checkpoint"
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return {}
+        found = {}
+        for line in lines[2:]:  # a version, a count, then "topic partition offset"
+            topic, partition, offset = line.rsplit(" ", 2)
+            found[(topic, int(partition))] = int(offset)
+        return found
+
+    def wait_follower_knows_the_end(
+        self, node: int, ends: dict[tuple[str, int], int], timeout_s: float = 30
+    ) -> None:
+        """Wait until broker ``node``'s high watermark reaches ``ends`` (partition -> leader's).
+
+        A follower learns the leader's high watermark one fetch after the write. If it
+        is then elected while the partition is below ``min.insync.replicas``, its high
+        watermark stays where it was, below its epoch's start, and no client can read
+        where the partition ends until a replica returns (clients.ENDS_UNKNOWN). A test
+        that kills the other replicas and wants the survivor to serve reads waits for this.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            seen = self.high_watermarks(node)
+            behind = {tp: (seen.get(tp), end) for tp, end in ends.items() if seen.get(tp, -1) < end}
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"broker {node}'s high watermarks lag the leaders': {behind}")
+            time.sleep(0.25)
 
     def _live_bootstrap(self) -> str:
         live = [self.nodes[n].bootstrap for n in self.alive()]

@@ -27,6 +27,15 @@ class DeliveryFailed(KafkaError):
         return str(self.args[0]) if self.args else "delivery to Kafka failed"
 
 
+class OffsetsUnavailable(KafkaError):
+    """Where a topic starts or ends could not be read; the message is one line saying why."""
+
+    retriable = False
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "Kafka did not say where the topic ends"
+
+
 def _min_insync(admin: Any, topics: list[str]) -> dict[str, int]:
     """Each topic's ``min.insync.replicas`` (1 when the cluster will not say)."""
     from kafka.admin import ConfigResource, ConfigResourceType
@@ -51,12 +60,18 @@ def _min_insync(admin: Any, topics: list[str]) -> dict[str, int]:
     return found
 
 
-def missing_replicas(admin: Any, topics: Iterable[str]) -> str | None:
+REFUSED_WRITES = "the cluster refused the writes, nothing of them was acknowledged"
+
+
+def missing_replicas(
+    admin: Any, topics: Iterable[str], consequence: str = REFUSED_WRITES
+) -> str | None:
     """One line naming the partitions below ``min.insync.replicas`` and the replicas missing.
 
     Args:
         admin: a ``KafkaAdminClient`` of the cluster.
-        topics: the topics the failed writes went to.
+        topics: the topics the failed writes (or reads of their ends) went to.
+        consequence: what the shortage did, closing the line.
 
     Returns:
         ``NotEnoughReplicas: ...`` or None when every partition has enough in-sync replicas.
@@ -79,12 +94,22 @@ def missing_replicas(admin: Any, topics: Iterable[str]) -> str | None:
         f"NotEnoughReplicas: {len(short)} partition(s) have fewer in-sync replicas than "
         f"min.insync.replicas={max(minimum.values())} ({', '.join(short[:6])}"
         f"{', ...' if len(short) > 6 else ''}); replicas missing on broker(s) {brokers}: "
-        "the cluster refused the writes, nothing of them was acknowledged"
+        f"{consequence}"
     )
 
 
-def explain(bootstrap_servers: str, topics: Iterable[str], error: BaseException) -> str:
-    """The one line for a failed delivery: the missing replicas if that is why, else the error."""
+def explain(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    error: BaseException,
+    consequence: str = REFUSED_WRITES,
+    failed: str = "delivery to Kafka failed",
+) -> str:
+    """The one line for a failed delivery: the missing replicas if that is why, else the error.
+
+    ``consequence`` closes a NotEnoughReplicas line; ``failed`` opens any other
+    (what could not be done: a delivery, reading where a topic ends).
+    """
     from kafka import KafkaAdminClient
 
     from pipeline.kafka.security import KafkaSecurity
@@ -99,12 +124,12 @@ def explain(bootstrap_servers: str, topics: Iterable[str], error: BaseException)
             **KafkaSecurity.from_env().client_settings(),
         )
     except KafkaError:
-        return f"delivery to Kafka failed ({cause}); the cluster does not answer"
+        return f"{failed} ({cause}); the cluster does not answer"
     try:
-        found = missing_replicas(admin, topics)
+        found = missing_replicas(admin, topics, consequence)
     except KafkaError as exc:
         found = None
         log.debug("could not describe %s: %s", list(topics), exc)
     finally:
         admin.close()
-    return f"{found} ({cause})" if found else f"delivery to Kafka failed: {cause}"
+    return f"{found} ({cause})" if found else f"{failed}: {cause}"

@@ -27,7 +27,7 @@ Times are UTC inside; the Paris wall clock is used for hours of the day only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -136,17 +136,22 @@ def last_seen(seen: pd.DataFrame) -> pd.Series:
     return seen.groupby("station_code", sort=True)["seen_at"].max()
 
 
-def observed_intervals(seen: pd.DataFrame, stale: pd.DataFrame | None = None) -> pd.DataFrame:
+def observed_intervals(
+    seen: pd.DataFrame, stale: pd.DataFrame | None = None, longest: timedelta | None = None
+) -> pd.DataFrame:
     """Spans between two consecutive sightings of a station: the time it was under observation.
 
     A change of the station inside such a span is recorded at its end, with
     the span's start as ``seen_before_at``. A span in which the station went
     stale (a ``stale`` alert at a time in it) is left out: after it the station
-    comes ``back``, and what it did in between is not known.
+    comes ``back``, and what it did in between is not known. So is a span longer
+    than ``longest`` (the stream's ``stale_after``): nobody polled for that long
+    (an unpolled night), and two changes in it would show as one.
 
     Args:
         seen: :func:`sightings`.
         stale: ``station_code``, ``at`` of the station's ``stale`` alerts.
+        longest: the longest gap between two sightings still under observation.
 
     Returns:
         ``station_code``, ``after`` (the earlier sighting), ``until`` (the later one).
@@ -155,6 +160,8 @@ def observed_intervals(seen: pd.DataFrame, stale: pd.DataFrame | None = None) ->
     spans = pd.DataFrame(
         {"station_code": seen["station_code"], "after": prev, "until": seen["seen_at"]}
     ).dropna(subset=["after"])
+    if longest is not None:
+        spans = spans[spans["until"] - spans["after"] <= pd.Timedelta(longest)]
     if stale is None or stale.empty or spans.empty:
         return spans.reset_index(drop=True)
     spans = spans.sort_values("until", kind="stable").reset_index(drop=True)

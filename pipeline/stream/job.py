@@ -33,12 +33,15 @@ record observed before that frontier when it arrives (two producers on one
 topic) is counted as ``late`` and goes to ``_rejected/`` with its reason.
 
 Guarantees. The tables are Delta tables, written exactly once: each batch's
-commit to a table is keyed by the query id and the batch id
-(:mod:`pipeline.stream.tables`), so a replayed batch never writes a row twice;
-the alerts topic is at-least-once (a crash between send and commit re-sends
-that batch). Delete the outputs and the checkpoints together, never one
-without the other. Paths are plain strings, so ``s3a://``, ``abfss://`` and
-``dbfs:/`` roots work; see docs/cluster.md.
+commit to a table carries the query id and the batch id as Delta's app
+transaction (:mod:`pipeline.stream.tables`), so a replayed batch never writes a
+row twice; the alerts topic is at-least-once (a crash between send and the
+state commit re-sends that batch). What a batch writes does not depend on how
+the topic was cut into batches (docs/architecture.md). Delete the outputs and
+the checkpoints together, never one without the other. The tables are written
+by the driver through delta-rs: local folders or the URIs it opens (``s3://``,
+``az://``, ``gs://``); see docs/cluster.md. Offsets Kafka deleted before the
+stream read them stop the query (``failOnDataLoss``): a silent hole is worse.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from pipeline import poll, vocabulary
@@ -56,6 +56,17 @@ STATE: dict[str, T.StructType] = timeline.state_schemas()  # records, polls, see
 QUERY_ID = "sql.streaming.queryId"  # the local property Spark sets inside foreachBatch
 OUT_OF_ORDER = "out_of_order"  # collected with the outputs to count what the timeline left out
 KEPT = "kept."  # prefix of the state frames among the collected ones
+# A batch's shuffles get one partition per this many values read (at most the session's
+# setting): each task of a tiny batch costs more to schedule than its rows cost to compute
+VALUES_PER_PARTITION = 25_000
+# Below this many values a batch runs interpreted: generating and compiling Java for each
+# of its plans (a fifth of a small batch's CPU) costs more than the rows cost to compute
+# (measured in docs/benchmarks.md); larger batches keep Spark's compiled default
+INTERPRETED_BELOW = 25_000
+CODEGEN = {  # Spark's settings for compiled (default) and interpreted execution
+    True: {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"},
+    False: {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"},
+}
 
 
 @dataclass
@@ -68,6 +79,7 @@ class StreamSummary:
     alerts_published: int = 0
     late: int = 0
     batches: int = 0
+    batch_seconds: list[float] = field(default_factory=list)  # each batch's, in order
     complete_until: str | None = None
 
     @property
@@ -170,6 +182,7 @@ class BatchStep:
         self.publish = publish
         self.summary = summary
         self.app_id = app_id
+        self.max_partitions: int | None = None  # the session's shuffle partitions, read once
         self.idle = threading.Event()  # clear while a batch runs: a clean stop waits for it
         self.idle.set()
 
@@ -199,6 +212,23 @@ class BatchStep:
             raise RuntimeError("no streaming query id: run from foreachBatch, or give app_id")
         return app
 
+    def _partitions(self, spark: SparkSession, values: int) -> int:
+        """The batch's shuffle partitions, set for its jobs.
+
+        One per :data:`VALUES_PER_PARTITION` values read, at most the session's own
+        setting: a live poll's batch runs each step as one task. Below
+        :data:`INTERPRETED_BELOW` values the batch's plans also run interpreted.
+        """
+        if self.max_partitions is None:  # the launch setting: earlier batches changed the session's
+            key = "spark.sql.shuffle.partitions"
+            launched = spark.sparkContext.getConf().get(key) or spark.conf.get(key)
+            self.max_partitions = int(launched or 1)
+        partitions = max(1, min(self.max_partitions, -(-values // VALUES_PER_PARTITION)))
+        spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+        for key, value in CODEGEN[values >= INTERPRETED_BELOW].items():
+            spark.conf.set(key, value)
+        return partitions
+
     def _outputs(self, step: timeline.Step, parsed: DataFrame) -> dict[str, DataFrame]:
         """The batch's frame for every table it writes (no window table when none closed)."""
         frames = {
@@ -220,6 +250,8 @@ class BatchStep:
         parsed = cached(parse.parse_values(raw, self.polls_topic))
         facts = parse.batch_facts(parsed)
         timer.lap("read and parse")
+        # coalesce never adds partitions: a batch read in fewer keeps its own count
+        parsed = parsed.coalesce(self._partitions(spark, facts.records + facts.polls))
         before = self.state.load(batch_id)
         frontier = before.frontier.advance(
             facts.records_newest_us, facts.polls_newest_us, self.d.window_us
@@ -268,6 +300,7 @@ class BatchStep:
     def _report(self, batch_id: int, counts: dict[str, Any], timer: Timer) -> None:
         s = self.summary
         s.batches += 1
+        s.batch_seconds.append(round(timer.total(), 3))
         s.records_in += counts["records_in"]
         s.polls_in += counts["polls_in"]
         s.late += counts["late"]

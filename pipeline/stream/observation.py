@@ -8,15 +8,17 @@ poll *sees* the stations it ``listed`` (only an ``ok`` poll lists any); a
 * ``polls_seen`` of a station window: its sightings in [window_start, window_end);
 * ``polls`` of an area window: the ok polls observed in the window, and
   ``stations_seen``: the area's stations with ``polls_seen > 0``;
-* ``seen_before_at`` of an alert: the station's last sighting strictly before ``at``.
+* ``seen_before_at`` of an alert: the station's last sighting strictly before ``at``;
+* when a station goes ``stale``: at the first ok poll at or after its last
+  record + ``stale_after`` that did not renew it (:func:`first_poll`).
 
 Same cut as the timeline: everything before ``lo`` was written by earlier
 batches, and every poll observed before ``hi`` has arrived (the stream's
 frontier includes the polls topic), so counts in windows ending by ``hi`` are
 final when written. The state kept between batches: the accepted polls
 observed at or after ``hi`` (with what they listed), the keys of the last
-:data:`MEMORY_US` of polls (to recognise a repeat), and each station's last
-sighting before ``hi``.
+:data:`MEMORY_US` of polls (to recognise a repeat) and the last ok poll
+before ``hi``, and each station's last sighting before ``hi``.
 """
 
 from __future__ import annotations
@@ -157,6 +159,43 @@ def window_polls(arranged: DataFrame, lo_us: int | None, hi_us: int, window_us: 
     )
 
 
+def poll_intervals(arranged: DataFrame) -> DataFrame:
+    """Each accepted ok poll's time and the previous one's: ``p_us``, ``prev_us`` (null: first).
+
+    Every ok poll lists stations (a snapshot without any is not ok). Polls of
+    several sources at one instant are one instant. The intervals (prev_us,
+    p_us] tile the time polled so far: an instant falls in exactly one, whose
+    ``p_us`` is the first poll at or after it (:func:`first_poll`). Before the
+    frontier the list is final (every poll observed before it has arrived and
+    the earlier ones are kept, :func:`kept`), so a lookup there never changes.
+    """
+    times = arranged.where(F.col("reason").isNull() & F.col("ok")).select("ok", "o_us").distinct()
+    order = Window.partitionBy("ok").orderBy("o_us")  # one partition: the polls are few
+    return times.select(F.col("o_us").alias("p_us"), F.lag("o_us").over(order).alias("prev_us"))
+
+
+def first_poll(frame: DataFrame, at: Column, intervals: DataFrame, name: str) -> DataFrame:
+    """``frame`` with column ``name``: the first ok poll observed at or after ``at``.
+
+    Null when no such poll is known yet. A range lookup in the few polls
+    (broadcast), so call it on the few rows that need it.
+
+    Args:
+        frame: the rows to look up.
+        at: the instant (epoch microseconds) of each row.
+        intervals: :func:`poll_intervals`.
+        name: the new column's name.
+    """
+    t = frame.withColumn("_at", at)
+    p, prev = F.col("p_us"), F.col("prev_us")
+    hit = (prev.isNull() | (prev < F.col("_at"))) & (F.col("_at") <= p)
+    return (
+        t.join(F.broadcast(intervals), hit, "left")
+        .withColumnRenamed("p_us", name)
+        .drop("_at", "prev_us")
+    )
+
+
 def seen_before(alerts: DataFrame, last_seen: DataFrame, seen: DataFrame) -> DataFrame:
     """Each alert with ``seen_before_at``: the station's last sighting strictly before ``at``.
 
@@ -185,16 +224,25 @@ def seen_before(alerts: DataFrame, last_seen: DataFrame, seen: DataFrame) -> Dat
 
 
 def kept(arranged: DataFrame, hi_us: int | None) -> DataFrame:
-    """The ``polls`` state for the next batch: pending polls in full, recent keys for repeats."""
+    """The ``polls`` state for the next batch: pending polls in full, recent keys for repeats.
+
+    Also the last ok poll before ``hi`` however old, so that the next batch
+    knows which of its polls is the first after a long gap (:func:`poll_intervals`).
+    """
     accepted = arranged.where(F.col("reason").isNull())
     if hi_us is None:
         return accepted.select(*kept_schema().fieldNames())
     o, hi = F.col("o_us"), F.lit(hi_us)
-    return accepted.where(o >= F.lit(hi_us - MEMORY_US)).select(
-        "source",
-        "o_us",
-        "ok",
-        F.when(o >= hi, F.col("listed")).alias("listed"),  # windows before hi are written
+    last_ok = F.max(F.when(o < hi, o)).over(Window.partitionBy("ok"))
+    return (
+        accepted.withColumn("_last_ok", last_ok)
+        .where((o >= F.lit(hi_us - MEMORY_US)) | (F.col("ok") & (o == F.col("_last_ok"))))
+        .select(
+            "source",
+            "o_us",
+            "ok",
+            F.when(o >= hi, F.col("listed")).alias("listed"),  # windows before hi are written
+        )
     )
 
 

@@ -42,3 +42,18 @@ def progress(checkpoints: Path) -> dict[str, Any]:
         "spark_batch_age_s": round(time.time() - committed_ms / 1000),
         "complete_until": until,
     }
+
+
+def consumed(checkpoints: Path) -> dict[str, dict[int, int]]:
+    """The offsets the stream has committed, by topic and partition (empty before any).
+
+    From Spark's own checkpoint: the end offsets of the newest batch in its commit log
+    (a batch is in the commit log once ``foreachBatch`` returned, tables and state written).
+    """
+    stream = Path(checkpoints) / "stream"
+    done = [int(p.name) for p in (stream / "commits").glob("*") if p.name.isdigit()]
+    if not done:
+        return {}
+    lines = (stream / "offsets" / str(max(done))).read_text(encoding="utf-8").splitlines()
+    offsets = json.loads(lines[-1])  # v1, the batch's metadata, then one line per source
+    return {t: {int(p): int(o) for p, o in parts.items()} for t, parts in offsets.items()}

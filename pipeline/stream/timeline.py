@@ -5,8 +5,9 @@ once per micro-batch and directly by the unit tests on small batch frames.
 
 A record is in force from its ``observed_at`` until the station's next record,
 or for ``stale_after`` at most; then the station is unknown until it reports
-again. Everything here works on epoch microseconds (``o_us``) and is cut at
-two instants the caller chooses:
+again (its ``stale`` alert waits for a poll that does not renew it:
+:func:`alert_rows`). Everything here works on epoch microseconds (``o_us``)
+and is cut at two instants the caller chooses:
 
 * ``lo``: everything before it was emitted by earlier batches (None at first);
 * ``hi``: every record (and poll) observed before it is known to have arrived,
@@ -194,41 +195,76 @@ def places(line: DataFrame) -> DataFrame:
     return line.where("moved").select("station_code", "place_version", *PLACE_COLUMNS)
 
 
-def alert_rows(line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: int) -> DataFrame:
+def alert_rows(
+    line: DataFrame, lo_us: int | None, hi_us: int, stale_after_us: int, polls: DataFrame
+) -> DataFrame:
     """Condition changes dated in [lo, hi): one row each (vocabulary.ALERT columns).
 
     All but ``seen_before_at``, which the poll log adds
     (:func:`pipeline.stream.observation.seen_before`).
 
     A record alerts when its condition differs from the previous record's (a
-    station's first record only when it is not ``normal``); a station with no
-    record for longer than ``stale_after`` gets ``stale`` at last record +
-    ``stale_after`` and ``back`` when it reports again.
+    station's first record only when it is not ``normal``). A station goes
+    ``stale`` when polls keep coming and do not renew it: at the first ok poll
+    at or after its last record + ``stale_after`` that brought no record of it.
+    A gap with no poll at all is the network unobserved, not one alert per
+    station: a station that reports again at the first poll after it gets no
+    alert (or its condition change). ``back`` is the first record after a
+    ``stale`` that was emitted.
+
+    Only polls before ``hi`` decide (all of them have arrived, and
+    :func:`pipeline.stream.observation.kept` keeps the last one before ``lo``),
+    so the alerts do not depend on the cut into batches.
+
+    Args:
+        line: :func:`timeline`.
+        lo_us: start of the part to emit (None: from the beginning).
+        hi_us: the frontier.
+        stale_after_us: the stale threshold.
+        polls: the accepted polls (:func:`pipeline.stream.observation.arrange`).
     """
     lo = F.lit(lo_us if lo_us is not None else -FAR_US)
     hi = F.lit(hi_us)
+    after = F.lit(stale_after_us)
+    intervals = observation.poll_intervals(polls)
     o, cond, prev = F.col("o_us"), F.col("condition"), F.col("prev_condition")
-    back = F.col("prev_o_us").isNotNull() & (o - F.col("prev_o_us") > F.lit(stale_after_us))
+    current = line.where((o >= lo) & (o < hi))
+    gap = F.col("prev_o_us").isNotNull() & (o - F.col("prev_o_us") > after)
+    # the few records after a gap look up the first poll past their predecessor's threshold
+    rows = observation.first_poll(
+        current.where(gap), F.col("prev_o_us") + after, intervals, "_stale_us"
+    ).unionByName(
+        current.where(~F.coalesce(gap, F.lit(False))).withColumn(
+            "_stale_us", F.lit(None).cast("long")
+        )
+    )
+    back = F.coalesce(F.col("_stale_us") < o, F.lit(False))  # that poll came before it returned
     alert = (
         F.when(back, F.lit(vocabulary.BACK))
         .when(prev.isNull() & (cond != F.lit("normal")), cond)
         .when(prev.isNotNull() & (cond != prev), cond)
     )
-    changes = line.where((o >= lo) & (o < hi)).select(
+    changes = rows.select(
         "*",
         alert.alias("alert"),
         F.when(back, F.lit(vocabulary.STALE)).otherwise(prev).alias("previous"),
         cond.alias("after"),
         o.alias("at_us"),
     )
-    stale_at = o + F.lit(stale_after_us)
-    goes_stale = F.col("next_o_us").isNull() | (F.col("next_o_us") > stale_at)
-    stale = line.where(goes_stale & (stale_at >= lo) & (stale_at < hi)).select(
-        "*",
-        F.lit(vocabulary.STALE).alias("alert"),
-        cond.alias("previous"),
-        F.lit(vocabulary.STALE).alias("after"),
-        stale_at.alias("at_us"),
+    stale_at = o + after
+    nxt = F.col("next_o_us")
+    lapsed = line.where((nxt.isNull() | (nxt > stale_at)) & (stale_at < hi))
+    stale_us = F.col("_stale_us")
+    stale = (
+        observation.first_poll(lapsed, stale_at, intervals, "_stale_us")
+        .where((stale_us >= lo) & (stale_us < hi) & (nxt.isNull() | (nxt > stale_us)))
+        .select(
+            "*",
+            F.lit(vocabulary.STALE).alias("alert"),
+            cond.alias("previous"),
+            F.lit(vocabulary.STALE).alias("after"),
+            stale_us.alias("at_us"),
+        )
     )
     at = F.timestamp_micros("at_us")
     columns = {"condition": F.col("after"), "at": at, "date": utc_date(at)}
@@ -338,14 +374,16 @@ def advance(
     if hi is not None and (lo is None or hi > lo):
         sighted = cache(observation.sightings(sorted_polls, lo, hi))
         windows = Windows(
-            stations=indicators.station_rows(
-                pieces(line, lo, hi, window_us),
-                places(line),
-                window_us,
-                observation.polls_seen(sighted, window_us),
+            stations=cache(  # written, and rolled up into the areas
+                indicators.station_rows(
+                    pieces(line, lo, hi, window_us),
+                    places(line),
+                    window_us,
+                    observation.polls_seen(sighted, window_us),
+                )
             ),
             alerts=observation.seen_before(
-                alert_rows(line, lo, hi, stale_after_us), seen, sighted
+                alert_rows(line, lo, hi, stale_after_us, sorted_polls), seen, sighted
             ).select(*vocabulary.names(vocabulary.ALERT)),
             polls=observation.window_polls(sorted_polls, lo, hi, window_us),
         )

@@ -23,22 +23,25 @@ def test_bench_runs_every_stage_at_a_tiny_size(java, tmp_path):
     out = tmp_path / "bench.json"
     argv = [
         sys.executable, "-m", "bench",
-        "--only", "ingest,capture,stream",
+        "--only", "live,ingest,capture,stream",
         "--records", "3000", "--stream-records", "3000", "--stream-records-large", "0",
-        "--runs", "1", "--stream-runs", "1",
+        "--runs", "1", "--stream-runs", "1", "--live-polls", "3", "--live-singles", "2",
         "--history", str(ROOT / "data" / "raw" / "opendata-history"),
         "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["sizes"]["stages"] == ["ingest", "capture", "stream"]
+    assert doc["sizes"]["stages"] == ["live", "ingest", "capture", "stream"]
     figures = doc["figures"]
-    assert {"ingest", "capture", "stream"} <= figures.keys()
+    assert {"live", "ingest", "capture", "stream"} <= figures.keys()
+    for live in figures["live"].values():  # each recording's polls, one batch each
+        assert len(live["batch_s"]) >= 3 and len(live["single_record_batch_s"]) == 2
+        assert live["records_per_poll"] > 0 and live["fixed_s"] > 0
     assert figures["ingest"]["ingest"]["emitted_per_s"] > 0
     assert figures["capture"]["capture"]["records_per_s"] > 0
     # the terminal table: a header, then each stage beside its ceiling with a ratio
     table = done.stdout.split("stages:", 1)[1]
     assert "records/s (median)" in table and "ceiling records/s" in table
     rows = {line.split()[0] for line in table.splitlines() if line[:1].isalpha()}
-    assert {"ingest", "capture", "stream"} <= rows, table
+    assert {"live", "ingest", "capture", "stream"} <= rows, table

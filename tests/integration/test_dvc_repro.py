@@ -1,11 +1,10 @@
 """`dvc repro` on a fresh copy of the repository succeeds, and a second run does nothing.
 
 The copy holds what a clone would (git-tracked and untracked-not-ignored files of
-the working tree), committed into a new git repository. The analysis test feeds
-the notebooks the session's real stream output (``stream_slice``) and reproduces
-every stage but ``stream``; the full-chain test replaces the raw history with
-five real files so that the whole chain (broker, ingest, capture, Spark) stays
-quick.
+the working tree), committed into a new git repository. The test replaces the raw
+history with five real files so that the whole chain (broker, ingest, capture,
+Spark, every notebook, the forecast) stays quick; the notebooks on the session's
+larger real stream output are run by test_notebooks.py.
 
 Byte reproducibility: the full-chain test commits the first copy's dvc.lock and
 metrics, then runs the whole pipeline again in a ``git clone`` of that commit
@@ -29,24 +28,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_notebooks import copy_processed  # noqa: E402
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ANALYSIS_STAGES = [
-    "availability",
-    "heatmap",
-    "station_map",
-    "hotspots",
-    "data_quality",
-    "episodes",
-    "forecast",
-    "forecast_figures",
-    "compare",
-]
 METRICS = [
     "availability.json",
     "occupancy_heatmap.json",
@@ -132,56 +117,6 @@ def dvc(clone: Path, *args: str) -> subprocess.CompletedProcess:
     return sh(clone, str(BIN / "dvc"), *args, timeout=1200)
 
 
-@pytest.mark.timeout(1500)  # Spark, then seven notebooks and the forecast, on 2 busy cores
-def test_analysis_stages_repro_then_nothing_to_do(tmp_path, stream_slice):
-    clone = fresh_clone(tmp_path / "clone")
-    small_forecast(clone)
-    copy_processed(stream_slice, clone / "data" / "processed")
-    first = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "without encryption" not in first.stdout + first.stderr
-    assert_quiet(first.stdout + first.stderr)
-    for name in METRICS:
-        assert json.loads((clone / "reports" / "metrics" / name).read_text())
-    for name in RESEARCH_METRICS:  # `dvc metrics show` stays readable: a few flat keys each
-        data = json.loads((clone / "reports" / "metrics" / name).read_text())
-        assert len(data) <= 8, (name, sorted(data))
-        assert all(not isinstance(v, dict | list) for v in data.values()), name
-    assert (clone / "reports/figures/02-occupancy-heatmap/occupancy_heatmap.png").exists()
-    assert (clone / "reports/figures/06-empty-full-episodes/episode_durations.png").exists()
-    assert (clone / "reports/figures/07-forecast/reliability.png").exists()
-    assert (clone / "models/forecast.zip").is_file()
-    second = dvc(clone, "repro", "-s", *ANALYSIS_STAGES)
-    assert second.returncode == 0
-    assert "Running stage" not in second.stdout, second.stdout
-    shown = dvc(clone, "metrics", "show")
-    assert shown.returncode == 0 and "availability.json" in shown.stdout
-    compare = json.loads((clone / "reports/metrics/compare.json").read_text())
-    counts = ("stations_added", "stations_removed", "stations_renumbered")
-    assert tuple(compare[k] for k in counts) == (38, 28, 11)
-    assert compare["like_with_like"] is False  # Tuesday morning vs Saturday morning:
-    assert not (clone / "reports/compare/areas.png").exists()  # no availability figure
-    assert (compare["a_utc"], compare["b_utc"]) == ("2024-11-19T08:22:18Z", "2025-10-18T09:09:16Z")
-    # The same comparison read at a git revision through dvc.api.
-    at_rev = sh(
-        clone,
-        sys.executable,
-        "-m",
-        "pipeline.cli",
-        "compare",
-        "data/raw/gbfs/2024-11-19",
-        "data/raw/gbfs/2025-10-18",
-        "--rev-a",
-        "HEAD",
-        "--rev-b",
-        "HEAD",
-        "--out",
-        str(tmp_path / "rev-report"),
-    )
-    assert at_rev.returncode == 0, at_rev.stderr[-2000:]
-    assert "added=38 removed=28 renumbered=11" in at_rev.stdout
-
-
 def _kafka_ready() -> None:
     from pipeline.kafka.broker import BrokerError, java_executable
 
@@ -220,8 +155,7 @@ def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     assert_quiet(first.stdout + first.stderr)  # velib run (broker, Spark) and the notebooks
     stream = json.loads((clone / "reports/metrics/stream.json").read_text())
     assert stream  # records in/out, stations, span: written by velib run
-    for name in METRICS:
-        assert (clone / "reports" / "metrics" / name).exists()
+    assert_research_outputs(clone, tmp_path)
     second = dvc(clone, "repro")
     assert second.returncode == 0
     assert "Running stage" not in second.stdout, second.stdout
@@ -244,6 +178,44 @@ def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     assert images and not [i for i in images if "compare" in i], images
     assert "cdn.jsdelivr.net" not in html and "vegaEmbed" in html, "Vega is inlined"
     assert_charts_drawn(tmp_path / "plots" / "index.html", set(shown["data"]))
+
+
+def assert_research_outputs(clone: Path, tmp_path: Path) -> None:
+    """Every metric file flat and readable, the main figures and model, the default compare."""
+    for name in METRICS:
+        assert json.loads((clone / "reports" / "metrics" / name).read_text())
+    for name in RESEARCH_METRICS:  # `dvc metrics show` stays readable: a few flat keys each
+        data = json.loads((clone / "reports" / "metrics" / name).read_text())
+        assert len(data) <= 8, (name, sorted(data))
+        assert all(not isinstance(v, dict | list) for v in data.values()), name
+    assert (clone / "reports/figures/02-occupancy-heatmap/occupancy_heatmap.png").exists()
+    assert (clone / "reports/figures/06-empty-full-episodes/episode_durations.png").exists()
+    assert (clone / "reports/figures/07-forecast/reliability.png").exists()
+    assert (clone / "models/forecast.zip").is_file()
+    compare = json.loads((clone / "reports/metrics/compare.json").read_text())
+    counts = ("stations_added", "stations_removed", "stations_renumbered")
+    assert tuple(compare[k] for k in counts) == (38, 28, 11)
+    assert compare["like_with_like"] is False  # Tuesday morning vs Saturday morning:
+    assert not (clone / "reports/compare/areas.png").exists()  # no availability figure
+    assert (compare["a_utc"], compare["b_utc"]) == ("2024-11-19T08:22:18Z", "2025-10-18T09:09:16Z")
+    # The same comparison read at a git revision through dvc.api.
+    at_rev = sh(
+        clone,
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "compare",
+        "data/raw/gbfs/2024-11-19",
+        "data/raw/gbfs/2025-10-18",
+        "--rev-a",
+        "HEAD",
+        "--rev-b",
+        "HEAD",
+        "--out",
+        str(tmp_path / "rev-report"),
+    )
+    assert at_rev.returncode == 0, at_rev.stderr[-2000:]
+    assert "added=38 removed=28 renumbered=11" in at_rev.stdout
 
 
 def output_hashes(clone: Path) -> dict[str, str]:

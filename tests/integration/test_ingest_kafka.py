@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from pipeline.ingest.job import emitted_records, ingest
 from pipeline.kafka import clients
 from pipeline.record import from_json, to_json
 from pipeline.settings.ingest import IngestSettings
-from pipeline.sources.recorded import origin_of, read_recorded
+from pipeline.sources.parsers import parse_gbfs
+from pipeline.sources.recorded import Snapshot, origin_of, read_recorded
 
 pytestmark = pytest.mark.integration
 
@@ -161,6 +163,68 @@ def test_restart_after_partial_snapshot_neither_repeats_nor_misses(
     # a third run over the same files emits nothing at all, and sends no poll again
     again = run(kafka_bootstrap, read_recorded(FIX / "history"), topic, dead, polls_topic=polls)
     assert again.emitted == 0 and again.polls == 0
+
+
+def gbfs_answer(day: str, polled_s: float, without: str | None = None) -> Snapshot:
+    """A real GBFS answer as a live poll ``polled_s`` seconds into the run saw it.
+
+    ``without``: a station code left out of station_information (as an ingest whose
+    information predates the station's addition sees it: no name, no capacity).
+    """
+    folder = FIX / "gbfs" / day
+    info = json.loads((folder / "station_information.json").read_text())
+    status = json.loads((folder / "station_status.json").read_text())
+    stations = info["data"]["stations"]
+    info["data"]["stations"] = [s for s in stations if s.get("stationCode") != without]
+    snap = parse_gbfs(info, status, origin=f"gbfs/{day}", source="gbfs")
+    return replace(snap, polled_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=polled_s))
+
+
+def topic_by_partition(bootstrap: str, topic: str, group_id: str, expected: int):
+    """Every value of ``topic`` by partition, in offset order."""
+    out: dict[int, list[bytes]] = {}
+    for m in sorted(consume_all(bootstrap, topic, group_id, expected), key=lambda m: m.offset):
+        out.setdefault(m.partition, []).append(m.value)
+    return out
+
+
+def test_a_restart_between_answers_of_one_feed_time_gives_what_one_run_gives(
+    kafka_bootstrap, make_topic, group_id
+):
+    # The soak's kill of ingest, on real answers. The first run read feed time T0, then T1
+    # with station_information fetched before station H was added; it was killed. The
+    # restart reads its newest archived poll (T1) again, then the feed answers from a
+    # cache (T0: stale), then T1 again with the current information (H described).
+    h = "32304"  # listed at T1 only
+    first_run = [gbfs_answer("2024-11-19", 0), gbfs_answer("2025-10-18", 40, without=h)]
+    restart = [first_run[1], gbfs_answer("2024-11-19", 80), gbfs_answer("2025-10-18", 120)]
+    assert restart[2].observed_at == first_run[1].observed_at > first_run[0].observed_at
+    topics = {"live": [make_topic(3), make_topic(1), make_topic(1)]}
+    topics["one run"] = [make_topic(3), make_topic(1), make_topic(1)]
+    status, dead, polls = topics["live"]
+    run(kafka_bootstrap, first_run, status, dead, polls_topic=polls)
+    resumed = run(kafka_bootstrap, restart, status, dead, polls_topic=polls)
+    status, dead, polls = topics["one run"]
+    once = run(kafka_bootstrap, [*first_run, *restart[1:]], status, dead, polls_topic=polls)
+    assert resumed.emitted == 0 and once.emitted == 39  # H's capacity waits for T1 to pass
+    got = {
+        name: (
+            topic_by_partition(kafka_bootstrap, names[0], f"{group_id}-{i}", 39),
+            polls_on(kafka_bootstrap, names[2]),
+        )
+        for i, (name, names) in enumerate(topics.items())
+    }
+    assert got["live"] == got["one run"]
+    records = [from_json(v) for values in got["live"][0].values() for v in values]
+    assert len({(r.station_code, r.observed_at) for r in records}) == len(records) == 39
+    assert [r.capacity for r in records if r.station_code == h] == [None]  # one state at T1
+    sent = [poll.from_json(v) for _, v in got["live"][1]]
+    # T0, T1, then the stale answer: a poll of its own (not ok), as in the replay
+    assert [(p.observed_at, p.ok) for p in sent] == [
+        (first_run[0].observed_at, True),
+        (first_run[1].observed_at, True),
+        (first_run[0].observed_at, False),
+    ]
 
 
 @pytest.mark.slow

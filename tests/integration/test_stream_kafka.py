@@ -119,7 +119,7 @@ def check_against_oracle(
         for r in got_alerts.itertuples()
     }
     assert len(as_tuples) == len(got_alerts)
-    assert as_tuples == oracle.alerts(recs, STALE, complete)
+    assert as_tuples == oracle.alerts(recs, STALE, complete, polls)
     intervals = oracle.seen_before(as_tuples, polls)
     for r in got_alerts.itertuples():
         seen = None if pd.isna(r.seen_before_at) else r.seen_before_at.to_pydatetime()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pipeline.ingest.changes import ChangeDetector, Decision
@@ -104,3 +105,30 @@ def test_restored_detector_reemits_nothing():
     restored.restore(emitted)
     last_snapshot = list(read_recorded(FIX / "history"))[-1]
     assert restored.process(last_snapshot.records) == []
+
+
+def test_a_second_state_at_the_same_instant_waits_for_the_next_observation():
+    # The soak's case: a station added by station_information while the status clock
+    # stood still. The first ingest's information did not list it (no capacity, no
+    # name); a restarted ingest fetched the new information and polled the same feed time.
+    snap = next(iter(read_recorded(FIX / "gbfs/2024-11-19")))
+    described = snap.records[0]
+    undescribed = described.replace(name=None, lat=None, lon=None, capacity=None)
+    detector = ChangeDetector(heartbeat_s=3600)
+    assert detector.process([undescribed]) == [(undescribed, Decision.CHANGED)]
+    assert detector.decide(described) is Decision.NOT_LATER
+    assert detector.process([described]) == [] and detector.not_later == 1
+    assert detector.decide(undescribed) is Decision.UNCHANGED  # the same state again
+    # the feed's clock moved: the station's next observation carries its capacity
+    later = described.replace(observed_at=described.observed_at + timedelta(minutes=1))
+    assert detector.process([later]) == [(later, Decision.CHANGED)]
+    assert detector.last_state(later.station_code) == described.state
+
+
+def test_a_record_older_than_the_stations_last_emission_is_not_emitted():
+    snap = next(iter(read_recorded(FIX / "gbfs/2024-11-19")))
+    r = snap.records[0]
+    detector = ChangeDetector()
+    detector.process([r])
+    older = r.replace(observed_at=r.observed_at - timedelta(minutes=5), bikes_available=0)
+    assert detector.decide(older) is Decision.NOT_LATER

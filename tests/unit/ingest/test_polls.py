@@ -117,8 +117,7 @@ def test_after_a_restart_a_poll_already_on_the_topic_is_not_sent_again() -> None
     before = PollLog()
     first = before.record(snap(0, "A", "B"), emitted=2, rejected=0)
     resumed = PollLog()  # what restore() leaves after reading `first` back from the topic
-    resumed.on_topic.add((first.source, first.observed_at))
-    resumed.listed[first.source] = frozenset(first.listed)
+    resumed.remember_sent([poll.to_json(first)])
     assert resumed.record(snap(0, "A", "B"), emitted=0, rejected=0) is None
     nxt = resumed.record(snap(49, "A"), emitted=1, rejected=0)
     assert nxt is not None and nxt.disappeared == ("B",)
@@ -185,3 +184,58 @@ def test_a_broken_answer_is_a_poll_that_observed_no_station() -> None:
     )
     assert got.reason == "no valid station record (211 rows rejected: missing station code)"
     assert log.rereads == 0
+
+
+def polled(s: Snapshot, seconds: float) -> Snapshot:
+    """The snapshot as a live poll made ``seconds`` after T0 (wall time) saw it."""
+    s.polled_at = T0 + timedelta(days=1, seconds=seconds)
+    return s
+
+
+def resumed_from(sent: list[poll.Poll], emitted_before: dict | None = None) -> PollLog:
+    """What restore() leaves after reading ``sent`` back from the topic."""
+    log = PollLog()
+    log.emitted_before = dict(emitted_before or {})
+    log.remember_sent(poll.to_json(p) for p in sent)
+    return log
+
+
+def test_after_a_restart_a_stale_answer_at_a_feed_time_on_the_topic_is_still_a_poll() -> None:
+    # The soak's case: the killed run logged feed times 0 and 5; the restart read its
+    # newest archived poll (5) again, then the feed answered from a cache (time 0).
+    # That answer is a poll of its own, as in one uninterrupted run (and in its replay).
+    answers = [
+        polled(snap(0, "A", "B", source="gbfs"), 0),
+        polled(snap(5, "A", "B", source="gbfs"), 40),
+        polled(snap(0, "A", "B", source="gbfs"), 80),  # the stale answer
+    ]
+    stale = "stale snapshot: feed time 12:00 is older than 12:05 already read"
+    once = PollLog()
+    clean = [
+        once.record(answers[0], emitted=2, rejected=0),
+        once.record(answers[1], emitted=1, rejected=0),
+        once.record(answers[2], emitted=0, rejected=1, stale=stale),
+    ]
+    resumed = resumed_from(clean[:2])
+    assert resumed.record(answers[1], emitted=0, rejected=0) is None  # already on the topic
+    again = resumed.record(answers[2], emitted=0, rejected=1, stale=stale)
+    assert again is not None and not again.ok and again == clean[2]
+
+
+def test_after_a_restart_the_resume_points_records_count_in_its_poll_only() -> None:
+    # The poll of feed time 5 is on the topic with its 2 records; after the restart the
+    # feed answers time 5 again listing a new station C (information changed): that
+    # answer's poll counts its own record, as in one uninterrupted run.
+    answers = [
+        polled(snap(5, "A", "B", source="gbfs"), 0),
+        polled(snap(5, "A", "B", "C", source="gbfs"), 40),
+    ]
+    once = PollLog()
+    clean = [
+        once.record(answers[0], emitted=2, rejected=0),
+        once.record(answers[1], emitted=1, rejected=0),
+    ]
+    resumed = resumed_from(clean[:1], {("gbfs", answers[0].observed_at): 2})
+    assert resumed.record(answers[0], emitted=0, rejected=0) is None
+    assert resumed.emitted_before == {}
+    assert resumed.record(answers[1], emitted=1, rejected=0) == clean[1]

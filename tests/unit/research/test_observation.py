@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,6 +91,16 @@ def test_observed_intervals_pair_sightings_and_drop_a_span_with_a_stale_alert():
     stale = pd.DataFrame({"station_code": ["B"], "at": [T0 + pd.Timedelta(minutes=150)]})
     kept = observation.observed_intervals(seen, stale)
     assert len(kept) == 3 and not (kept["station_code"].eq("B") & (kept["after"] > T0)).any()
+
+
+def test_a_span_longer_than_stale_after_is_not_observation():
+    # B's 80 -> 200 min span (120 min) is longer than a 100-min stale_after: an
+    # unpolled gap, not time under observation; the 80-min spans stay
+    seen = observation.sightings(POLLS)
+    kept = observation.observed_intervals(seen, longest=timedelta(minutes=100))
+    lengths = sorted((kept["until"] - kept["after"]).dt.total_seconds() / 60)
+    assert lengths == [30, 50, 80]
+    assert len(observation.observed_intervals(seen, longest=timedelta(minutes=120))) == 4
 
 
 def test_station_hours_fall_in_the_paris_hours_they_cover():

@@ -248,7 +248,7 @@ def test_real_records_alerts(spark):
         (r.station_code, r.alert, r.previous, pd.Timestamp(r.at, tz="UTC").to_pydatetime())
         for r in got.itertuples()
     }
-    expected = oracle.alerts(recs, timedelta(hours=2), ts("13:15"))
+    expected = oracle.alerts(recs, timedelta(hours=2), ts("13:15"), snapshot_polls(recs))
     assert as_set == expected
     intervals = oracle.seen_before(expected, snapshot_polls(recs))
     for r in got.itertuples():

@@ -14,6 +14,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
+from pipeline.stream import observation
 from tests.unit.stream.test_timeline import T0, rec, run, sighting, station, us
 
 pytestmark = pytest.mark.spark
@@ -86,7 +87,8 @@ def test_stale_and_back_say_when_the_station_was_last_seen(spark):
     polls = [sighting(0, "A", "B"), *(sighting(m, "B") for m in (50, 100, 150)), sighting(200, "A")]
     tables, _ = run(spark, [records], until=210, polls=[polls])
     got = [a for a in alerts(tables) if a[0] == "A"]
-    assert got == [("A", "stale", at(120), at(0)), ("A", "back", at(200), at(0))]
+    # stale at the first poll past 0 + 120 that did not renew A (150), not at 120
+    assert got == [("A", "stale", at(150), at(0)), ("A", "back", at(200), at(0))]
 
 
 def test_a_station_never_listed_has_no_seen_before(spark):
@@ -160,3 +162,81 @@ def test_batches_give_the_same_observation_as_one(spark):
         pd.testing.assert_frame_equal(a, b)
     assert one["alerts"]["seen_before_at"].notna().sum() > 3
     assert all(s.kept["seen"].count() <= 2 for s in steps)  # one row per station
+
+
+def test_a_station_left_out_of_polls_that_keep_coming_goes_stale_at_the_first_one_past(spark):
+    # Hourly-ish polls; A is listed at 0 only, B at every poll (a heartbeat each time).
+    # A's record stops being in force at 0 + 120, but the stale alert waits for a poll
+    # to leave A out past that point: the one at 130, not 65 (before), not 120 (no poll).
+    records = [rec("A", 0, 4, 6), *(rec("B", m, 5, 5) for m in (0, 65, 130, 195))]
+    polls = [sighting(0, "A", "B"), *(sighting(m, "B") for m in (65, 130, 195))]
+    tables, _ = run(spark, [records], until=210, polls=[polls])
+    assert alerts(tables) == [("A", "stale", at(130), at(0))]
+    assert list(station(tables, "A").index)[-1] == 105  # in force until 120, as before
+
+
+def test_a_polling_gap_longer_than_stale_after_is_no_stale_and_no_back(spark):
+    # The night: polls at 0 and 60, then none until 260 (over 120 min). Every station is
+    # unobserved, none is stale; A is empty when polls resume: one change alert, whose
+    # interval is the whole gap, and no back.
+    records = [rec(c, m, 4, 6) for m in (0, 60) for c in "AB"]
+    records += [rec("A", 260, 0, 10), rec("B", 260, 4, 6)]
+    polls = [sighting(m, "A", "B") for m in (0, 60, 260)]
+    tables, _ = run(spark, [records], until=270, polls=[polls])
+    assert alerts(tables) == [("A", "empty", at(260), at(60))]
+    a = station(tables, "A")
+    assert 195 not in a.index and 255 in a.index  # still unknown from 180 to 260
+
+
+def test_back_follows_a_stale_that_was_emitted_whatever_the_batches(spark):
+    # A, empty, is left out of the polls at 65..195 (stale at 130) and is back at 260;
+    # then a night without polls (260 to 470) makes no alert. Cut into five batches,
+    # so the stale poll's predecessor and A's last record come from earlier batches.
+    records = [
+        rec("A", 0, 0, 10),
+        *(rec("B", m, 5, 5) for m in (0, 65, 130, 195, 260, 470)),
+        rec("A", 260, 4, 6),
+        rec("A", 470, 4, 6),
+    ]
+    listed = {0: "AB", 65: "B", 130: "B", 195: "B", 260: "AB", 470: "AB"}
+    polls = [sighting(m, *codes) for m, codes in listed.items()]
+    one, _ = run(spark, [records], until=480, polls=[polls])
+    assert alerts(one) == [
+        ("A", "empty", at(0), None),
+        ("A", "stale", at(130), at(0)),
+        ("A", "back", at(260), at(0)),
+    ]
+    by_minute = sorted(records, key=lambda r: r.observed_at)
+    cuts = [0, 65, 130, 260, 470]
+    batches, poll_batches = [], []
+    for i, start in enumerate(cuts):
+        end = cuts[i + 1] if i + 1 < len(cuts) else 10_000
+        batches.append([r for r in by_minute if us(start) <= us_of(r) < us(end)])
+        poll_batches.append([p for p in polls if us(start) <= us_of(p) < us(end)])
+    split, _ = run(spark, batches, until=480, polls=poll_batches)
+    key = ["station_code", "at", "alert"]
+    pd.testing.assert_frame_equal(
+        one["alerts"].sort_values(key, ignore_index=True),
+        split["alerts"].sort_values(key, ignore_index=True),
+    )
+
+
+def us_of(row) -> int:
+    return int(row.observed_at.timestamp() * 1_000_000)
+
+
+def test_the_last_ok_poll_is_kept_however_old(spark):
+    # A week and more without an ok poll: the next batch must still know the last one,
+    # or its first poll would look like the first ever and repeat every stale alert.
+    week = 7 * 24 * 60
+    polls = [sighting(0, "A"), sighting(5, ok=False), sighting(week + 70, "A")]
+    rows = [{**p.to_dict(), "partition": 0, "offset": i} for i, p in enumerate(polls)]
+    batch = spark.createDataFrame(rows, observation.batch_schema())
+    arranged = observation.arrange(
+        spark.createDataFrame([], observation.kept_schema()), batch, None
+    )
+    kept = observation.kept(arranged, us(week + 60)).orderBy("o_us").collect()
+    assert [(r["o_us"], r["ok"], r["listed"]) for r in kept] == [
+        (us(0), True, None),  # the last ok poll before the frontier; the failed one is gone
+        (us(week + 70), True, ["A"]),  # pending: kept whole
+    ]

@@ -43,3 +43,19 @@ def test_a_batch_before_any_complete_window_says_so(tmp_path: Path) -> None:
     write_deltalake(tmp_path / "state", meta_rows({0: {"complete_until_us": None}}))
     assert progress(tmp_path)["complete_until"] is None
     assert progress(tmp_path)["spark_batch"] == 0
+
+
+def test_consumed_is_the_end_offsets_of_the_newest_committed_batch(tmp_path: Path) -> None:
+    from pipeline.stream.progress import consumed
+
+    stream = tmp_path / "stream"
+    assert consumed(tmp_path) == {}
+    (stream / "offsets").mkdir(parents=True)
+    (stream / "commits").mkdir()
+    for batch, ends in enumerate(({"t": {"0": 5, "1": 7}}, {"t": {"0": 9, "1": 7}, "p": {"0": 2}})):
+        meta = '{"batchWatermarkMs":0,"batchTimestampMs":1}'
+        (stream / "offsets" / str(batch)).write_text(f"v1\n{meta}\n{json.dumps(ends)}\n")
+    (stream / "commits" / "0").write_text("v1\n{}\n")
+    assert consumed(tmp_path) == {"t": {0: 5, 1: 7}}  # batch 1 planned, not committed yet
+    (stream / "commits" / "1").write_text("v1\n{}\n")
+    assert consumed(tmp_path) == {"t": {0: 9, 1: 7}, "p": {0: 2}}

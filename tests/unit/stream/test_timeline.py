@@ -196,7 +196,11 @@ def test_time_weighting_not_report_counting(spark):
 
 
 def test_stale_cut_off_and_return(spark):
-    tables, _ = run(spark, [[rec("A", 0, 0, 10), rec("A", 70, 3, 7)]], until=90, stale_minutes=30)
+    # polls at 0, 40 (A not in it) and 70: A's record stops being in force at 30, the
+    # poll at 40 did not renew it (stale), the one at 70 brought it back
+    polls = [sighting(0, "A"), sighting(40, "B"), sighting(70, "A")]
+    records = [rec("A", 0, 0, 10), rec("A", 70, 3, 7)]
+    tables, _ = run(spark, [records], until=90, stale_minutes=30, polls=[polls])
     a = station(tables, "A")
     assert list(a.index) == [0, 15, 60, 75]  # unknown from 10:30 to 11:10
     assert list(a["seconds_known"]) == [900, 900, 300, 900]
@@ -209,15 +213,18 @@ def test_stale_cut_off_and_return(spark):
     ]
     assert list(pd.to_datetime(got["at"], utc=True)) == [
         T0,
-        T0 + timedelta(minutes=30),
+        T0 + timedelta(minutes=40),
         T0 + timedelta(minutes=70),
     ]
 
 
 def test_a_station_never_seen_again_goes_stale_once_the_frontier_passes(spark):
-    tables, steps = run(spark, [[rec("A", 0, 2, 8), rec("B", 0, 5, 5)], [rec("B", 200, 5, 5)]])
+    records = [[rec("A", 0, 2, 8), rec("B", 0, 5, 5)], [rec("B", 200, 5, 5)]]
+    polls = [[sighting(0, "A", "B")], [sighting(130, "C"), sighting(200, "B")]]
+    tables, steps = run(spark, records, polls=polls)
     stale = tables["alerts"][tables["alerts"]["alert"] == "stale"]
-    assert sorted(stale["station_code"]) == ["A", "B"]  # B too: 200 min > 120 without record
+    assert sorted(stale["station_code"]) == ["A", "B"]  # B too: the poll at 130 left it out
+    assert set(pd.to_datetime(stale["at"], utc=True)) == {T0 + timedelta(minutes=130)}
     assert steps[-1].complete_until_us == us(195)  # the frontier, floored to the window
 
 
