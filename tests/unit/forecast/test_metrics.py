@@ -51,3 +51,12 @@ def test_reliability_bins_forecasts_and_counts_outcomes():
     assert table.loc["0.1-0.2", "n"] == 2
     assert table.loc["0.1-0.2", "y_mean"] == pytest.approx(0.5)
     assert table.loc["0.9-1.0", "p_mean"] == pytest.approx(0.975)
+
+
+def test_pinball_loss_by_hand_and_its_median_is_half_the_absolute_error():
+    y, q = s(10, 10, 10, None), s(8, 10, 13, 5)
+    got = metrics.pinball(y, q, 0.9)
+    # above the quantile: 0.9 * 2; on it: 0; below: 0.1 * 3; missing outcome: NaN
+    assert got.tolist()[:3] == pytest.approx([1.8, 0.0, 0.3])
+    assert math.isnan(got.iloc[3])
+    assert metrics.pinball(y, q, 0.5).tolist()[:3] == pytest.approx([1.0, 0.0, 1.5])
