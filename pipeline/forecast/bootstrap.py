@@ -4,14 +4,19 @@ A skill is a ratio of two sums of losses over the same targets (1 - model /
 baseline). Its targets are not independent: one station's errors on one day
 move together (a station that fills up early is wrong at every horizon and
 issue time of that morning). So the bootstrap resamples whole blocks, by
-default one per Paris issue day and station, with replacement, and recomputes
-the ratio of sums; the interval is the percentile interval of the replicates.
+default one per Paris issue day and station, and recomputes the ratio of
+sums; the interval is the percentile interval of the replicates. Each block's
+weight in a replicate is an independent Poisson(1) count (the Poisson
+bootstrap: Hanley & MacGibbon 2006; Chamandy et al. 2012), the large-sample
+equivalent of drawing the blocks with replacement, which lets one set of
+weights, drawn once for every block of an evaluation, serve any group of its
+targets (an hour, a day, an area) without a new draw.
 With one day in a period the blocks are stations of that day: the interval
 then says nothing of how another day would go, which the report says.
 
-Every replicate of a group of targets uses the same block weights, so the
-skills of several models on one group are paired: their intervals are
-comparable and their differences are not inflated by independent draws.
+Every replicate uses the same block weights for every model and group, so the
+skills of several models are paired: their intervals are comparable and their
+differences are not inflated by independent draws.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ SEED = 0
 
 @dataclass(frozen=True)
 class Blocks:
-    """The bootstrap weights of one group of targets: ``weights[r, b]`` copies of block ``b``.
+    """The bootstrap weights of a set of targets: ``weights[r, b]`` copies of block ``b``.
 
-    ``codes`` maps each row of the group to its block.
+    ``codes`` maps each row to its block; :meth:`take` keeps some rows (a
+    group) with the same weights.
     """
 
     codes: np.ndarray
@@ -41,21 +47,24 @@ class Blocks:
         """How many blocks the group has."""
         return int(self.weights.shape[1])
 
+    def take(self, positions: np.ndarray) -> Blocks:
+        """The rows at ``positions`` (a group), with the same blocks and weights."""
+        return Blocks(self.codes[positions], self.weights)
+
+    def used(self) -> int:
+        """How many blocks the rows fall in."""
+        return int(len(np.unique(self.codes)))
+
 
 def blocks(keys: pd.DataFrame, replicates: int = REPLICATES, seed: int = SEED) -> Blocks:
     """Block weights for rows keyed by ``keys`` (e.g. issue day and station), seeded.
 
-    Each replicate draws as many blocks as there are, with replacement
-    (multinomial counts with equal probabilities).
+    Each replicate gives each block an independent Poisson(1) weight.
     """
     codes = keys.groupby(list(keys.columns), sort=True, observed=True).ngroup().to_numpy()
     n = int(codes.max()) + 1 if len(codes) else 0
     rng = np.random.default_rng(seed)
-    weights = (
-        rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64)
-        if n
-        else np.zeros((replicates, 0))
-    )
+    weights = rng.poisson(1.0, size=(replicates, n)).astype(np.float64)
     return Blocks(codes, weights)
 
 

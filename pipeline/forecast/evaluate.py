@@ -82,15 +82,24 @@ def add_served(t: pd.DataFrame, served: dict[int, str]) -> None:
 
 def details(t: pd.DataFrame) -> pd.DataFrame:
     """Scores by horizon: all held-out days, each period, Paris hour, area, day, lead."""
-    c = common(t).copy()
+    c = common(t).reset_index(drop=True)
     c["arrondissement"] = c["arrondissement"].astype("string").fillna("outside Paris")
     c["lead"] = skills.lead_bins(c["lead_min"], LEAD_EDGES)
+    b = skills.blocks(c)  # one draw for every group: their intervals are paired
     rows = []
     for h, g in c.groupby("horizon_min", sort=True):
-        rows.append({"horizon": h, "by": "all", "group": "all", **skills.scores(g)})
+        rows.append(
+            {
+                "horizon": h,
+                "by": "all",
+                "group": "all",
+                **skills.scores(g, b.take(g.index.to_numpy())),
+            }
+        )
         for by in BY:
             for key, gg in g.groupby(by, sort=True):
-                rows.append({"horizon": h, "by": by, "group": str(key), **skills.scores(gg)})
+                row = skills.scores(gg, b.take(gg.index.to_numpy()))
+                rows.append({"horizon": h, "by": by, "group": str(key), **row})
     return pd.DataFrame(rows)
 
 
@@ -111,32 +120,26 @@ def resolution(t: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-# the headline of each period and horizon: (JSON name, details column, decimals)
-HEADLINE: tuple[tuple[str, str, int], ...] = (
-    ("targets", "n", 0),
-    ("mae_bikes_model", "mae_model", 3),
-    ("mae_bikes_persistence", "mae_persistence", 3),
-    *(
-        (f"{name}{end}", f"{col}{end}", 3)
-        for name, col in (
-            ("mae_ratio_vs_persistence", "mae_ratio_vs_persistence"),
-            ("mae_ratio_vs_persistence_plus_change", "mae_ratio_vs_persistence_plus_change"),
-            ("mae_ratio_served_vs_persistence", "mae_ratio_served_vs_persistence"),
-            ("brier_skill_empty_vs_smoothed_persistence", "bss_empty_vs_smoothed"),
-            ("brier_skill_full_vs_smoothed_persistence", "bss_full_vs_smoothed"),
-            ("pinball_ratio_vs_persistence_change_quantiles", "pinball_ratio_vs_change_quantiles"),
-            ("coverage80_share", "interval_coverage"),
-        )
-        for end in ("", "_lo", "_hi")
-    ),
+# the headline of each period and horizon: (JSON name, details column, decimals, interval?)
+HEADLINE: tuple[tuple[str, str, int, bool], ...] = (
+    ("targets", "n", 0, False),
+    ("mae_bikes_model", "mae_model", 3, False),
+    ("mae_bikes_persistence", "mae_persistence", 3, False),
+    ("mae_ratio_vs_persistence", "mae_ratio_vs_persistence", 3, True),
+    ("mae_ratio_vs_persistence_plus_change", "mae_ratio_vs_persistence_plus_change", 3, True),
+    ("mae_ratio_served_vs_persistence", "mae_ratio_served_vs_persistence", 3, True),
+    ("brier_skill_empty_vs_smoothed_persistence", "bss_empty_vs_smoothed", 3, True),
+    ("brier_skill_full_vs_smoothed_persistence", "bss_full_vs_smoothed", 3, True),
+    ("pinball_ratio_vs_persistence_change_quantiles", "pinball_ratio_vs_change_quantiles", 3, True),
+    ("coverage80_share", "interval_coverage", 3, True),
 )
 
 
 def headline(t: pd.DataFrame, d: pd.DataFrame, served: dict[int, str]) -> dict[str, Any]:
     """The metrics JSON: per period, each headline score per horizon (``..._h15``), rounded.
 
-    ``served_h15`` says which forecast is served at +15 min; ``_lo``/``_hi``
-    close each skill's 95 % interval; ratios are the model's MAE (pinball
+    ``served_h15`` says which forecast is served at +15 min; ``..._h15_lo`` and
+    ``..._h15_hi`` close each skill's 95 % interval; ratios are the model's MAE (pinball
     loss) over the baseline's, below 1 when the model is better.
     """
     out: dict[str, Any] = {f"served_h{h}": served[h] for h in sorted(served)}
@@ -146,9 +149,10 @@ def headline(t: pd.DataFrame, d: pd.DataFrame, served: dict[int, str]) -> dict[s
         block: dict[str, Any] = {}
         for _, row in g.sort_values("horizon").iterrows():
             h = int(row["horizon"])
-            for name, col, digits in HEADLINE:
-                value = float(row[col])
-                block[f"{name}_h{h}"] = int(value) if digits == 0 else round(value, digits)
+            for name, col, digits, interval in HEADLINE:
+                for end in ("", "_lo", "_hi") if interval else ("",):
+                    value = float(row[f"{col}{end}"])
+                    block[f"{name}_h{h}{end}"] = int(value) if not digits else round(value, digits)
             block[f"lead_median_minutes_h{h}"] = round(float(leads.loc[(period, h)]), 1)
         out[str(period)] = block
     return out

@@ -82,11 +82,20 @@ def _ratio(b: bootstrap.Blocks, loss: pd.Series, base: pd.Series) -> tuple[float
     return 1.0 - point, 1.0 - hi, 1.0 - lo
 
 
-def scores(g: pd.DataFrame, replicates: int = bootstrap.REPLICATES) -> dict[str, float]:
-    """Every metric of one group of common targets (the columns of the details CSV)."""
+def blocks(c: pd.DataFrame) -> bootstrap.Blocks:
+    """The bootstrap's blocks of scored targets: one per Paris issue day and station."""
+    return bootstrap.blocks(c[["issue_day", "station_code"]])
+
+
+def scores(g: pd.DataFrame, b: bootstrap.Blocks | None = None) -> dict[str, float]:
+    """Every metric of one group of common targets (the columns of the details CSV).
+
+    ``b`` gives the group's rows their blocks and weights (taken from all the
+    targets' :func:`blocks`, so every group shares one draw); none: a draw of its own.
+    """
     loss = losses(g)
-    b = bootstrap.blocks(g[["issue_day", "station_code"]], replicates)
-    out: dict[str, float] = {"n": len(g), "blocks": b.n_blocks}
+    b = blocks(g) if b is None else b
+    out: dict[str, float] = {"n": len(g), "blocks": b.used()}
     _point(out, g, loss, b)
     _probabilities(out, g, loss, b)
     _quantiles(out, g, loss, b)

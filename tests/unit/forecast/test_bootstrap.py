@@ -17,14 +17,33 @@ def keyed(days: int, stations: int, per_block: int) -> pd.DataFrame:
     )
 
 
-def test_every_replicate_draws_as_many_blocks_as_there_are_and_the_seed_fixes_them():
+def test_each_block_weighs_one_on_average_and_the_seed_fixes_the_weights():
     keys = keyed(3, 4, 5)
-    b = bootstrap.blocks(keys, replicates=50, seed=7)
-    assert b.n_blocks == 12 and b.weights.shape == (50, 12)
-    assert (b.weights.sum(axis=1) == 12).all()
+    b = bootstrap.blocks(keys, replicates=2000, seed=7)
+    assert b.n_blocks == 12 and b.weights.shape == (2000, 12)
+    assert (b.weights >= 0).all() and (b.weights % 1 == 0).all()
+    assert b.weights.mean() == pytest.approx(1.0, abs=0.05)
+    assert b.weights.var() == pytest.approx(1.0, abs=0.1)  # Poisson(1)
     assert (b.codes[:5] == b.codes[0]).all()  # the 5 rows of one (day, station) share a block
-    np.testing.assert_array_equal(b.weights, bootstrap.blocks(keys, 50, seed=7).weights)
-    assert not np.array_equal(b.weights, bootstrap.blocks(keys, 50, seed=8).weights)
+    np.testing.assert_array_equal(b.weights, bootstrap.blocks(keys, 2000, seed=7).weights)
+    assert not np.array_equal(b.weights, bootstrap.blocks(keys, 2000, seed=8).weights)
+
+
+def test_a_group_taken_from_all_targets_has_the_interval_of_its_own_draw():
+    rng = np.random.default_rng(3)
+    keys = keyed(4, 50, 6)
+    base = pd.Series(rng.gamma(2.0, 1.0, len(keys)))
+    model = base * pd.Series(rng.uniform(0.5, 1.1, len(keys)))
+    first_day = np.flatnonzero(keys["day"] == 0)
+    taken = bootstrap.blocks(keys).take(first_day)
+    assert taken.used() == 50
+    own = bootstrap.blocks(keys.iloc[first_day])
+    got = bootstrap.skill(taken, model.iloc[first_day], base.iloc[first_day])
+    alone = bootstrap.skill(own, model.iloc[first_day], base.iloc[first_day])
+    assert got[0] == alone[0]
+    assert got[1] == pytest.approx(alone[1], abs=0.02) and got[2] == pytest.approx(
+        alone[2], abs=0.02
+    )
 
 
 def test_the_skill_is_the_plain_skill_of_the_means_and_lies_inside_its_interval():
