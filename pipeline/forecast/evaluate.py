@@ -124,7 +124,6 @@ def resolution(t: pd.DataFrame) -> dict[str, Any]:
 HEADLINE: tuple[tuple[str, str, int, bool], ...] = (
     ("targets", "n", 0, False),
     ("mae_bikes_model", "mae_model", 3, False),
-    ("mae_bikes_persistence", "mae_persistence", 3, False),
     ("mae_ratio_vs_persistence", "mae_ratio_vs_persistence", 3, True),
     ("mae_ratio_vs_persistence_plus_change", "mae_ratio_vs_persistence_plus_change", 3, True),
     ("mae_ratio_served_vs_persistence", "mae_ratio_served_vs_persistence", 3, True),
@@ -136,25 +135,26 @@ HEADLINE: tuple[tuple[str, str, int, bool], ...] = (
 
 
 def headline(t: pd.DataFrame, d: pd.DataFrame, served: dict[int, str]) -> dict[str, Any]:
-    """The metrics JSON: per period, each headline score per horizon (``..._h15``), rounded.
+    """The metrics JSON, flat: each headline score per period and horizon, rounded.
 
-    ``served_h15`` says which forecast is served at +15 min; ``..._h15_lo`` and
-    ``..._h15_hi`` close each skill's 95 % interval; ratios are the model's MAE (pinball
-    loss) over the baseline's, below 1 when the model is better.
+    ``served_h15`` says which forecast is served at +15 min; then, per period
+    (``development_``, ``final_test_``), e.g. ``final_test_mae_ratio_vs_persistence_h15``
+    with ``..._h15_lo`` and ``..._h15_hi`` closing its 95 % interval; ratios are
+    the model's MAE (pinball loss) over the baseline's, below 1 when the model is
+    better; ``lead_median_minutes`` is the effective lead.
     """
     out: dict[str, Any] = {f"served_h{h}": served[h] for h in sorted(served)}
     rows = d[d["by"] == "period"]
     leads = common(t).groupby(["period", "horizon_min"])["lead_min"].median()
     for period, g in rows.groupby("group", sort=True):
-        block: dict[str, Any] = {}
         for _, row in g.sort_values("horizon").iterrows():
             h = int(row["horizon"])
             for name, col, digits, interval in HEADLINE:
                 for end in ("", "_lo", "_hi") if interval else ("",):
                     value = float(row[f"{col}{end}"])
-                    block[f"{name}_h{h}{end}"] = int(value) if not digits else round(value, digits)
-            block[f"lead_median_minutes_h{h}"] = round(float(leads.loc[(period, h)]), 1)
-        out[str(period)] = block
+                    key = f"{period}_{name}_h{h}{end}"
+                    out[key] = int(value) if not digits else round(value, digits)
+            out[f"{period}_lead_median_minutes_h{h}"] = round(float(leads.loc[(period, h)]), 1)
     return out
 
 
@@ -171,7 +171,9 @@ class EvaluateSummary:
         """One line for the terminal: what is served, and the final test's MAE ratios."""
         served = " ".join(f"served_h{h}={v}" for h, v in sorted(self.served.items()))
         ratios = " ".join(
-            f"{k}={v}" for k, v in self.final.items() if k.startswith("mae_ratio_vs_persistence_h")
+            f"final_test_{k}={v}"
+            for k, v in self.final.items()
+            if k.startswith("mae_ratio_vs_persistence_h") and not k.endswith(("_lo", "_hi"))
         )
         return f"forecast evaluate: targets={self.targets} common={self.common} {served} {ratios}"
 
@@ -207,4 +209,5 @@ def run(s: EvaluateSettings) -> EvaluateSummary:
     serving.write(s.serving, served, proof)
     predict.write(t, s.scored)
     log.info("same observation behind +15 and +30 min, and median leads: %s", resolution(t))
-    return EvaluateSummary(len(t), len(common(t)), served, head.get(FINAL_TEST, {}))
+    final = {k[len(FINAL_TEST) + 1 :]: v for k, v in head.items() if k.startswith(FINAL_TEST)}
+    return EvaluateSummary(len(t), len(common(t)), served, final)
