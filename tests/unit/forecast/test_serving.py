@@ -109,3 +109,26 @@ def test_the_decision_looks_at_development_days_only():
     assert served == {15: "persistence"}
     evaluate.add_served(t, served)
     assert (t["served_bikes"] == t["pers_bikes"]).all()
+
+
+def test_the_final_test_days_come_from_params_or_the_command_line(tmp_path):
+    from datetime import date
+
+    from pipeline.settings.forecast import EvaluateSettings
+
+    (tmp_path / "status").mkdir()
+    (tmp_path / "p.parquet").write_bytes(b"")
+    where = {"processed": tmp_path, "predictions": tmp_path / "p.parquet"}
+    built = EvaluateSettings.build(where, environ={})
+    assert built.final_test == (
+        (date(2022, 5, 24), date(2022, 5, 25)),
+        (date(2024, 11, 7), date(2024, 11, 7)),
+    )
+    given = EvaluateSettings.build(
+        {**where, "final_test": "2024-11-06..2024-11-07, 2022-05-25"}, environ={}
+    )
+    assert given.final_test == (
+        (date(2024, 11, 6), date(2024, 11, 7)),
+        (date(2022, 5, 25), date(2022, 5, 25)),
+    )
+    assert EvaluateSettings.build({**where, "final_test": ""}, environ={}).final_test == ()
