@@ -1,7 +1,7 @@
 # velib-paris — every target installs what it needs on first use.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help install jars run live soak test test-fast bench lab repro metrics broker lint format lock clean
+.PHONY: help install jars run live soak test test-fast bench lab repro metrics broker lint docs format lock clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -95,8 +95,14 @@ lab: $(PY_RESEARCH) $(call py,lab) ## JupyterLab on the project's environment (n
 	PATH="$(abspath $(BIN)):$$PATH" JUPYTERLAB_SETTINGS_DIR=.jupyter/lab/user-settings \
 		$(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT)
 
-repro: $(PY_RESEARCH) $(JARS_STAMP) ## dvc repro: the research pipeline from data/raw to figures and metrics
-	$(DVC) repro
+# dvc repro ends every run that ran a stage with "Use `dvc push` to send your updates to
+# remote storage." whatever the configuration (DVC 3.x, dvc/commands/repro.py: no config
+# option or flag but --quiet, which hides the stage lines too, silences it). Without a
+# default remote (none is configured here; docs/research.md says how to add one) there is
+# nothing to push to, so that one line is dropped; the exit status is dvc's (pipefail).
+repro: $(PY_RESEARCH) $(JARS_STAMP) ## dvc repro: every recording of params.yaml, from data/raw to figures and metrics
+	@set -o pipefail; if $(DVC) remote default >/dev/null 2>&1; then $(DVC) repro; \
+	else PYTHONUNBUFFERED=1 $(DVC) repro | sed -u '/^Use `dvc push` to send your updates/d'; fi
 
 # `dvc metrics show` is one row with a column per key of every file (1,000+ columns):
 # analysis/show_metrics.py prints each file's keys one per line, within 120 columns.
@@ -107,11 +113,16 @@ metrics: $(PY_RESEARCH) ## Every metric, one key per line (fits 120 columns), an
 broker: $(call py,core) $(JARS_STAMP) ## A local Kafka broker in the foreground (Ctrl-C stops it)
 	$(BIN)/velib broker
 
-lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, and dvc.lock not stale (no Java needed)
+lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, dvc.lock not stale, the docs' numbers their metrics (no Java needed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python tools/dvc_fresh.py
+	$(BIN)/python tools/docs_numbers.py --check
+
+# After make repro: every number the README and docs/ quote, rewritten from reports/metrics/.
+docs: $(PY_LINT) ## Render the README's and docs/' quoted numbers from reports/metrics (after make repro)
+	$(BIN)/python tools/docs_numbers.py
 
 format: $(PY_LINT) ## ruff format and safe fixes
 	$(BIN)/ruff check --fix .

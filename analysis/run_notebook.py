@@ -1,9 +1,12 @@
 """Run one jupytext notebook of analysis/ with papermill, parameters from params.yaml.
 
-DVC stages call ``python analysis/run_notebook.py analysis/NN-name.py``. The
-py:percent script is converted to ``build/notebooks/NN-name.ipynb`` (git-ignored),
-executed there with the parameters of the ``base`` + ``analysis`` sections of
-``params.yaml`` (``-p key=value`` overrides), on a kernel named ``velib`` that
+DVC stages call ``python analysis/run_notebook.py analysis/NN-name.py --recording
+NAME``. The py:percent script is converted to ``build/notebooks/NAME/NN-name.ipynb``
+(git-ignored), executed there with the parameters of the ``base`` + ``analysis``
+sections of ``params.yaml`` (``-p key=value`` overrides), pointed at the recording's
+tables, figures and metrics folders (``pipeline/settings/recordings.py``; without
+``--recording``, the notebook's own defaults: ``data/processed``, ``reports/figures``,
+``reports/metrics``), on a kernel named ``velib`` that
 runs this very interpreter (registered in its prefix on first use), with the
 project root as working directory and first on PYTHONPATH, so a clone imports
 its own ``pipeline``. The notebook's real outputs are its figures and metrics.
@@ -20,7 +23,6 @@ and the warning shows again, truthfully.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -64,6 +66,24 @@ def load_parameters(root: Path, section: str, overrides: list[str]) -> dict[str,
             raise SystemExit(f"run_notebook: bad -p {item!r}: expected key=value")
         params[key] = yaml.safe_load(value)
     return params
+
+
+def for_recording(params: dict[str, Any], name: str, root: Path) -> dict[str, Any]:
+    """The parameters pointed at one recording: its tables, figures and metrics folders.
+
+    The folders are the recording's (``pipeline.settings.recordings``: the layout the
+    DVC stages declare as outputs); ``recording`` is its name, for notebooks that say it.
+    """
+    from pipeline.settings import project, recordings
+
+    recording = recordings.named(name, project.load_params(root / "params.yaml"))
+    return {
+        **params,
+        "recording": recording.name,
+        "processed_dir": str(recording.processed),
+        "figures_dir": str(recording.figures),
+        "metrics_dir": str(recording.metrics),
+    }
 
 
 def kernel_config() -> Any:
@@ -152,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path, help="analysis/NN-name.py (jupytext py:percent)")
     parser.add_argument("--section", default="analysis", help="params.yaml section (analysis)")
+    parser.add_argument(
+        "--recording",
+        metavar="NAME",
+        help="a recording of params.yaml recordings: its tables in, its figures and metrics out",
+    )
     parser.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--build", type=Path, default=Path("build/notebooks"))
     args = parser.parse_args(argv)
@@ -161,8 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     root = Path.cwd().resolve()
     params = load_parameters(root, args.section, args.overrides)
-    log.info("%s with %s", args.notebook, json.dumps(params, sort_keys=True))
-    out = run(args.notebook.resolve(), root, params, (root / args.build).resolve())
+    # Which parameters, not their values: params.yaml holds them (and DVC tracks them).
+    given = f"; -p {' '.join(args.overrides)}" if args.overrides else ""
+    log.info("%s with params.yaml %s%s", args.notebook, args.section, given)
+    build = root / args.build
+    if args.recording:
+        from pipeline.settings.declare import UserError
+
+        try:
+            params = for_recording(params, args.recording, root)
+        except UserError as exc:
+            print(f"run_notebook: {exc}", file=sys.stderr)
+            return 2
+        build = build / args.recording
+    out = run(args.notebook.resolve(), root, params, build.resolve())
     log.info("executed notebook: %s", out.relative_to(root))
     return 0
 

@@ -235,6 +235,8 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("kafka", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # each micro-batch's steps and commits in the stage's log: where a batch's time goes
+    logging.getLogger("pipeline.stream.microbatch").setLevel(logging.DEBUG)
     params = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     result = STAGES[params["stage"]](params)
     Path(argv[1]).write_text(json.dumps(result, default=str), encoding="utf-8")

@@ -149,8 +149,44 @@ def _forecast_predict(s: PredictSettings) -> int:
 def _forecast_evaluate(s: EvaluateSettings) -> int:
     from pipeline.forecast import evaluate
 
-    _out(f"{evaluate.run(s).line()}; metrics in {_relative(s.metrics)}")
+    summary = evaluate.run(s)
+    for line in evaluate_lines(summary.targets, summary.common, summary.headline):
+        _out(line)
+    where = f"{_relative(s.metrics)}; by horizon, hour and area in {_relative(s.details)}"
+    _out(f"  metrics in {where}")
     return 0
+
+
+# How `velib forecast evaluate` shows each headline number of its metrics JSON (which keeps
+# plain fractions for DVC): what it is, and its format with its unit.
+HEADLINE: dict[str, tuple[str, str]] = {
+    "mae_h60": ("mean absolute error at +60 min", "{:.2f} bikes"),
+    "skill_pers_h60": ("skill at +60 min against persistence", "{:+.1%}"),
+    "skill_clim_h60": ("skill at +60 min against climatology", "{:+.1%}"),
+    "skill_pers_h15": ("skill at +15 min against persistence", "{:+.1%}"),
+    "bss_empty": ("Brier skill of P(empty) against persistence, all horizons", "{:+.1%}"),
+    "cover80": ("targets inside the 80 % interval, all horizons", "{:.1%}"),
+}
+
+
+def evaluate_lines(targets: int, common: int, headline: dict[str, Any]) -> list[str]:
+    """The evaluation as people read it: counts, then one rounded number a line, with its unit.
+
+    A skill is the share of the baseline's error the model removes (+19.2%: its
+    error is 19.2 % lower); the interval is calibrated when it holds 80 % of targets.
+    """
+    order = [k for k in HEADLINE if k in headline] + [k for k in headline if k not in HEADLINE]
+    rows = [
+        (label, form.format(float(headline[key])))
+        for key in order
+        for label, form in [HEADLINE.get(key, (key, "{:.3g}"))]
+    ]
+    width = max((len(label) for label, _ in rows), default=0)
+    return [
+        f"forecast evaluate: {common:,} of {targets:,} observed targets forecast by the model "
+        "and both baselines:",
+        *(f"  {label:<{width}}  {text:>10}" for label, text in rows),
+    ]
 
 
 def _forecast_live(s: LiveForecastSettings) -> int:
@@ -280,9 +316,11 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         _history,
         "list each Delta table's versions and what wrote them",
         "List the newest versions of every Delta table under ROOT (a live folder's "
-        "processed/, velib stream --out, or one table): version, commit time (UTC), "
+        "processed/, velib stream --out, or one table; without ROOT, the project's: "
+        "data/live/processed, data/run and data/processed): version, commit time (UTC), "
         "operation (WRITE, OPTIMIZE, VACUUM ...), the micro-batch that wrote it and its rows. "
-        "Read with deltalake, no Spark. A version number is what velib compare A@VERSION reads.",
+        "Read with deltalake, no Spark. A version number is what velib compare A@VERSION reads "
+        "(version 0 is the empty table a CREATE TABLE committed: the first write is 1).",
     ),
     "compact": (
         CompactSettings,
@@ -298,10 +336,11 @@ COMMANDS: dict[str, tuple[type[Settings], Handler, str, str]] = {
         RunSettings,
         _run,
         "the main job: local broker, replay ingest, capture and Spark stream",
-        "Replay recordings (params.yaml base.recording) through a local Kafka broker (or "
-        "KAFKA_BOOTSTRAP_SERVERS) into CSV and Delta tables, print a summary, stop everything. "
-        "The stream's own tables and checkpoints stay in WORK_DIR; OUT gets their canonical "
-        "export (the same bytes for the same inputs). Outputs are rewritten completely.",
+        "Replay a recording (params.yaml base.recording: a name of params.yaml recordings, its "
+        "folder on its Paris dates) through a local Kafka broker (or KAFKA_BOOTSTRAP_SERVERS) "
+        "into CSV and Delta tables, print a summary, stop everything. The stream's own tables "
+        "and checkpoints stay in WORK_DIR; OUT gets their canonical export (the same bytes for "
+        "the same inputs). Outputs are rewritten completely, under the recording's name.",
     ),
 }
 

@@ -246,7 +246,10 @@ def run(settings: RunSettings) -> RunSummary:
             merged_snapshots(settings.raw, on_dates(settings.dates)), stages.ingest, stop=stop
         )
         clock.lap("ingest")
-        log.info("ingest done: %s", summary.ingest.line())
+        # Progress only: its summary is the run's first line at the end (RunSummary.lines).
+        log.info(
+            "ingest done (%d snapshots); capture and the stream follow", summary.ingest.snapshots
+        )
 
         # Capture drains the topic in a thread while Spark reads it in this one.
         captured: dict[str, CaptureSummary] = {}

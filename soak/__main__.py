@@ -184,16 +184,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chain = _chain(args, live, log)
     root = psutil.Process(chain.pid)
     watch = Watch(args, live, started)
-    pids_seen: set[int] = set()
+    seen: set[tuple[int, float]] = set()  # (pid, start time): a pid the machine reuses is not ours
     try:
         while time.monotonic() - started < args.duration:
             time.sleep(0.5)
             assert chain.poll() is None, f"the live chain exited: {chain.returncode}"
             procs = sampler.stage_processes(root)
-            pids_seen |= {p.pid for p in root.children(recursive=True)}
+            seen |= _identities(root)
             watch.kill_due(procs, time.monotonic() - started)
             watch.sample_due(procs)
-        pids_seen |= {p.pid for p in root.children(recursive=True)}
+        seen |= _identities(root)
         chain.send_signal(signal.SIGTERM)
         code = chain.wait(timeout=300)
     finally:
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             chain.kill()
         log.close()
     wall = time.monotonic() - started
-    left = [pid for pid in pids_seen if _alive(pid)]
+    left = _left_running(seen)
     found = checks.check(live, ROOT, replay=not args.no_replay)
     found.update(
         {
@@ -242,11 +242,38 @@ def _bootstrap(live: Path) -> str | None:
     return f"127.0.0.1:{port.read_text().strip()}" if port.exists() else None
 
 
-def _alive(pid: int) -> bool:
+def _identities(root: psutil.Process) -> set[tuple[int, float]]:
+    found = set()
+    for child in root.children(recursive=True):
+        try:
+            found.add((child.pid, child.create_time()))
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _left_running(seen: set[tuple[int, float]], grace_s: float = 30.0) -> list[str]:
+    """The chain's processes still alive ``grace_s`` after it exited, as "pid command".
+
+    A stage's JVM may take a few seconds to go after its Python parent; a pid is
+    ours only while its start time is the one seen during the run.
+    """
+    deadline = time.monotonic() + grace_s
+    while True:
+        left = [desc for pid, created in sorted(seen) if (desc := _alive(pid, created))]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(1.0)
+
+
+def _alive(pid: int, created: float) -> str | None:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+        proc = psutil.Process(pid)
+        if proc.create_time() != created or proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return f"{pid} {' '.join(proc.cmdline())[:200]}"
+    except psutil.Error:
+        return None
 
 
 def write(found: dict[str, Any], out: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 WATCHED = ("batch_s", "rss_spark_jvm_mb", "rss_stream_mb", "active_files_status")
 FIGURES = {
     "memory": ("RSS (MiB)", "rss_"),
+    "jvm": ("Spark driver JVM (MiB)", "jvm_"),
     "batches": ("micro-batch duration (s)", "batch_s"),
     "tables": ("files per Delta table (on disk)", "files_"),
     "active": ("files per Delta table (current version)", "active_files_"),

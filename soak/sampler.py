@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +53,46 @@ def rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
     return out
+
+
+def jvm_heap_mb(proc: psutil.Process) -> dict[str, float]:
+    """The Spark JVM's heap committed and used, and its metaspace, MiB (``jstat -gc``).
+
+    Its RSS is heap committed plus everything outside the heap; sampling both
+    says which part grows, and the heap's part is bounded by ``-Xmx``.
+    """
+    try:
+        done = subprocess.run(
+            ["jstat", "-gc", str(proc.pid)], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) % 2:
+        return {}
+    half = len(lines) // 2
+    kb = {k: float(v) for k, v in zip(lines[:half], lines[half:], strict=True) if _number(v)}
+
+    def mb(*keys: str) -> float:
+        return round(sum(kb[k] for k in keys) / 1024, 1)
+
+    try:
+        return {
+            "jvm_heap_committed_mb": mb("S0C", "S1C", "EC", "OC"),
+            "jvm_heap_used_mb": mb("S0U", "S1U", "EU", "OU"),
+            "jvm_old_used_mb": mb("OU"),
+            "jvm_metaspace_mb": mb("MU"),
+        }
+    except KeyError:
+        return {}
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def folder_size(path: Path, pattern: str = "*") -> tuple[int, int]:
@@ -187,6 +228,8 @@ def sample(
     row: dict[str, Any] = {"real_s": round(real_s, 1), "sim_day": real_s * speed / 86400}
     for name, mb in rss_mb(procs).items():
         row[f"rss_{name}_mb"] = mb
+    if "spark_jvm" in procs:
+        row.update(jvm_heap_mb(procs["spark_jvm"]))
     new = batches.read()
     if new:
         row["batch_s"] = sum(b["seconds"] for b in new) / len(new)

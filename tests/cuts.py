@@ -22,7 +22,14 @@ import pyarrow as pa
 from pipeline.kafka import clients
 from pipeline.stream.arrow import arrow_schema
 from pipeline.stream.export import canonical, read_stream_table
-from pipeline.stream.microbatch import OUTPUTS, STATE, BatchStep, Durations, StreamSummary
+from pipeline.stream.microbatch import (
+    OUTPUTS,
+    SPARK_WRITES_FROM,
+    STATE,
+    BatchStep,
+    Durations,
+    StreamSummary,
+)
 from pipeline.stream.state import StateStore
 from pipeline.stream.tables import DeltaTables
 
@@ -96,6 +103,8 @@ class CutRun:
         topic: the status topic (its polls topic is ``<topic>-polls``).
         root: outputs under ``root/out``, the state under ``root/cp/state``.
         window / stale_after: the stream's durations.
+        spark_writes_from: the batch size from which Spark writes the big tables as files
+            (0: always; default: the stream's own threshold).
     """
 
     spark: object
@@ -104,6 +113,7 @@ class CutRun:
     root: Path
     window: str = "15 minutes"
     stale_after: str = "2 hours"
+    spark_writes_from: int = SPARK_WRITES_FROM
 
     def __post_init__(self) -> None:
         self.summary = StreamSummary()
@@ -127,6 +137,7 @@ class CutRun:
             self.summary,
             f"{self.topic}-polls",
             app_id="cut-run",
+            spark_writes_from=self.spark_writes_from,
         )
         self.batch_id = getattr(self, "batch_id", 0)
         self.start: Offsets = getattr(self, "start", {})

@@ -16,15 +16,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, not the root
+    sys.path.insert(0, str(ROOT))
+from tools import dvc_lock  # noqa: E402
 
 NOT_BUILT = {"not in cache", "deleted"}  # what a clone has not produced yet
 
 
-def produced(dvc_yaml: dict[str, Any]) -> set[str]:
-    """Every path some stage writes (its outs, metrics and plots)."""
+def produced(stages: dict[str, dict[str, Any]]) -> set[str]:
+    """Every path some stage writes (its outs, metrics and plots).
+
+    Args:
+        stages: dvc.yaml's stages as DVC runs them (``dvc_lock.stages``: a
+            ``foreach`` stage once per recording, its paths filled in).
+    """
     paths: set[str] = set()
-    for stage in dvc_yaml.get("stages", {}).values():
+    for stage in stages.values():
         for kind in ("outs", "metrics", "plots"):
             for entry in stage.get(kind, []):
                 paths.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
@@ -51,7 +59,7 @@ def stale(status: dict[str, Any], outputs: set[str]) -> list[str]:
 
 def main() -> int:
     """Print what is stale and return 1, or return 0."""
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     done = subprocess.run(
         [sys.executable, "-m", "dvc", "status", "--json"],
         cwd=root, capture_output=True, text=True, check=False,
@@ -59,7 +67,7 @@ def main() -> int:
     if done.returncode != 0:
         print(f"dvc status failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return 1
-    outputs = produced(yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")))
+    outputs = produced(dvc_lock.stages(root))
     lines = stale(json.loads(done.stdout or "{}"), outputs)
     for line in lines:
         print(f"dvc.lock is stale: {line}", file=sys.stderr)

@@ -17,7 +17,7 @@ work is split by question:
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,8 +48,6 @@ __all__ = [
     "repair_text",
     "summary_line",
 ]
-
-log = logging.getLogger(__name__)
 
 # Each area indicator and the per-station column (record field or with_flags flag) it averages.
 # The names are the vocabulary's area columns; a name the vocabulary lacks fails at import.
@@ -99,6 +97,40 @@ def sample(df: pd.DataFrame, weights: pd.Series, stale_after: timedelta) -> pd.D
     return with_flags(states)
 
 
+def _area_keys(samples: pd.DataFrame) -> Iterator[tuple[str, pd.Series]]:
+    """Per area level of the vocabulary, the area of each station-snapshot that has one."""
+    for level in vocabulary.AREA_LEVELS:
+        if level == "network":
+            yield level, pd.Series(vocabulary.NETWORK_AREA, index=samples.index)
+            continue
+        keep = samples[level].notna()
+        if keep.any():  # a level no station is placed in (a sample outside Paris) has no area
+            kind = "Int64" if level == "arrondissement" else "string"
+            yield level, samples.loc[keep, level].astype(kind).astype(str)
+
+
+def _weighted(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each source times the snapshot weight, and the weight where the source is defined."""
+    values = samples[list(SOURCES.values())].astype("float64")
+    values.columns = list(SOURCES)
+    weight = samples["weight"]
+    return values.mul(weight, axis=0), values.notna().mul(weight, axis=0)
+
+
+def daily_values(samples: pd.DataFrame) -> pd.DataFrame:
+    """Each indicator per area and Paris day: index (area_level, area, day)."""
+    weighted, defined = _weighted(samples)
+    parts = []
+    for level, key in _area_keys(samples):
+        by_day = [key, samples.loc[key.index, "day"]]
+        rows = key.index
+        daily = weighted.loc[rows].groupby(by_day).sum() / defined.loc[rows].groupby(by_day).sum()
+        daily = daily[list(INDICATORS)]
+        daily.index = daily.index.set_names(["area", "day"])
+        parts.append(pd.concat({level: daily}, names=["area_level"]))
+    return pd.concat(parts)
+
+
 def area_availability(samples: pd.DataFrame) -> pd.DataFrame:
     """Indicators per area level of the vocabulary (network, commune, arrondissement).
 
@@ -109,27 +141,17 @@ def area_availability(samples: pd.DataFrame) -> pd.DataFrame:
     and ``<indicator>_sd``: the standard deviation of the day-by-day values,
     how much the indicator moves from one day to the next.
     """
-    values = samples[list(SOURCES.values())].astype("float64")
-    values.columns = list(SOURCES)
-    weight = samples["weight"]
-    weighted, defined = values.mul(weight, axis=0), values.notna().mul(weight, axis=0)
+    weighted, defined = _weighted(samples)
+    daily = daily_values(samples)
     parts = []
-    for level in vocabulary.AREA_LEVELS:
-        if level == "network":
-            keep = pd.Series(True, index=samples.index)
-            area = pd.Series(vocabulary.NETWORK_AREA, index=samples.index)
-        else:
-            keep = samples[level].notna()
-            kind = "Int64" if level == "arrondissement" else "string"
-            area = samples[level].astype(kind).astype(str)
-        key = area[keep]
-        agg = weighted[keep].groupby(key).sum() / defined[keep].groupby(key).sum()
+    for level, key in _area_keys(samples):
+        rows = key.index
+        agg = weighted.loc[rows].groupby(key).sum() / defined.loc[rows].groupby(key).sum()
         agg = agg[list(INDICATORS)]
-        by_day = [key, samples.loc[keep, "day"]]
-        daily = weighted[keep].groupby(by_day).sum() / defined[keep].groupby(by_day).sum()
-        agg = agg.join(daily[list(INDICATORS)].groupby(level=0).std(ddof=1).add_suffix(SD))
-        agg.insert(0, DAYS, daily.groupby(level=0).size())
-        agg.insert(0, STATIONS_KNOWN, samples.loc[keep, "station_code"].groupby(key).nunique())
+        per_day = daily.loc[level]
+        agg = agg.join(per_day.groupby(level="area").std(ddof=1).add_suffix(SD))
+        agg.insert(0, DAYS, per_day.groupby(level="area").size())
+        agg.insert(0, STATIONS_KNOWN, samples.loc[rows, "station_code"].groupby(key).nunique())
         agg.insert(0, "area_level", level)
         parts.append(agg.rename_axis("area").reset_index())
     spread = [f"{n}{SD}" for n in INDICATORS]
@@ -138,27 +160,71 @@ def area_availability(samples: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
-def compare_areas(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+def same_snapshots(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both samples cut to the station-snapshots they share: the same stations at the same times.
+
+    Returned in the same order, row for row, so B - A can be taken pair by pair.
+    """
+    keys = ["at", "station_code"]
+    shared = a[keys].merge(b[keys], on=keys)
+    cut = [side.merge(shared, on=keys).sort_values(keys, ignore_index=True) for side in (a, b)]
+    return cut[0], cut[1]
+
+
+def _paired_se(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """The standard error of each area's B - A from its paired day-by-day differences.
+
+    ``a`` and ``b`` hold the same station-snapshots (:func:`same_snapshots`), so
+    each Paris day has a value on both sides and D = B - A is taken day by day;
+    the error is sd(D) / sqrt(days). With a single day there is no spread to
+    measure it from: it is zero when every station-snapshot is the same on both
+    sides (nothing differs, so nothing is uncertain), else unknown.
+    """
+    diff = daily_values(b) - daily_values(a)
+    by_area = diff.groupby(level=["area_level", "area"])
+    se = by_area.std(ddof=1).div(by_area.size().pow(0.5), axis=0)
+    va, vb = (_weighted(side)[0] for side in (a, b))
+    same = ((va == vb) | (va.isna() & vb.isna())).all(axis=1)
+    for level, key in _area_keys(a):
+        identical = same.loc[key.index].groupby(key).all()
+        for area, alike in identical.items():
+            if alike:
+                se.loc[(level, area), :] = 0.0
+    return se.add_suffix(DELTA_SE)
+
+
+def compare_areas(a: pd.DataFrame, b: pd.DataFrame, *, paired: bool = False) -> pd.DataFrame:
     """Area indicators of both samples side by side, B - A and its standard error.
 
-    ``<indicator>_delta`` = B - A; ``<indicator>_delta_se`` = its standard
-    error from the day-to-day spread of each side, sqrt(sd_A²/days_A +
-    sd_B²/days_B), left empty when a side has fewer than two days: a
-    difference within about two of them cannot be told from day-to-day noise.
+    ``<indicator>_delta`` = B - A. Two sides taken at different times are
+    independent: ``<indicator>_delta_se`` comes from the day-to-day spread of
+    each side, sqrt(sd_A²/days_A + sd_B²/days_B), left empty when a side has
+    fewer than two days. ``paired`` sides hold the same snapshot times (a
+    table compared with itself, or with a version of it holding the same
+    snapshots, such as a compaction's; a re-run of the same recording): they
+    are compared on the station-snapshots both hold, and the error is that of
+    the paired differences (:func:`_paired_se`), so a table compared with
+    itself differs by zero, with zero uncertainty. Either way, a difference
+    within about two standard errors cannot be told from day-to-day noise.
     """
     keys = ["area_level", "area"]
+    if paired:
+        a, b = same_snapshots(a, b)
     merged = area_availability(a).merge(
         area_availability(b), on=keys, how="outer", suffixes=("_a", "_b")
     )
     two_days = (merged[f"{DAYS}_a"] >= 2) & (merged[f"{DAYS}_b"] >= 2)
     for name in (STATIONS_KNOWN, *INDICATORS):
         merged[f"{name}_delta"] = merged[f"{name}_b"] - merged[f"{name}_a"]
-    for name in INDICATORS:
-        var = (
-            merged[f"{name}{SD}_a"] ** 2 / merged[f"{DAYS}_a"]
-            + merged[f"{name}{SD}_b"] ** 2 / merged[f"{DAYS}_b"]
-        )
-        merged[f"{name}{DELTA_SE}"] = var.pow(0.5).where(two_days)
+    if paired:
+        merged = merged.merge(_paired_se(a, b).reset_index(), on=keys, how="left")
+    else:
+        for name in INDICATORS:
+            var = (
+                merged[f"{name}{SD}_a"] ** 2 / merged[f"{DAYS}_a"]
+                + merged[f"{name}{SD}_b"] ** 2 / merged[f"{DAYS}_b"]
+            )
+            merged[f"{name}{DELTA_SE}"] = var.pow(0.5).where(two_days)
     merged = merged.drop(columns=[f"{n}{SD}_{s}" for n in INDICATORS for s in "ab"])
     merged["_o"] = merged["area_level"].map(_LEVEL_ORDER)
     merged["_n"] = pd.to_numeric(merged["area"], errors="coerce")
@@ -210,12 +276,16 @@ def compare(
         sample(loaded.frame, weights, stale_after)
         for loaded, weights in zip((la, lb), selection.weights, strict=True)
     ]
-    areas = compare_areas(*samples)
+    # The same snapshot times on both sides (a table against itself, or a version of it holding
+    # the same snapshots; a re-run of one recording): B - A is paired, snapshot by snapshot.
+    paired = set(selection.weights[0].index) == set(selection.weights[1].index)
+    areas = compare_areas(*samples, paired=paired)
     counts = changes["change"].value_counts().rename({"capacity": "capacity_changed"})
     network = areas[areas["area_level"] == "network"].iloc[0]
     sides = [
         SideSummary(
-            label=loaded.side.label(),
+            label=loaded.label(),
+            version=loaded.version,
             timing=timing,
             records=len(loaded.frame),
             rejected=loaded.rejected,
@@ -229,6 +299,7 @@ def compare(
         b=sides[1],
         changes={k: int(counts.get(k, 0)) for k in CHANGE_COUNTS},
         selection=selection,
+        paired=paired,
         network={n: (float(network[f"{n}_a"]), float(network[f"{n}_b"])) for n in INDICATORS},
         network_se={
             n: None if pd.isna(network[f"{n}{DELTA_SE}"]) else float(network[f"{n}{DELTA_SE}"])
@@ -239,8 +310,7 @@ def compare(
         stale_after=stale_after,
     )
     write_report(summary, changes, areas, Path(out_dir), metrics_path)
-    log.info("compare: %s", summary_line(summary))
-    return summary
+    return summary  # its one line is the caller's to print (summary_line): once
 
 
 def run(settings: CompareSettings) -> Summary:

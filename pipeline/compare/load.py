@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.clock import paris_date, paris_dates
-from pipeline.delta.read import AsOf
+from pipeline.delta.read import AsOf, is_delta, open_table, resolve
 from pipeline.record import StationRecord, format_timestamp
-from pipeline.research.tables import is_processed, read_status, status_frame
+from pipeline.research.tables import is_processed, read_status, status_folder, status_frame
 from pipeline.settings.declare import BadInput, MissingInput
 from pipeline.sources.names import repair_text
 
@@ -46,11 +46,34 @@ class Side:
 
 @dataclass(frozen=True)
 class Loaded:
-    """The records of one side, and how many raw records were rejected while reading."""
+    """The records of one side, how many raw records were rejected, which version was read."""
 
     side: Side
     frame: pd.DataFrame
     rejected: int
+    version: int | None = None  # the Delta status table's version read (None: not Delta)
+
+    def label(self) -> str:
+        """The side's label and the version its status table was read at, when Delta."""
+        if self.version is None:
+            return self.side.label()
+        newest = " (its newest)" if self.side.as_of is None else ""
+        return f"{self.side.label()}, status table version {self.version}{newest}"
+
+
+def status_version(path: Path, as_of: AsOf | None = None) -> int | None:
+    """The version of a processed root's Delta status table that ``as_of`` names.
+
+    The newest without ``as_of``; None when ``path`` holds no Delta status table
+    (recorded files, a Parquet export). A version or time with no rows (before
+    the first write, past the newest) is one line naming the versions that do.
+    """
+    folder = status_folder(Path(path))
+    if not is_delta(folder):
+        return None
+    if as_of is None:
+        return int(open_table(folder).version())
+    return resolve(folder, as_of)
 
 
 def parse_dates(text: str) -> tuple[date, date]:
@@ -133,8 +156,11 @@ def load_sides(a: Side, b: Side, repo: Path) -> tuple[Loaded, Loaded]:
     with tempfile.TemporaryDirectory(prefix="velib-compare-") as tmp:
         for side in (a, b):
             path = materialize(side.path, side.rev, repo, Path(tmp)) if side.rev else side.path
-            df, rejected = load_snapshot_set(Path(path), side.dates, side.as_of)
+            version = status_version(Path(path), side.as_of) if Path(path).exists() else None
+            as_of = side.as_of if version is None else version  # exact from here on
+            df, rejected = load_snapshot_set(Path(path), side.dates, as_of)
+            found = Loaded(side, df, rejected, version)
             if df.empty:
-                raise BadInput(f"no station records in {side.label()}")
-            loaded.append(Loaded(side, df, rejected))
+                raise BadInput(f"no station records in {found.label()}")
+            loaded.append(found)
     return loaded[0], loaded[1]

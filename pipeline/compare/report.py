@@ -49,6 +49,7 @@ class SideSummary:
     rejected: int
     stations: int
     capacity: int
+    version: int | None = None  # the Delta status table's version read (None: not Delta)
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,8 +60,11 @@ class Summary:
         changes: station counts per kind of change (:data:`CHANGE_COUNTS`).
         network: the network's availability indicators, (A, B), over the
             snapshots the selection kept.
+        paired: both sides hold the same snapshot times, so B - A is taken
+            station by station at each of them (:func:`pipeline.compare.job.compare_areas`).
         network_se: the standard error of each network B - A from the
-            day-to-day spread (None when a side has a single day).
+            day-to-day spread (None when a side has a single day), of the paired
+            differences when ``paired``.
         stale_after: how long a record stays in force (see :mod:`pipeline.compare.when`).
     """
 
@@ -68,6 +72,7 @@ class Summary:
     b: SideSummary
     changes: dict[str, int]
     selection: Selection
+    paired: bool
     network: dict[str, tuple[float, float]]
     network_se: dict[str, float | None]
     move_threshold_m: float
@@ -82,6 +87,8 @@ class Summary:
             out[f"{key}_paris"] = side.timing.text("paris")
             out[f"{key}_snapshots"] = side.timing.n
             out[f"stations_{key}"] = side.stations
+            if side.version is not None:
+                out[f"{key}_version"] = side.version
         out.update({f"stations_{k}": v for k, v in self.changes.items()})
         out["like_with_like"] = self.selection.like_with_like
         return out
@@ -110,18 +117,26 @@ def _delta(delta: Any, se: Any) -> str:
     return text if se is None or pd.isna(se) else f"{text} ± {200 * se:.1f}"
 
 
+def _version(side: SideSummary) -> str:
+    """`` v12`` after a side read from a Delta table at version 12; nothing otherwise."""
+    return "" if side.version is None else f" v{side.version}"
+
+
 def summary_line(summary: Summary) -> str:
     """One line for the terminal: when, how many, what changed, and whether it is comparable."""
     a, b, c = summary.a, summary.b, summary.changes
     occ = summary.network["occupancy_mean"]
     sel = summary.selection
-    if sel.like_with_like:
+    if summary.paired:
+        how = f"paired: the same {sel.kept[0]} snapshots on both sides"
+    elif sel.like_with_like:
         how = f"like with like, {sel.kept[0]} and {sel.kept[1]} snapshots"
     else:
         how = "NOT like with like, see the report"
     delta = _delta(occ[1] - occ[0], summary.network_se["occupancy_mean"])
     return (
-        f"A {a.timing.text()} ({a.timing.span()}) vs B {b.timing.text()} ({b.timing.span()}); "
+        f"A{_version(a)} {a.timing.text()} ({a.timing.span()}) vs "
+        f"B{_version(b)} {b.timing.text()} ({b.timing.span()}); "
         f"stations A={a.stations} B={b.stations} "
         + " ".join(f"{k}={c[k]}" for k in CHANGE_COUNTS)
         + f"; network occupancy {_pct(occ[0])} -> {_pct(occ[1])} ({delta} pts; {how})"
@@ -211,13 +226,21 @@ def _availability_table(summary: Summary, areas: pd.DataFrame) -> list[str]:
             f"| {_delta(r.empty_share_delta, r.empty_share_delta_se)} |"
         )
     network = areas[areas["area_level"] == "network"].iloc[0]
-    lines += [
-        "",
-        f"B − A is in percentage points; ± is twice its standard error from the day-to-day "
-        f"spread of each side ({_days(network.days_a, network.days_b)}): a difference "
-        "inside it cannot be told from "
-        "day-to-day variation. No ± when a side has a single day.",
-    ]
+    days = _days(network.days_a, network.days_b)
+    if summary.paired:
+        spread = (
+            "Paired: A and B hold the same snapshot times, so both sides are taken on the "
+            "station-snapshots they share and B − A is in percentage points; ± is twice the "
+            f"standard error of the day-by-day paired differences ({days}): zero when every "
+            "station-snapshot is the same on both sides; no ± when a single day differs."
+        )
+    else:
+        spread = (
+            "B − A is in percentage points; ± is twice its standard error from the day-to-day "
+            f"spread of each side ({days}): a difference inside it cannot be told from "
+            "day-to-day variation. No ± when a side has a single day."
+        )
+    lines += ["", spread]
     return lines
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.delta.read import BATCH, read_note, tables_under
+from pipeline.settings import project
 from pipeline.settings.declare import MissingInput
 from pipeline.settings.tables import HistorySettings
 
@@ -93,21 +94,42 @@ class HistorySummary:
 def run(settings: HistorySettings) -> HistorySummary:
     """``velib history``: every Delta table under ``settings.root``, newest versions first.
 
+    Without a root, every table under the project's places (``settings.places``:
+    the live run's, the replay's and the stream's output roots), each named by
+    its path from the project root.
+
     Raises:
-        FileNotFoundError: the root does not exist or holds no Delta table.
+        MissingInput: no Delta table there (one line: where it looked, what to pass).
     """
     from deltalake import DeltaTable
 
-    root = Path(settings.root)
-    found = tables_under(root) if root.exists() else []
-    summary = HistorySummary(str(root))
+    if settings.root is not None:
+        roots, base = [Path(settings.root)], Path(settings.root)
+    else:
+        roots, base = list(settings.places), project.ROOT
+    summary = HistorySummary(str(base))
+    found = [folder for root in roots if root.exists() for folder in tables_under(root)]
     for folder in found:
         table = DeltaTable(str(folder))
         if BATCH in table.metadata().partition_columns and not settings.state:
             continue
-        name = str(folder.relative_to(root)) if folder != root else folder.name
+        name = folder.relative_to(base).as_posix() if folder != base else folder.name
         summary.tables[name] = [Version.from_commit(c) for c in table.history(settings.last)]
         summary.newest[name] = table.version()
+    if not found and settings.root is not None:
+        raise MissingInput(f"no Delta table in {settings.root}")
     if not found:
-        raise MissingInput(f"no Delta table in {root}")
+        looked = ", ".join(_shown(root) for root in roots)
+        raise MissingInput(
+            f"no Delta table in {looked}: pass a table or a folder of them "
+            "(velib history PATH); velib run and velib run --live write them there"
+        )
     return summary
+
+
+def _shown(path: Path) -> str:
+    """A place as the user would type it: from the project root when under it."""
+    try:
+        return path.relative_to(project.ROOT).as_posix()
+    except ValueError:
+        return str(path)

@@ -11,14 +11,18 @@ Time travel: a version number is exact. A time is approximate: deltalake picks
 the version whose *log file's modification time* is the last before it, a few
 milliseconds after the commit time ``history`` shows, and a copy that does not
 keep modification times (``cp``, git, DVC, an object-store upload) moves them
-all. Travel by version when it matters.
+all. Travel by version when it matters. Only a version that holds rows is read
+(:func:`resolve`): the stream's version 0 is the empty table its ``CREATE TABLE``
+committed, and asking for it, for a version past the newest or for a time
+before the first write is one line naming the versions that exist (:class:`Span`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,25 +45,114 @@ def open_table(folder: str | Path, as_of: AsOf | None = None) -> Any:
     """The Delta table at ``folder``, at a version or a time (default: the newest).
 
     Raises:
-        ValueError: no such version, or a time before the table existed.
+        ValueError: no version with rows at ``as_of`` (one line naming those that exist).
     """
     from deltalake import DeltaTable
 
+    if as_of is None:
+        return DeltaTable(str(folder))
+    return DeltaTable(str(folder), version=resolve(folder, as_of))
+
+
+@dataclass(frozen=True)
+class Span:
+    """The versions of a table that hold rows: ``first`` to ``last``, with their commit times.
+
+    A table the stream creates starts with an empty version (v0, its ``CREATE
+    TABLE``); the first version with rows is its first write.
+    """
+
+    first: int
+    last: int
+    first_at: datetime
+    last_at: datetime
+    empty_before: bool  # an older version is still in the log and holds no rows (v0)
+
+    def text(self) -> str:
+        """``versions 1 (2026-12-07T10:00:01.123Z) to 42 (...Z) hold rows; v0 is the empty ...``."""
+        if self.first == self.last:
+            held = f"only version {self.first} ({_utc(self.first_at)}) holds rows"
+        else:
+            held = (
+                f"versions {self.first} ({_utc(self.first_at)}) to {self.last} "
+                f"({_utc(self.last_at)}) hold rows"
+            )
+        if self.empty_before and self.first == 1:
+            held += "; v0 is the empty table its creation committed, before any write"
+        elif self.empty_before:
+            held += f"; v0 to v{self.first - 1} hold no rows (before the first write)"
+        return held
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _commit_time(commit: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(int(commit["timestamp"]) / 1000, tz=UTC)
+
+
+def span(folder: str | Path) -> Span | None:
+    """The versions of the Delta table at ``folder`` that hold rows; None when none does.
+
+    Reads the whole log's commit list (``history``) and opens versions from the
+    oldest kept one until one holds a file: usually two (v0, the creation, and
+    v1, the first write). A version whose log a clean-up removed cannot be opened
+    and is skipped.
+    """
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(folder))
+    commits = sorted(table.history(), key=lambda c: int(c["version"]))
+    times = {int(c["version"]): _commit_time(c) for c in commits}
+    empty = False
+    for version in times:
+        try:
+            files = DeltaTable(str(folder), version=version).file_uris()
+        except Exception:  # noqa: BLE001 - a version whose log entries were cleaned up
+            continue
+        if files:
+            last = table.version()
+            return Span(version, last, times[version], times.get(last, times[version]), empty)
+        empty = True
+    return None
+
+
+def resolve(folder: str | Path, as_of: AsOf) -> int:
+    """The version ``as_of`` names: itself (a version), or the last before a time.
+
+    Only a version with rows is a version to read: before the first write (v0
+    is the empty ``CREATE TABLE``), past the newest, or a time before the first
+    write, is one line that names the versions that exist, not the Delta
+    kernel's own error.
+
+    Raises:
+        BadInput: no version with rows at ``as_of``.
+    """
+    from deltalake import DeltaTable
+
+    shown = _utc(as_of) if isinstance(as_of, datetime) else f"version {as_of}"
+
+    def refuse() -> BadInput:
+        found = span(folder)
+        held = found.text() if found is not None else "no version holds rows yet"
+        return BadInput(f"{folder}: no {shown} to read: {held}")
+
     try:
         if isinstance(as_of, int):
-            return DeltaTable(str(folder), version=as_of)
-        table = DeltaTable(str(folder))
-        if as_of is not None:
+            table = DeltaTable(str(folder), version=as_of)
+        else:
+            table = DeltaTable(str(folder))
             table.load_as_version(as_of)
-    except Exception as exc:  # deltalake's errors are its own classes: say which table
-        if as_of is None:
-            raise
-        raise BadInput(f"{folder}: cannot read it as of {as_of}: {exc}") from None
-    if isinstance(as_of, datetime):  # deltalake falls back to version 0 before the first
+    except Exception:  # noqa: BLE001 - deltalake's kernel errors: say what exists instead
+        raise refuse() from None
+    if isinstance(as_of, datetime):  # deltalake falls back to the oldest version before it
         entry = Path(folder) / DELTA_LOG / f"{table.version():020d}.json"
         if entry.exists() and entry.stat().st_mtime > as_of.timestamp():
-            raise BadInput(f"{folder}: cannot read it as of {as_of}: no version that old")
-    return table
+            raise refuse()
+    if not table.file_uris():
+        raise refuse()
+    return int(table.version())
 
 
 def read_arrow(

@@ -214,3 +214,146 @@ def summary(found: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("condition")
+
+
+# --- episodes read off the polls themselves (any resolution, including a thinned one) -----
+
+SIGHTED: tuple[str, ...] = ("station_code", "seen_at", "poll", "condition")
+
+
+def _condition(states: pd.DataFrame) -> pd.Series:
+    """Each state's condition by the vocabulary's tests, in its priority order."""
+    installed, renting, returning = (
+        states[c].fillna(False).astype(bool) for c in ("is_installed", "is_renting", "is_returning")
+    )
+    tests = {
+        "out_of_service": vocabulary.is_out_of_service(installed, renting, returning),
+        "empty": vocabulary.is_empty(states["bikes_available"].astype("float64")),
+        "full": vocabulary.is_full(states["docks_available"].astype("float64")),
+    }
+    out = pd.Series("normal", index=states.index, dtype="object")
+    for condition in reversed(vocabulary.CONDITIONS[:-1]):  # the first in the order wins
+        out = out.mask(tests[condition].fillna(False).astype(bool), condition)
+    return out
+
+
+def sighted(status: pd.DataFrame, polls: pd.DataFrame) -> pd.DataFrame:
+    """Each station's condition at every ok poll that listed it: the record in force then.
+
+    The status topic holds a station's record when it changed (and heartbeats), so
+    its state at a poll is its last record at or before the poll (an as-of join).
+
+    Returns:
+        ``SIGHTED``: ``poll`` numbers the distinct ok poll times 0, 1, ... in
+        order, so two sightings of a station are consecutive polls when their
+        numbers differ by one.
+    """
+    seen = observation.sightings(polls)
+    times = observation.poll_times(polls)
+    seen["poll"] = pd.Index(times).get_indexer(seen["seen_at"])
+    keep = ["station_code", "observed_at", "bikes_available", "docks_available"]
+    keep += ["is_installed", "is_renting", "is_returning"]
+    records = status[keep].assign(station_code=status["station_code"].astype(str))
+    joined = pd.merge_asof(
+        seen.sort_values("seen_at", kind="stable"),
+        records.sort_values("observed_at", kind="stable"),
+        left_on="seen_at",
+        right_on="observed_at",
+        by="station_code",
+        direction="backward",
+    ).dropna(subset=["observed_at"])
+    joined["condition"] = _condition(joined)
+    joined = joined.sort_values(["station_code", "seen_at"], kind="stable", ignore_index=True)
+    return joined[list(SIGHTED)]
+
+
+def thinned(polls: pd.DataFrame, every_minutes: float) -> pd.DataFrame:
+    """The polls a coarser recording would have: each ``every_minutes`` after the last kept.
+
+    The first ok poll is kept, failed polls are dropped; the 5-minute recording
+    thinned to the hourly recording's median gap is the same days and stations
+    seen as an hourly recording sees them.
+    """
+    ok = polls[polls["ok"].fillna(False).astype(bool)].sort_values("observed_at", kind="stable")
+    kept: list[int] = []
+    last: pd.Timestamp | None = None
+    step = pd.Timedelta(minutes=every_minutes)
+    for index, when in ok["observed_at"].items():
+        if last is None or when - last >= step:
+            kept.append(index)
+            last = when
+    return ok.loc[kept]
+
+
+def from_sightings(
+    states: pd.DataFrame, max_gap_minutes: float, conditions: tuple[str, ...] = CONDITIONS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Episodes with bounds, and the spans under observation, from conditions at polls.
+
+    A station is *under observation* from one sighting to the next when the next
+    is the network's very next ok poll (no poll in between missed it) and comes
+    at most ``max_gap_minutes`` later (the stream's stale rule: a longer silence,
+    such as an unpolled night, is not observed). An episode is a run of sightings
+    in one condition; it began in the span before its first sighting and ended in
+    the span after its last, so its length lies between ``lower_minutes`` (last
+    minus first sighting in it) and ``upper_minutes`` (first sighting out of it
+    minus last sighting before it). An end whose span is not under observation,
+    or the first or last sighting of a station, censors it (only the lower bound
+    is known), as :func:`episodes` does with the stream's alerts.
+
+    Args:
+        states: :func:`sighted` (any subset of polls, e.g. :func:`thinned`'s,
+            renumbered: ``poll`` consecutive within the polls kept).
+        max_gap_minutes: the longest span still under observation.
+        conditions: the conditions to extract.
+
+    Returns:
+        (episodes with the columns of :func:`episodes` that polls can give:
+        ``station_code``, ``condition``, ``start_after``, ``start``,
+        ``end_after``, ``end``, ``lower_minutes``, ``upper_minutes``,
+        ``left_censored``, ``right_censored``, ``complete``; spans with
+        ``station_code``, ``after``, ``until`` as ``observation.observed_intervals``).
+    """
+    rows = states.sort_values(["station_code", "seen_at"], kind="stable", ignore_index=True)
+    station = rows["station_code"]
+    same = station.shift() == station
+    gap = _minutes(rows["seen_at"] - rows["seen_at"].shift())
+    # the span ending at each sighting: under observation, or not (first sighting, a gap)
+    observed = same & (rows["poll"] - rows["poll"].shift() == 1) & (gap <= max_gap_minutes)
+    new_run = ~same | (rows["condition"] != rows["condition"].shift()) | ~observed
+    run = new_run.cumsum()
+    firsts = rows.groupby(run, sort=False).head(1).index
+    lasts = rows.groupby(run, sort=False).tail(1).index
+    out = pd.DataFrame(
+        {
+            "station_code": station[firsts].to_numpy(),
+            "condition": rows.loc[firsts, "condition"].to_numpy(),
+            "start": rows.loc[firsts, "seen_at"].to_numpy(),
+            "end_after": rows.loc[lasts, "seen_at"].to_numpy(),
+        }
+    )
+    begun = observed[firsts].to_numpy()  # the span before the first sighting was observed
+    before = rows["seen_at"].shift()[firsts].to_numpy()
+    ends = observed.shift(-1, fill_value=False).astype(bool)[lasts]
+    after_last = rows["seen_at"].shift(-1)[lasts].where(ends)
+    out["start_after"] = pd.Series(before).where(begun).to_numpy()
+    out["end"] = after_last.to_numpy()
+    out["left_censored"] = ~begun
+    out["right_censored"] = out["end"].isna().to_numpy()
+    out["complete"] = ~(out["left_censored"] | out["right_censored"])
+    for column in ("start_after", "start", "end_after", "end"):
+        out[column] = pd.to_datetime(out[column], utc=True)
+    out["lower_minutes"] = _minutes(out["end_after"] - out["start"])
+    out["upper_minutes"] = _minutes(out["end"] - out["start_after"]).where(out["complete"])
+    out = out[out["condition"].isin(conditions)]
+    out = out.sort_values(["start", "station_code"], kind="stable", ignore_index=True)
+    spans = pd.DataFrame(
+        {
+            "station_code": station[observed],
+            "after": rows["seen_at"].shift()[observed],
+            "until": rows["seen_at"][observed],
+        }
+    ).reset_index(drop=True)
+    columns = ["station_code", "condition", "start_after", "start", "end_after", "end"]
+    columns += ["lower_minutes", "upper_minutes", "left_censored", "right_censored", "complete"]
+    return out[columns], spans

@@ -266,11 +266,15 @@ def write_status_parquet(df: pd.DataFrame, processed: Path) -> Path:
     return target
 
 
+def status_folder(path: Path) -> Path:
+    """The ``status/`` table of a processed root, or ``path`` itself (a status folder)."""
+    path = Path(path)
+    return path / "status" if (path / "status").is_dir() else path
+
+
 def read_status(path: Path, as_of: AsOf | None = None) -> pd.DataFrame:
     """The ``status/`` table of a processed root (or the folder itself); Delta: ``as_of``."""
-    path = Path(path)
-    folder = path / "status" if (path / "status").is_dir() else path
-    table = read_arrow(folder, as_of=as_of)
+    table = read_arrow(status_folder(path), as_of=as_of)
     df = pd.DataFrame(columns=list(FIELD_NAMES)) if table is None else table.to_pandas()
     df = df.drop(columns=["date"], errors="ignore")
     return _typed(df).sort_values(["observed_at", "station_code"], ignore_index=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pipeline.settings import project
 from pipeline.settings.capture import CaptureSettings
@@ -19,6 +19,7 @@ from pipeline.settings.declare import paths as as_paths
 from pipeline.settings.declare import positive as as_positive
 from pipeline.settings.forecast import LiveForecastSettings
 from pipeline.settings.ingest import IngestSettings
+from pipeline.settings.recordings import Recording, named
 from pipeline.settings.shared import heartbeat_field
 from pipeline.settings.stream import StreamSettings
 from pipeline.settings.tables import CompactSettings
@@ -29,35 +30,46 @@ REPLAY_MAX_SECONDS = 7 * 24 * 3600.0
 
 @dataclass(frozen=True)
 class RunSettings(Settings):
-    """``velib run``: broker, ingest, capture and stream as one job (what DVC runs)."""
+    """``velib run``: broker, ingest, capture and stream as one job (what DVC runs).
+
+    ``raw`` and the output folders left out (None) are filled by :meth:`build` from
+    the named recording, so a built object always holds them.
+    """
 
     SECTION = "run"
-    raw: tuple[Path, ...] = opt(
-        ("data/raw/opendata-history",),
-        "recorded files, folders or archives to replay",
+    recording: str = opt(
+        "may2022-hourly",
+        "the recording to replay, by its name in params.yaml recordings (its folder on its "
+        "Paris dates); outputs go under that name",
         param="base.recording",
+    )
+    raw: tuple[Path, ...] = opt(
+        None,
+        "recorded files, folders or archives to replay instead of the named recording "
+        "(outputs then go under the first one's name)",
         parse=as_paths,
     )
     dates: tuple[date, date] | None = opt(
         None,
         "replay only the snapshots observed on these Paris dates, FIRST..LAST or one date "
-        "(empty: the whole recording)",
-        param="base.dates",
+        "instead of the recording's",
         parse=as_date_range,
     )
-    csv_out: Path = opt("data/interim/csv", "capture folder (rewritten)", parse=as_path)
+    csv_out: Path = opt(
+        None, "capture folder, rewritten (by default under the recording's name)", parse=as_path
+    )
     out: Path = opt(
-        "data/processed",
-        "research export: the stream's tables as canonical Parquet (rewritten)",
+        None,
+        "research export: the stream's tables as canonical Parquet, rewritten",
         parse=as_path,
     )
     work_dir: Path = opt(
-        "data/run",
+        None,
         "working state, not a research output: the stream's own tables and checkpoints, "
-        "capture's resume points (rewritten)",
+        "capture's resume points, rewritten",
         parse=as_path,
     )
-    metrics: Path | None = opt("reports/metrics/stream.json", "metrics JSON", parse=as_path)
+    metrics: Path = opt(None, "metrics JSON (stream_details.json beside it)", parse=as_path)
     heartbeat_s: float = heartbeat_field("ingest heartbeat (seconds)", "ingest.heartbeat_s")
     idle_s: float = opt(5.0, "capture stops after this long with nothing new", flag="-")
     bootstrap_servers: str | None = opt(
@@ -104,9 +116,52 @@ class RunSettings(Settings):
         flag="--status-every",
     )
 
+    @classmethod
+    def build(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Self:
+        """As every stage's settings, then the recording resolved (:meth:`resolved`)."""
+        params = project.load_params() if params is None else params
+        return super().build(overrides, params=params, environ=environ).resolved(params)
+
+    def resolved(self, params: Mapping[str, Any]) -> Self:
+        """The named recording's folder and dates, and every output under its name.
+
+        What is given stays: ``--raw`` replaces the named recording (its outputs go
+        under the first path's name), ``--dates`` its dates, ``--out`` and the other
+        folders their default under the name (:mod:`pipeline.settings.recordings`).
+        """
+        if self.raw is None:
+            recording = named(self.recording, params)
+            raw: tuple[Path, ...] = (project.ROOT / recording.path,)
+            dates = self.dates if self.dates is not None else recording.dates
+        else:
+            recording = Recording(self.raw[0].name, self.raw[0], None)
+            raw, dates = self.raw, self.dates
+
+        def under(given: Path | None, default: Path) -> Path:  # None: not given
+            return given if given is not None else project.ROOT / default
+
+        resolved = dataclasses.replace(
+            self,
+            raw=raw,
+            dates=dates,
+            csv_out=under(self.csv_out, recording.csv),
+            out=under(self.out, recording.processed),
+            work_dir=under(self.work_dir, recording.work),
+            metrics=under(self.metrics, recording.metrics / "stream.json"),
+        )
+        resolved.check()
+        return resolved
+
     def check(self) -> None:
         """Recordings exist (the stale rule is the stream's: :meth:`stages` checks it)."""
-        missing = [str(p) for p in self.raw if not p.exists()] if not self.live else []
+        raw = self.raw or ()
+        missing = [str(p) for p in raw if not p.exists()] if not self.live else []
         if self.local_feed is not None and not self.local_feed.exists():
             missing.append(str(self.local_feed))
         if missing:

@@ -57,9 +57,9 @@ class StreamSettings(Settings):
     )
     starting_offsets: str = opt("earliest", "earliest | latest | Spark JSON offsets (first run)")
     max_offsets_per_trigger: int | None = opt(
-        50_000,
-        "records per micro-batch at most: a batch's rows pass through the driver, so this "
-        "bounds its memory; the tables do not depend on it",
+        500_000,
+        "records per micro-batch at most: a batch is parsed and cached whole, so this "
+        "bounds Spark's memory; the tables do not depend on it",
         param="max_offsets_per_trigger",
         parse=as_positive_int,
     )

@@ -9,10 +9,12 @@ own log clean-up (and a Databricks ``VACUUM``) agree with ours.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.settings.declare import Settings, SettingsError, opt
 from pipeline.settings.declare import location as as_location
 from pipeline.settings.declare import non_negative as as_non_negative
+from pipeline.settings.declare import paths as as_paths
 from pipeline.settings.declare import positive as as_positive
 from pipeline.settings.declare import positive_int as as_positive_int
 
@@ -63,16 +65,32 @@ class CompactSettings(Settings):
                 raise SettingsError(f"{name}: must be at least 1 (hour), got {hours:g}")
 
 
+# Where a project's Delta tables are (velib history without ROOT looks in each, at any depth):
+# a live run's (velib run --live: run.live_dir/processed), a replay's own tables and state
+# (velib run and the DVC stream stage: run.work_dir) and the stream's output root
+# (velib stream, run.out, and one folder per recording beneath it when there are several).
+# tests/unit/settings keeps them equal to RunSettings' defaults.
+PROJECT_TABLES = ("data/live/processed", "data/run", "data/processed")
+
+
 @dataclass(frozen=True)
 class HistorySettings(Settings):
     """``velib history``: each Delta table's versions and what wrote them."""
 
     SECTION = "history"
-    root: str = opt(
-        "data/live/processed",
-        "a Delta table, or a folder of them",
+    root: str | None = opt(
+        None,
+        "a Delta table, or a folder of them (default: the project's, under "
+        + ", ".join(PROJECT_TABLES)
+        + ")",
         flag="",
         parse=as_location,
+    )
+    places: tuple[Path, ...] = opt(
+        PROJECT_TABLES,
+        "where to look without ROOT, relative to the project root",
+        flag="-",
+        parse=as_paths,
     )
     last: int = opt(10, "show this many newest versions per table", parse=as_positive_int)
     state: bool = opt(

@@ -11,9 +11,9 @@ frame's partitions and serialises their structs, and took longer at both ends
 (a live-sized batch and a 50,000-record one). The kept state goes the other way
 (:func:`to_spark`): a few thousand rows from memory.
 
-A batch's rows pass through the driver: ``stream.max_offsets_per_trigger``
-bounds a replay's batches (the output does not depend on the cut,
-docs/architecture.md).
+What comes through here is small: a live batch's rows, and a large batch's
+alerts, polls, rejects and state. A large batch's big tables are written by
+Spark's tasks as files (:mod:`pipeline.stream.files`).
 """
 
 from __future__ import annotations

@@ -98,7 +98,10 @@ def read_kafka(
 
 
 def run_stream(
-    spark: SparkSession, settings: StreamSettings, stop: threading.Event | None = None
+    spark: SparkSession,
+    settings: StreamSettings,
+    stop: threading.Event | None = None,
+    kafka_options: Mapping[str, str] | None = None,
 ) -> StreamSummary:
     """Run the stream job as ``settings`` say, until the topic is drained or stopped.
 
@@ -110,6 +113,9 @@ def run_stream(
             ``KAFKA_*`` security settings become Spark source/sink options.
         stop: live runs end when it is set (and on SIGINT/SIGTERM in the main thread);
             a batch cut short is replayed, whole, by the next run.
+        kafka_options: more Spark Kafka source options (``kafka.*`` client settings,
+            ``fetchOffset.*``), over the ``KAFKA_*`` security ones: e.g. the client
+            timeouts that bound how long the source waits on a dead leader.
 
     Returns:
         The run's counts (records read, rows per output, alerts published).
@@ -117,7 +123,8 @@ def run_stream(
     from pipeline.kafka import clients
 
     durations = Durations.parse(settings.window, settings.stale_after)
-    kafka_options = KafkaSecurity.from_env().spark_options()
+    source_options = KafkaSecurity.from_env().spark_options()  # masks its secrets
+    source_options.update(kafka_options or {})
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     out_root = settings.out
     checkpoints = settings.checkpoints or join_path(out_root, "_checkpoints")
@@ -148,7 +155,7 @@ def run_stream(
         topic=f"{settings.topic},{settings.polls_topic}",
         starting_offsets=settings.starting_offsets,
         max_offsets_per_trigger=settings.max_offsets_per_trigger,
-        kafka_options=kafka_options,
+        kafka_options=source_options,
     )
     writer = (
         raw.writeStream.queryName(QUERY)

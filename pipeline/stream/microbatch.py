@@ -4,12 +4,13 @@
 a small one reads the batch's counts and newest times (the frontier), then one
 job computes every output at once (:func:`pipeline.stream.arrow.collect`): the
 per-station state pass of :mod:`pipeline.stream.timeline`, the window
-indicators, the alerts, the rejects and the state for the next batch. The
-driver then commits each table through delta-rs (:mod:`pipeline.stream.tables`;
-a replayed batch writes nothing twice), publishes the alerts and commits the
-state (:mod:`pipeline.stream.state`). ``velib -v stream`` logs the time of each
-step and of each table's commit. :class:`StreamSummary` adds the batches up
-for the command line and the metrics.
+indicators, the alerts, the rejects and the state for the next batch. A large
+batch's big tables are written as files by Spark's tasks instead, beside that
+job (:mod:`pipeline.stream.files`). The driver then commits each table through
+delta-rs (:mod:`pipeline.stream.tables`; a replayed batch writes nothing
+twice), publishes the alerts and commits the state (:mod:`pipeline.stream.state`).
+``velib -v stream`` logs the time of each step and of each table's commit.
+:class:`StreamSummary` adds the batches up for the command line and the metrics.
 
 A batch whose frontier passes no window end is a normal batch: it writes
 ``status``, ``polls``, ``_rejected`` and the state, and no window or alert
@@ -22,7 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,9 +37,9 @@ from pipeline import poll, vocabulary
 from pipeline.clock import US, from_us
 from pipeline.record import format_timestamp
 from pipeline.settings import project
-from pipeline.stream import arrow, indicators, parse, timeline
+from pipeline.stream import arrow, files, indicators, parse, timeline
 from pipeline.stream.state import State, StateStore
-from pipeline.stream.tables import Commit, DeltaTables
+from pipeline.stream.tables import Commit, DeltaTables, Rows
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,11 @@ VALUES_PER_PARTITION = 25_000
 # of its plans (a fifth of a small batch's CPU) costs more than the rows cost to compute
 # (measured in docs/benchmarks.md); larger batches keep Spark's compiled default
 INTERPRETED_BELOW = 25_000
+# From this many values a batch's big tables are written by Spark's tasks as files and only
+# committed by the driver; below it their rows come to the driver as Arrow (a live poll's
+# batch: one small job, no files to list). Measured in docs/benchmarks.md.
+SPARK_WRITES_FROM = 25_000
+SPARK_WRITES = ("status", "indicators_station", "indicators_area")  # the tables that grow
 CODEGEN = {  # Spark's settings for compiled (default) and interpreted execution
     True: {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"},
     False: {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"},
@@ -163,6 +170,8 @@ class BatchStep:
         polls_topic: the polls topic, read in the same query (its rows are polls).
         app_id: the idempotency key; default the streaming query's id, read in the batch
             (a call outside a streaming query needs one given).
+        spark_writes_from: from this many values read, a batch's big tables are written
+            as files by Spark's tasks (:data:`SPARK_WRITES_FROM`).
     """
 
     def __init__(
@@ -174,8 +183,10 @@ class BatchStep:
         summary: StreamSummary,
         polls_topic: str | None = None,
         app_id: str | None = None,
+        spark_writes_from: int = SPARK_WRITES_FROM,
     ) -> None:
         self.tables = tables
+        self.spark_writes_from = spark_writes_from
         self.state = state
         self.polls_topic = polls_topic
         self.d = durations
@@ -270,15 +281,21 @@ class BatchStep:
         )
         outputs = self._outputs(step, parsed)
         timer.lap("plan")
-        rows = arrow.collect(
+        large = facts.records + facts.polls >= self.spark_writes_from
+        to_files = {n: f for n, f in outputs.items() if large and n in SPARK_WRITES}
+        rows, written = self._run(
             {
-                **outputs,
+                **{n: f for n, f in outputs.items() if n not in to_files},
                 OUT_OF_ORDER: step.out_of_order,
                 **{KEPT + name: frame for name, frame in step.kept.items()},
-            }
+            },
+            to_files,
+            app,
+            batch_id,
         )
         timer.lap("run")
-        commits = self.tables.commit_all({n: rows[n] for n in outputs}, app, batch_id)
+        batch: dict[str, Rows] = {n: written[n] if n in written else rows[n] for n in outputs}
+        commits = self.tables.commit_all(batch, app, batch_id)
         timer.lap("tables")
         published = 0
         if self.publish is not None and "alerts" in rows and rows["alerts"].num_rows:
@@ -296,6 +313,31 @@ class BatchStep:
             "published": published,
             "commits": commits,
         }
+
+    def _run(
+        self,
+        collect: Mapping[str, DataFrame],
+        to_files: Mapping[str, DataFrame],
+        app: str,
+        batch_id: int,
+    ) -> tuple[dict[str, pa.Table], dict[str, list[files.DataFile]]]:
+        """Collect some frames as Arrow and write others as table files, the jobs side by side.
+
+        A table that already holds the batch (a replay after a crash that came
+        after its commit) is not written again: its rows are empty here.
+        """
+        with ThreadPoolExecutor(max_workers=1 + len(to_files)) as pool:
+            collected = pool.submit(arrow.collect, collect)
+            written = {
+                name: pool.submit(self._write, name, frame, app, batch_id)
+                for name, frame in to_files.items()
+            }
+        return collected.result(), {name: w.result() for name, w in written.items()}
+
+    def _write(self, name: str, frame: DataFrame, app: str, batch_id: int) -> list[files.DataFile]:
+        if self.tables.has(name, app, batch_id):
+            return []
+        return files.write(frame, self.tables.path(name), batch_id)
 
     def _report(self, batch_id: int, counts: dict[str, Any], timer: Timer) -> None:
         s = self.summary

@@ -2,9 +2,11 @@
 
 Spark re-runs the last micro-batch after a crash with the same ``batch_id`` and
 the same input (its offset log is written before the batch runs), and
-``foreachBatch`` is at-least-once. The batch's rows reach the driver as Arrow
-(:mod:`pipeline.stream.arrow`) and each table gets them in **one delta-rs
-commit that carries the batch's app transaction** (Delta's ``txn`` action:
+``foreachBatch`` is at-least-once. A small batch's rows reach the driver as Arrow
+(:mod:`pipeline.stream.arrow`); a large batch's big tables are Parquet files
+Spark's tasks wrote into the table's folder (:mod:`pipeline.stream.files`).
+Either way each table gets them in **one delta-rs commit that carries the
+batch's app transaction** (Delta's ``txn`` action:
 app id = the streaming query's id, version = the batch id). Before writing,
 the table's transaction version for the app is read from its log: when it is
 already at the batch, the first attempt committed this table and the replay
@@ -37,11 +39,12 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
 
 from pipeline.delta.read import DATE, commit_note
+from pipeline.stream.files import DataFile
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -96,6 +99,24 @@ def create_table(path: str, schema: pa.Schema, partition: str, retain_hours: flo
     )
 
 
+# a batch's rows for one table: in memory, or the files Spark wrote
+Rows: TypeAlias = pa.Table | list[DataFile]
+
+
+def _holds(table: DeltaTable, app: str, batch_id: int) -> bool:
+    """True when the table's log has the app's transaction at ``batch_id`` or later."""
+    done = table.transaction_version(app)
+    return done is not None and done >= batch_id
+
+
+def _add(file: DataFile, partition_by: list[str] | None) -> Any:
+    """The Delta add action of a file Spark wrote into the table."""
+    from deltalake.transaction import AddAction
+
+    values = {DATE: file.partition} if partition_by else {}
+    return AddAction(file.path, file.size, values, file.modified_ms, True, file.stats())
+
+
 @dataclass(frozen=True)
 class Commit:
     """What one table got from one batch: its rows, and whether this attempt committed them."""
@@ -140,30 +161,50 @@ class DeltaTables:
             table.update_incremental()
         return table
 
-    def commit(self, name: str, rows: pa.Table, app: str, batch_id: int) -> Commit:
-        """Append a batch's rows to a table in one commit, unless that batch is in it already."""
-        from deltalake import write_deltalake
+    def has(self, name: str, app: str, batch_id: int) -> bool:
+        """True when the table already holds the app's batch (an earlier attempt committed it)."""
+        return _holds(self._table(name), app, batch_id)
+
+    def commit(self, name: str, rows: Rows, app: str, batch_id: int) -> Commit:
+        """Append a batch's rows to a table in one commit, unless that batch is in it already.
+
+        ``rows`` are Arrow rows (written and committed here) or the Parquet files
+        Spark wrote into the table's folder (only their add actions are committed).
+        """
         from deltalake.transaction import CommitProperties, Transaction
 
         started = time.monotonic()
+        count = rows.num_rows if isinstance(rows, pa.Table) else sum(f.rows for f in rows)
         table = self._table(name)
-        done = table.transaction_version(app)
-        if rows.num_rows == 0 or (done is not None and done >= batch_id):
-            return Commit(name, rows.num_rows, False, time.monotonic() - started)
+        if count == 0 or _holds(table, app, batch_id):
+            return Commit(name, count, False, time.monotonic() - started)
         schema = self.schemas[name]
-        write_deltalake(
-            table,
-            rows.select(schema.names).cast(schema),
-            mode="append",
-            partition_by=[DATE] if DATE in schema.names else None,
-            commit_properties=CommitProperties(
-                app_transactions=[Transaction(app, batch_id)],
-                custom_metadata={"userMetadata": commit_note(app, batch_id)},
-            ),
+        partition_by = [DATE] if DATE in schema.names else None
+        properties = CommitProperties(
+            app_transactions=[Transaction(app, batch_id)],
+            custom_metadata={"userMetadata": commit_note(app, batch_id)},
         )
-        return Commit(name, rows.num_rows, True, time.monotonic() - started)
+        if isinstance(rows, pa.Table):
+            from deltalake import write_deltalake
 
-    def commit_all(self, batch: Mapping[str, pa.Table], app: str, batch_id: int) -> list[Commit]:
+            write_deltalake(
+                table,
+                rows.select(schema.names).cast(schema),
+                mode="append",
+                partition_by=partition_by,
+                commit_properties=properties,
+            )
+        else:
+            table.create_write_transaction(
+                [_add(f, partition_by) for f in rows],
+                mode="append",
+                schema=schema,
+                partition_by=partition_by,
+                commit_properties=properties,
+            )
+        return Commit(name, count, True, time.monotonic() - started)
+
+    def commit_all(self, batch: Mapping[str, Rows], app: str, batch_id: int) -> list[Commit]:
         """:meth:`commit` every table of a batch at once (independent commits, one thread each)."""
         with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
             futures = [pool.submit(self.commit, n, r, app, batch_id) for n, r in batch.items()]

@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,12 +113,26 @@ cuts = st.lists(st.lists(st.floats(0, 1), min_size=SLOTS, max_size=SLOTS), max_s
     fractions=cuts,
     restarts=st.sets(st.integers(0, 4)),
     crash=st.one_of(st.none(), st.tuples(st.integers(0, 4), st.integers(0, 5))),
+    files=st.booleans(),
 )
-def test_any_cut_restarts_and_a_crash_give_the_tables_of_one_batch(
-    spark, kafka_bootstrap, history_topic, one_batch, tmp_path_factory, fractions, restarts, crash
+def test_any_cut_restarts_and_a_crash_give_the_tables_of_one_batch(  # noqa: PLR0913 - fixtures and draws
+    spark,
+    kafka_bootstrap,
+    history_topic,
+    one_batch,
+    tmp_path_factory,
+    fractions,
+    restarts,
+    crash,
+    files,
 ):
+    # files: the big tables written by Spark's tasks and committed as files (a large batch's
+    # way), where one_batch came to the driver as Arrow (a small batch's)
     ends = end_offsets(kafka_bootstrap, [history_topic, f"{history_topic}-polls"])
-    run = CutRun(spark, kafka_bootstrap, history_topic, tmp_path_factory.mktemp("cut"))
+    root = tmp_path_factory.mktemp("cut")
+    run = CutRun(
+        spark, kafka_bootstrap, history_topic, root, spark_writes_from=0 if files else 10**9
+    )
     for i, end in enumerate(cuts_at(ends, fractions)):
         if crash is not None and crash[0] == i:
             run.restart(crash_after_tables=crash[1])
@@ -128,6 +143,32 @@ def test_any_cut_restarts_and_a_crash_give_the_tables_of_one_batch(
         if i in restarts:
             run.restart()
     assert_same(tables(run.root), one_batch)
+
+
+def test_files_spark_wrote_before_a_crash_are_never_in_a_table(
+    spark, kafka_bootstrap, history_topic, one_batch, tmp_path
+):
+    # the batch's big tables are written by Spark as files, then the process dies before
+    # any commit; the restarted one writes the batch again in folders of its own
+    ends = end_offsets(kafka_bootstrap, [history_topic, f"{history_topic}-polls"])
+    run = CutRun(spark, kafka_bootstrap, history_topic, tmp_path, spark_writes_from=0)
+    run.restart(crash_after_tables=0)
+    with pytest.raises(Crash):
+        run.batch(ends)
+    run.restart()
+    run.batch(ends)
+
+    assert_same(tables(run.root), one_batch)
+    for name in ("status", "indicators_station", "indicators_area"):
+        folder = tmp_path / "out" / name
+        attempts = {p.name for p in folder.glob("batch-0-*")}
+        named = {
+            part
+            for uri in DeltaTable(str(folder)).file_uris()
+            for part in Path(uri).parts
+            if part.startswith("batch-0-")
+        }
+        assert len(attempts) == 2 and len(named) == 1 and named < attempts, name
 
 
 def test_batches_of_one_record_give_the_tables_of_one_batch(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import yaml
+from tools import dvc_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("dvc_fresh", ROOT / "tools" / "dvc_fresh.py")
@@ -13,18 +13,19 @@ assert spec is not None and spec.loader is not None
 dvc_fresh = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(dvc_fresh)
 
-OUTPUTS = dvc_fresh.produced(yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8")))
+OUTPUTS = dvc_fresh.produced(dvc_lock.stages())
 
 
 def test_a_fresh_clone_that_built_nothing_is_not_stale():
     status = {
-        "stream": [{"changed outs": {"data/processed": "not in cache"}}],
-        "heatmap": [
-            {"changed deps": {"data/processed": "deleted"}},
-            {"changed outs": {"reports/figures/02-occupancy-heatmap": "not in cache"}},
+        "stream@nov2024-5min": [{"changed outs": {"data/processed/nov2024-5min": "not in cache"}}],
+        "heatmap@nov2024-5min": [
+            {"changed deps": {"data/processed/nov2024-5min": "deleted"}},
+            {"changed outs": {"reports/figures/nov2024-5min/02-occupancy-heatmap": "not in cache"}},
         ],
+        "resolution": [{"changed deps": {"data/processed/may2022-hourly": "deleted"}}],
     }
-    assert "data/processed" in OUTPUTS
+    assert "data/processed/nov2024-5min" in OUTPUTS  # a foreach stage's output, expanded
     assert dvc_fresh.stale(status, OUTPUTS) == []
 
 

@@ -29,10 +29,14 @@ import pytest
 import yaml
 
 from pipeline import cli
+from pipeline.settings import recordings
+from pipeline.settings.run import RunSettings
+from tools import dvc_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pipeline"
-STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+STAGES = dvc_lock.stages()
+RECORDINGS = recordings.recordings()
 
 
 def module_file(dotted: str) -> Path | None:
@@ -134,6 +138,39 @@ def test_a_stage_depends_on_the_code_its_command_executes(name):
     assert inside == [], f"depend on the stage package, not on its files: {inside}"
 
 
+def test_every_recording_is_built_by_every_per_recording_stage():
+    kinds = {name.split("@")[0] for name in STAGES if "@" in name}
+    assert {"stream", "availability", "episodes"} <= kinds
+    for kind in kinds:
+        assert {n.split("@")[1] for n in STAGES if n.startswith(f"{kind}@")} == set(RECORDINGS)
+
+
+@pytest.mark.parametrize("name", sorted(RECORDINGS))
+def test_a_recording_s_stages_write_under_its_name(name):
+    """The stream stage's outputs are where velib run writes that recording; notebooks' too."""
+    recording = RECORDINGS[name]
+    stream = STAGES[f"stream@{name}"]
+    run = RunSettings.build({"recording": name})
+    written = {run.csv_out, run.out, run.metrics, run.metrics.with_name("stream_details.json")}
+    declared = dvc_lock.paths(stream["outs"]) + dvc_lock.paths(stream["metrics"])
+    assert {ROOT / p for p in declared} == written
+    assert str(recording.path) in stream["deps"]
+    for stage, body in STAGES.items():
+        if not stage.endswith(f"@{name}") or stage.startswith("stream@"):
+            continue
+        assert f"--recording {name}" in body["cmd"], stage
+        assert str(recording.processed) in body["deps"], stage
+        for out in dvc_lock.paths(body["outs"]) + dvc_lock.paths(body.get("metrics", [])):
+            assert Path(out).parent in (recording.metrics, recording.figures), (stage, out)
+
+
+def test_every_recording_has_each_data_plot():
+    plots = [next(iter(p)) for p in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+             if isinstance(p, dict)]  # fmt: skip
+    kinds = {p.split("/", 1)[1] for p in plots}
+    assert {f"{name}/{kind}" for name in RECORDINGS for kind in kinds} == set(plots)
+
+
 def test_the_derivation_follows_lazy_imports_to_the_ground_floor():
     runs, files = needed("python analysis/run_notebook.py analysis/05-data-quality.py")
     # research reads tables through delta, and parses places with sources, which needs
@@ -145,3 +182,11 @@ def test_the_derivation_follows_lazy_imports_to_the_ground_floor():
     run, _ = needed("python -m pipeline.cli run --out data/processed")
     assert {"pipeline/run.py", "pipeline/stream", "pipeline/capture"} <= run
     assert "pipeline/live.py" not in run  # velib run --live is another branch of the handler
+
+
+def test_the_side_by_side_stage_reads_every_recording():
+    """resolution (analysis/08) is no foreach: its deps must list each recording's tables."""
+    deps = STAGES["resolution"]["deps"]
+    assert {str(r.processed) for r in RECORDINGS.values()} <= set(deps)
+    tables = [d for d in deps if d.startswith("data/processed/")]
+    assert {Path(d).name for d in tables} == set(RECORDINGS)  # and no other

@@ -43,6 +43,8 @@ def test_a_notebook_runs_with_its_parameters_and_one_input_notebook_line(tmp_pat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("Input Notebook") == 1, done.stderr
+    assert "analysis/99-tiny.py with params.yaml analysis\n" in done.stderr  # no parameter dump
+    assert '"answer"' not in done.stderr, done.stderr
     assert done.stderr.count("Output Notebook") == 1, done.stderr
     assert "KeyboardInterrupt" not in done.stderr and "ERROR" not in done.stderr, done.stderr
     executed = json.loads((tmp_path / "build/notebooks/99-tiny.ipynb").read_text("utf-8"))

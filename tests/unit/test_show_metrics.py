@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from analysis.show_metrics import WIDTH, render
+from tools import dvc_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _declared_metrics() -> list[str]:
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    return [next(iter(m)) for stage in stages.values() for m in stage.get("metrics", [])]
+    stages = dvc_lock.stages(ROOT)
+    return [p for stage in stages.values() for p in dvc_lock.paths(stage.get("metrics", []))]
 
 
 def _shown() -> dict:

@@ -14,6 +14,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from pipeline import cli
 from pipeline.delta.history import run, versions
 from pipeline.delta.read import commit_note
+from pipeline.settings import project
 from pipeline.settings.tables import HistorySettings
 
 
@@ -63,3 +64,44 @@ def test_velib_history_of_a_folder_without_tables_is_one_line(tmp_path, capsys) 
     assert cli.main(["history", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"velib history: no Delta table in {tmp_path}"]
+
+
+def test_without_a_root_it_lists_the_project_tables(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(project, "ROOT", tmp_path)  # the defaults' places are under the root
+    batch(tmp_path / "data" / "run" / "stream" / "status", 0, 2)
+    batch(tmp_path / "data" / "live" / "processed" / "alerts", 0, 1)
+    batch(tmp_path / "data" / "processed" / "2022-05" / "status", 0, 1)  # one per recording
+    batch(tmp_path / "data" / "run" / "stream" / "_checkpoints" / "state", 0, 1, "batch_id")
+    assert cli.main(["history"]) == 0
+    headings = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
+    assert [h for h in headings if not h.startswith(" ")] == [
+        "data/live/processed/alerts",
+        "data/run/stream/status",
+        "data/processed/2022-05/status",
+    ]
+
+
+def test_without_a_root_or_tables_it_says_where_it_looked(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(project, "ROOT", tmp_path)
+    (tmp_path / "data" / "run").mkdir(parents=True)  # there, but holding no table
+    assert cli.main(["history"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "velib history: no Delta table in data/live/processed, data/run, data/processed: "
+        "pass a table or a folder of them (velib history PATH); velib run and velib run "
+        "--live write them there"
+    ]
+
+
+def test_the_places_are_where_velib_run_writes(tmp_path) -> None:
+    from pipeline.settings.run import RunSettings
+
+    # a run of each recording writes under its name (data/run/NAME, data/processed/NAME):
+    # history looks under the folders that hold them
+    run_settings = RunSettings.build({"raw": [tmp_path]})
+    places = HistorySettings.build().places
+    assert places == (
+        run_settings.live_dir / "processed",
+        run_settings.work_dir.parent,
+        run_settings.out.parent,
+    )

@@ -22,8 +22,11 @@ from pipeline.delta.read import (
     is_delta,
     read_arrow,
     read_note,
+    resolve,
+    span,
     tables_under,
 )
+from pipeline.settings.declare import BadInput
 
 
 def rows(codes: list[str], day: str = "2022-05-12") -> pa.Table:
@@ -51,7 +54,7 @@ def test_a_version_is_exact(tmp_path: Path) -> None:
     two_versions(tmp_path / "t")
     assert sorted(read_arrow(tmp_path / "t", as_of=0)["station_code"].to_pylist()) == ["A", "B"]
     assert read_arrow(tmp_path / "t", as_of=1).num_rows == 3
-    with pytest.raises(ValueError, match="cannot read it as of 7"):
+    with pytest.raises(ValueError, match="no version 7 to read: versions 0 .* to 1 .* hold rows"):
         read_arrow(tmp_path / "t", as_of=7)
 
 
@@ -64,8 +67,51 @@ def test_a_time_picks_the_version_by_its_log_file_time(tmp_path: Path) -> None:
     between = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
     assert read_arrow(tmp_path / "t", as_of=between).num_rows == 2
     assert read_arrow(tmp_path / "t", as_of=datetime(2026, 1, 2, tzinfo=UTC)).num_rows == 3
-    with pytest.raises(ValueError, match="cannot read it as of"):
+    with pytest.raises(ValueError, match="no 2025-01-01T00:00:00.000Z to read: versions 0"):
         read_arrow(tmp_path / "t", as_of=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def created_then_written(folder: Path) -> None:
+    """A table as the stream makes it: v0 the empty CREATE TABLE, then two writes."""
+    from deltalake import DeltaTable
+
+    DeltaTable.create(folder, rows(["A"]).schema, partition_by=["date"])
+    write_deltalake(folder, rows(["A", "B"]), mode="append")  # version 1
+    write_deltalake(folder, rows(["C"], "2022-05-13"), mode="append")  # version 2
+
+
+def test_only_versions_with_rows_are_read_and_a_refusal_names_them(tmp_path: Path) -> None:
+    created_then_written(tmp_path / "t")
+    found = span(tmp_path / "t")
+    assert found is not None and (found.first, found.last, found.empty_before) == (1, 2, True)
+    assert [resolve(tmp_path / "t", v) for v in (1, 2)] == [1, 2]
+    for asked in (0, 3, -1):
+        with pytest.raises(BadInput) as refused:
+            read_arrow(tmp_path / "t", as_of=asked)
+        message = str(refused.value)
+        assert "\n" not in message and "kernel" not in message.lower()
+        assert f"no version {asked} to read: versions 1 (" in message
+        assert "to 2 (" in message and "v0 is the empty table its creation committed" in message
+
+
+def test_a_time_before_the_first_write_is_refused_too(tmp_path: Path) -> None:
+    created_then_written(tmp_path / "t")
+    log = tmp_path / "t" / "_delta_log"
+    for version, hour in ((0, 10), (1, 11), (2, 12)):
+        at = datetime(2026, 1, 1, hour, tzinfo=UTC).timestamp()
+        os.utime(log / f"{version:020d}.json", (at, at))
+    assert resolve(tmp_path / "t", datetime(2026, 1, 1, 11, 30, tzinfo=UTC)) == 1
+    with pytest.raises(BadInput, match="no 2026-01-01T10:30:00.000Z to read: versions 1"):
+        resolve(tmp_path / "t", datetime(2026, 1, 1, 10, 30, tzinfo=UTC))
+
+
+def test_a_table_without_a_write_says_so(tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+
+    DeltaTable.create(tmp_path / "t", rows(["A"]).schema)
+    assert span(tmp_path / "t") is None
+    with pytest.raises(BadInput, match="no version 0 to read: no version holds rows yet"):
+        resolve(tmp_path / "t", 0)
 
 
 def test_a_parquet_export_is_read_as_files_and_has_no_versions(tmp_path: Path) -> None:

@@ -88,7 +88,8 @@ def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path,
             "--serving", decision]  # fmt: skip
     assert velib("evaluate", "--processed", two_days, *args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1].startswith("forecast evaluate: targets=")
+    assert lines[-8].startswith("forecast evaluate: ") and "observed targets forecast" in lines[-8]
+    assert lines[-1].startswith("  metrics in ")
     head = json.loads(metrics.read_text())
     # 13 May is a development day (params.yaml's final test is 24-25 May): no final-test block
     assert not any(k.startswith("final_test") for k in head), head

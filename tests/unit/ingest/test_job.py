@@ -11,6 +11,7 @@ from pipeline.ingest.job import (
     dead_letter_key,
     dead_letter_value,
     emitted_records,
+    flagged_lines,
 )
 from pipeline.record import StationRecord
 from pipeline.sources.normalize import Rejection
@@ -70,3 +71,28 @@ def test_the_summary_line_counts_rereads_failed_polls_and_flagged_answers() -> N
         "polls=8 (failed=2) rereads=6 (frozen=2 identical=4) backwards=1 partial=2"
     )
     assert IngestSummary().line().endswith("polls=0 (failed=0) rereads=0 backwards=0 partial=0")
+
+
+def test_each_flag_says_what_it_counts_and_out_of_how_many() -> None:
+    summary = IngestSummary()
+    mismatched = 0
+    for snapshot in read_recorded(FIX / "history"):  # real answers: counted as _records does
+        summary.snapshots += 1
+        summary.seen += len(snapshot.records)
+        summary.oddities.update(snapshot.oddities)
+        mismatched += sum(
+            r.capacity not in (None, 0) and r.bikes_available + r.docks_available != r.capacity
+            for r in snapshot.records
+        )
+    lines = flagged_lines(summary)
+    first = lines[0]  # the most frequent flag first
+    assert 0 < mismatched < summary.seen
+    share = f"{100 * mismatched / summary.seen:.1f} %"
+    assert first == (
+        f"flagged, kept: {mismatched:,} of {summary.seen:,} station records ({share}): "
+        "bikes + free docks differ from capacity (bikes under repair, broken docks: real)"
+    )
+    assert all(line.startswith("flagged, kept: ") and " of " in line for line in lines)
+    assert not any("=" in line for line in lines)  # no bare key=count
+    summary.oddities.update({BACKWARDS: 1})
+    assert f"1 of {summary.snapshots} answers (" in "\n".join(flagged_lines(summary))

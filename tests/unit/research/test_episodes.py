@@ -220,3 +220,97 @@ def test_weighted_median():
     assert episodes.weighted_median(values, pd.Series([1.0, 1.0, 1.0, 5.0])) == 20.0
     assert episodes.weighted_median(values, pd.Series([0.2, 0.2, 1.0, 1.0])) == 30.0
     assert np.isnan(episodes.weighted_median(values, pd.Series([0.0, 0.0, 0.0, 1.0])))
+
+
+# --- episodes read off the polls (any resolution) ----------------------------------------
+
+
+def sighting(code: str, poll: int, minutes: float, condition: str) -> dict:
+    return {
+        "station_code": code,
+        "seen_at": T0 + pd.Timedelta(minutes=minutes),
+        "poll": poll,
+        "condition": condition,
+    }
+
+
+SIGHTINGS = [
+    # A, polled every 5 minutes: normal, empty at 10 and 15, normal at 20: a complete
+    # episode that lasted at least 5 and at most 15 minutes.
+    *(sighting("A", k, 5 * k, c) for k, c in enumerate("nneen")),
+    # B: full from its first sighting (left-censored), then missed by poll 2 (not listed):
+    # not under observation from 5 to 15, so the full run ends censored there, and a new
+    # one opens left-censored at 15 and runs to the last sighting (right-censored).
+    sighting("B", 0, 0, "full"),
+    sighting("B", 1, 5, "full"),
+    sighting("B", 3, 15, "full"),
+    sighting("B", 4, 20, "full"),
+    # C: empty at one poll only, between two normal ones 5 minutes apart: lower bound 0.
+    *(sighting("C", k, 5 * k, c) for k, c in ((2, "normal"), (3, "empty"), (4, "normal"))),
+]
+STATES = pd.DataFrame(SIGHTINGS).assign(
+    condition=lambda f: f["condition"].map({"n": "normal", "e": "empty"}).fillna(f["condition"])
+)
+
+
+def test_episodes_from_sightings_have_bounds_and_censoring():
+    found, spans = episodes.from_sightings(STATES, max_gap_minutes=60)
+    rows = {(r.station_code, r.start.value): r for r in found.itertuples()}
+    a = rows[("A", (T0 + pd.Timedelta(minutes=10)).value)]
+    assert (a.condition, a.lower_minutes, a.upper_minutes, a.complete) == ("empty", 5, 15, True)
+    assert a.start_after == T0 + pd.Timedelta(minutes=5) and a.end == T0 + pd.Timedelta(minutes=20)
+    c = found[found["station_code"] == "C"].iloc[0]
+    assert (c["lower_minutes"], c["upper_minutes"], c["complete"]) == (0, 10, True)
+    b = found[found["station_code"] == "B"]
+    assert list(zip(b["left_censored"], b["right_censored"], strict=True)) == [
+        (True, True),  # from the first sighting, cut by poll 2 that missed it
+        (True, True),  # after the miss, to the last sighting
+    ]
+    assert b["upper_minutes"].isna().all() and list(b["lower_minutes"]) == [5, 5]
+    assert set(found["condition"]) == {"empty", "full"}
+    # under observation: A's 4 spans, B's 0-5 and 15-20, C's 2
+    assert len(spans) == 4 + 2 + 2
+    assert observation.station_hours(spans).sum() == pytest.approx((20 + 10 + 10) / 60)
+
+
+def test_a_span_longer_than_the_stale_rule_is_not_under_observation():
+    night = STATES[STATES["station_code"] == "A"].copy()
+    night.loc[night.index[2:], "seen_at"] += pd.Timedelta(hours=12)  # an unpolled night
+    found, spans = episodes.from_sightings(night, max_gap_minutes=120)
+    (empty,) = found.itertuples()
+    assert empty.left_censored and not empty.right_censored and not empty.complete
+    assert len(spans) == 3  # the night between polls 1 and 2 is not observed
+
+
+def test_conditions_at_polls_are_the_records_in_force():
+    polls = pd.DataFrame(
+        {
+            "observed_at": [T0, T0 + pd.Timedelta(minutes=5), T0 + pd.Timedelta(minutes=10)],
+            "ok": [True, False, True],
+            "listed": [["A", "B"], [], ["A"]],
+        }
+    )
+    status = pd.DataFrame(
+        {
+            "station_code": ["A", "B", "A"],
+            "observed_at": [T0, T0, T0 + pd.Timedelta(minutes=10)],
+            "bikes_available": [3, 0, 0],
+            "docks_available": [0, 5, 9],
+            "is_installed": [True, True, True],
+            "is_renting": [True, False, True],
+            "is_returning": [True, False, True],
+        }
+    )
+    states = episodes.sighted(status, polls)
+    assert list(zip(states["station_code"], states["poll"], states["condition"], strict=True)) == [
+        ("A", 0, "full"),
+        ("A", 1, "empty"),  # the failed poll is no poll: the next ok one is number 1
+        ("B", 0, "out_of_service"),  # out of service wins over empty
+    ]
+
+
+def test_thinned_polls_are_at_least_the_step_apart():
+    times = [T0 + pd.Timedelta(minutes=m) for m in (0, 5, 10, 30, 55, 60, 65, 125)]
+    polls = pd.DataFrame({"observed_at": times, "ok": [True] * 7 + [False], "listed": [[]] * 8})
+    kept = episodes.thinned(polls, 60)["observed_at"]
+    assert list(kept) == [T0, T0 + pd.Timedelta(minutes=60)]

@@ -64,3 +64,12 @@ def test_bootstrap_share_is_weighted_by_hours_and_repeatable():
     assert out.loc[1, "low"] < out.loc[1, "share"] < out.loc[1, "high"]
     assert out.loc[2, "low"] == out.loc[2, "high"] == pytest.approx(0.05)  # no spread, no width
     pd.testing.assert_frame_equal(out, stats.bootstrap_share(share, hours, groups))
+
+
+def test_poisson_interval_is_close_to_the_exact_one():
+    # the exact (Garwood) 95 % intervals of 0, 1, 10 and 100 events
+    exact = {0: (0.0, 3.689), 1: (0.0253, 5.572), 10: (4.795, 18.39), 100: (81.36, 121.63)}
+    low, high = stats.poisson_interval(list(exact))
+    for k, (lo, hi) in zip(exact.values(), zip(low, high, strict=True), strict=True):
+        assert lo == pytest.approx(k[0], abs=0.015, rel=0.01)
+        assert hi == pytest.approx(k[1], rel=0.01)

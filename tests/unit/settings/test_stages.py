@@ -47,8 +47,9 @@ ALL = (
     EvaluateSettings,
     LiveForecastSettings,
 )
-# Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's settings.
-NOTEBOOK_SECTIONS = {"analysis"}
+# Read by the notebooks (papermill parameters of analysis/*.py), not by a stage's settings;
+# recordings are read through pipeline/settings/recordings.py (velib run, DVC, notebooks).
+NOTEBOOK_SECTIONS = {"analysis", "recordings"}
 
 
 @pytest.fixture
@@ -196,10 +197,12 @@ def test_velib_run_keeps_its_working_state_out_of_the_dvc_outputs(tmp_path):
     for path in state:
         assert not path.is_relative_to(built.out) and not path.is_relative_to(built.csv_out)
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
-    outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["stages"]["stream"]["outs"]]
+    stream = dvc["stages"]["stream"]["do"]
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in stream["outs"]]
     default = RunSettings.build()
-    assert default.work_dir == ROOT / "data" / "run"
-    assert "data/run" not in outs and {"data/processed", "data/interim/csv"} <= set(outs)
+    assert default.work_dir == ROOT / "data" / "run" / default.recording
+    assert not [o for o in outs if o.startswith("data/run")]
+    assert {"data/processed/${key}", "data/interim/${key}/csv"} <= set(outs)
     assert "/data/run/" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
 
 
@@ -220,9 +223,27 @@ def test_a_replay_cuts_capture_files_by_size_never_by_the_clock(params_file):
         (None, None),
     ],
 )
-def test_a_recording_is_a_period_read_from_base_dates(params_file, value, dates):
-    params_file("base", "dates", value)
+def test_a_recording_is_a_period_read_from_its_dates(params_file, value, dates):
+    may = {"path": "data/raw/opendata-2022-05", "dates": value}
+    params_file("recordings", "may2022-hourly", may)
     assert RunSettings.build().dates == dates
+    assert RunSettings.build({"dates": "2022-05-13"}).dates == (date(2022, 5, 13),) * 2
+
+
+def test_velib_run_replays_a_recording_by_name_into_folders_under_its_name(params_file):
+    built = RunSettings.build({"recording": "nov2024-5min"})
+    assert built.raw == (ROOT / "data/raw/opendata-2024-11-5min",)
+    assert built.dates == (date(2024, 10, 31), date(2024, 11, 7))
+    assert built.out == ROOT / "data/processed/nov2024-5min"
+    assert built.csv_out == ROOT / "data/interim/nov2024-5min/csv"
+    assert built.stream_dir == ROOT / "data/run/nov2024-5min/stream"
+    assert built.metrics == ROOT / "reports/metrics/nov2024-5min/stream.json"
+    assert RunSettings.build().out == ROOT / "data/processed/may2022-hourly"  # base.recording
+    other = RunSettings.build({"raw": str(ROOT / "data/raw/opendata-history"), "out": "x"})
+    assert other.dates is None and other.out == Path("x").resolve()
+    assert other.work_dir == ROOT / "data/run/opendata-history"
+    with pytest.raises(SettingsError, match="no recording named 'june'.*may2022-hourly"):
+        RunSettings.build({"recording": "june"})
 
 
 def test_a_side_of_compare_names_its_table_version_or_time(tmp_path):

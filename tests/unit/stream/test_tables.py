@@ -11,9 +11,11 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from pipeline.delta.read import read_note
+from pipeline.stream.files import list_files
 from pipeline.stream.tables import DeltaTables, loose
 
 SCHEMA = pa.schema([("code", pa.string()), ("bikes", pa.int32()), ("date", pa.date32())])
@@ -123,3 +125,20 @@ def test_spark_arrow_meets_the_tables_looser_types(tmp_path: Path) -> None:
     read = DeltaTable(str(tmp_path / "polls")).to_pyarrow_table()
     assert read["listed"].to_pylist() == [["A", "B"]]
     assert all(f.nullable for f in loose(strict))
+
+
+def test_files_written_into_a_table_are_committed_by_their_add_actions(tmp_path: Path) -> None:
+    # what Spark's tasks write for a large batch: Parquet files in a folder of the table's
+    tables = tables_at(tmp_path)
+    day = tmp_path / "status" / "batch-0-a" / f"date={DAY}"
+    day.mkdir(parents=True)
+    pq.write_table(rows("A", "B").drop(["date"]), day / "part-0.parquet")
+    written = list_files(str(tmp_path / "status"), "batch-0-a")
+
+    first = tables.commit("status", written, "query-1", 0)
+    again = tables_at(tmp_path).commit("status", written, "query-1", 0)  # the replay
+
+    assert (first.rows, first.written, again.written) == (2, True, False)
+    assert content(tmp_path, "status") == [("A", 1), ("B", 1)]
+    assert DeltaTable(str(tmp_path / "status")).to_pandas()["date"].tolist() == [DAY, DAY]
+    assert batches_written(tmp_path / "status") == [0]
