@@ -14,7 +14,7 @@
 processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
-scored_file = "data/forecast/scored.parquet"
+forecast_dir = "data/forecast"
 
 # %%
 import matplotlib.pyplot as plt
@@ -27,7 +27,7 @@ from pipeline.research import figures, observation, tables
 NAME = "07-forecast"
 root = tables.project_root()
 fig_dir = root / figures_dir / NAME
-scored = pd.read_parquet(root / scored_file)
+scored = pd.read_parquet(root / forecast_dir / "scored.parquet")
 details = pd.read_csv(root / metrics_dir / "forecast_details.csv")
 common = evaluate.common(scored)
 start, end = scored["issued_at"].min(), scored["target_at"].max()

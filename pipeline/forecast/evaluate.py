@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -120,6 +120,21 @@ def resolution(t: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def resolution_line(r: Mapping[str, Any]) -> str:
+    """One sentence of :func:`resolution`: the shares of one observation, the median leads."""
+
+    def share(key: str) -> str:
+        return "n/a" if r.get(key) is None else f"{r[key]:.0%}"
+
+    leads = ", ".join(f"+{h} min {m:.0f} min" for h, m in r.get("lead_median_min", {}).items())
+    return (
+        "targets whose last observation is the same at +15 and +30 min: "
+        f"{share('same_obs_h15_h30')}, at +15 and +60 min: {share('same_obs_h15_h60')}; "
+        "median lead (target time minus "
+        f"the last observation before issue): {leads}"
+    )
+
+
 # the headline of each period and horizon: (JSON name, details column, decimals, interval?)
 HEADLINE: tuple[tuple[str, str, int, bool], ...] = (
     ("targets", "n", 0, False),
@@ -160,22 +175,13 @@ def headline(t: pd.DataFrame, d: pd.DataFrame, served: dict[int, str]) -> dict[s
 
 @dataclass
 class EvaluateSummary:
-    """What ``evaluate`` found, for its one line."""
+    """What ``evaluate`` found, for the CLI's table: counts, the decision, each period's scores."""
 
     targets: int = 0
     common: int = 0
     served: dict[int, str] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
-
-    def line(self) -> str:
-        """One line for the terminal: what is served, and the final test's MAE ratios."""
-        served = " ".join(f"served_h{h}={v}" for h, v in sorted(self.served.items()))
-        ratios = " ".join(
-            f"final_test_{k}={v}"
-            for k, v in self.final.items()
-            if k.startswith("mae_ratio_vs_persistence_h") and not k.endswith(("_lo", "_hi"))
-        )
-        return f"forecast evaluate: targets={self.targets} common={self.common} {served} {ratios}"
+    development: dict[str, Any] = field(default_factory=dict)
 
 
 def run(s: EvaluateSettings) -> EvaluateSummary:
@@ -208,6 +214,7 @@ def run(s: EvaluateSettings) -> EvaluateSummary:
     durable.write_text(s.details, d.to_csv(index=False, float_format="%.4f", lineterminator="\n"))
     serving.write(s.serving, served, proof)
     predict.write(t, s.scored)
-    log.info("same observation behind +15 and +30 min, and median leads: %s", resolution(t))
+    log.info("%s", resolution_line(resolution(t)))
     final = {k[len(FINAL_TEST) + 1 :]: v for k, v in head.items() if k.startswith(FINAL_TEST)}
-    return EvaluateSummary(len(t), len(common(t)), served, final)
+    dev = {k[len(DEVELOPMENT) + 1 :]: v for k, v in head.items() if k.startswith(DEVELOPMENT)}
+    return EvaluateSummary(len(t), len(common(t)), served, final, dev)

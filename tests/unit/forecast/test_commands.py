@@ -88,7 +88,9 @@ def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path,
             "--serving", decision]  # fmt: skip
     assert velib("evaluate", "--processed", two_days, *args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-8].startswith("forecast evaluate: ") and "observed targets forecast" in lines[-8]
+    assert lines[-6].startswith("forecast evaluate: ") and "the development days" in lines[-6]
+    assert [line.split()[:2] for line in lines[-4:-1]] == [["+15", "min"], ["+30", "min"],
+                                                           ["+60", "min"]]  # fmt: skip
     assert lines[-1].startswith("  metrics in ")
     head = json.loads(metrics.read_text())
     # 13 May is a development day (params.yaml's final test is 24-25 May): no final-test block
