@@ -163,10 +163,10 @@ def _forecast_evaluate(s: EvaluateSettings) -> int:
 # The columns of `velib forecast evaluate`'s table, from the final test's metrics (evaluate's
 # names without their `final_test_` prefix and `_hNN` suffix): heading, metric, format.
 EVALUATE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("MAE served/persistence", "mae_ratio_served_vs_persistence", "{:.3f}"),
-    ("Brier skill P(empty)", "brier_skill_empty_vs_smoothed_persistence", "{:+.3f}"),
-    ("Brier skill P(full)", "brier_skill_full_vs_smoothed_persistence", "{:+.3f}"),
-    ("in 80% interval", "coverage80_share", "{:.1%}"),
+    ("MAE vs persistence", "mae_ratio_served_vs_persistence", "{:.3f}"),  # the served forecast
+    ("P(empty) Brier skill", "brier_skill_empty_vs_smoothed_persistence", "{:.3f}"),
+    ("P(full) Brier skill", "brier_skill_full_vs_smoothed_persistence", "{:.3f}"),
+    ("in 80%", "coverage80_share", "{:.1%}"),  # the share of targets inside the 80 % interval
 )
 
 
@@ -200,8 +200,8 @@ def evaluate_lines(
     table = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
              for r in [head, *rows]]  # fmt: skip
     return [
-        f"forecast evaluate: {common:,} of {targets:,} observed targets forecast by the model "
-        f"and every baseline; the {period} days (95 % intervals):",
+        f"forecast evaluate: {common:,} of {targets:,} observed targets scored by every forecast; "
+        f"{period} days:",
         *table,
     ]
 

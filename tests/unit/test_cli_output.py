@@ -18,7 +18,7 @@ def test_forecast_evaluate_prints_a_short_rounded_table_per_horizon() -> None:
              if k.startswith("final_test_")}  # fmt: skip
     served = {h: headline[f"served_h{h}"] for h in (15, 30, 60)}
     lines = evaluate_lines(209_027, 182_116, served, "final test", final)
-    assert lines[0].startswith("forecast evaluate: 182,116 of 209,027 observed targets forecast")
+    assert lines[0].startswith("forecast evaluate: 182,116 of 209,027 observed targets scored")
     assert all(len(line) <= 100 for line in lines) and len(lines) == 5
     for key in headline:
         assert key not in " ".join(lines), f"{key} shown by its JSON name, not what it is"

@@ -88,7 +88,7 @@ def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path,
             "--serving", decision]  # fmt: skip
     assert velib("evaluate", "--processed", two_days, *args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-6].startswith("forecast evaluate: ") and "the development days" in lines[-6]
+    assert lines[-6].startswith("forecast evaluate: ") and "development days" in lines[-6]
     assert [line.split()[:2] for line in lines[-4:-1]] == [["+15", "min"], ["+30", "min"],
                                                            ["+60", "min"]]  # fmt: skip
     assert lines[-1].startswith("  metrics in ")
