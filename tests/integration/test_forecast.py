@@ -28,7 +28,7 @@ def forecast(*args: object) -> int:
 
 
 def forecast_outputs(processed, root) -> dict[str, object]:
-    """Train, predict and evaluate into ``root`` (as the DVC stage lays them out)."""
+    """Train, predict and evaluate into ``root`` (the notebooks' default layout, no recording)."""
     paths = {
         "model": root / "models" / "forecast.zip",
         "predictions": root / "data" / "forecast" / "predictions.parquet",
