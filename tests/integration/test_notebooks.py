@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import figcheck  # noqa: E402
@@ -130,6 +131,10 @@ def drawn(project) -> dict[str, dict[str, plt.Figure]]:
 
 def metrics(root: Path, name: str) -> dict:
     return json.loads((root / "reports" / "metrics" / name).read_text())
+
+
+def project_params(root: Path) -> dict:
+    return yaml.safe_load((root / "params.yaml").read_text())
 
 
 def polls_of(project: Path) -> pd.DataFrame:
@@ -417,6 +422,10 @@ def test_episode_figures(drawn, project):
     ticks = [t.get_text().split("\n") for t in boxes.get_xticklabels()]
     counts = [tuple(int(n) for n in t[1].split("/")) for t in ticks]
     assert len(counts) == 20 and sum(e + f for e, f in counts) > 0  # n under every box
+    # "the median lies in [lo, hi]" is a range with a cap at each end, not a bar from 0
+    assert figcheck.bars(boxes) == []
+    caps = [ln for ln in figcheck.lines(boxes) if ln.get_marker() == "_"]
+    assert len(caps) == 2 and all(len(ln.get_ydata()) % 2 == 0 for ln in caps)
     by_hour = figs["episodes_by_hour"]
     rates, lengths, polls, gaps = by_hour.axes[:4]
     assert len(polls.get_xticks()) == 24
@@ -450,6 +459,21 @@ def test_episode_figures(drawn, project):
             <= table[f"{condition}_median_minutes_high"].fillna(np.inf)
         ).all()
     assert table["polls"].sum() == 8
+    # every rate with its 95 % interval; an hour under observation too little is hatched
+    minimum = project_params(project)["analysis"]["min_station_hours"]
+    for condition in ("empty", "full"):
+        rate = table[f"{condition}_per_1000_station_hours"]
+        low = table[f"{condition}_per_1000_station_hours_low"]
+        high = table[f"{condition}_per_1000_station_hours_high"]
+        assert ((low <= rate) & (rate < high))[~unobserved].all()
+        assert low[unobserved].isna().all() and high[unobserved].isna().all()
+    thin = ~unobserved & (table["observed_station_hours"] < minimum)
+    hatched = figcheck.by_gid(by_hour, figures.THIN_GID)
+    assert len(hatched) == 2 * int(thin.sum()), "rates and lengths hatched in a thin hour"
+    assert f"less than {minimum:,} station-hours" in caption(by_hour) or not thin.any()
+    (n_axis,) = rates.child_axes
+    shown = [t.get_text() for t in n_axis.get_xticklabels()]
+    assert shown == [figures.compact_count(v) for v in table["observed_station_hours"]]
 
 
 # --- as DVC runs them -------------------------------------------------------------------
