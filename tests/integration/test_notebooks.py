@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -99,6 +100,9 @@ def execute_inline(root: Path, name: str) -> dict[str, plt.Figure]:
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 exec(compile(cell.source, f"{name}.py", "exec"), namespace)  # noqa: S102
+            if "parameters" in cell.metadata.get("tags", []):  # as papermill injects them
+                analysis = project_params(root).get("analysis", {})
+                namespace.update({k: v for k, v in analysis.items() if k in namespace})
     finally:
         os.chdir(here)
     return {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
@@ -117,6 +121,12 @@ def project(stream_slice, tmp_path_factory) -> Path:
     from test_forecast import forecast_outputs
 
     root = make_project(tmp_path_factory.mktemp("nbproject"), stream_slice)
+    # The slice polls each hour once: at the project's min_polls every heatmap cell would
+    # be hatched and no value left to check; one poll is enough here (the hatch itself:
+    # tests/unit/research/test_heatmaps.py).
+    params = project_params(root)
+    params["analysis"]["min_polls"] = 1
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     forecast_outputs(root / "data" / "processed", root)  # what notebook 07 draws
     return root
 
@@ -263,16 +273,29 @@ def test_heatmap_is_hour_by_date_with_a_fitted_scale(drawn, project):
     # Only hours a poll observed have a value: none carried forward from an earlier poll
     # (the old rule drew Thursday 22h-23h and Saturday 13h-14h from the last poll's state).
     polled = observed_hours(project)
-    has = ~np.ma.getmaskarray(data)
-    cells = {(rows[i], j) for i, j in zip(*np.nonzero(has), strict=True)}
-    assert cells == polled, (sorted(cells), sorted(polled))
+    in_windows = polls_in_windows(project)
+    local = in_windows.dt.tz_convert("Europe/Paris")
+    per_cell = Counter(zip(local.dt.strftime("%a %d %b"), local.dt.hour, strict=True))
+    # a cell resting on fewer than min_polls polls is hatched, with no value and no colour
+    minimum = project_params(project)["analysis"]["min_polls"]
+    drawn = ~np.ma.getmaskarray(data)
+    cells = {(rows[i], j) for i, j in zip(*np.nonzero(drawn), strict=True)}
+    assert cells == {c for c in polled if per_cell[c] >= minimum}, (sorted(cells), sorted(polled))
+    hatched = {
+        (rows[round(p.get_y() + 0.5)], round(p.get_x() + 0.5))
+        for p in figcheck.by_gid(fig, figures.THIN_GID)
+    }
+    assert hatched == {c for c in polled if per_cell[c] < minimum}
+    assert f"fewer than {minimum} polls" in caption(fig)
     assert found["cells_observed"] == len(polled)
     day, hour = found["occupancy_max_at"].rsplit(" ", 1)
-    assert (day, int(hour[:2])) in polled, "the headline cell must be an observed one"
-    # each value says how many polls are behind it
+    assert (day, int(hour[:2])) in cells, "the headline cell must be an observed, drawn one"
+    # each value says how many polls are behind it, in text a reader can read
     notes = [t.get_text() for t in ax.texts if t.get_text().endswith("p")]
-    in_windows = polls_in_windows(project)
-    assert len(notes) == len(cells) and sum(int(n[:-1]) for n in notes) == len(in_windows)
+    assert len(notes) == len(cells)
+    assert sum(int(n[:-1]) for n in notes) == sum(per_cell[c] for c in cells)
+    assert min(t.get_fontsize() for t in ax.texts) >= 7
+    has = np.array([[(r, h) in polled for h in range(24)] for r in rows])
     by_hour = pd.read_csv(project / "reports/metrics/occupancy_by_hour.csv")
     assert list(by_hour["hour"]) == list(range(24))
     # Thursday and Friday are weekdays, Saturday the weekend: counted and drawn apart
