@@ -120,9 +120,12 @@ def no_data_spans(shown: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     return spans
 
 
-def time_axis(ax: Axes) -> None:
-    """Dates as a reader says them (``Thu 12 May``, ``18:00``) on a Paris wall-clock axis."""
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+def time_axis(ax: Axes, maxticks: int = 10) -> None:
+    """Dates as a reader says them (``Thu 12 May``, ``18:00``) on a Paris wall-clock axis.
+
+    ``maxticks``: fewer on a narrow panel, so that the day labels never overlap.
+    """
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=maxticks)
     formatter = mdates.ConciseDateFormatter(
         locator,
         formats=["%Y", "%b", "%a %d %b", "%H:%M", "%H:%M", "%S"],
@@ -252,7 +255,7 @@ def coverage_grid(
                 label=reference.label,
             )
         top.plot(_local(panel.values.index), panel.values * scale, color=color, linewidth=1.0)
-        _shade_gaps(top, strip, panel.values.notna().to_frame())
+        _shade_gaps(top, strip, panel.values.notna().to_frame(), named=False)  # caption says
         top.set_title(panel.title, fontsize=10, loc="left")
         top.set_ylim(*limits)
         if col == 0:
@@ -270,7 +273,7 @@ def coverage_grid(
         if polls is not None and len(polls):
             strip.vlines(_local(pd.Index(polls)), 0, 15, color="0.15", linewidth=0.5, gid=POLLS_GID)
         for ax in (top, strip):
-            time_axis(ax)
+            time_axis(ax, maxticks=6)
             ax.tick_params(labelsize=8)
         top.tick_params(labelbottom=False)
         if row < rows - 1:
@@ -280,13 +283,13 @@ def coverage_grid(
     return fig
 
 
-def _shade_gaps(top: Axes, bottom: Axes, drawn: pd.DataFrame) -> None:
-    """Shade the windows where no series is drawn in both panels; name the long ones."""
+def _shade_gaps(top: Axes, bottom: Axes, drawn: pd.DataFrame, *, named: bool = True) -> None:
+    """Shade the windows where no series is drawn in both panels; ``named``: label long ones."""
     for start, end in no_data_spans(drawn.any(axis=1)):
         a, b = _local(pd.Index([start, end]))
         for ax in (top, bottom):
             ax.axvspan(a, b, color=NO_DATA_COLOR, zorder=0, gid=NO_DATA_GID)
-        if (end - start) >= pd.Timedelta(hours=2):
+        if named and (end - start) >= pd.Timedelta(hours=2):
             top.text(
                 a + (b - a) / 2,
                 0.5,

@@ -231,12 +231,16 @@ def test_availability_series_show_their_coverage_and_gaps(drawn, project):
     hidden = csv["bikes_per_station"].isna()
     assert hidden.any() and (csv.loc[hidden, "stations_known"] < 0.5 * 1414).all()
     assert (csv.loc[~hidden, "stations_known"] >= 0.5 * 1414).all()
+    # one panel per commune on one scale, each with its own coverage strip: nothing overplotted
     areas = drawn["01-availability-over-time"]["occupancy_per_area"]
-    values, cov = figcheck.lines(areas.axes[0]), figcheck.by_gid(areas, figures.COVERAGE_GID)
-    assert 2 <= len(values) == len(cov) <= 6
-    assert values[0].get_label().startswith("Paris (")
-    assert len(figcheck.legends(areas)) == 1, "the coverage panel repeats the legend"
-    assert [c.get_color() for c in cov] == [v.get_color() for v in values]
+    panels = [ax for ax in areas.axes if ax.get_title(loc="left")]
+    cov = figcheck.by_gid(areas, figures.COVERAGE_GID)
+    assert 2 <= len(panels) == len(cov) <= 6
+    assert panels[0].get_title(loc="left").startswith("Paris (")
+    assert len({ax.get_ylim() for ax in panels}) == 1, "one scale for every commune"
+    assert all(len(figcheck.lines(ax)) == 2 for ax in panels), "the commune, Paris behind it"
+    assert "grey line: Paris" in caption(areas)
+    assert figcheck.texts_outside(areas) == [] and figcheck.empty_axes(areas) == []
     found = metrics(project, "availability.json")
     assert found.keys() == {
         "bikes_per_station",
