@@ -442,7 +442,14 @@ def ranges(
     """
     xs, lo, hi = (np.asarray(v, dtype="float64") for v in (x, low, high))
     ok = np.isfinite(lo) & np.isfinite(hi)
-    ax.vlines(xs[ok], lo[ok], hi[ok], color=color, linewidth=linewidth, label=label)
+    ax.vlines(
+        xs[ok],
+        lo[ok],
+        hi[ok],
+        color=color,
+        linewidth=linewidth,
+        label=label if label is not None else "_nolegend_",
+    )
     ends = np.concatenate([lo[ok], hi[ok]])
     ax.plot(
         np.concatenate([xs[ok], xs[ok]]),
