@@ -67,12 +67,12 @@ print(
 # %%
 fig = figures.coverage_figure(
     [
-        Line("all bikes", network["bikes_mean"], "#333333"),
-        Line("mechanical", network["mechanical_mean"], "#4c72b0"),
-        Line("e-bike", network["ebike_mean"], "#55a868"),
+        Line("all bikes", network["bikes_mean"], figures.COLORS["bikes"]),
+        Line("mechanical", network["mechanical_mean"], figures.COLORS["mechanical"]),
+        Line("e-bike", network["ebike_mean"], figures.COLORS["ebike"]),
     ],
     Coverage(
-        [Line("network", network["coverage"], "#333333")],
+        [Line("network", network["coverage"], figures.COLORS["stations_known"])],
         min_coverage,
         stations=stations[NETWORK],
         polls=poll_times,

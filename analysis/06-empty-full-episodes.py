@@ -61,7 +61,7 @@ start, end = tables.data_span(network)
 found = episodes.episodes(alerts, end, last_seen=observation.last_seen(seen))
 done = found[found["complete"]]
 summary = episodes.summary(found)
-COLORS = {"empty": "#c44e52", "full": "#4c72b0"}
+COLORS = figures.COLORS  # one colour per concept, as in the Vega charts
 print(f"{len(found)} episodes, {len(done)} complete; {res.text()}")
 print(summary.round(3).to_string())
 

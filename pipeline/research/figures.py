@@ -32,6 +32,20 @@ from pipeline.clock import local_naive
 from pipeline.research.tables import window_seconds
 
 NO_DATA_COLOR = "0.92"
+# One colour per concept, in every PNG and in the Vega charts of `dvc plots show`: the
+# colour scales of .dvc/plots/*.json list these (tests/unit/test_plot_templates.py checks
+# that they agree). Empty and full, mechanical and e-bike, weekday and weekend are told
+# apart by hue and lightness both, so they survive a grey print and colour blindness.
+COLORS = {
+    "bikes": "#333333",
+    "mechanical": "#f28e2b",
+    "ebike": "#59a14f",
+    "empty": "#e15759",
+    "full": "#4e79a7",
+    "weekday": "#76b7b2",
+    "weekend": "#b07aa1",
+    "stations_known": "#737373",
+}
 # gids, so tests find what a helper drew
 COVERAGE_GID = "coverage"
 THRESHOLD_GID = "coverage-threshold"
