@@ -516,6 +516,25 @@ def test_episode_figures(drawn, project):
     assert shown == [figures.compact_count(v) for v in table["observed_station_hours"]]
 
 
+def test_forecast_reliability_is_one_horizon_with_its_counts_and_hours_say_their_n(drawn):
+    figs = drawn["07-forecast"]
+    reliability = figs["reliability"]
+    curves = [ax for ax in reliability.axes if ax.get_title()]
+    counts = [ax for ax in reliability.axes if not ax.get_title()]
+    horizon = curves[0].get_title().split(" at +")[1].split(" min")[0]
+    assert [ax.get_title().split("\n")[0] for ax in curves] == [
+        f"P(empty) at +{horizon} min",
+        f"P(full) at +{horizon} min",
+    ], "the Brier skill in the title is that horizon's, and so are the curves"
+    assert f"+{horizon} min only" in caption(reliability)
+    assert len(counts) == 2 and all(ax.get_yscale() == "log" for ax in counts)
+    assert all(figcheck.bars(ax) for ax in counts), "a count per bin"
+    by_hour = figs["by_hour"]
+    (n_axis,) = by_hour.axes[0].child_axes
+    labels = [t.get_text() for t in n_axis.get_xticklabels()]
+    assert len(labels) == 24 and any(labels), "n above each hour"
+
+
 # --- as DVC runs them -------------------------------------------------------------------
 
 
