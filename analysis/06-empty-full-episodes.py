@@ -241,9 +241,9 @@ bottom = fig.add_subplot(cells[2, :3], sharex=top)
 right = fig.add_subplot(cells[:, 3])
 hours = np.arange(24)
 for offset, condition in ((-0.2, "empty"), (0.2, "full")):
-    shown = rates[f"{condition}_per_1000"].where(~thin)
+    shown = rates[f"{condition}_per_1000"].where(~thin).to_numpy()
     low, high = stats.poisson_interval(rates[f"{condition}_starts"])
-    exposure = rates["station_hours"].where(~thin)
+    exposure = rates["station_hours"].where(~thin).to_numpy()
     top.bar(hours + offset, shown, width=0.4, color=COLORS[condition], label=condition)
     top.errorbar(
         hours + offset,

@@ -116,11 +116,12 @@ for k, event in enumerate(("empty", "full")):
         )
     ):
         rel = metrics.reliability(at_last[event], at_last[col])
-        low, high = stats.wilson_interval(rel["y_mean"] * rel["n"], rel["n"])
+        freq = rel["y_mean"].to_numpy()  # arrays: matplotlib floats a one-bin Series
+        low, high = stats.wilson_interval(freq * rel["n"].to_numpy(), rel["n"].to_numpy())
         ax.errorbar(
-            rel["p_mean"],
-            rel["y_mean"],
-            yerr=[rel["y_mean"] - low, high - rel["y_mean"]],
+            rel["p_mean"].to_numpy(),
+            freq,
+            yerr=[freq - low, high - freq],
             marker="o",
             markersize=4,
             capsize=2,
