@@ -171,7 +171,10 @@ ax.grid(alpha=0.3)
 cov.plot(hours["hour"], hours["interval_coverage"], marker="o", color=COLORS["model"],
          label="share inside the 80 % interval")  # fmt: skip
 cov.axhline(0.8, color="0.4", linestyle="--", linewidth=1, label="0.8")
-cov.set_ylim(0.5, 1.0)
+lowest = (
+    float(hours["interval_coverage"].min()) if hours["interval_coverage"].notna().any() else 0.5
+)
+cov.set_ylim(min(0.5, np.floor(lowest * 10) / 10), 1.0)  # an hour far below 0.8 stays on the axis
 cov.set_xlim(-0.5, 23.5)
 cov.set_xticks(range(0, 24, 2))
 cov.set_xlabel("hour of the target (Europe/Paris)")
