@@ -37,6 +37,7 @@ figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
 min_coverage = 0.5
 min_station_hours = 500
+min_episodes = 10
 
 # %%
 import matplotlib.pyplot as plt
@@ -133,7 +134,8 @@ _ = tables.save_figure(fig, fig_dir / "episode_durations.png", close=False)
 # is where the median length lies (from the median of the lower bounds to that of the
 # upper bounds; a lower end of 0 is the resolution, episodes seen by one poll), the thin
 # line holds the middle half (first quartile of the lower bounds to third of the upper);
-# under each arrondissement, its n of complete episodes (empty / full).
+# under each arrondissement, its n of complete episodes (empty / full). A median of fewer
+# than `min_episodes` episodes is not drawn (hatched).
 
 # %%
 paris = done[done["arrondissement"].notna()]
@@ -155,6 +157,9 @@ for offset, condition in ((-0.15, "empty"), (0.15, "full")):
         }
     ).reindex(range(1, 21))
     x = np.arange(1, 21) + offset
+    few = counts[condition].to_numpy() < min_episodes  # too few to place a median: not drawn
+    q[few] = np.nan
+    figures.hatch_thin_columns(ax, x[few & (counts[condition].to_numpy() > 0)], width=0.3)
     ax.vlines(x, q["q1"], q["q3"], color=COLORS[condition], linewidth=0.8, alpha=0.6)
     figures.ranges(
         ax,
@@ -191,6 +196,12 @@ if not paris.empty:
     ax.grid(axis="y", alpha=0.3)
 what = "Capped range: where the median length lies (the bounds' medians)"
 what += "; thin line: holds the middle half"
+thin_areas = int((counts.to_numpy() < min_episodes).sum() - (counts.to_numpy() == 0).sum())
+what += (
+    f"; hatched: {thin_areas} ranges resting on fewer than {min_episodes} episodes (not drawn)"
+    if thin_areas
+    else f"; every range rests on {min_episodes} episodes at least"
+)
 figures.add_caption(fig, observation.caption(start, end, what, res))
 _ = tables.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close=False)
 

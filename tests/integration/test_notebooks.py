@@ -462,10 +462,18 @@ def test_episode_figures(drawn, project):
     ticks = [t.get_text().split("\n") for t in boxes.get_xticklabels()]
     counts = [tuple(int(n) for n in t[1].split("/")) for t in ticks]
     assert len(counts) == 20 and sum(e + f for e, f in counts) > 0  # n under every box
-    # "the median lies in [lo, hi]" is a range with a cap at each end, not a bar from 0
+    # "the median lies in [lo, hi]" is a range with a cap at each end, not a bar from 0;
+    # one resting on fewer than min_episodes episodes is not drawn but hatched
     assert figcheck.bars(boxes) == []
+    minimum = project_params(project)["analysis"]["min_episodes"]
+    ranges = sum(n >= minimum for pair in counts for n in pair)
     caps = [ln for ln in figcheck.lines(boxes) if ln.get_marker() == "_"]
-    assert len(caps) == 2 and all(len(ln.get_ydata()) % 2 == 0 for ln in caps)
+    assert sum(len(ln.get_ydata()) for ln in caps) == 2 * ranges
+    thin = sum(0 < n < minimum for pair in counts for n in pair)
+    hatched = figcheck.by_gid(figs["episodes_per_arrondissement"], figures.THIN_GID)
+    assert len(hatched) == thin
+    if thin:
+        assert f"fewer than {minimum} episodes" in caption(figs["episodes_per_arrondissement"])
     by_hour = figs["episodes_by_hour"]
     rates, lengths, polls, gaps = by_hour.axes[:4]
     assert len(polls.get_xticks()) == 24
