@@ -67,12 +67,12 @@ print(
 # %%
 fig = figures.coverage_figure(
     [
-        Line("all bikes", network["bikes_mean"], "#333333"),
-        Line("mechanical", network["mechanical_mean"], "#4c72b0"),
-        Line("e-bike", network["ebike_mean"], "#55a868"),
+        Line("all bikes", network["bikes_mean"], figures.COLORS["bikes"]),
+        Line("mechanical", network["mechanical_mean"], figures.COLORS["mechanical"]),
+        Line("e-bike", network["ebike_mean"], figures.COLORS["ebike"]),
     ],
     Coverage(
-        [Line("network", network["coverage"], "#333333")],
+        [Line("network", network["coverage"], figures.COLORS["stations_known"])],
         min_coverage,
         stations=stations[NETWORK],
         polls=poll_times,
@@ -85,8 +85,10 @@ _ = tables.save_figure(fig, fig_dir / "network_bikes.png", close=False)
 
 # %% [markdown]
 # ## Mean occupancy per commune
-# Paris (all arrondissements) against the communes with the most stations. Occupancy
-# is bikes / (bikes + docks), over each commune's known station-time.
+# Paris (all arrondissements) against the communes with the most stations, one panel
+# each on the same scale, Paris in grey behind the others. Occupancy is bikes / (bikes
+# + docks), over each commune's known station-time; under each panel, the share of
+# its stations known and the polls.
 
 # %%
 communes = area[area["area_level"] == "commune"]
@@ -105,17 +107,25 @@ per_area = {
     for name in shown_areas
     if ("commune", name) in stations
 }
-labels = {name: f"{name} ({stations[('commune', name)]} stations)" for name in per_area}
-fig = figures.coverage_figure(
-    [Line(labels[name], s["occupancy_mean"]) for name, s in per_area.items()],
-    Coverage(
-        [Line(labels[name], s["coverage"]) for name, s in per_area.items()],
-        min_coverage,
-        polls=poll_times,
-    ),
+paris = per_area.get("Paris")
+fig = figures.coverage_grid(
+    [
+        figures.Panel(
+            f"{name} ({stations[('commune', name)]} stations)", s["occupancy_mean"], s["coverage"]
+        )
+        for name, s in per_area.items()
+    ],
     title="Mean station occupancy (bikes / (bikes + docks)) per commune",
     ylabel="occupancy (%)",
-    caption=caption,
+    caption=(
+        "One panel per commune, same scale"
+        + ("; grey line: Paris, for reference" if paris is not None else "")
+        + f"; under each, its stations known (below {min_coverage:.0%}: not drawn, shaded grey) "
+        "and the polls (ticks). " + caption
+    ),
+    min_coverage=min_coverage,
+    reference=Line("Paris", paris["occupancy_mean"], "0.72") if paris is not None else None,
+    polls=poll_times,
     percent=True,
 )
 _ = tables.save_figure(fig, fig_dir / "occupancy_per_area.png", close=False)

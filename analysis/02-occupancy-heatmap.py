@@ -9,14 +9,16 @@
 # days) behind it. The layout fits the recording: one row per date for a few days
 # (dates without data stay as empty rows), one row per weekday only when every day of
 # the week (Monday to Sunday) has data. A cell whose polls listed fewer than
-# `min_coverage` of the stations is left grey too. The colour scale spans the data's
-# range.
+# `min_coverage` of the stations is left grey too. A cell resting on fewer than
+# `min_polls` polls is hatched, with no value: one poll is one moment of one day,
+# not an hour's mean. The colour scale spans the range of the cells drawn.
 
 # %% tags=["parameters"]
 processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
 min_coverage = 0.5
+min_polls = 2
 
 # %%
 import pandas as pd
@@ -54,7 +56,9 @@ notes = pd.DataFrame(
     index=grid.index,
     columns=grid.columns,
 )
+thin = polls < min_polls
 days = [label for label, row in grid.iterrows() if row.notna().any()]
+few = int((thin & grid.notna()).sum().sum())
 if layout == "weekday":
     title = "Mean Vélib' station occupancy by day of the week and hour, observed hours only"
 else:
@@ -64,9 +68,14 @@ fig = heatmaps.heatmap_figure(
     title=title,
     label="occupancy (%)",
     caption=observation.caption(
-        start, end, heatmaps.heatmap_caption(grid, layout, min_coverage), res
+        start,
+        end,
+        heatmaps.heatmap_caption(grid, layout, min_coverage)
+        + f"; hatched: {few} cells resting on fewer than {min_polls} polls (no value drawn)",
+        res,
     ),
     notes=notes,
+    thin=thin,
 )
 _ = tables.save_figure(fig, root / figures_dir / NAME / "occupancy_heatmap.png", close=False)
 
@@ -90,12 +99,12 @@ for kind, rows in (("weekday", kept[~weekend]), ("weekend", kept[weekend])):
     table[f"{kind}_days"] = by_hour["days"].fillna(0).astype(int).to_numpy()
     table[f"{kind}_polls"] = by_hour["polls"].fillna(0).astype(int).to_numpy()
 tables.write_csv(table, root / metrics_dir / "occupancy_by_hour.csv")
-values = grid.stack()
+values = grid.where(~thin).stack()  # the cells drawn: resting on min_polls polls at least
 at = values.idxmax() if len(values) else None
 metrics = {
     "layout": layout,
     "days_with_data": len(days),
-    "cells_observed": len(values),
+    "cells_observed": int(grid.notna().sum().sum()),
     "occupancy_min_cell": values.min(),
     "occupancy_max_cell": values.max(),
     "occupancy_max_at": f"{at[0]} {at[1]:02d}h" if at else None,

@@ -77,8 +77,8 @@ def label(code: str, row: pd.Series) -> str:
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * top_n + 2.2), layout="constrained")
 for ax, column, title, color in (
-    (axes[0], "empty_share", f"{top_n} stations most often empty", "#c44e52"),
-    (axes[1], "full_share", f"{top_n} stations most often full", "#4c72b0"),
+    (axes[0], "empty_share", f"{top_n} stations most often empty", figures.COLORS["empty"]),
+    (axes[1], "full_share", f"{top_n} stations most often full", figures.COLORS["full"]),
 ):
     ax.set_title(title)
     table = ranks[column].head(top_n)
@@ -133,8 +133,8 @@ n = spread["empty_share"]["stations"].fillna(0).astype(int)
 x = np.arange(1, 21)
 fig, ax = plt.subplots(figsize=(11, 4.8), layout="constrained")
 for offset, column, name, color in (
-    (-0.2, "empty_share", "empty (no bike)", "#c44e52"),
-    (0.2, "full_share", "full (no dock)", "#4c72b0"),
+    (-0.2, "empty_share", "empty (no bike)", figures.COLORS["empty"]),
+    (0.2, "full_share", "full (no dock)", figures.COLORS["full"]),
 ):
     value = by_arr[column].to_numpy() * 100
     low, high = spread[column]["low"].to_numpy() * 100, spread[column]["high"].to_numpy() * 100

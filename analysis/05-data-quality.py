@@ -2,13 +2,15 @@
 # # 05 — Data quality
 # What the real feed gets wrong, measured on the records themselves (`status/`, one
 # row per station record the stream kept) and on what the stream refused
-# (`_rejected/`, with the reason): stale reports (the station's last report far older
-# than the snapshot), capacity 0, bikes + docks that do not add up to the capacity,
-# bike types that do not add up to the total, rejected Kafka values, and records of
-# stations known only by a GBFS id that no reference table maps to a station code
-# (`id:<station_id>`, `pipeline.record.is_placeholder`: never ranked or mapped as a
-# known station by 03 and 04). How long stations went unknown (`stale` alerts) comes
-# from `alerts/`.
+# (`_rejected/`, with the reason): capacity 0, bikes + docks that do not add up to the
+# capacity, bike types that do not add up to the total, rejected Kafka values, and
+# records of stations known only by a GBFS id that no reference table maps to a station
+# code (`id:<station_id>`, `pipeline.record.is_placeholder`: never ranked or mapped as a
+# known station by 03 and 04). How long stations went unknown comes from `alerts/`:
+# *stale* has the stream's one meaning (`stream.stale_after` in params.yaml: polls kept
+# coming and did not renew the station), from a `stale` alert to the station's next
+# `back`. The station's own `last_reported` is not used: the feed re-stamps it
+# (docs/forecast.md), so its age says nothing.
 #
 # Then **the observation process itself**, from the poll log (`polls/`, one row per
 # snapshot ingest read): polls per Paris day and hour of the day, the gaps between
@@ -19,7 +21,6 @@
 processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
-stale_after_hours = 24
 
 # %%
 import matplotlib.pyplot as plt
@@ -29,6 +30,7 @@ import pandas as pd
 from pipeline import clock, vocabulary
 from pipeline.record import is_placeholder
 from pipeline.research import figures, observation, tables
+from pipeline.settings import project
 
 NAME = "05-data-quality"
 root = tables.project_root()
@@ -36,13 +38,18 @@ processed = root / processed_dir
 status = tables.read_status(processed)
 rejected = tables.read_table(processed, "_rejected")
 alerts = tables.read_table(processed, "alerts", ["station_code", "alert", "at"])
-age_h = (status["observed_at"] - status["last_reported"]).dt.total_seconds() / 3600
 capacity = status["capacity"].astype("float64")
 gap = status["bikes_available"] + status["docks_available"] - status["capacity"]
 types = status["mechanical_available"] + status["ebike_available"] - status["bikes_available"]
-stale = status[age_h > stale_after_hours]
 reasons = rejected["reason"].astype(str).str.split(":").str[0].value_counts().sort_index()
 went_unknown = alerts[alerts["alert"] == vocabulary.STALE]
+stale_after = project.params_section("stream")["stale_after"]  # the stream's one meaning
+# how long each station stayed unknown: from its stale alert to its next alert (back)
+ordered = alerts.sort_values(["station_code", "at"], kind="stable")
+following = ordered.groupby("station_code")["at"].shift(-1)
+unknown_h = ((following - ordered["at"]).dt.total_seconds() / 3600)[
+    ordered["alert"] == vocabulary.STALE
+]
 polls = tables.read_table(processed, "polls")
 res = observation.resolution(polls)
 placeholder = status["station_code"].astype(str).map(is_placeholder).astype(bool)
@@ -53,54 +60,74 @@ print(
     f"{int(placeholder.sum())} records of {unmapped_stations} stations without a station code"
 )
 
+# %% [markdown]
+# One panel per problem found: unmapped ids, stations gone stale and rejected records
+# only when there are some (the caption says which are absent); each axis spans its
+# data.
+
 # %%
-fig, grid = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
-axes = [grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]]
-clipped = gap.dropna().astype(int).clip(-15, 15)
-axes[0].hist(clipped, bins=range(-15, 17), color="#4c72b0", align="left")
-axes[0].set_title("bikes + docks − capacity (clipped at ±15)")
-axes[0].set_xlabel("docks")
-axes[0].set_ylabel("records")
-# The age axis fits the data (a round number of hours above the oldest report, 72 h at
-# most, older ones in the last bin); the stale threshold is drawn only when it falls on it.
-oldest = float(age_h.max()) if age_h.notna().any() else 1.0
-top = min(72.0, max(1.0, float(np.ceil(oldest / 2) * 2)))
-axes[1].hist(age_h.clip(lower=0, upper=top), bins=np.linspace(0, top, 37), color="#dd8452")
-axes[1].set_xlim(0, top)
-if stale_after_hours <= top:
-    axes[1].axvline(stale_after_hours, color="black", linestyle="--", label="stale threshold")
-    axes[1].legend()
-axes[1].set_yscale("log")
-clip_note = f", clipped at {top:.0f} h" if oldest > top else ""
-axes[1].set_title(f"Age of the station's last report{clip_note}")
-axes[1].set_xlabel(
-    "hours between last report and snapshot"
-    + (f" (stale after {stale_after_hours} h: none)" if stale_after_hours > top else "")
+panels = ["gap"] + (["unmapped"] if placeholder.any() else [])
+panels += (["stale"] if len(went_unknown) else []) + (["rejected"] if len(reasons) else [])
+shape = (2, 2) if len(panels) == 4 else (1, len(panels))
+fig, grid = plt.subplots(*shape, figsize=(12, 4.2 * shape[0]), layout="constrained", squeeze=False)
+axes = dict(zip(panels, np.ravel(grid), strict=True))
+known_gap = gap.dropna().astype(int)
+wrong = known_gap[known_gap != 0]
+reach = int(min(15, max(1, np.abs(wrong).max()))) if len(wrong) else 1
+ax = axes["gap"]
+ax.hist(known_gap.clip(-reach, reach), bins=range(-reach, reach + 2), color="0.45", align="left")
+ax.set_yscale("log")
+ax.set_xlim(-reach - 0.6, reach + 0.6)
+ax.set_title(
+    f"bikes + docks − capacity\n{len(wrong):,} of {len(known_gap):,} records "
+    f"({len(wrong) / max(len(known_gap), 1):.1%})\ndo not add up"
+    + (f"; clipped at ±{reach}" if reach == 15 else ""),
+    fontsize=10,
 )
-axes[1].set_ylabel("records")
-axes[2].set_title("Records rejected by the stream stage")
-if len(reasons):
-    labels = [figures.wrap_label(r, 28) for r in reasons.index]
-    axes[2].barh(labels, reasons.to_numpy(), color="#c44e52")
-    axes[2].set_xlabel("records")
-else:
-    figures.none_panel(axes[2], "none rejected")
-axes[3].set_title("Without a station code (unmapped GBFS id)")
+ax.set_xlabel("docks (0: adds up)")
+ax.set_ylabel("records (log)")
+if "unmapped" in axes:
+    ax = axes["unmapped"]
+    ax.set_title("Without a station code\n(unmapped GBFS id)\n", fontsize=10)
 counts = {  # bar: (share %, "n of total")
-    "records": (placeholder.mean() * 100, f" {int(placeholder.sum())} of {len(status)}"),
+    "records": (placeholder.mean() * 100, f" {int(placeholder.sum()):,} of {len(status):,}"),
     "stations": (
         unmapped_stations / max(len(codes), 1) * 100,
         f" {unmapped_stations} of {len(codes)}",
     ),
 }
 shares = [share for share, _ in counts.values()]
-bars = axes[3].barh(list(counts), shares, color="#8172b3")
-axes[3].bar_label(bars, [text for _, text in counts.values()], fontsize=9)
-axes[3].set_xlim(0, max(10.0, float(np.ceil(max(shares) / 10) * 10) + 5))
-axes[3].set_xlabel("% of all (not ranked or mapped as known stations)")
+if "unmapped" in axes:
+    bars = ax.barh(list(counts), shares, color="0.45")
+    ax.bar_label(bars, [f"{share:.2f} %,{text}" for share, text in counts.values()], fontsize=9)
+    ax.set_xlim(0, max(shares) * 1.6)  # room for the labels, the axis fits the bars
+    ax.set_xlabel("% of all (not ranked or mapped as known stations)")
+if "stale" in axes:
+    ax = axes["stale"]
+    ended = unknown_h.dropna()
+    if len(ended):
+        bins = np.geomspace(max(float(ended.min()), 0.1), max(float(ended.max()), 1.0) * 1.05, 25)
+        ax.hist(ended.clip(lower=0.1), bins=bins, color="0.45")
+        ax.set_xscale("log")
+    ax.set_title(
+        f"Stations gone stale (stream.stale_after {stale_after})\n{len(went_unknown):,} alerts, "
+        f"{int(unknown_h.isna().sum())} still unknown at the end\n",
+        fontsize=10,
+    )
+    ax.set_xlabel("hours from the stale alert to back (log)")
+    ax.set_ylabel("stale alerts")
+if "rejected" in axes:
+    ax = axes["rejected"]
+    ax.set_title(f"Records rejected by the stream stage\n{len(rejected):,}", fontsize=10)
+    labels = [figures.wrap_label(r, 28) for r in reasons.index]
+    ax.barh(labels, reasons.to_numpy(), color="0.45")
+    ax.set_xlabel("records")
 fig.suptitle("Vélib' data quality")
 start, end = status["observed_at"].min(), status["observed_at"].max()
-figures.add_caption(fig, observation.caption(start, end, "Every record the stream kept", res))
+what = "Every record the stream kept" + ("" if len(reasons) else "; none rejected")
+what += "" if placeholder.any() else f"; every station has a station code ({len(codes)})"
+what += "" if len(went_unknown) else f"; no station went stale (stream.stale_after {stale_after})"
+figures.add_caption(fig, observation.caption(start, end, what, res))
 _ = tables.save_figure(fig, root / figures_dir / NAME / "data_quality.png", close=False)
 
 # %% [markdown]
@@ -193,7 +220,6 @@ print(f"Records whose bike types do not add up to the total: {int((types.dropna(
 n = len(status)
 metrics = {
     "records": n,
-    "stale_report_share": len(stale) / n if n else None,
     "capacity_zero_stations": int(status.loc[capacity == 0, "station_code"].nunique()),
     "bikes_docks_ne_capacity_share": float((gap.dropna() != 0).mean()) if n else None,
     "rejected_records": len(rejected),

@@ -36,6 +36,8 @@ processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
 min_coverage = 0.5
+min_station_hours = 500
+min_episodes = 10
 
 # %%
 import matplotlib.pyplot as plt
@@ -43,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import clock, vocabulary
-from pipeline.research import episodes, figures, heatmaps, observation, tables
+from pipeline.research import episodes, figures, heatmaps, observation, stats, tables
 from pipeline.settings import project
 
 NAME = "06-empty-full-episodes"
@@ -60,7 +62,7 @@ start, end = tables.data_span(network)
 found = episodes.episodes(alerts, end, last_seen=observation.last_seen(seen))
 done = found[found["complete"]]
 summary = episodes.summary(found)
-COLORS = {"empty": "#c44e52", "full": "#4c72b0"}
+COLORS = figures.COLORS  # one colour per concept, as in the Vega charts
 print(f"{len(found)} episodes, {len(done)} complete; {res.text()}")
 print(summary.round(3).to_string())
 
@@ -128,10 +130,12 @@ _ = tables.save_figure(fig, fig_dir / "episode_durations.png", close=False)
 
 # %% [markdown]
 # ## Per arrondissement
-# Complete episodes of Paris stations: the thick bar is where the median length lies
-# (from the median of the lower bounds to that of the upper bounds), the thin line
-# holds the middle half (first quartile of the lower bounds to third of the upper);
-# under each arrondissement, its n of complete episodes (empty / full).
+# Complete episodes of Paris stations, drawn as ranges, not lengths: the capped range
+# is where the median length lies (from the median of the lower bounds to that of the
+# upper bounds; a lower end of 0 is the resolution, episodes seen by one poll), the thin
+# line holds the middle half (first quartile of the lower bounds to third of the upper);
+# under each arrondissement, its n of complete episodes (empty / full). A median of fewer
+# than `min_episodes` episodes is not drawn (hatched).
 
 # %%
 paris = done[done["arrondissement"].notna()]
@@ -153,14 +157,19 @@ for offset, condition in ((-0.15, "empty"), (0.15, "full")):
         }
     ).reindex(range(1, 21))
     x = np.arange(1, 21) + offset
-    ax.vlines(x, q["q1"], q["q3"], color=COLORS[condition], linewidth=1)
-    ax.vlines(
+    few = counts[condition].to_numpy() < min_episodes  # too few to place a median: not drawn
+    q[few] = np.nan
+    figures.hatch_thin_columns(ax, x[few & (counts[condition].to_numpy() > 0)], width=0.3)
+    ax.vlines(x, q["q1"], q["q3"], color=COLORS[condition], linewidth=0.8, alpha=0.6)
+    figures.ranges(
+        ax,
         x,
         q["m_low"],
         q["m_high"],
         color=COLORS[condition],
-        linewidth=6,
-        label=f"{condition} ({len(mine)})",
+        linewidth=1.8,
+        cap=11,
+        label=f"{condition} ({len(mine)}): the median lies between the caps",
     )
 if not paris.empty:
     ax.axhline(
@@ -170,7 +179,8 @@ if not paris.empty:
         linewidth=1,
         label="median gap between polls",
     )
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(bottom=-0.04 * ax.get_ylim()[1])  # a cap at 0 shows: the range starts there
+    ax.axhline(0, color="0.5", linewidth=0.6)
     ax.set_xticks(
         range(1, 21),
         [
@@ -184,14 +194,24 @@ if not paris.empty:
     ax.set_ylabel("episode length (minutes)")
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
-what = "Thick: where the median lies (bounds' medians); thin: holds the middle half"
+what = "Capped range: where the median length lies (the bounds' medians)"
+what += "; thin line: holds the middle half"
+thin_areas = int((counts.to_numpy() < min_episodes).sum() - (counts.to_numpy() == 0).sum())
+what += (
+    f"; hatched: {thin_areas} ranges resting on fewer than {min_episodes} episodes (not drawn)"
+    if thin_areas
+    else f"; every range rests on {min_episodes} episodes at least"
+)
 figures.add_caption(fig, observation.caption(start, end, what, res))
 _ = tables.save_figure(fig, fig_dir / "episodes_per_arrondissement.png", close=False)
 
 # %% [markdown]
 # ## By hour of the start (Europe/Paris), beside the observation process
 # Starts of episodes (not left-censored) spread over the hours they may have happened
-# in, per 1000 station-hours under observation in that hour (bars). A start is
+# in, per 1000 station-hours under observation in that hour (bars), with the 95 %
+# interval of the count of starts (Poisson) and, above each hour, its n of observed
+# station-hours; an hour under observation less than `min_station_hours` has no rate
+# and no median (hatched): too few station-hours to say. A start is
 # recorded only if the episode outlasts the gap to the next poll, so an hour seen
 # through longer gaps misses more short episodes: the dots count only starts and
 # station-hours between polls a typical gap apart (the middle half of the recording's
@@ -221,7 +241,10 @@ for condition in episodes.CONDITIONS:
             for h in range(24)
         ]
 
-fig = plt.figure(figsize=(12, 8.4), layout="constrained")
+# an hour under observation less than min_station_hours: no rate, no median (hatched)
+thin = rates["station_hours"] < min_station_hours
+thin_like = like["station_hours"] < min_station_hours
+fig = plt.figure(figsize=(12, 8.8), layout="constrained")
 cells = fig.add_gridspec(3, 4, height_ratios=(3, 2.2, 1.8))
 top = fig.add_subplot(cells[0, :3])
 middle = fig.add_subplot(cells[1, :3], sharex=top)
@@ -229,24 +252,38 @@ bottom = fig.add_subplot(cells[2, :3], sharex=top)
 right = fig.add_subplot(cells[:, 3])
 hours = np.arange(24)
 for offset, condition in ((-0.2, "empty"), (0.2, "full")):
-    top.bar(
+    shown = rates[f"{condition}_per_1000"].where(~thin).to_numpy()
+    low, high = stats.poisson_interval(rates[f"{condition}_starts"])
+    exposure = rates["station_hours"].where(~thin).to_numpy()
+    top.bar(hours + offset, shown, width=0.4, color=COLORS[condition], label=condition)
+    top.errorbar(
         hours + offset,
-        rates[f"{condition}_per_1000"],
-        width=0.4,
-        color=COLORS[condition],
-        label=condition,
+        shown,
+        yerr=[shown - low / exposure * 1000, high / exposure * 1000 - shown],
+        fmt="none",
+        ecolor="black",
+        elinewidth=0.9,
+        capsize=2,
     )
     top.plot(
         hours + offset,
-        like[f"{condition}_per_1000"],
+        like[f"{condition}_per_1000"].where(~thin_like),
         "o",
         color="black",
         markersize=3.5,
         markerfacecolor=COLORS[condition],
     )
-    low = np.array(medians[(condition, "lower")])
-    high = np.array(medians[(condition, "upper")])
-    middle.vlines(hours + offset, low, high, color=COLORS[condition], linewidth=5, label=condition)
+    figures.ranges(
+        middle,
+        hours + offset,
+        np.where(thin, np.nan, medians[(condition, "lower")]),
+        np.where(thin, np.nan, medians[(condition, "upper")]),
+        color=COLORS[condition],
+        linewidth=2.5,
+        cap=6,
+        label=condition,
+    )
+top.errorbar([], [], yerr=[], fmt="none", ecolor="black", elinewidth=0.9, label="95 % interval")
 top.plot(
     [],
     [],
@@ -257,11 +294,14 @@ top.plot(
     label=f"gaps of {typical[0]:.0f}–{typical[1]:.0f} min only",
 )
 top.set_ylabel("starts per 1000\nobserved station-hours")
-top.set_title(
-    "When empty and full episodes start, how long they last, and when polls were taken", pad=24
-)
-top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, fontsize=9)
-middle.set_ylim(bottom=0)
+top.set_ylim(bottom=0)
+fig.suptitle("When empty and full episodes start, how long they last, and when polls were taken")
+top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.13), ncol=4, frameon=False, fontsize=9)
+n_axis = top.secondary_xaxis("top")
+n_axis.set_xticks(hours, [figures.compact_count(v) for v in rates["station_hours"]], fontsize=7)
+n_axis.tick_params(length=0, pad=1)
+n_axis.set_xlabel("n: observed station-hours", fontsize=8, labelpad=2)
+middle.set_ylim(bottom=-0.04 * middle.get_ylim()[1])  # a cap at 0 shows
 middle.set_ylabel("median length of\ncomplete ones\nlies in (min)")
 bottom.bar(hours, per_hour, width=0.7, color="0.45")
 bottom.set_ylabel("polls in\nthat hour")
@@ -274,6 +314,7 @@ for ax in (top, middle, bottom):
             hour - 0.5, hour + 0.5, color=figures.NO_DATA_COLOR, zorder=0, gid=figures.NO_DATA_GID
         )
 for ax in (top, middle):
+    figures.hatch_thin_columns(ax, np.flatnonzero((thin & observed).to_numpy()))
     ax.tick_params(labelbottom=False)
 if len(gaps):
     bins = np.geomspace(max(float(gaps.min()), 1.0), max(float(gaps.max()), 2.0) * 1.05, 25)
@@ -295,8 +336,18 @@ right.set_xlabel("minutes (log)")
 right.set_ylabel("gaps")
 right.grid(alpha=0.3)
 no_data = int((~observed).sum())
-what = "Starts spread over their interval between polls, per station-hour under observation"
+few = int((thin & observed).sum())
+what = (
+    "Starts spread over their interval between polls, per station-hour under observation, "
+    "with the 95 % Poisson interval of the starts; n above each hour"
+)
 what += f"; grey: {no_data} h never under observation" if no_data else ""
+what += (
+    f"; hatched: {few} h under observation less than {min_station_hours:,} station-hours "
+    "(no rate, no median drawn)"
+    if few
+    else f"; every hour rests on at least {min_station_hours:,} station-hours"
+)
 figures.add_caption(fig, observation.caption(start, end, what, res))
 _ = tables.save_figure(fig, fig_dir / "episodes_by_hour.png", close=False)
 
@@ -352,7 +403,8 @@ print(
 
 # %% [markdown]
 # ## Numbers
-# `episodes_by_hour.csv` is what `dvc plots show` draws; `episodes.json` the headline
+# `episodes_by_hour.csv` is what `dvc plots show` draws (with each rate's n, the
+# observed station-hours, and its 95 % interval); `episodes.json` the headline
 # (episodes, the bounds of the median length); `episodes_by_hour.json` the correlations
 # of the rates with polls per hour.
 
@@ -380,6 +432,11 @@ table = pd.DataFrame(
         },
     }
 )
+for condition in episodes.CONDITIONS:  # the 95 % interval of each rate, from its starts
+    low, high = stats.poisson_interval(rates[f"{condition}_starts"])
+    exposure = rates["station_hours"].where(rates["station_hours"] > 0).to_numpy()
+    table[f"{condition}_per_1000_station_hours_low"] = low / exposure * 1000
+    table[f"{condition}_per_1000_station_hours_high"] = high / exposure * 1000
 tables.write_csv(table, root / metrics_dir / "episodes_by_hour.csv")
 metrics = {
     "censored_share": 1 - len(done) / len(found) if len(found) else None,

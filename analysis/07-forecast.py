@@ -14,7 +14,7 @@
 processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
-scored_file = "data/forecast/scored.parquet"
+forecast_dir = "data/forecast"
 
 # %%
 import matplotlib.pyplot as plt
@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.forecast import evaluate, metrics
-from pipeline.research import figures, observation, tables
+from pipeline.research import figures, observation, stats, tables
 
 NAME = "07-forecast"
 root = tables.project_root()
 fig_dir = root / figures_dir / NAME
-scored = pd.read_parquet(root / scored_file)
+scored = pd.read_parquet(root / forecast_dir / "scored.parquet")
 details = pd.read_csv(root / metrics_dir / "forecast_details.csv")
 common = evaluate.common(scored)
 start, end = scored["issued_at"].min(), scored["target_at"].max()
@@ -91,36 +91,65 @@ _ = tables.save_figure(fig, fig_dir / "forecast_skill.png", close=False)
 
 # %% [markdown]
 # ## Are the probabilities calibrated?
-# Reliability diagram: within each bin of forecast probability, how often the station
-# was really empty (full) at the target. On the diagonal, "30 %" happens 30 % of the
-# time. Persistence's 0/1 forecast is the two end points; the smoothed persistence
-# (P(empty at target | empty now), learnt on earlier days) is the fair baseline.
+# Reliability diagram at the longest horizon (the one the Brier skill in the titles is
+# for): within each bin of forecast probability, how often the station was really empty
+# (full) at the target, with a 95 % Wilson interval (as if targets were independent:
+# they are not quite, so read it as a lower bound of the uncertainty); under it, how
+# many targets each bin holds (log scale: most forecasts are near 0). On the diagonal,
+# "30 %" happens 30 % of the time. Persistence's 0/1 forecast is the two end points;
+# the smoothed persistence (P(empty at target | bikes now), learnt on earlier days) is
+# the fair baseline.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained", sharey=True)
-for ax, event in zip(axes, ("empty", "full"), strict=True):
+last = horizons[-1]
+at_last = common[common["horizon_min"] == last]
+fig, grid = plt.subplots(
+    2, 2, figsize=(11, 6.4), layout="constrained", sharex=True, height_ratios=(3, 1.3)
+)
+for k, event in enumerate(("empty", "full")):
+    ax, counts = grid[0, k], grid[1, k]
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
-    for name, col, color in (
-        ("model", f"p_{event}", COLORS["model"]),
-        ("smoothed persistence", f"spers_p_{event}", COLORS["persistence"]),
+    for j, (name, col, color) in enumerate(
+        (
+            ("model", f"p_{event}", COLORS["model"]),
+            ("smoothed persistence", f"spers_p_{event}", COLORS["persistence"]),
+        )
     ):
-        rel = metrics.reliability(common[event], common[col])
-        ax.plot(rel["p_mean"], rel["y_mean"], marker="o", color=color, label=name)
-    bss = top["bss_" + event + "_vs_persistence"].iloc[-1]
-    ax.set_title(f"P({event}) at +{horizons[-1]} min and below; Brier skill {bss:+.2f}")
-    ax.set_xlabel(f"forecast P({event})")
+        rel = metrics.reliability(at_last[event], at_last[col])
+        freq = rel["y_mean"].to_numpy()  # arrays: matplotlib floats a one-bin Series
+        low, high = stats.wilson_interval(freq * rel["n"].to_numpy(), rel["n"].to_numpy())
+        ax.errorbar(
+            rel["p_mean"].to_numpy(),
+            freq,
+            yerr=[freq - low, high - freq],
+            marker="o",
+            markersize=4,
+            capsize=2,
+            color=color,
+            label=name,
+        )
+        edges = np.floor(rel["p_mean"].to_numpy() * 10) / 10
+        counts.bar(edges + 0.025 + j * 0.05, rel["n"], width=0.05, color=color, align="center")
+    bss = top.loc[last, f"bss_{event}_vs_persistence"]
+    ax.set_title(f"P({event}) at +{last} min\nBrier skill {bss:+.2f} against 0/1 persistence")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-axes[0].set_ylabel("observed frequency at the target")
-figures.add_caption(fig, caption("All horizons pooled; Brier skill against 0/1 persistence"))
+    counts.set_yscale("log")
+    counts.set_xlabel(f"forecast P({event}), bins of 0.1")
+    counts.grid(alpha=0.3)
+grid[0, 0].set_ylabel("observed frequency at the target")
+grid[1, 0].set_ylabel("targets\nper bin (log)")
+what = f"+{last} min only, {len(at_last):,} common targets; 95 % Wilson intervals per bin"
+figures.add_caption(fig, caption(what))
 _ = tables.save_figure(fig, fig_dir / "reliability.png", close=False)
 
 # %% [markdown]
 # ## By hour of the day
 # MAE at +60 min by the target's Paris hour, and the share of targets inside the 80 %
-# interval (it should stay near 0.8). An hour without any poll is a gap.
+# interval (it should stay near 0.8), with each hour's n of targets above it: an hour
+# polled less rests on fewer targets. An hour without any poll is a gap.
 
 # %%
 hours = details[(details["by"] == "hour") & (details["horizon"] == horizons[-1])].copy()
@@ -131,21 +160,30 @@ fig, (ax, cov) = plt.subplots(2, 1, figsize=(11, 6.4), layout="constrained", sha
 for name in ("model", "persistence", "climatology"):
     ax.plot(hours["hour"], hours[f"mae_{name}"], marker="o", color=COLORS[name], label=name)
 ax.set_ylabel("MAE (bikes)")
-ax.set_title(f"Error at +{horizons[-1]} min by the target's Paris hour")
+fig.suptitle(f"Error at +{horizons[-1]} min by the target's Paris hour")
+n_axis = ax.secondary_xaxis("top")  # n of scored targets in each hour
+n_axis.set_xticks(range(24), [figures.compact_count(v) for v in hours["n"]], fontsize=7)
+n_axis.tick_params(length=0, pad=1)
+n_axis.set_xlabel("n: common targets in that hour", fontsize=8, labelpad=2)
 ax.legend(fontsize=8, ncols=3, loc="upper left")
 ax.set_ylim(0, float(hours[["mae_model", "mae_persistence", "mae_climatology"]].max().max()) * 1.25)
 ax.grid(alpha=0.3)
 cov.plot(hours["hour"], hours["interval_coverage"], marker="o", color=COLORS["model"],
          label="share inside the 80 % interval")  # fmt: skip
 cov.axhline(0.8, color="0.4", linestyle="--", linewidth=1, label="0.8")
-cov.set_ylim(0.5, 1.0)
+lowest = (
+    float(hours["interval_coverage"].min()) if hours["interval_coverage"].notna().any() else 0.5
+)
+cov.set_ylim(min(0.5, np.floor(lowest * 10) / 10), 1.0)  # an hour far below 0.8 stays on the axis
 cov.set_xlim(-0.5, 23.5)
 cov.set_xticks(range(0, 24, 2))
 cov.set_xlabel("hour of the target (Europe/Paris)")
 cov.set_ylabel("coverage")
 cov.legend(fontsize=8, loc="lower right")
 cov.grid(alpha=0.3)
-figures.add_caption(fig, caption("Hours without polls have no observed target"))
+figures.add_caption(
+    fig, caption("n above each hour; hours without polls have no observed target (a gap)")
+)
 _ = tables.save_figure(fig, fig_dir / "by_hour.png", close=False)
 
 # %% [markdown]

@@ -49,7 +49,7 @@ root = tables.project_root()
 params = project.load_params(root / "params.yaml")
 stale_after = project.parse_duration((params.get("stream") or {}).get("stale_after", STALE_AFTER))
 max_gap = stale_after.total_seconds() / 60
-COLORS = {"empty": "#c44e52", "full": "#4c72b0"}
+COLORS = figures.COLORS  # one colour per concept, as in the Vega charts
 STATUS = ["station_code", "observed_at", "bikes_available", "docks_available"]
 STATUS += ["is_installed", "is_renting", "is_returning"]
 

@@ -73,6 +73,7 @@ def for_recording(params: dict[str, Any], name: str, root: Path) -> dict[str, An
 
     The folders are the recording's (``pipeline.settings.recordings``: the layout the
     DVC stages declare as outputs); ``recording`` is its name, for notebooks that say it.
+    A notebook receives only the ones it declares.
     """
     from pipeline.settings import project, recordings
 
@@ -83,6 +84,7 @@ def for_recording(params: dict[str, Any], name: str, root: Path) -> dict[str, An
         "processed_dir": str(recording.processed),
         "figures_dir": str(recording.figures),
         "metrics_dir": str(recording.metrics),
+        "forecast_dir": str(recording.forecasts),
     }
 
 

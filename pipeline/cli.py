@@ -150,42 +150,59 @@ def _forecast_evaluate(s: EvaluateSettings) -> int:
     from pipeline.forecast import evaluate
 
     summary = evaluate.run(s)
-    for line in evaluate_lines(summary.targets, summary.common, summary.headline):
+    final = bool(summary.final)
+    scores = summary.final if final else summary.development
+    period = "final test" if final else "development"
+    for line in evaluate_lines(summary.targets, summary.common, summary.served, period, scores):
         _out(line)
     where = f"{_relative(s.metrics)}; by horizon, hour and area in {_relative(s.details)}"
-    _out(f"  metrics in {where}")
+    _out(f"  metrics in {where}; served forecasts in {_relative(s.serving)}")
     return 0
 
 
-# How `velib forecast evaluate` shows each headline number of its metrics JSON (which keeps
-# plain fractions for DVC): what it is, and its format with its unit.
-HEADLINE: dict[str, tuple[str, str]] = {
-    "mae_h60": ("mean absolute error at +60 min", "{:.2f} bikes"),
-    "skill_pers_h60": ("skill at +60 min against persistence", "{:+.1%}"),
-    "skill_clim_h60": ("skill at +60 min against climatology", "{:+.1%}"),
-    "skill_pers_h15": ("skill at +15 min against persistence", "{:+.1%}"),
-    "bss_empty": ("Brier skill of P(empty) against persistence, all horizons", "{:+.1%}"),
-    "cover80": ("targets inside the 80 % interval, all horizons", "{:.1%}"),
-}
+# The columns of `velib forecast evaluate`'s table, from the final test's metrics (evaluate's
+# names without their `final_test_` prefix and `_hNN` suffix): heading, metric, format.
+EVALUATE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("MAE vs persistence", "mae_ratio_served_vs_persistence", "{:.3f}"),  # the served forecast
+    ("P(empty) Brier skill", "brier_skill_empty_vs_smoothed_persistence", "{:.3f}"),
+    ("P(full) Brier skill", "brier_skill_full_vs_smoothed_persistence", "{:.3f}"),
+    ("in 80%", "coverage80_share", "{:.1%}"),  # the share of targets inside the 80 % interval
+)
 
 
-def evaluate_lines(targets: int, common: int, headline: dict[str, Any]) -> list[str]:
-    """The evaluation as people read it: counts, then one rounded number a line, with its unit.
+def evaluate_lines(
+    targets: int, common: int, served: dict[int, str], period: str, scores: dict[str, Any]
+) -> list[str]:
+    """The evaluation as people read it: counts, then one period's scores per horizon, rounded.
 
-    A skill is the share of the baseline's error the model removes (+19.2%: its
-    error is 19.2 % lower); the interval is calibrated when it holds 80 % of targets.
+    The period is the final test (days no development choice looked at) when the
+    recording has one, else the development days; each figure has its 95 % bootstrap
+    interval. A MAE ratio under 1 and a Brier skill above 0 beat the baseline
+    (persistence; smoothed persistence for the probabilities).
     """
-    order = [k for k in HEADLINE if k in headline] + [k for k in headline if k not in HEADLINE]
+
+    def cell(metric: str, h: int, form: str) -> str:
+        value = scores.get(f"{metric}_h{h}")
+        if value is None:
+            return "n/a"
+        lo, hi = scores.get(f"{metric}_h{h}_lo"), scores.get(f"{metric}_h{h}_hi")
+        text = form.format(float(value))
+        if lo is None or hi is None or form.endswith("%}"):
+            return text
+        return f"{text} [{form.format(float(lo))}, {form.format(float(hi))}]"
+
     rows = [
-        (label, form.format(float(headline[key])))
-        for key in order
-        for label, form in [HEADLINE.get(key, (key, "{:.3g}"))]
+        [f"+{h} min", served.get(h, "model"), *(cell(m, h, f) for _, m, f in EVALUATE_COLUMNS)]
+        for h in sorted(served or {15: "", 30: "", 60: ""})
     ]
-    width = max((len(label) for label, _ in rows), default=0)
+    head = ["", "served", *(name for name, _, _ in EVALUATE_COLUMNS)]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    table = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in [head, *rows]]  # fmt: skip
     return [
-        f"forecast evaluate: {common:,} of {targets:,} observed targets forecast by the model "
-        "and both baselines:",
-        *(f"  {label:<{width}}  {text:>10}" for label, text in rows),
+        f"forecast evaluate: {common:,} of {targets:,} observed targets scored by every forecast; "
+        f"{period} days:",
+        *table,
     ]
 
 

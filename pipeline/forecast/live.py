@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.delta.read import arrow_dataset
-from pipeline.forecast import bundle, observations, predict
+from pipeline.forecast import bundle, observations, predict, serving
 from pipeline.lifecycle import stop_on_signals
 from pipeline.research.tables import utc
 from pipeline.settings import project
@@ -75,8 +75,16 @@ def target(out: Path, issued_at: pd.Timestamp) -> Path:
     return out / f"date={issued_at:%Y-%m-%d}" / f"issued-{issued_at:%Y%m%dT%H%M%SZ}.parquet"
 
 
-def forecast_once(s: LiveForecastSettings, members: list, summary: LiveSummary) -> bool:
-    """Forecast the newest closed window if not done yet; True when a file was written."""
+def forecast_once(
+    s: LiveForecastSettings,
+    members: list,
+    summary: LiveSummary,
+    serve: serving.Serving | None = None,
+) -> bool:
+    """Forecast the newest closed window if not done yet; True when a file was written.
+
+    ``serve`` says where persistence is served instead of the model (none: the model).
+    """
     end = newest_window_end(s.processed)
     if end is None or target(s.out, end).exists():
         return False
@@ -94,7 +102,7 @@ def forecast_once(s: LiveForecastSettings, members: list, summary: LiveSummary) 
         polls = observations.inferred_polls(status, stale)
     obs = observations.observations(status, polls)
     poll_times = observations.poll_times(obs)["observed_at"]
-    rows = predict.issue(obs, poll_times, [end], member)
+    rows = predict.issue(obs, poll_times, [end], member, serve=serve)
     if rows.empty:
         return False
     path = target(s.out, end)
@@ -107,21 +115,32 @@ def forecast_once(s: LiveForecastSettings, members: list, summary: LiveSummary) 
     return True
 
 
+def _serving(s: LiveForecastSettings) -> serving.Serving:
+    """The serving decision beside the model when evaluate wrote one, else the model everywhere."""
+    stale = pd.Timedelta(project.parse_duration(s.stale_after))
+    if not s.serving.is_file():
+        log.info("no serving decision at %s: the model is served at every horizon", s.serving)
+        return serving.Serving(frozenset(), stale)
+    return serving.load(s.serving, stale)
+
+
 def run(s: LiveForecastSettings) -> LiveSummary:
     """Forecast each newly closed window until SIGINT/SIGTERM (or once, with ``s.once``)."""
     summary = LiveSummary()
     members: list = []
+    serve: serving.Serving | None = None
     told = False
     with stop_on_signals() as stop:
         while True:
             if not members and s.model.is_file():
                 members, _ = bundle.load(s.model)
                 log.info("forecasting with %s (%d members)", s.model, len(members))
+                serve = _serving(s)
             elif not members and not told:
                 log.warning("no model at %s: forecasts idle (run velib forecast train)", s.model)
                 told = True
             if members:
-                forecast_once(s, members, summary)
+                forecast_once(s, members, summary, serve)
             if s.once or stop.wait(s.check_every_s):
                 break
     return summary

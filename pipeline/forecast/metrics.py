@@ -1,10 +1,11 @@
-"""Scores of forecasts against observed targets: errors, skill, Brier, alarms, coverage.
+"""Scores of forecasts against observed targets: errors, skill, Brier, alarms, coverage, pinball.
 
 Every function takes aligned Series and ignores rows where either side is
 missing, so callers pass the same (common) targets to every model they
 compare. MAE alone hides what riders care about, empty and full stations,
 hence the Brier score, a reliability table and precision/recall of the
-"empty at target" alarm.
+"empty at target" alarm; coverage alone says nothing of an interval's
+width, hence the pinball loss of each quantile (:func:`pinball`).
 """
 
 from __future__ import annotations
@@ -70,3 +71,15 @@ def reliability(y: pd.Series, p: pd.Series, bins: int = 10) -> pd.DataFrame:
     out = d.groupby("bin").agg(n=("y", "size"), p_mean=("p", "mean"), y_mean=("y", "mean"))
     out.index = pd.Index([f"{i / bins:.1f}-{(i + 1) / bins:.1f}" for i in out.index], name="bin")
     return out
+
+
+def pinball(y: pd.Series, q: pd.Series, tau: float) -> pd.Series:
+    """The pinball (quantile) loss of the ``tau`` quantile forecast ``q``, row by row.
+
+    ``tau * (y - q)`` when the outcome is above the quantile, ``(1 - tau) * (q - y)``
+    below: its mean is smallest for the true ``tau`` quantile, so it scores a
+    quantile forecast as MAE scores a median (at ``tau`` 0.5 it is half the
+    absolute error). NaN where either side is missing.
+    """
+    d = y.astype(float) - q.astype(float)
+    return np.maximum(tau * d, (tau - 1.0) * d)

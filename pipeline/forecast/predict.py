@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from pipeline import durable, vocabulary
 from pipeline.clock import paris_dates
-from pipeline.forecast import bundle, features, history, model, observations, targets
+from pipeline.forecast import bundle, features, history, model, observations, serving, targets
 from pipeline.settings import project
 from pipeline.settings.forecast import PredictSettings
 
@@ -39,12 +39,15 @@ def issue(
     times: Sequence[pd.Timestamp],
     member: model.Member,
     horizons: Sequence[int] = targets.HORIZONS,
+    serve: serving.Serving | None = None,
 ) -> pd.DataFrame:
     """Forecasts at each of ``times`` (all later than nothing in ``obs`` needs to be).
 
     Each forecast uses observations strictly before its own issue time (a
     station's place is where it was first seen: see
-    :func:`pipeline.forecast.history.station_table`). Returns :data:`OUTPUT` rows.
+    :func:`pipeline.forecast.history.station_table`). ``serve`` says at which
+    horizons persistence replaces the model (:mod:`pipeline.forecast.serving`;
+    none: the model everywhere). Returns :data:`OUTPUT` rows.
     """
     first, last = min(times), max(times)
     past = obs[(obs["observed_at"] < last) & (obs["observed_at"] >= first - LOOKBACK - MARGIN)]
@@ -68,7 +71,7 @@ def issue(
     out = pd.concat(
         [
             feat[["station_code", "issued_at", "horizon_min", "target_at", "last_obs_at"]],
-            model.predict(member, feat),
+            serving.apply(model.predict(member, feat), feat, serve or serving.Serving()),
         ],
         axis=1,
     ).rename(columns={"horizon_min": "horizon_minutes", "last_obs_at": "last_observed_at"})
@@ -106,12 +109,15 @@ class PredictSummary:
     skipped_times: int = 0
     rows: int = 0
     stations: int = 0
+    persistence_at: tuple[int, ...] = ()
 
     def line(self) -> str:
         """One line for the terminal."""
+        served = ",".join(f"+{h}min" for h in self.persistence_at) or "none"
         return (
             f"forecast predict: issue_times={self.issue_times} rows={self.rows} "
-            f"stations={self.stations} skipped_before_first_cutoff={self.skipped_times}"
+            f"stations={self.stations} skipped_before_first_cutoff={self.skipped_times} "
+            f"persistence_served_at={served}"
         )
 
 
@@ -121,7 +127,8 @@ def run(s: PredictSettings) -> PredictSummary:
     step = pd.Timedelta(project.parse_duration(s.every))
     stale = pd.Timedelta(project.parse_duration(s.stale_after))
     obs, polls, _ = observations.load(s.processed, None, stale)
-    summary = PredictSummary()
+    serve = serving.load(s.serving, stale)
+    summary = PredictSummary(persistence_at=tuple(sorted(serve.persistence_at)))
     frames = []
     if not obs.empty:
         times = targets.grid(obs["observed_at"].min(), obs["observed_at"].max(), step)
@@ -137,7 +144,9 @@ def run(s: PredictSettings) -> PredictSummary:
         )
         by_id = {id(m): m for m in members}
         for (mid, _), chunk in keyed[keyed["member"] != 0].groupby(["member", "day"], sort=True):
-            frames.append(issue(obs, polls["observed_at"], list(chunk["t"]), by_id[mid]))
+            frames.append(
+                issue(obs, polls["observed_at"], list(chunk["t"]), by_id[mid], serve=serve)
+            )
             summary.issue_times += len(chunk)
     if summary.skipped_times:
         log.info("%d issue times come before the model's first cut-off: not forecast",

@@ -1,11 +1,12 @@
-"""The scored table: each observed target with the model's and both baselines' forecasts.
+"""The scored table: each observed target with the served forecast, the model's and the baselines'.
 
 Built from the recording itself, independently of the model: persistence is
 the station's last observation strictly before ``issued_at`` (none when
-older than the stale limit); climatology, and the smoothed persistence of
-P(empty)/P(full), are fitted on the recording's Paris days before the issue
-day (a rolling origin of their own, so they too never see the day they
-forecast). Rows are kept where the predictions file has a forecast.
+older than the stale limit); climatology, persistence plus its expected
+change, the smoothed persistence of P(empty)/P(full) and the change
+quantiles are fitted on the recording's Paris days before the issue day (a
+rolling origin of their own, so they too never see the day they forecast).
+Rows are kept where the predictions file has a forecast.
 """
 
 from __future__ import annotations
@@ -71,11 +72,11 @@ def scored_table(
         t[f"pers_{c}"] = p[c]
     t["empty"] = (t["bikes_target"] == 0).astype(float)
     t["full"] = (t["docks_target"] == 0).astype(float)
+    t["hour"] = paris_hour(t["target_at"]).astype("int64")
     _add_rolling_baselines(t, obs, poll_times, step, stale)
     places = station_table(obs)
     arr = places["arrondissement"].reindex(t["station_code"]).to_numpy()
     t["arrondissement"] = pd.array(arr, dtype="Int64")
-    t["hour"] = paris_hour(t["target_at"]).astype("int64")
     t["issue_day"] = paris_dates(t["issued_at"]).astype(str)
     t["lead_min"] = (t["target_obs_at"] - t["last_obs_at"]).dt.total_seconds() / 60
     return t.sort_values(["issued_at", "horizon_min", "station_code"], ignore_index=True)
@@ -88,32 +89,74 @@ def _add_rolling_baselines(
     step: pd.Timedelta,
     stale: pd.Timedelta,
 ) -> None:
-    """In place: climatology and smoothed persistence of the days before each issue day."""
+    """In place: every baseline fitted on the days before each issue day.
+
+    Climatology, persistence plus its expected change, the smoothed
+    persistence of P(empty)/P(full) and the change quantiles: each issue day
+    gets them from the recording's Paris days before it, as a model member does.
+    """
     parts = climatology.parts(obs)
     all_days = sorted(set(parts["day"]))
     issue_day = paris_dates(t["issued_at"])
     history = targets.scored(obs, poll_times, step, horizons=sorted(set(t["horizon_min"])))
     history = last_state(obs, history)
     history["day"] = paris_dates(history["issued_at"])
-    for c in ("clim_bikes", "clim_p_empty", "clim_p_full", "spers_p_empty", "spers_p_full"):
+    history["hour"] = paris_hour(history["target_at"]).astype("int64")
+    history = history[history["age_min"] <= stale.total_seconds() / 60]
+    for c in BASELINE_COLUMNS:
         t[c] = np.nan
-    stale_min = stale.total_seconds() / 60
     for d in sorted(set(issue_day)):
         before = [x for x in all_days if x < d]
         idx = t.index[issue_day == d]
-        if not before or not len(idx):
-            continue
-        clim = climatology.fit(parts, before, paris_midnight(d))
-        c = baselines.climatology(clim, t.loc[idx, "station_code"], t.loc[idx, "target_at"])
-        t.loc[idx, "clim_bikes"] = c["bikes"].to_numpy()
-        t.loc[idx, "clim_p_empty"] = c["p_empty"].to_numpy()
-        t.loc[idx, "clim_p_full"] = c["p_full"].to_numpy()
-        past = history[(history["day"] < d) & (history["age_min"] <= stale_min)]
-        for event, now, then in (("empty", "last_bikes", "bikes_target"),
-                                 ("full", "last_docks", "docks_target")):  # fmt: skip
-            table = baselines.fit_smoothed_persistence(
-                past["horizon_min"], past[now] == 0, past[then] == 0
-            )
-            t.loc[idx, f"spers_p_{event}"] = baselines.smoothed_persistence(
-                table, t.loc[idx, "horizon_min"], t.loc[idx, now] == 0
-            ).to_numpy()
+        if before and len(idx):
+            clim = climatology.fit(parts, before, paris_midnight(d))
+            _climatology_baselines(t, idx, clim)
+            _learnt_baselines(t, idx, history[history["day"] < d])
+
+
+BASELINE_COLUMNS: tuple[str, ...] = (
+    "clim_bikes",
+    "clim_p_empty",
+    "clim_p_full",
+    "pers_clim_bikes",
+    "spers_p_empty",
+    "spers_p_full",
+    *(f"base_q{round(q * 100):02d}" for q in baselines.QUANTILES),
+)
+
+
+def _climatology_baselines(t: pd.DataFrame, idx: pd.Index, clim: climatology.Climatology) -> None:
+    """In place on rows ``idx``: the climatology and persistence plus its expected change."""
+    rows = t.loc[idx]
+    c = baselines.climatology(clim, rows["station_code"], rows["target_at"])
+    t.loc[idx, "clim_bikes"] = c["bikes"].to_numpy()
+    t.loc[idx, "clim_p_empty"] = c["p_empty"].to_numpy()
+    t.loc[idx, "clim_p_full"] = c["p_full"].to_numpy()
+    at_target = climatology.lookup(clim, rows["station_code"], rows["target_at"])
+    at_last = climatology.lookup(
+        clim, rows["station_code"], rows["last_obs_at"].fillna(rows["issued_at"])
+    )
+    moved = baselines.persistence_plus_change(
+        rows["pers_bikes"], rows["last_bikes"] + rows["last_docks"],
+        at_target["bikes"], at_last["bikes"],
+    )  # fmt: skip
+    t.loc[idx, "pers_clim_bikes"] = moved.where(rows["pers_bikes"].notna()).to_numpy()
+
+
+def _learnt_baselines(t: pd.DataFrame, idx: pd.Index, past: pd.DataFrame) -> None:
+    """In place on rows ``idx``: smoothed persistence and change quantiles learnt on ``past``."""
+    rows = t.loc[idx]
+    fresh = rows["pers_bikes"].notna()
+    for event, now, then in (("empty", "last_bikes", "bikes_target"),
+                             ("full", "last_docks", "docks_target")):  # fmt: skip
+        table = baselines.fit_smoothed_persistence(past["horizon_min"], past[now], past[then] == 0)
+        p = baselines.smoothed_persistence(table, rows["horizon_min"], rows[now].fillna(0))
+        t.loc[idx, f"spers_p_{event}"] = p.where(fresh).to_numpy()
+    change = past["bikes_target"].astype(float) - past["last_bikes"]
+    table = baselines.fit_change_quantiles(past["horizon_min"], past["hour"], change)
+    q = baselines.change_quantiles(
+        table, rows["horizon_min"], rows["hour"], rows["last_bikes"],
+        rows["last_bikes"] + rows["last_docks"],
+    )  # fmt: skip
+    for c in q:
+        t.loc[idx, f"base_{c}"] = q[c].where(fresh).to_numpy()

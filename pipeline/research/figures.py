@@ -32,6 +32,20 @@ from pipeline.clock import local_naive
 from pipeline.research.tables import window_seconds
 
 NO_DATA_COLOR = "0.92"
+# One colour per concept, in every PNG and in the Vega charts of `dvc plots show`: the
+# colour scales of .dvc/plots/*.json list these (tests/unit/test_plot_templates.py checks
+# that they agree). Empty and full, mechanical and e-bike, weekday and weekend are told
+# apart by hue and lightness both, so they survive a grey print and colour blindness.
+COLORS = {
+    "bikes": "#333333",
+    "mechanical": "#f28e2b",
+    "ebike": "#59a14f",
+    "empty": "#e15759",
+    "full": "#4e79a7",
+    "weekday": "#76b7b2",
+    "weekend": "#b07aa1",
+    "stations_known": "#737373",
+}
 # gids, so tests find what a helper drew
 COVERAGE_GID = "coverage"
 THRESHOLD_GID = "coverage-threshold"
@@ -39,6 +53,9 @@ NO_DATA_GID = "no-data"
 CAPTION_GID = "caption"
 THRESHOLD_LABEL_GID = "coverage-threshold-label"
 POLLS_GID = "polls"  # the ticks at the foot of a coverage panel: when a poll observed
+THIN_GID = "thin"  # hatching over an estimate resting on fewer observations than the stated minimum
+THIN_HATCH = "////"
+THIN_COLOR = "0.6"
 # Widest figure a notebook draws: JupyterLab shows wider ones shrunk, or cut when unconfined.
 MAX_WIDTH_IN = 12.0
 _NBSP = "\u00a0"
@@ -117,9 +134,12 @@ def no_data_spans(shown: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     return spans
 
 
-def time_axis(ax: Axes) -> None:
-    """Dates as a reader says them (``Thu 12 May``, ``18:00``) on a Paris wall-clock axis."""
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+def time_axis(ax: Axes, maxticks: int = 10) -> None:
+    """Dates as a reader says them (``Thu 12 May``, ``18:00``) on a Paris wall-clock axis.
+
+    ``maxticks``: fewer on a narrow panel, so that the day labels never overlap.
+    """
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=maxticks)
     formatter = mdates.ConciseDateFormatter(
         locator,
         formats=["%Y", "%b", "%a %d %b", "%H:%M", "%H:%M", "%S"],
@@ -198,13 +218,92 @@ def coverage_figure(
     return fig
 
 
-def _shade_gaps(top: Axes, bottom: Axes, drawn: pd.DataFrame) -> None:
-    """Shade the windows where no series is drawn in both panels; name the long ones."""
+@dataclass(frozen=True)
+class Panel:
+    """One area of :func:`coverage_grid`: its title, its series (NaN where not shown), coverage."""
+
+    title: str
+    values: pd.Series
+    coverage: pd.Series
+
+
+def coverage_grid(
+    panels: Sequence[Panel],
+    *,
+    title: str,
+    ylabel: str,
+    caption: str,
+    min_coverage: float,
+    reference: Line | None = None,
+    polls: pd.Series | None = None,
+    percent: bool = False,
+) -> Figure:
+    """Small multiples: one panel per area on a shared scale, its coverage in a strip below it.
+
+    Several areas overplotted on one axis hide each other, and their coverage
+    lines (mostly at 100 %) fall on top of one another. Here each area has its
+    own panel, the same y scale, a faint ``reference`` line (e.g. Paris) to read
+    it against (the caption should name it), and under it a strip with its own
+    coverage, the threshold and the polls; windows below ``min_coverage`` are
+    gaps, shaded in both.
+    """
+    columns, color = 2, "#333333"
+    rows = math.ceil(len(panels) / columns)
+    fig = plt.figure(figsize=(MAX_WIDTH_IN, 1.4 + 2.5 * rows), layout="constrained")
+    cells = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 0.8] * rows)
+    scale = 100.0 if percent else 1.0
+    finite = pd.concat([p.values * scale for p in panels]).dropna()
+    limits = fitted_limits(finite, step=_nice_step(finite)) if len(finite) else (0.0, 1.0)
+    first = None
+    for k, panel in enumerate(panels):
+        row, col = divmod(k, columns)
+        top = fig.add_subplot(cells[2 * row, col], sharex=first, sharey=first)
+        strip = fig.add_subplot(cells[2 * row + 1, col], sharex=top)
+        first = first or top
+        if reference is not None:
+            top.plot(
+                _local(reference.values.index),
+                reference.values * scale,
+                color=reference.color or "0.7",
+                linewidth=0.9,
+                label=reference.label,
+            )
+        top.plot(_local(panel.values.index), panel.values * scale, color=color, linewidth=1.0)
+        _shade_gaps(top, strip, panel.values.notna().to_frame(), named=False)  # caption says
+        top.set_title(panel.title, fontsize=10, loc="left")
+        top.set_ylim(*limits)
+        if col == 0:
+            top.set_ylabel(ylabel, fontsize=9)
+            strip.set_ylabel("known\n(%)", fontsize=8)
+        when = _local(panel.coverage.index)
+        strip.fill_between(
+            when, panel.coverage * 100, color="0.6", linewidth=0, step="post"
+        ).set_gid(COVERAGE_GID)
+        strip.axhline(min_coverage * 100, color="0.3", linestyle="--", linewidth=0.8).set_gid(
+            THRESHOLD_GID
+        )
+        strip.set_ylim(0, 105)
+        strip.set_yticks([0, 100])
+        if polls is not None and len(polls):
+            strip.vlines(_local(pd.Index(polls)), 0, 15, color="0.15", linewidth=0.5, gid=POLLS_GID)
+        for ax in (top, strip):
+            time_axis(ax, maxticks=6)
+            ax.tick_params(labelsize=8)
+        top.tick_params(labelbottom=False)
+        if row < rows - 1:
+            strip.tick_params(labelbottom=False)
+    fig.suptitle(title)
+    add_caption(fig, caption)
+    return fig
+
+
+def _shade_gaps(top: Axes, bottom: Axes, drawn: pd.DataFrame, *, named: bool = True) -> None:
+    """Shade the windows where no series is drawn in both panels; ``named``: label long ones."""
     for start, end in no_data_spans(drawn.any(axis=1)):
         a, b = _local(pd.Index([start, end]))
         for ax in (top, bottom):
             ax.axvspan(a, b, color=NO_DATA_COLOR, zorder=0, gid=NO_DATA_GID)
-        if (end - start) >= pd.Timedelta(hours=2):
+        if named and (end - start) >= pd.Timedelta(hours=2):
             top.text(
                 a + (b - a) / 2,
                 0.5,
@@ -317,9 +416,101 @@ def fitted_limits(values: pd.Series | np.ndarray, step: float = 0.01) -> tuple[f
     return round(low, 10), round(high, 10)
 
 
+def compact_count(n: float) -> str:
+    """A count short enough for a tick label: ``82``, ``1.6k``, ``15.9k``, ``210k``, ``1.2M``.
+
+    Missing gives ``""``; below 1000 it is rounded to a whole number.
+    """
+    if n is None or not math.isfinite(float(n)):
+        return ""
+    value = float(n)
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            scaled = value / size
+            return f"{scaled:.0f}{suffix}" if abs(scaled) >= 100 else f"{scaled:.1f}{suffix}"
+    return f"{value:.0f}"
+
+
 def wrap_label(text: str, width: int = 34) -> str:
     """A long label on two or more lines instead of cut (no word is ever dropped)."""
     return textwrap.fill(str(text), width=width, break_long_words=False, break_on_hyphens=False)
+
+
+def ranges(
+    ax: Axes,
+    x: np.ndarray | Sequence[float],
+    low: np.ndarray | Sequence[float],
+    high: np.ndarray | Sequence[float],
+    *,
+    color: str,
+    label: str | None = None,
+    linewidth: float = 2.0,
+    cap: float = 7.0,
+) -> None:
+    """Vertical ranges with a cap at each end: "the value lies in here", not a length from 0.
+
+    A filled bar reads as a quantity measured from the axis; a range whose lower
+    end happens to be 0 (a bound at the recording's resolution) then looks like
+    a length of ``high``. Capped ends say that both ends are the information.
+    Missing ends leave that range out.
+    """
+    xs, lo, hi = (np.asarray(v, dtype="float64") for v in (x, low, high))
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    ax.vlines(
+        xs[ok],
+        lo[ok],
+        hi[ok],
+        color=color,
+        linewidth=linewidth,
+        label=label if label is not None else "_nolegend_",
+    )
+    ends = np.concatenate([lo[ok], hi[ok]])
+    ax.plot(
+        np.concatenate([xs[ok], xs[ok]]),
+        ends,
+        linestyle="none",
+        marker="_",
+        markersize=cap,
+        markeredgewidth=linewidth,
+        color=color,
+    )
+
+
+def hatch_thin_columns(ax: Axes, positions: Sequence[float], width: float = 1.0) -> None:
+    """Hatch the full height of each column at ``positions``: its estimate rests on too little.
+
+    The estimate itself is not drawn there (the caller omits it); the hatch says
+    "too few observations", distinct from the plain grey of "none at all"
+    (:data:`NO_DATA_COLOR`).
+    """
+    for x in positions:
+        ax.axvspan(
+            x - width / 2,
+            x + width / 2,
+            facecolor="none",
+            edgecolor=THIN_COLOR,
+            hatch=THIN_HATCH,
+            linewidth=0,
+            zorder=0,
+            gid=THIN_GID,
+        )
+
+
+def hatch_thin_cells(ax: Axes, thin: np.ndarray) -> None:
+    """Hatch the cells of an ``imshow`` grid where ``thin`` is true (rows x columns, unit cells)."""
+    for i, j in zip(*np.nonzero(np.asarray(thin, dtype=bool)), strict=True):
+        ax.add_patch(
+            plt.Rectangle(
+                (j - 0.5, i - 0.5),
+                1,
+                1,
+                facecolor="none",
+                edgecolor=THIN_COLOR,
+                hatch=THIN_HATCH,
+                linewidth=0,
+                gid=THIN_GID,
+            )
+        )
 
 
 def none_panel(ax: Axes, message: str) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline.clock import paris_times
-from pipeline.research.figures import NO_DATA_COLOR, add_caption, fitted_limits
+from pipeline.research.figures import NO_DATA_COLOR, add_caption, fitted_limits, hatch_thin_cells
 from pipeline.research.tables import window_seconds
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -144,16 +144,26 @@ def heatmap_figure(
     caption: str,
     percent: bool = True,
     notes: pd.DataFrame | None = None,
+    thin: pd.DataFrame | None = None,
 ) -> Figure:
     """Draw a heatmap grid with a fitted colour scale, values written in the cells.
 
-    ``notes`` (the grid's shape, strings) is written small under each value:
-    what backs the cell, e.g. its polls and days.
+    ``notes`` (the grid's shape, strings) is written under each value: what
+    backs the cell, e.g. its polls and days. ``thin`` (the grid's shape,
+    booleans) marks cells resting on too little (fewer polls than a stated
+    minimum): they get no colour and no value, only a hatch over the grey, so
+    neither the scale nor the eye is drawn to them. Texts are at least 7 pt.
     """
     scale = 100.0 if percent else 1.0
     data = grid.to_numpy(dtype="float64") * scale
+    weak = (
+        np.zeros(data.shape, dtype=bool)
+        if thin is None
+        else thin.reindex_like(grid).fillna(False).to_numpy(dtype=bool) & np.isfinite(data)
+    )
+    data = np.where(weak, np.nan, data)
     low, high = fitted_limits(data, step=1.0 if percent else 0.1)
-    height = 1.6 + (0.5 if notes is not None else 0.42) * max(len(grid), 1)
+    height = 1.8 + (0.62 if notes is not None else 0.45) * max(len(grid), 1)
     fig, ax = plt.subplots(figsize=(12, height), layout="constrained")
     cmap = plt.get_cmap("viridis").with_extremes(bad=NO_DATA_COLOR)
     image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap, vmin=low, vmax=high)
@@ -163,9 +173,10 @@ def heatmap_figure(
             color = "white" if float(np.asarray(norm(value))) < 0.55 else "black"
             note = "" if notes is None else str(notes.iat[i, j])
             lift = 0.14 if note else 0.0
-            ax.text(j, i - lift, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)
+            ax.text(j, i - lift, f"{value:.0f}", ha="center", va="center", fontsize=9, color=color)
             if note:
-                ax.text(j, i + 0.24, note, ha="center", va="center", fontsize=5, color=color)
+                ax.text(j, i + 0.24, note, ha="center", va="center", fontsize=7, color=color)
+    hatch_thin_cells(ax, weak)
     ax.set_yticks(range(len(grid)), [str(i) for i in grid.index])
     ax.set_xticks(range(24))
     ax.set_xlabel("hour of day, local time (Europe/Paris)")

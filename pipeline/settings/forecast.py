@@ -21,6 +21,7 @@ from pipeline.settings.declare import positive_int as as_positive_int
 from pipeline.settings.shared import STALE_AFTER
 
 MODEL = "models/forecast.zip"
+SERVING = "models/forecast_serving.json"
 PREDICTIONS = "data/forecast/predictions.parquet"
 
 
@@ -33,6 +34,13 @@ def as_count(value: Any) -> int:
     if number < 0:
         raise ValueError(f"must be a whole number >= 0, got {value!r}")
     return number
+
+
+def as_date_ranges(value: Any) -> tuple[tuple[date, date], ...]:
+    """Date ranges from a YAML list or a comma-separated text (``FIRST..LAST`` or one date)."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    ranges = [as_dates(v) for v in items]
+    return tuple(r for r in ranges if r is not None)
 
 
 def _processed() -> Any:
@@ -99,6 +107,12 @@ class PredictSettings(Settings):
     out: Path = opt(PREDICTIONS, "the predictions file (Parquet, rewritten)",
                     param="predictions", parse=as_path)  # fmt: skip
     every: str = _every()
+    serving: Path | None = opt(
+        None,
+        "serve persistence at the horizons where this decision of velib forecast evaluate "
+        "says the model lost to it (default: the model at every horizon, what evaluate scores)",
+        parse=as_path,
+    )
     stale_after: str = _stale_after()
 
     def check(self) -> None:
@@ -126,6 +140,13 @@ class EvaluateSettings(Settings):
     scored: Path = opt("data/forecast/scored.parquet",
                        "every scored target with each model's forecast (for notebook 07)",
                        parse=as_path)  # fmt: skip
+    serving: Path = opt(SERVING, "where to write which forecast is served at each horizon "
+                        "(decided on the development days)", param="serving",
+                        parse=as_path)  # fmt: skip
+    final_test: tuple[tuple[date, date], ...] = opt(
+        (), "Paris date ranges held out as the final test (FIRST..LAST, comma-separated): "
+        "scored apart, never used for a decision", param="final_test", parse=as_date_ranges,
+    )  # fmt: skip
     stale_after: str = _stale_after()
 
     def check(self) -> None:
@@ -146,4 +167,7 @@ class LiveForecastSettings(Settings):
     check_every_s: float = opt(10.0, "seconds between looks for a newly closed window",
                                parse=as_positive, flag="--check-every")  # fmt: skip
     once: bool = opt(False, "forecast the newest closed window (if new) and exit", boolean=True)
+    serving: Path = opt(SERVING, "which forecast to serve at each horizon (velib forecast "
+                        "evaluate's decision; when absent, the model everywhere)",
+                        param="serving", parse=as_path)  # fmt: skip
     stale_after: str = _stale_after()

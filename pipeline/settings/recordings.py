@@ -10,6 +10,8 @@ recording lives under its name, and nowhere else:
     data/run/<name>             the run's working state (not a result)
     reports/metrics/<name>/     its metrics and plot data    (every stage)
     reports/figures/<name>/     its figures, one folder per notebook
+    models/<name>/              its forecast model and serving decision (the forecast stage)
+    data/forecast/<name>/       its forecasts and their scored targets  (the forecast stage)
 
 ``velib run`` replays ``base.recording`` (a name here) into the same folders,
 so ``make run`` writes what the DVC ``stream`` stage of that recording writes.
@@ -32,6 +34,8 @@ PROCESSED = Path("data/processed")
 WORK = Path("data/run")
 METRICS = Path("reports/metrics")
 FIGURES = Path("reports/figures")
+MODELS = Path("models")
+FORECASTS = Path("data/forecast")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,16 @@ class Recording:
     def figures(self) -> Path:
         """The folder of this recording's figures (relative to the root)."""
         return FIGURES / self.name
+
+    @property
+    def models(self) -> Path:
+        """The folder of the forecast model trained on this recording (relative to the root)."""
+        return MODELS / self.name
+
+    @property
+    def forecasts(self) -> Path:
+        """The folder of this recording's forecasts and scored targets (relative to the root)."""
+        return FORECASTS / self.name
 
 
 def _recording(name: str, entry: Any) -> Recording:

@@ -8,15 +8,12 @@ figure, the forecast, compare) stays quick; the notebooks on the session's large
 real stream output are run by test_notebooks.py.
 
 Byte reproducibility: the test commits the first copy's dvc.lock and metrics,
-then reproduces the 5-minute recording's stages (its stream and notebooks) in a
-``git clone`` of that commit (nothing of the first run but what git holds). Each
-of their outputs must hash the same and ``git status --porcelain`` must stay
-empty. The hourly recording's stages are not run a second time: the same stages'
-code makes both (``foreach``), and the suite's time budget pays for one recording
-twice, the one whose quirks (re-reads, a clock going back) are the hardest. The
-recordings are smaller than params.yaml's, so the reference is the dvc.lock the
-test's first copy produced, not the repository's committed one (that one is
-checked by the lead's ``make repro`` on a fresh clone and by ``make lint``).
+then reproduces every stage of every recording in a ``git clone`` of that commit
+(nothing of the first run but what git holds). Each of their outputs must hash
+the same and ``git status --porcelain`` must stay empty. The recordings are
+smaller than params.yaml's, so the reference is the dvc.lock the test's first
+copy produced, not the repository's committed one (that one is checked by the
+lead's ``make repro`` on a fresh clone and by ``make lint``).
 """
 
 from __future__ import annotations
@@ -41,8 +38,6 @@ BIN = Path(sys.executable).parent
 
 STAGES = dvc_lock.stages()
 RECORDINGS = sorted({name.split("@")[1] for name in STAGES if name.startswith("stream@")})
-MAY = "may2022-hourly"  # the recording the forecast learns from
-FINE = "nov2024-5min"  # the recording reproduced in a second clone, byte for byte
 RESEARCH_METRICS = [  # every notebook's metrics file, per recording
     m
     for name, stage in STAGES.items()
@@ -119,6 +114,8 @@ def small_forecast(clone: Path) -> None:
     path = clone / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     params["forecast"].update({"rolling_days": 1, "trees": 5, "train_rows": 3000, "threads": 1})
+    for recording in params["recordings"].values():
+        recording["forecast_rolling_days"] = 1
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     assert sh(clone, "git", "commit", "-qam", "a small forecast model").returncode == 0
 
@@ -144,12 +141,15 @@ def assert_research_outputs(clone: Path, tmp_path: Path) -> None:
         figures = clone / "reports" / "figures" / recording
         assert (figures / "02-occupancy-heatmap/occupancy_heatmap.png").exists()
         assert (figures / "06-empty-full-episodes/episode_durations.png").exists()
-    assert (clone / f"reports/figures/{MAY}/07-forecast/reliability.png").exists()
+    for recording in RECORDINGS:
+        assert (clone / f"reports/figures/{recording}/07-forecast/reliability.png").exists()
+        assert (clone / f"models/{recording}/forecast.zip").is_file()
+        serving = json.loads((clone / f"models/{recording}/forecast_serving.json").read_text())
+        assert serving, recording
     assert (clone / "reports/figures/08-resolution/resolution.png").exists()
     views = {row.split(",")[0] for row in (clone / "reports/metrics/resolution.csv").read_text()
              .splitlines()[1:]}  # fmt: skip
     assert set(RECORDINGS) <= views, views  # every recording side by side
-    assert (clone / "models/forecast.zip").is_file()
     compare = json.loads((clone / "reports/metrics/compare.json").read_text())
     counts = ("stations_added", "stations_removed", "stations_renumbered")
     assert tuple(compare[k] for k in counts) == (38, 28, 11)
@@ -189,7 +189,7 @@ def _kafka_ready() -> None:
         pytest.skip("pipeline/run.py (velib run) is not there yet")
 
 
-@pytest.mark.timeout(3600)  # a whole pipeline, then one recording again; 2 cores, 25 jobs: 20+ min
+@pytest.mark.timeout(3600)  # a whole pipeline twice; 2 cores, 25 jobs: 20+ min
 def test_full_chain_repro_on_a_tiny_raw_slice(tmp_path):
     _kafka_ready()
     clone = tmp_path / "clone"
@@ -311,11 +311,12 @@ def assert_outputs_hold_no_working_state(clone: Path) -> None:
 
 
 def assert_a_second_clone_reproduces_the_same_bytes(first: Path, second: Path) -> None:
-    """A git clone of the first copy's results reproduces FINE's outputs byte for byte.
+    """A git clone of the first copy's results reproduces every output byte for byte.
 
-    Only what git holds reaches the clone (no table, no figure), so every stage of
-    FINE runs, from its raw answers; their outputs must hash as the first copy's
-    (dvc.lock), and the metrics and plot data kept in git must not change.
+    Only what git holds reaches the clone (no table, no figure, no model), so every
+    stage of every recording runs, from its raw answers; their outputs must hash as
+    the first copy's (dvc.lock), and the metrics and plot data kept in git must not
+    change.
     """
     assert sh(first, "git", "add", "-A").returncode == 0
     assert sh(first, "git", "commit", "-qm", "dvc.lock and metrics").returncode == 0
@@ -323,11 +324,12 @@ def assert_a_second_clone_reproduces_the_same_bytes(first: Path, second: Path) -
     cloned = sh(first.parent, "git", "clone", "-q", str(first), str(second))
     assert cloned.returncode == 0, cloned.stderr
     assert not (second / "data" / "processed").exists()  # nothing but what git holds
-    targets = [name for name in STAGES if name.endswith(f"@{FINE}")]
-    run = dvc(second, "repro", *targets)
+    targets = list(STAGES)
+    run = dvc(second, "repro")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert all(f"Running stage '{t}'" in run.stdout for t in targets), run.stdout[-4000:]
-    ran = {p for t in targets for p in dvc_lock.paths(STAGES[t]["outs"] + STAGES[t]["metrics"])}
+    declared = [out for t in targets for out in STAGES[t]["outs"] + STAGES[t].get("metrics", [])]
+    ran = set(dvc_lock.paths(declared))
     hashes, expected = output_hashes(second), output_hashes(first)
     assert ran <= hashes.keys(), ran - hashes.keys()
     changed = {p: (expected.get(p), hashes[p]) for p in ran if expected.get(p) != hashes[p]}

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -28,6 +29,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import figcheck  # noqa: E402
@@ -98,6 +100,9 @@ def execute_inline(root: Path, name: str) -> dict[str, plt.Figure]:
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 exec(compile(cell.source, f"{name}.py", "exec"), namespace)  # noqa: S102
+            if "parameters" in cell.metadata.get("tags", []):  # as papermill injects them
+                analysis = project_params(root).get("analysis", {})
+                namespace.update({k: v for k, v in analysis.items() if k in namespace})
     finally:
         os.chdir(here)
     return {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
@@ -116,6 +121,12 @@ def project(stream_slice, tmp_path_factory) -> Path:
     from test_forecast import forecast_outputs
 
     root = make_project(tmp_path_factory.mktemp("nbproject"), stream_slice)
+    # The slice polls each hour once: at the project's min_polls every heatmap cell would
+    # be hatched and no value left to check; one poll is enough here (the hatch itself:
+    # tests/unit/research/test_heatmaps.py).
+    params = project_params(root)
+    params["analysis"]["min_polls"] = 1
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     forecast_outputs(root / "data" / "processed", root)  # what notebook 07 draws
     return root
 
@@ -130,6 +141,10 @@ def drawn(project) -> dict[str, dict[str, plt.Figure]]:
 
 def metrics(root: Path, name: str) -> dict:
     return json.loads((root / "reports" / "metrics" / name).read_text())
+
+
+def project_params(root: Path) -> dict:
+    return yaml.safe_load((root / "params.yaml").read_text())
 
 
 def polls_of(project: Path) -> pd.DataFrame:
@@ -216,12 +231,16 @@ def test_availability_series_show_their_coverage_and_gaps(drawn, project):
     hidden = csv["bikes_per_station"].isna()
     assert hidden.any() and (csv.loc[hidden, "stations_known"] < 0.5 * 1414).all()
     assert (csv.loc[~hidden, "stations_known"] >= 0.5 * 1414).all()
+    # one panel per commune on one scale, each with its own coverage strip: nothing overplotted
     areas = drawn["01-availability-over-time"]["occupancy_per_area"]
-    values, cov = figcheck.lines(areas.axes[0]), figcheck.by_gid(areas, figures.COVERAGE_GID)
-    assert 2 <= len(values) == len(cov) <= 6
-    assert values[0].get_label().startswith("Paris (")
-    assert len(figcheck.legends(areas)) == 1, "the coverage panel repeats the legend"
-    assert [c.get_color() for c in cov] == [v.get_color() for v in values]
+    panels = [ax for ax in areas.axes if ax.get_title(loc="left")]
+    cov = figcheck.by_gid(areas, figures.COVERAGE_GID)
+    assert 2 <= len(panels) == len(cov) <= 6
+    assert panels[0].get_title(loc="left").startswith("Paris (")
+    assert len({ax.get_ylim() for ax in panels}) == 1, "one scale for every commune"
+    assert all(len(figcheck.lines(ax)) == 2 for ax in panels), "the commune, Paris behind it"
+    assert "grey line: Paris" in caption(areas)
+    assert figcheck.texts_outside(areas) == [] and figcheck.empty_axes(areas) == []
     found = metrics(project, "availability.json")
     assert found.keys() == {
         "bikes_per_station",
@@ -258,16 +277,29 @@ def test_heatmap_is_hour_by_date_with_a_fitted_scale(drawn, project):
     # Only hours a poll observed have a value: none carried forward from an earlier poll
     # (the old rule drew Thursday 22h-23h and Saturday 13h-14h from the last poll's state).
     polled = observed_hours(project)
-    has = ~np.ma.getmaskarray(data)
-    cells = {(rows[i], j) for i, j in zip(*np.nonzero(has), strict=True)}
-    assert cells == polled, (sorted(cells), sorted(polled))
+    in_windows = polls_in_windows(project)
+    local = in_windows.dt.tz_convert("Europe/Paris")
+    per_cell = Counter(zip(local.dt.strftime("%a %d %b"), local.dt.hour, strict=True))
+    # a cell resting on fewer than min_polls polls is hatched, with no value and no colour
+    minimum = project_params(project)["analysis"]["min_polls"]
+    drawn = ~np.ma.getmaskarray(data)
+    cells = {(rows[i], j) for i, j in zip(*np.nonzero(drawn), strict=True)}
+    assert cells == {c for c in polled if per_cell[c] >= minimum}, (sorted(cells), sorted(polled))
+    hatched = {
+        (rows[round(p.get_y() + 0.5)], round(p.get_x() + 0.5))
+        for p in figcheck.by_gid(fig, figures.THIN_GID)
+    }
+    assert hatched == {c for c in polled if per_cell[c] < minimum}
+    assert f"fewer than {minimum} polls" in caption(fig)
     assert found["cells_observed"] == len(polled)
     day, hour = found["occupancy_max_at"].rsplit(" ", 1)
-    assert (day, int(hour[:2])) in polled, "the headline cell must be an observed one"
-    # each value says how many polls are behind it
+    assert (day, int(hour[:2])) in cells, "the headline cell must be an observed, drawn one"
+    # each value says how many polls are behind it, in text a reader can read
     notes = [t.get_text() for t in ax.texts if t.get_text().endswith("p")]
-    in_windows = polls_in_windows(project)
-    assert len(notes) == len(cells) and sum(int(n[:-1]) for n in notes) == len(in_windows)
+    assert len(notes) == len(cells)
+    assert sum(int(n[:-1]) for n in notes) == sum(per_cell[c] for c in cells)
+    assert min(t.get_fontsize() for t in ax.texts) >= 7
+    has = np.array([[(r, h) in polled for h in range(24)] for r in rows])
     by_hour = pd.read_csv(project / "reports/metrics/occupancy_by_hour.csv")
     assert list(by_hour["hour"]) == list(range(24))
     # Thursday and Friday are weekdays, Saturday the weekend: counted and drawn apart
@@ -367,14 +399,27 @@ def test_data_quality_says_none_rejected_or_shows_the_reasons(
     drawn, project, tmp_path, stream_slice
 ):
     fig = drawn["05-data-quality"]["data_quality"]
-    panel = fig.axes[2]
-    assert not panel.axison and [t.get_text() for t in panel.texts] == ["none rejected"]
-    ages = fig.axes[1]  # the slice's reports are under 12 h old: the axis fits them
-    assert ages.get_xlim()[1] <= 12
+    titles = {ax.get_title().split("\n")[0]: ax for ax in fig.axes}
+    # nothing rejected: no empty panel, the caption says so; no age of last_reported
+    # (the feed re-stamps it), no blank frame
+    assert "Records rejected by the stream stage" not in titles
+    assert "none rejected" in caption(fig)
+    assert not any("last report" in t.lower() for t in titles)
+    assert figcheck.empty_axes(fig) == [] and figcheck.texts_outside(fig) == []
     found = metrics(project, "data_quality.json")
+    assert "stale_report_share" not in found
     assert found["unmapped_id_records"] > 0 and 0 < found["unmapped_id_stations"] < 100
-    unmapped = [t.get_text() for t in fig.axes[3].texts]
-    assert f" {found['unmapped_id_stations']} of 1414" in unmapped
+    unmapped = titles["Without a station code"]
+    assert any(
+        t.get_text().endswith(f" {found['unmapped_id_stations']} of 1414") for t in unmapped.texts
+    )
+    widest = max(b.get_width() for b in figcheck.bars(unmapped))
+    assert widest < unmapped.get_xlim()[1] <= 2 * widest, "the axis fits the bars"
+    stale = metrics(project, "observation.json")["stale_alerts"]
+    if stale:  # stale has the stream's meaning (stream.stale_after), drawn when it happened
+        assert any(t.startswith("Stations gone stale (stream.stale_after") for t in titles)
+    else:
+        assert "no station went stale (stream.stale_after" in caption(fig)
     # the observation process: polls per day and hour, gaps, stations per poll
     seen = drawn["05-data-quality"]["observation"]
     days, hours, gaps, over_time = seen.axes[:4]
@@ -400,7 +445,7 @@ def test_data_quality_says_none_rejected_or_shows_the_reasons(
     )
     pq.write_to_dataset(rejected, root / "data/processed/_rejected", partition_cols=["date"])
     fig = execute_inline(root, "05-data-quality")["data_quality"]
-    panel = fig.axes[2]
+    (panel,) = [ax for ax in fig.axes if ax.get_title().startswith("Records rejected")]
     assert len(figcheck.bars(panel)) == 2
     assert {t.get_text() for t in panel.get_yticklabels()} == {"invalid", "unparseable JSON"}
     assert metrics(root, "data_quality.json")["rejected_records"] == 2
@@ -417,6 +462,18 @@ def test_episode_figures(drawn, project):
     ticks = [t.get_text().split("\n") for t in boxes.get_xticklabels()]
     counts = [tuple(int(n) for n in t[1].split("/")) for t in ticks]
     assert len(counts) == 20 and sum(e + f for e, f in counts) > 0  # n under every box
+    # "the median lies in [lo, hi]" is a range with a cap at each end, not a bar from 0;
+    # one resting on fewer than min_episodes episodes is not drawn but hatched
+    assert figcheck.bars(boxes) == []
+    minimum = project_params(project)["analysis"]["min_episodes"]
+    ranges = sum(n >= minimum for pair in counts for n in pair)
+    caps = [ln for ln in figcheck.lines(boxes) if ln.get_marker() == "_"]
+    assert sum(len(ln.get_ydata()) for ln in caps) == 2 * ranges
+    thin = sum(0 < n < minimum for pair in counts for n in pair)
+    hatched = figcheck.by_gid(figs["episodes_per_arrondissement"], figures.THIN_GID)
+    assert len(hatched) == thin
+    if thin:
+        assert f"fewer than {minimum} episodes" in caption(figs["episodes_per_arrondissement"])
     by_hour = figs["episodes_by_hour"]
     rates, lengths, polls, gaps = by_hour.axes[:4]
     assert len(polls.get_xticks()) == 24
@@ -450,6 +507,40 @@ def test_episode_figures(drawn, project):
             <= table[f"{condition}_median_minutes_high"].fillna(np.inf)
         ).all()
     assert table["polls"].sum() == 8
+    # every rate with its 95 % interval; an hour under observation too little is hatched
+    minimum = project_params(project)["analysis"]["min_station_hours"]
+    for condition in ("empty", "full"):
+        rate = table[f"{condition}_per_1000_station_hours"]
+        low = table[f"{condition}_per_1000_station_hours_low"]
+        high = table[f"{condition}_per_1000_station_hours_high"]
+        assert ((low <= rate) & (rate < high))[~unobserved].all()
+        assert low[unobserved].isna().all() and high[unobserved].isna().all()
+    thin = ~unobserved & (table["observed_station_hours"] < minimum)
+    hatched = figcheck.by_gid(by_hour, figures.THIN_GID)
+    assert len(hatched) == 2 * int(thin.sum()), "rates and lengths hatched in a thin hour"
+    assert f"less than {minimum:,} station-hours" in caption(by_hour) or not thin.any()
+    (n_axis,) = rates.child_axes
+    shown = [t.get_text() for t in n_axis.get_xticklabels()]
+    assert shown == [figures.compact_count(v) for v in table["observed_station_hours"]]
+
+
+def test_forecast_reliability_is_one_horizon_with_its_counts_and_hours_say_their_n(drawn):
+    figs = drawn["07-forecast"]
+    reliability = figs["reliability"]
+    curves = [ax for ax in reliability.axes if ax.get_title()]
+    counts = [ax for ax in reliability.axes if not ax.get_title()]
+    horizon = curves[0].get_title().split(" at +")[1].split(" min")[0]
+    assert [ax.get_title().split("\n")[0] for ax in curves] == [
+        f"P(empty) at +{horizon} min",
+        f"P(full) at +{horizon} min",
+    ], "the Brier skill in the title is that horizon's, and so are the curves"
+    assert f"+{horizon} min only" in caption(reliability)
+    assert len(counts) == 2 and all(ax.get_yscale() == "log" for ax in counts)
+    assert all(figcheck.bars(ax) for ax in counts), "a count per bin"
+    by_hour = figs["by_hour"]
+    (n_axis,) = by_hour.axes[0].child_axes
+    labels = [t.get_text() for t in n_axis.get_xticklabels()]
+    assert len(labels) == 24 and any(labels), "n above each hour"
 
 
 # --- as DVC runs them -------------------------------------------------------------------

@@ -12,23 +12,26 @@ ROOT = Path(__file__).resolve().parents[2]
 METRICS = ROOT / "reports" / "metrics" / "may2022-hourly" / "forecast.json"  # make repro's headline
 
 
-def test_forecast_evaluate_prints_a_short_rounded_table_with_units() -> None:
+def test_forecast_evaluate_prints_a_short_rounded_table_per_horizon() -> None:
     headline = json.loads(METRICS.read_text(encoding="utf-8"))
-    lines = evaluate_lines(209_027, 182_116, headline)
-    assert lines[0].startswith("forecast evaluate: 182,116 of 209,027 observed targets forecast")
-    rows = lines[1:]
-    assert len(rows) == len(headline) and all(len(line) <= 100 for line in lines)
+    final = {k.removeprefix("final_test_"): v for k, v in headline.items()
+             if k.startswith("final_test_")}  # fmt: skip
+    served = {h: headline[f"served_h{h}"] for h in (15, 30, 60)}
+    lines = evaluate_lines(209_027, 182_116, served, "final test", final)
+    assert lines[0].startswith("forecast evaluate: 182,116 of 209,027 observed targets scored")
+    assert all(len(line) <= 100 for line in lines) and len(lines) == 5
     for key in headline:
-        assert key not in " ".join(rows), f"{key} shown by its JSON name, not what it is"
-    for row in rows:
-        number = re.search(r"([+-]?\d+\.\d+)(%| bikes)$", row)
-        assert number, row  # a unit on every figure
-        assert len(number[1].split(".")[1]) <= 2, row  # rounded, not 16 digits
-    mae = next(row for row in rows if "mean absolute error at +60 min" in row)
-    assert mae.endswith(f"{headline['mae_h60']:.2f} bikes")
-    skill = next(row for row in rows if "skill at +60 min against persistence" in row)
-    assert skill.endswith(f"{100 * headline['skill_pers_h60']:+.1f}%")
+        assert key not in " ".join(lines), f"{key} shown by its JSON name, not what it is"
+    h60 = lines[4].split()
+    assert h60[:2] == ["+60", "min"] and h60[2] == served[60]
+    ratio = final["mae_ratio_served_vs_persistence_h60"]
+    lo, hi = (final[f"mae_ratio_served_vs_persistence_h60_{e}"] for e in ("lo", "hi"))
+    assert f"{ratio:.3f} [{lo:.3f}, {hi:.3f}]" in lines[4]
+    assert f"{final['coverage80_share_h60']:.1%}" in lines[4]
+    for number in re.findall(r"\d+\.\d+", " ".join(lines[1:])):
+        assert len(number.split(".")[1]) <= 3, number  # rounded, not 16 digits
 
 
-def test_an_unknown_headline_number_is_still_rounded() -> None:
-    assert evaluate_lines(1, 1, {"new_metric": 0.123456789})[1].split() == ["new_metric", "0.123"]
+def test_a_missing_metric_shows_as_not_available() -> None:
+    line = evaluate_lines(1, 1, {15: "persistence"}, "development", {})[2]
+    assert line.split()[:3] == ["+15", "min", "persistence"] and line.count("n/a") == 4

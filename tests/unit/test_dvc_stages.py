@@ -158,10 +158,15 @@ def test_a_recording_s_stages_write_under_its_name(name):
     for stage, body in STAGES.items():
         if not stage.endswith(f"@{name}") or stage.startswith("stream@"):
             continue
-        assert f"--recording {name}" in body["cmd"], stage
+        if stage.startswith("forecast@"):  # velib forecast takes the recording's folders
+            for folder in (recording.processed, recording.models, recording.forecasts):
+                assert f"{folder}" in body["cmd"], (stage, folder)
+        else:
+            assert f"--recording {name}" in body["cmd"], stage
         assert str(recording.processed) in body["deps"], stage
+        folders = (recording.metrics, recording.figures, recording.models, recording.forecasts)
         for out in dvc_lock.paths(body["outs"]) + dvc_lock.paths(body.get("metrics", [])):
-            assert Path(out).parent in (recording.metrics, recording.figures), (stage, out)
+            assert Path(out) in folders or Path(out).parent in folders, (stage, out)
 
 
 def test_every_recording_has_each_data_plot():

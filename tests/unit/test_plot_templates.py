@@ -15,6 +15,8 @@ import yaml
 from dvc.render.converter.vega import VegaConverter
 from dvc_render import VegaRenderer
 
+from pipeline.research.figures import COLORS
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / ".dvc" / "plots"
 COUNTS = {"stations_known", "episodes_by_hour"}  # counts: drawn as bars
@@ -120,3 +122,28 @@ def test_an_hourly_profile_point_says_the_days_and_polls_behind_it(name):
     assert "regexp('_[a-z]+$')" in calculations["polls_behind"]
     (columns,) = vega_plots()[name]["y"].values()
     assert all(c.endswith("_occupancy") for c in columns)
+
+
+# The concept each CSV column drawn by a Vega plot shows (pipeline.research.figures.COLORS).
+CONCEPTS = {
+    "bikes_per_station": "bikes",
+    "mechanical_per_station": "mechanical",
+    "ebike_per_station": "ebike",
+    "empty_per_1000_station_hours": "empty",
+    "full_per_1000_station_hours": "full",
+    "weekday_occupancy": "weekday",
+    "weekend_occupancy": "weekend",
+    "stations_known": "stations_known",
+}
+
+
+@pytest.mark.parametrize("name", sorted(vega_plots()))
+def test_each_series_has_the_colour_of_its_concept_in_the_pngs(name):
+    definition = vega_plots()[name]
+    view = filled(name, definition, ("workspace",))
+    scale = view.get("spec", view)["encoding"]["color"]["scale"]
+    (columns,) = definition["y"].values()
+    columns = [columns] if isinstance(columns, str) else columns
+    colours = dict(zip(scale["domain"], scale["range"], strict=True))
+    assert set(columns) <= set(colours), "every series drawn has its colour set, none by order"
+    assert {c: colours[c] for c in columns} == {c: COLORS[CONCEPTS[c]] for c in columns}

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline.clock import paris_midnight
-from pipeline.forecast import baselines, climatology, scoring
+from pipeline.forecast import baselines, climatology, metrics, scoring
 
 
 def utc(text: str) -> pd.Timestamp:
@@ -86,14 +86,61 @@ def test_climatology_leaves_out_days_it_is_not_fitted_on():
     assert got["bikes"].tolist() == [4.0]
 
 
-def test_smoothed_persistence_learns_the_chance_an_empty_station_stays_empty():
+def test_smoothed_persistence_by_hand_per_horizon_and_bikes_now():
+    # bikes now (capped at 5+) and empty at the target, at +15 and +60 min:
+    #   +15: 0 -> empty, 0 -> empty, 0 -> not, 1 -> not, 7 -> not, 5 -> not
+    #   +60: 0 -> empty, 2 -> empty, 2 -> not, 2 -> not
     table = baselines.fit_smoothed_persistence(
-        pd.Series([60, 60, 60, 60, 15]),
-        pd.Series([True, True, True, False, True]),
-        pd.Series([True, False, True, False, True]),
+        pd.Series([15, 15, 15, 15, 15, 15, 60, 60, 60, 60]),
+        pd.Series([0, 0, 0, 1, 7, 5, 0, 2, 2, 2]),
+        pd.Series([True, True, False, False, False, False, True, True, False, False]),
     )
     got = baselines.smoothed_persistence(
-        table, pd.Series([60, 60, 15, 30]), pd.Series([True, False, True, True])
+        table,
+        pd.Series([15, 15, 15, 60, 60, 60, 30]),
+        pd.Series([0, 1, 12, 2, 4, 0] + [0]),
     )
-    assert got.tolist()[:3] == pytest.approx([2 / 3, 0.0, 1.0])
-    assert pd.isna(got.iloc[3])  # no row of that horizon: no probability
+    # +15 | 0 bikes: 2 of 3; | 1: 0 of 1; | 12 is "5+": 0 of 2 (the 7 and the 5)
+    # +60 | 2: 1 of 3; | 4 was never seen at +60: the horizon's overall rate 2 of 4
+    assert got.tolist()[:6] == pytest.approx([2 / 3, 0.0, 0.0, 1 / 3, 0.5, 1.0])
+    assert pd.isna(got.iloc[6])  # no row of that horizon: no probability
+
+
+def test_brier_skill_against_smoothed_persistence_by_hand():
+    # outcomes empty/not; smoothed persistence says 0.5 everywhere, the model 0.9/0.1
+    y = pd.Series([1.0, 0.0, 1.0, 0.0])
+    smoothed, model = pd.Series([0.5] * 4), pd.Series([0.9, 0.1, 0.6, 0.4])
+    b_s, b_m = metrics.brier(y, smoothed), metrics.brier(y, model)
+    assert b_s == pytest.approx(0.25)
+    assert b_m == pytest.approx((0.01 + 0.01 + 0.16 + 0.16) / 4)  # 0.085
+    assert metrics.skill(b_m, b_s) == pytest.approx(1 - 0.085 / 0.25)  # 0.66
+
+
+def test_persistence_plus_the_profiles_change_is_clipped_to_the_station():
+    got = baselines.persistence_plus_change(
+        last=pd.Series([5.0, 1.0, 18.0, 4.0]),
+        cap=pd.Series([20.0, 20.0, 20.0, 20.0]),
+        clim_target=pd.Series([9.5, 2.0, 19.0, None]),
+        clim_last=pd.Series([7.0, 6.0, 15.0, 3.0]),
+    )
+    # +2.5; 1 - 4 clipped at 0; 18 + 4 clipped at the 20 places; no profile: no change
+    assert got.tolist() == pytest.approx([7.5, 0.0, 20.0, 4.0])
+
+
+def test_change_quantiles_per_horizon_and_hour_fall_back_to_the_horizons_own():
+    n = baselines.MIN_CELL
+    # +15 at 08h: n changes 0..n-1 (a full cell); at 09h only 3 rows (too few)
+    horizon = pd.Series([15] * (n + 3))
+    hour = pd.Series([8] * n + [9] * 3)
+    change = pd.Series([float(i) for i in range(n)] + [100.0, 100.0, 100.0])
+    table = baselines.fit_change_quantiles(horizon, hour, change)
+    assert list(table.columns) == ["q10", "q50", "q90"]
+    assert (15, 9) not in table.index
+    assert table.loc[(15, 8), "q50"] == pytest.approx((n - 1) / 2)
+    got = baselines.change_quantiles(
+        table, pd.Series([15, 15]), pd.Series([8, 9]), pd.Series([10.0, 10.0]),
+        pd.Series([400.0, 400.0]),
+    )  # fmt: skip
+    overall = pd.Series(change).quantile([0.1, 0.5, 0.9]).to_numpy()
+    assert got.loc[0, "q50"] == pytest.approx(10 + (n - 1) / 2)
+    assert got.loc[1].tolist() == pytest.approx((10 + overall).tolist())

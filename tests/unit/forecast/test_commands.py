@@ -83,19 +83,31 @@ def test_train_predict_evaluate_end_to_end(two_days, tiny_model, tiny, tmp_path,
     metrics = tmp_path / "forecast.json"
     details = tmp_path / "details.csv"
     scored = tmp_path / "scored.parquet"
-    args = ["--predictions", out, "--metrics", metrics, "--details", details, "--scored", scored]
+    decision = tmp_path / "serving.json"
+    args = ["--predictions", out, "--metrics", metrics, "--details", details, "--scored", scored,
+            "--serving", decision]  # fmt: skip
     assert velib("evaluate", "--processed", two_days, *args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-8].startswith("forecast evaluate: ") and "observed targets forecast" in lines[-8]
+    assert lines[-6].startswith("forecast evaluate: ") and "development days" in lines[-6]
+    assert [line.split()[:2] for line in lines[-4:-1]] == [["+15", "min"], ["+30", "min"],
+                                                           ["+60", "min"]]  # fmt: skip
     assert lines[-1].startswith("  metrics in ")
     head = json.loads(metrics.read_text())
-    assert len(head) <= 8 and all(isinstance(v, float) for v in head.values()), head
-    assert set(head) == {"mae_h60", "skill_pers_h60", "skill_clim_h60", "skill_pers_h15",
-                         "bss_empty", "cover80"}  # fmt: skip
+    # 13 May is a development day (params.yaml's final test is 24-25 May): no final-test block
+    assert not any(k.startswith("final_test") for k in head), head
+    assert all(isinstance(v, str | int | float) for v in head.values())  # flat: one key a line
+    for h in (15, 30, 60):
+        key = f"development_mae_ratio_vs_persistence_h{h}"
+        lo, mid, hi = (head[f"{key}{end}"] for end in ("_lo", "", "_hi"))
+        assert lo <= mid <= hi
+        assert head[f"served_h{h}"] == ("persistence" if hi >= 1 else "model")
+        assert head[f"development_mae_ratio_served_vs_persistence_h{h}"] <= max(mid, 1.0)
+    assert json.loads(decision.read_text())["horizons"]["15"]["served"] == head["served_h15"]
     assert evaluate.resolution(pd.read_parquet(scored))["same_obs_h15_h30"] > 0.9  # hourly polls
     table = pd.read_csv(details)
-    assert set(table["by"]) == {"all", "hour", "arrondissement", "issue_day"}
+    assert set(table["by"]) == {"all", "period", "hour", "arrondissement", "issue_day", "lead"}
     assert set(table.loc[table["by"] == "issue_day", "group"]) == {"2022-05-13"}
+    assert set(table.loc[table["by"] == "period", "group"]) == {"development"}
     assert predict.OUTPUT == tuple(INTERFACE)
 
 
@@ -104,3 +116,25 @@ def test_predict_skips_issue_times_before_the_model(two_days, tiny_model, tmp_pa
     assert bundle.member_for(members, members[0].cutoff - pd.Timedelta(seconds=1)) is None
     assert bundle.member_for(members, members[0].cutoff) is members[0]
     assert bundle.member_for(members, members[1].cutoff + pd.Timedelta(days=30)) is members[1]
+
+
+@pytest.mark.slow  # forecasts the real day twice
+def test_predict_serves_persistence_where_the_decision_says(two_days, tiny_model, tmp_path, capsys):
+    out = tmp_path / "pred.parquet"
+    assert velib("predict", "--processed", two_days, "--model", tiny_model, "--out", out) == 0
+    pred = pd.read_parquet(out)
+    (tmp_path / "p15.json").write_text(
+        json.dumps({"horizons": {"15": {"served": "persistence"}, "60": {"served": "model"}}})
+    )
+    served = tmp_path / "served.parquet"
+    assert velib("predict", "--processed", two_days, "--model", tiny_model, "--out", served,
+                 "--serving", tmp_path / "p15.json") == 0  # fmt: skip
+    assert "persistence_served_at=+15min" in capsys.readouterr().out
+    fell = pd.read_parquet(served)
+    h15, h60 = fell["horizon_minutes"] == 15, fell["horizon_minutes"] == 60
+    fresh = fell["issued_at"] - fell["last_observed_at"] <= pd.Timedelta(hours=2)
+    assert (fell.loc[h15 & fresh, "bikes_pred"] % 1 == 0).all()  # a count observed, not a model's
+    assert (fell["bikes_p10"] <= fell["bikes_pred"]).all()
+    assert (fell["bikes_pred"] <= fell["bikes_p90"]).all()
+    assert (pred.loc[h15, "bikes_pred"] % 1 != 0).any()
+    pd.testing.assert_frame_equal(fell[h60], pred[h60])

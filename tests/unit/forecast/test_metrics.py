@@ -51,3 +51,22 @@ def test_reliability_bins_forecasts_and_counts_outcomes():
     assert table.loc["0.1-0.2", "n"] == 2
     assert table.loc["0.1-0.2", "y_mean"] == pytest.approx(0.5)
     assert table.loc["0.9-1.0", "p_mean"] == pytest.approx(0.975)
+
+
+def test_pinball_loss_by_hand_and_its_median_is_half_the_absolute_error():
+    y, q = s(10, 10, 10, None), s(8, 10, 13, 5)
+    got = metrics.pinball(y, q, 0.9)
+    # above the quantile: 0.9 * 2; on it: 0; below: 0.1 * 3; missing outcome: NaN
+    assert got.tolist()[:3] == pytest.approx([1.8, 0.0, 0.3])
+    assert math.isnan(got.iloc[3])
+    assert metrics.pinball(y, q, 0.5).tolist()[:3] == pytest.approx([1.0, 0.0, 1.5])
+
+
+def test_the_resolution_log_line_says_shares_and_leads_in_words() -> None:
+    from pipeline.forecast.evaluate import resolution_line
+
+    line = resolution_line(
+        {"same_obs_h15_h30": 0.82, "same_obs_h15_h60": None, "lead_median_min": {15: 44.0}}
+    )
+    assert "+15 and +30 min: 82%" in line and "+15 and +60 min: n/a" in line
+    assert "+15 min 44 min" in line and "{" not in line

@@ -201,3 +201,75 @@ def test_a_wrapped_caption_never_breaks_a_date():
         assert figcheck.broken_dates(shown) == [], (width, shown)
         plt.close(fig)
     assert figcheck.broken_dates("to 15\nMay 2022") == ["15 / May"]  # what the check catches
+
+
+def test_ranges_are_capped_at_both_ends_and_skip_missing_ones():
+    fig, ax = plt.subplots()
+    figures.ranges(ax, [1, 2, 3], [0.0, 50.0, np.nan], [120.0, 70.0, 80.0], color="#c44e52")
+    (spans,) = ax.collections
+    assert [seg[:, 1].tolist() for seg in spans.get_segments()] == [[0.0, 120.0], [50.0, 70.0]]
+    (caps,) = figcheck.lines(ax)  # one cap at each end: a range, not a bar from the axis
+    assert caps.get_marker() == "_"
+    assert sorted(zip(caps.get_xdata(), caps.get_ydata(), strict=True)) == [
+        (1.0, 0.0),
+        (1.0, 120.0),
+        (2.0, 50.0),
+        (2.0, 70.0),
+    ]
+    assert figcheck.bars(ax) == []
+    plt.close(fig)
+
+
+def test_hatch_thin_columns_marks_each_column_over_the_full_height():
+    fig, ax = plt.subplots()
+    ax.bar(range(4), [1, 2, 3, 4])
+    figures.hatch_thin_columns(ax, [0, 3])
+    hatched = figcheck.by_gid(fig, figures.THIN_GID)
+    assert len(hatched) == 2 and all(p.get_hatch() == figures.THIN_HATCH for p in hatched)
+    assert figcheck.bars(ax) and len(figcheck.bars(ax)) == 4  # spans are not bars
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (82.4, "82"),
+        (1612, "1.6k"),
+        (15888, "15.9k"),
+        (209_027, "209k"),
+        (1_234_567, "1.2M"),
+        (float("nan"), ""),
+    ],
+)
+def test_compact_count(n, text):
+    assert figures.compact_count(n) == text
+
+
+def test_coverage_grid_one_panel_per_area_on_one_scale_with_its_coverage():
+    rows = area_rows([100, 100, 10, 10, 100, 100], value=0.3)
+    index = figures.window_index(rows)
+    series = figures.coverage_series(rows, index, 100, 0.5, ["occupancy_mean"])
+    panels = [
+        figures.Panel(name, series["occupancy_mean"] * k, series["coverage"])
+        for name, k in (("Paris", 1.0), ("Pantin", 0.5), ("Montreuil", 1.5))
+    ]
+    polls = pd.Series(index[[0, 4]])
+    fig = figures.coverage_grid(
+        panels,
+        title="t",
+        ylabel="occupancy (%)",
+        caption="c",
+        min_coverage=0.5,
+        reference=Line("Paris", series["occupancy_mean"], "0.7"),
+        polls=polls,
+        percent=True,
+    )
+    tops = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left") for ax in tops] == ["Paris", "Pantin", "Montreuil"]
+    assert len({ax.get_ylim() for ax in tops}) == 1, "one scale for every area"
+    assert len(figcheck.by_gid(fig, figures.COVERAGE_GID)) == 3
+    assert len(figcheck.by_gid(fig, figures.THRESHOLD_GID)) == 3
+    assert len(figcheck.by_gid(fig, figures.POLLS_GID)) == 3
+    assert figcheck.by_gid(fig, figures.NO_DATA_GID), "the low-coverage windows are gaps"
+    assert figcheck.texts_outside(fig) == [] and figcheck.empty_axes(fig) == []
+    plt.close(fig)

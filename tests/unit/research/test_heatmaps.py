@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figcheck  # noqa: E402
 from test_figures import area_rows  # noqa: E402
 
-from pipeline.research import heatmaps  # noqa: E402
+from pipeline.research import figures, heatmaps  # noqa: E402
 
 
 def test_heatmap_layout_needs_every_weekday():
@@ -131,3 +131,22 @@ def test_heatmap_caption_of_the_week_names_saturday_and_sunday_as_days_not_weekd
     text = heatmaps.heatmap_caption(grid, "weekday", 0.5)
     assert "weekdays" not in text
     assert text.startswith("7 days of the week (Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
+
+
+def test_heatmap_figure_hatches_thin_cells_without_a_value_or_a_colour():
+    grid = pd.DataFrame([[0.30, 0.35], [0.90, 0.41]], index=["Mon", "Tue"])
+    notes = pd.DataFrame([["3p", "1p"], ["1p", "2p"]], index=grid.index)
+    thin = pd.DataFrame([[False, True], [True, False]], index=grid.index)
+    fig = heatmaps.heatmap_figure(
+        grid, title="t", label="occupancy (%)", caption="c", notes=notes, thin=thin
+    )
+    (image,) = figcheck.images(fig)
+    # 90 % rests on one poll: not on the scale
+    assert image.get_clim() == pytest.approx((30.0, 41.0))
+    assert np.ma.getmaskarray(image.get_array()).tolist() == thin.to_numpy().tolist()
+    hatched = figcheck.by_gid(fig, figures.THIN_GID)
+    assert sorted((p.get_x() + 0.5, p.get_y() + 0.5) for p in hatched) == [(0.0, 1.0), (1.0, 0.0)]
+    written = fig.axes[0].texts
+    assert sorted(t.get_text() for t in written) == sorted(["30", "41", "3p", "2p"])
+    assert min(t.get_fontsize() for t in written) >= 7, "no ~6 px labels"
+    plt.close(fig)
