@@ -7,7 +7,10 @@ processing-time trigger, each stage a ``velib`` process of its own:
 
 * a stage that exits (crash, kill -9, broker outage) is restarted with
   exponential backoff (1 s, 2 s, ... 60 s; reset after 5 minutes of health)
-  and reported; the local broker is restarted on its port and data folder;
+  and reported; the local broker is restarted on its port and data folder,
+  with the same backoff over its failures in a row (the 14-day soak found it
+  counting every failure since the start: each restart after the sixth waited
+  60 s);
 * Ctrl-C / SIGTERM stops ingest first (flush), then capture (pending CSV
   published, offsets committed) and the stream (query stopped), then the feed
   and the broker; every child also dies with this process (parent-death
@@ -324,13 +327,28 @@ def backoff_s(failures: int) -> float:
     return min(MAX_BACKOFF_S, 2.0**failures)
 
 
+def failures_in_a_row(times: list[float], now: float) -> int:
+    """How many of the failures at ``times`` (monotonic, oldest first) lead up to ``now``.
+
+    Failures belong together while each came less than :data:`HEALTHY_AFTER_S`
+    after the one before: a broker that then ran five minutes starts over at 1 s.
+    """
+    count, later = 0, now
+    for t in reversed(times):
+        if later - t > HEALTHY_AFTER_S:
+            break
+        count, later = count + 1, t
+    return count
+
+
 def _watch_broker(broker: Any, failures: list[float]) -> str | None:
     """Restart a local broker that died (the stages reconnect); return what happened."""
     code = None if broker is None else broker.exit_code()
     if code is None:
         return None
-    delay = backoff_s(len(failures))
-    failures.append(time.monotonic())
+    now = time.monotonic()
+    delay = backoff_s(failures_in_a_row(failures, now))
+    failures.append(now)
     time.sleep(delay)
     broker.start()
     return f"kafka broker exited with code {code}; restarted after {delay:.0f} s"

@@ -220,6 +220,17 @@ def test_a_local_feed_resumes_after_the_newest_archived_poll(tmp_path: Path) -> 
         assert again.clock.index() == 3
 
 
+def test_a_broker_that_ran_five_minutes_restarts_after_one_second_again() -> None:
+    healthy = live.HEALTHY_AFTER_S
+    assert live.failures_in_a_row([], 100.0) == 0
+    assert live.failures_in_a_row([0.0, 10.0, 20.0], 30.0) == 3  # in a row: 8 s next
+    assert live.failures_in_a_row([0.0, 10.0, 20.0], 20.0 + healthy + 1) == 0
+    # six restarts spread over days, then two close together: the streak is the last two
+    days = [i * 86_400.0 for i in range(6)]
+    assert live.failures_in_a_row([*days, days[-1] + 60.0], days[-1] + 120.0) == 2
+    assert live.backoff_s(live.failures_in_a_row(days, days[-1] + 2 * healthy)) == 1
+
+
 # --- the daily compaction -------------------------------------------------------------------
 
 
