@@ -147,3 +147,27 @@ def test_each_series_has_the_colour_of_its_concept_in_the_pngs(name):
     colours = dict(zip(scale["domain"], scale["range"], strict=True))
     assert set(columns) <= set(colours), "every series drawn has its colour set, none by order"
     assert {c: colours[c] for c in columns} == {c: COLORS[CONCEPTS[c]] for c in columns}
+
+
+def of_kind(wanted: str) -> list[str]:
+    return [name for name in sorted(vega_plots()) if kind(name) == wanted]
+
+
+@pytest.mark.parametrize("name", of_kind("bikes_per_station"))
+def test_a_series_over_time_marks_the_windows_a_poll_observed(name):
+    spec = filled(name, vega_plots()[name], ("workspace",))
+    view = spec.get("spec", spec)
+    ticks = [layer for layer in view["layer"] if layer["mark"]["type"] == "tick"]
+    assert len(ticks) == 1  # carried-forward values must not look observed
+    (where,) = ticks[0]["transform"]
+    assert "datum.polls" in where["filter"] and "> 0" in where["filter"]
+    assert ticks[0]["encoding"]["color"] == {"value": "#777777"}  # not a series' colour
+
+
+@pytest.mark.parametrize("name", of_kind("occupancy_by_hour"))
+def test_occupancy_is_in_percent_as_in_the_pngs(name):
+    definition = vega_plots()[name]
+    view = filled(name, definition, ("workspace",))
+    view = view.get("spec", view)
+    assert view["encoding"]["y"]["axis"]["format"] == "%"
+    assert definition["y_label"].endswith("%")
