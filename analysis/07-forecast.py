@@ -63,7 +63,8 @@ def caption(what: str) -> str:
 # %% [markdown]
 # ## Error by horizon, against both baselines
 # Mean absolute error in bikes on the common targets (persistence not stale, all three
-# models defined); the number above each group is the model's skill against persistence.
+# models defined); the number above each group is the model's skill against persistence
+# (1 - MAE ratio) with its 95 % block-bootstrap interval (day x station blocks).
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 4.6), layout="constrained")
@@ -75,16 +76,19 @@ for i, (name, col) in enumerate(
     x = np.arange(len(horizons)) + (i - 1) * width
     ax.bar(x, top[col], width, color=COLORS[name], label=name)
 for j, h in enumerate(horizons):
+    lo = 1 - top.loc[h, "mae_ratio_vs_persistence_hi"]  # the skill's 95 % interval
+    hi = 1 - top.loc[h, "mae_ratio_vs_persistence_lo"]
     ax.annotate(
-        f"skill {top.loc[h, 'skill_vs_persistence']:+.1%}\nn = {int(top.loc[h, 'n'])}",
+        f"skill {top.loc[h, 'skill_vs_persistence']:+.1%}\n[{lo:+.1%}, {hi:+.1%}]"
+        f"\nn = {int(top.loc[h, 'n']):,}",
         (j, float(top.loc[h, ["mae_model", "mae_persistence", "mae_climatology"]].max())),
         xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8,
     )  # fmt: skip
 ax.set_xticks(np.arange(len(horizons)), [f"+{h} min" for h in horizons])
 ax.set_ylabel("MAE (bikes)")
-ax.set_ylim(0, float(top[["mae_model", "mae_persistence", "mae_climatology"]].max().max()) * 1.3)
+ax.set_ylim(0, float(top[["mae_model", "mae_persistence", "mae_climatology"]].max().max()) * 1.45)
 ax.set_title("Forecast error by horizon: the model against persistence and climatology")
-ax.legend(loc="upper left", fontsize=8)
+ax.legend(loc="upper left", fontsize=8, ncols=3)  # one row, above the skill labels
 ax.grid(axis="y", alpha=0.3)
 figures.add_caption(fig, caption("Observed targets only (a poll within 7.5 min)"))
 _ = tables.save_figure(fig, fig_dir / "forecast_skill.png", close=False)
@@ -197,16 +201,22 @@ areas["order"] = areas["group"].map(lambda g: order.get(str(g).split(".")[0], 99
 areas = areas.sort_values("order")
 labels = ["outside\nParis" if o == 99 else f"{o}" for o in areas["order"]]
 fig, ax = plt.subplots(figsize=(11, 4.6), layout="constrained")
-bars = ax.bar(range(len(areas)), areas["skill_vs_persistence"], color=COLORS["model"])
-for i, (s, n) in enumerate(zip(areas["skill_vs_persistence"], areas["n"], strict=True)):
-    ax.annotate(f"{int(n)}", (i, max(float(s), 0.0)), xytext=(0, 2), textcoords="offset points",
-                ha="center", fontsize=6.5, rotation=90)  # fmt: skip
+skill = areas["skill_vs_persistence"].to_numpy(float)
+upper = 1 - areas["mae_ratio_vs_persistence_lo"].to_numpy(float)  # the interval of the skill
+lower = 1 - areas["mae_ratio_vs_persistence_hi"].to_numpy(float)
+bars = ax.bar(range(len(areas)), skill, color=COLORS["model"])
+ax.errorbar(range(len(areas)), skill, yerr=[skill - lower, upper - skill], fmt="none",
+            ecolor="black", elinewidth=0.8, capsize=2)  # fmt: skip
+for i, (top_end, n) in enumerate(zip(upper, areas["n"], strict=True)):
+    ax.annotate(f"{int(n)}", (i, max(float(top_end), 0.0)), xytext=(0, 4),
+                textcoords="offset points", ha="center", fontsize=6.5, rotation=90)  # fmt: skip
 ax.axhline(0, color="black", linewidth=0.8)
 ax.set_xticks(range(len(areas)), labels, fontsize=8)
-ax.set_xlabel("Paris arrondissement (n of targets above each bar)")
+ax.set_xlabel("Paris arrondissement (n of targets above each bar; 95 % bootstrap interval)")
 ax.set_ylabel("skill vs persistence (1 - MAE ratio)")
 low = min(float(areas["skill_vs_persistence"].min()), 0.0)
-ax.set_ylim(low - 0.05, float(areas["skill_vs_persistence"].max()) + 0.12)
+low = min(low, float(lower.min()))
+ax.set_ylim(low - 0.05, float(upper.max()) + 0.12)
 ax.set_title(f"Skill against persistence at +{horizons[-1]} min by arrondissement")
 ax.grid(axis="y", alpha=0.3)
 figures.add_caption(fig, caption("Common targets"))
