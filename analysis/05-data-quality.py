@@ -132,9 +132,11 @@ _ = tables.save_figure(fig, root / figures_dir / NAME / "data_quality.png", clos
 
 # %% [markdown]
 # ## The observation process
-# Polls per Paris day (failed ones, which saw nothing, in red) and per hour of the day
+# Polls per Paris day (failed ones, which saw nothing, stacked above) and per hour of the day
 # over the whole recording, the gap between consecutive polls, and per poll the
 # stations it listed and those that disappeared since the previous poll of the source.
+# Colours are `figures.COLORS`' (polls as the poll ticks of every other figure, stations
+# listed as the stations known of 01), one per concept.
 # `observation.json` sums it up, with the `stale` alerts (a station unseen for
 # `stale_after`, hence unknown).
 
@@ -153,13 +155,13 @@ fig = plt.figure(figsize=(12, 7.5), layout="constrained")
 cells = fig.add_gridspec(2, 3, height_ratios=(1, 1))
 days_ax, hours_ax, gaps_ax = (fig.add_subplot(cells[0, k]) for k in range(3))
 over_time = fig.add_subplot(cells[1, :])
-days_ax.bar(range(len(per_day)), per_day["ok"], color="#4c72b0", label="ok")
+days_ax.bar(range(len(per_day)), per_day["ok"], color=figures.COLORS["polls"], label="ok")
 if per_day["failed"].any():
     days_ax.bar(
         range(len(per_day)),
         per_day["failed"],
         bottom=per_day["ok"],
-        color="#c44e52",
+        color=figures.COLORS["failed_polls"],
         label="failed",
     )
     days_ax.legend(fontsize=8)
@@ -169,17 +171,18 @@ days_ax.set_xticks(
 )
 days_ax.set_title("Polls per day (Paris)", fontsize=10)
 days_ax.set_ylabel("polls")
-hours_ax.bar(range(24), per_hour, color="0.45")
+hours_ax.bar(range(24), per_hour, color=figures.COLORS["polls"])
 hours_ax.set_xticks(range(0, 24, 3))
 hours_ax.set_title("Polls per hour of the day, whole recording", fontsize=10)
 hours_ax.set_xlabel("hour, local time (Europe/Paris)")
 if len(gaps):
     bins = np.geomspace(max(float(gaps.min()), 1.0), max(float(gaps.max()), 2.0) * 1.05, 25)
-    gaps_ax.hist(gaps.clip(lower=1), bins=bins, color="0.45")
+    # the gaps lighter than the polls' own bars, so the median line shows across them
+    gaps_ax.hist(gaps.clip(lower=1), bins=bins, color=figures.COLORS["polls"], alpha=0.45)
     gaps_ax.axvline(
         res.gap_median_minutes,
-        color="black",
-        linestyle=":",
+        color=figures.COLORS["polls"],
+        linestyle="--",
         label=f"median {observation.duration(res.gap_median_minutes)}",
     )
     gaps_ax.set_xscale("log")
@@ -196,15 +199,15 @@ over_time.plot(
     marker="o",
     markersize=2.5,
     linewidth=0.8,
-    color="#4c72b0",
+    color=figures.COLORS["stations_known"],
     label="stations listed",
 )
-over_time.set_ylabel("stations listed", color="#4c72b0")
+over_time.set_ylabel("stations listed", color=figures.COLORS["stations_known"])
 over_time.set_ylim(0, max(float(listed.max()) if len(listed) else 1.0, 1.0) * 1.1)
 right = over_time.twinx()
-right.vlines(when, 0, gone, color="#c44e52", linewidth=1.2, label="disappeared")
+right.vlines(when, 0, gone, color=figures.COLORS["disappeared"], linewidth=1.2, label="disappeared")
 right.set_ylim(0, max(float(gone.max()) if len(gone) else 0.0, 10.0) * 1.15)
-right.set_ylabel("disappeared since\nthe previous poll", color="#c44e52")
+right.set_ylabel("disappeared since\nthe previous poll", color=figures.COLORS["disappeared"])
 over_time.set_title("Stations per poll, and stations gone from one poll to the next", fontsize=10)
 over_time.set_xlabel("local time (Europe/Paris)")
 figures.time_axis(over_time)
