@@ -56,7 +56,7 @@ placeholder = status["station_code"].astype(str).map(is_placeholder).astype(bool
 codes = status.groupby("station_code")["station_code"].first().astype(str)
 unmapped_stations = int(codes.map(is_placeholder).sum())
 print(
-    f"{len(status)} records, {len(rejected)} rejected, {len(went_unknown)} stale alerts, "
+    f"{len(status)} status rows, {len(rejected)} rejected, {len(went_unknown)} stale alerts, "
     f"{int(placeholder.sum())} records of {unmapped_stations} stations without a station code"
 )
 
@@ -222,11 +222,11 @@ for reason, count in reasons.items():
 print(f"Records whose bike types do not add up to the total: {int((types.dropna() != 0).sum())}")
 n = len(status)
 metrics = {
-    "records": n,
+    "status_rows": n,
     "capacity_zero_stations": int(status.loc[capacity == 0, "station_code"].nunique()),
     "bikes_docks_ne_capacity_share": float((gap.dropna() != 0).mean()) if n else None,
-    "rejected_records": len(rejected),
-    "unmapped_id_records": int(placeholder.sum()),
+    "rejected_topic_records": len(rejected),
+    "unmapped_id_status_rows": int(placeholder.sum()),
     "unmapped_id_stations": unmapped_stations,
     **res.metrics(),
 }
@@ -236,7 +236,7 @@ observed = {
     **res.summary(),
     "failed_polls": int((~ok).sum()),
     "stations_per_poll_median": float(listed.median()) if len(listed) else None,
-    "disappeared_stations": int(gone.sum()),
+    "disappearance_events": int(gone.sum()),
     "stale_alerts": len(went_unknown),
 }
 tables.write_json(observed, root / metrics_dir / "observation.json")
