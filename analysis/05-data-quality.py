@@ -57,7 +57,7 @@ codes = status.groupby("station_code")["station_code"].first().astype(str)
 unmapped_stations = int(codes.map(is_placeholder).sum())
 print(
     f"{len(status)} status rows, {len(rejected)} rejected, {len(went_unknown)} stale alerts, "
-    f"{int(placeholder.sum())} records of {unmapped_stations} stations without a station code"
+    f"{int(placeholder.sum())} rows of {unmapped_stations} stations without a station code"
 )
 
 # %% [markdown]
@@ -79,18 +79,18 @@ ax.hist(known_gap.clip(-reach, reach), bins=range(-reach, reach + 2), color="0.4
 ax.set_yscale("log")
 ax.set_xlim(-reach - 0.6, reach + 0.6)
 ax.set_title(
-    f"bikes + docks − capacity\n{len(wrong):,} of {len(known_gap):,} records "
+    f"bikes + docks − capacity\n{len(wrong):,} of {len(known_gap):,} status rows "
     f"({len(wrong) / max(len(known_gap), 1):.1%})\ndo not add up"
     + (f"; clipped at ±{reach}" if reach == 15 else ""),
     fontsize=10,
 )
 ax.set_xlabel("docks (0: adds up)")
-ax.set_ylabel("records (log)")
+ax.set_ylabel("status rows (log)")
 if "unmapped" in axes:
     ax = axes["unmapped"]
     ax.set_title("Without a station code\n(unmapped GBFS id)\n", fontsize=10)
 counts = {  # bar: (share %, "n of total")
-    "records": (placeholder.mean() * 100, f" {int(placeholder.sum()):,} of {len(status):,}"),
+    "status rows": (placeholder.mean() * 100, f" {int(placeholder.sum()):,} of {len(status):,}"),
     "stations": (
         unmapped_stations / max(len(codes), 1) * 100,
         f" {unmapped_stations} of {len(codes)}",
@@ -124,7 +124,7 @@ if "rejected" in axes:
     ax.set_xlabel("records")
 fig.suptitle("Vélib' data quality")
 start, end = status["observed_at"].min(), status["observed_at"].max()
-what = "Every record the stream kept" + ("" if len(reasons) else "; none rejected")
+what = "Every status row (a record the stream kept)" + ("" if len(reasons) else "; none rejected")
 what += "" if placeholder.any() else f"; every station has a station code ({len(codes)})"
 what += "" if len(went_unknown) else f"; no station went stale (stream.stale_after {stale_after})"
 figures.add_caption(fig, observation.caption(start, end, what, res))
