@@ -166,7 +166,9 @@ metrics = {
     "stations_in_paris_frame": int(inside.sum()),
     "stations_without_coordinates": int(stations["lat"].isna().sum()),
     "occupancy_median": stations.loc[~unmapped, "occupancy_mean"].median(),
-    "stations_empty_half_the_time": int((stations.loc[~unmapped, "empty_share"] >= 0.5).sum()),
+    # over half of the observed time, as hotspots.json's ranked_stations_empty_over_half,
+    # but over every station with a station code (closed ones too), not the ranked ones
+    "mapped_stations_empty_over_half": int((stations.loc[~unmapped, "empty_share"] > 0.5).sum()),
     "arrondissement_most_empty": (
         int(by_arr["empty_share"].idxmax()) if by_arr["empty_share"].notna().any() else None
     ),

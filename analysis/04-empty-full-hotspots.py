@@ -194,8 +194,10 @@ ranked = ranks["empty_share"]
 metrics = {
     "stations_ranked": len(ranked),
     "stations_closed": int((~in_service).sum()),
-    "stations_empty_over_half": int((ranked["empty_share"] > 0.5).sum()),
-    "stations_full_over_half": int((ranks["full_share"]["full_share"] > 0.5).sum()),
+    # over half of the observed time, as station_map.json's mapped_stations_empty_over_half,
+    # but over the ranked stations only (the rule above)
+    "ranked_stations_empty_over_half": int((ranked["empty_share"] > 0.5).sum()),
+    "ranked_stations_full_over_half": int((ranks["full_share"]["full_share"] > 0.5).sum()),
     "arrondissement_most_empty": most("empty_share"),
     "arrondissement_most_full": most("full_share"),
     "observed_share": observed_share,

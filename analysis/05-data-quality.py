@@ -56,8 +56,8 @@ placeholder = status["station_code"].astype(str).map(is_placeholder).astype(bool
 codes = status.groupby("station_code")["station_code"].first().astype(str)
 unmapped_stations = int(codes.map(is_placeholder).sum())
 print(
-    f"{len(status)} records, {len(rejected)} rejected, {len(went_unknown)} stale alerts, "
-    f"{int(placeholder.sum())} records of {unmapped_stations} stations without a station code"
+    f"{len(status)} status rows, {len(rejected)} rejected, {len(went_unknown)} stale alerts, "
+    f"{int(placeholder.sum())} rows of {unmapped_stations} stations without a station code"
 )
 
 # %% [markdown]
@@ -79,18 +79,18 @@ ax.hist(known_gap.clip(-reach, reach), bins=range(-reach, reach + 2), color="0.4
 ax.set_yscale("log")
 ax.set_xlim(-reach - 0.6, reach + 0.6)
 ax.set_title(
-    f"bikes + docks − capacity\n{len(wrong):,} of {len(known_gap):,} records "
+    f"bikes + docks − capacity\n{len(wrong):,} of {len(known_gap):,} status rows "
     f"({len(wrong) / max(len(known_gap), 1):.1%})\ndo not add up"
     + (f"; clipped at ±{reach}" if reach == 15 else ""),
     fontsize=10,
 )
 ax.set_xlabel("docks (0: adds up)")
-ax.set_ylabel("records (log)")
+ax.set_ylabel("status rows (log)")
 if "unmapped" in axes:
     ax = axes["unmapped"]
     ax.set_title("Without a station code\n(unmapped GBFS id)\n", fontsize=10)
 counts = {  # bar: (share %, "n of total")
-    "records": (placeholder.mean() * 100, f" {int(placeholder.sum()):,} of {len(status):,}"),
+    "status rows": (placeholder.mean() * 100, f" {int(placeholder.sum()):,} of {len(status):,}"),
     "stations": (
         unmapped_stations / max(len(codes), 1) * 100,
         f" {unmapped_stations} of {len(codes)}",
@@ -124,7 +124,7 @@ if "rejected" in axes:
     ax.set_xlabel("records")
 fig.suptitle("Vélib' data quality")
 start, end = status["observed_at"].min(), status["observed_at"].max()
-what = "Every record the stream kept" + ("" if len(reasons) else "; none rejected")
+what = "Every status row (a record the stream kept)" + ("" if len(reasons) else "; none rejected")
 what += "" if placeholder.any() else f"; every station has a station code ({len(codes)})"
 what += "" if len(went_unknown) else f"; no station went stale (stream.stale_after {stale_after})"
 figures.add_caption(fig, observation.caption(start, end, what, res))
@@ -132,9 +132,11 @@ _ = tables.save_figure(fig, root / figures_dir / NAME / "data_quality.png", clos
 
 # %% [markdown]
 # ## The observation process
-# Polls per Paris day (failed ones, which saw nothing, in red) and per hour of the day
+# Polls per Paris day (failed ones, which saw nothing, stacked above) and per hour of the day
 # over the whole recording, the gap between consecutive polls, and per poll the
 # stations it listed and those that disappeared since the previous poll of the source.
+# Colours are `figures.COLORS`' (polls as the poll ticks of every other figure, stations
+# listed as the stations known of 01), one per concept.
 # `observation.json` sums it up, with the `stale` alerts (a station unseen for
 # `stale_after`, hence unknown).
 
@@ -153,13 +155,13 @@ fig = plt.figure(figsize=(12, 7.5), layout="constrained")
 cells = fig.add_gridspec(2, 3, height_ratios=(1, 1))
 days_ax, hours_ax, gaps_ax = (fig.add_subplot(cells[0, k]) for k in range(3))
 over_time = fig.add_subplot(cells[1, :])
-days_ax.bar(range(len(per_day)), per_day["ok"], color="#4c72b0", label="ok")
+days_ax.bar(range(len(per_day)), per_day["ok"], color=figures.COLORS["polls"], label="ok")
 if per_day["failed"].any():
     days_ax.bar(
         range(len(per_day)),
         per_day["failed"],
         bottom=per_day["ok"],
-        color="#c44e52",
+        color=figures.COLORS["failed_polls"],
         label="failed",
     )
     days_ax.legend(fontsize=8)
@@ -169,17 +171,18 @@ days_ax.set_xticks(
 )
 days_ax.set_title("Polls per day (Paris)", fontsize=10)
 days_ax.set_ylabel("polls")
-hours_ax.bar(range(24), per_hour, color="0.45")
+hours_ax.bar(range(24), per_hour, color=figures.COLORS["polls"])
 hours_ax.set_xticks(range(0, 24, 3))
 hours_ax.set_title("Polls per hour of the day, whole recording", fontsize=10)
 hours_ax.set_xlabel("hour, local time (Europe/Paris)")
 if len(gaps):
     bins = np.geomspace(max(float(gaps.min()), 1.0), max(float(gaps.max()), 2.0) * 1.05, 25)
-    gaps_ax.hist(gaps.clip(lower=1), bins=bins, color="0.45")
+    # the gaps lighter than the polls' own bars, so the median line shows across them
+    gaps_ax.hist(gaps.clip(lower=1), bins=bins, color=figures.COLORS["polls"], alpha=0.45)
     gaps_ax.axvline(
         res.gap_median_minutes,
-        color="black",
-        linestyle=":",
+        color=figures.COLORS["polls"],
+        linestyle="--",
         label=f"median {observation.duration(res.gap_median_minutes)}",
     )
     gaps_ax.set_xscale("log")
@@ -196,15 +199,15 @@ over_time.plot(
     marker="o",
     markersize=2.5,
     linewidth=0.8,
-    color="#4c72b0",
+    color=figures.COLORS["stations_known"],
     label="stations listed",
 )
-over_time.set_ylabel("stations listed", color="#4c72b0")
+over_time.set_ylabel("stations listed", color=figures.COLORS["stations_known"])
 over_time.set_ylim(0, max(float(listed.max()) if len(listed) else 1.0, 1.0) * 1.1)
 right = over_time.twinx()
-right.vlines(when, 0, gone, color="#c44e52", linewidth=1.2, label="disappeared")
+right.vlines(when, 0, gone, color=figures.COLORS["disappeared"], linewidth=1.2, label="disappeared")
 right.set_ylim(0, max(float(gone.max()) if len(gone) else 0.0, 10.0) * 1.15)
-right.set_ylabel("disappeared since\nthe previous poll", color="#c44e52")
+right.set_ylabel("disappeared since\nthe previous poll", color=figures.COLORS["disappeared"])
 over_time.set_title("Stations per poll, and stations gone from one poll to the next", fontsize=10)
 over_time.set_xlabel("local time (Europe/Paris)")
 figures.time_axis(over_time)
@@ -219,11 +222,11 @@ for reason, count in reasons.items():
 print(f"Records whose bike types do not add up to the total: {int((types.dropna() != 0).sum())}")
 n = len(status)
 metrics = {
-    "records": n,
+    "status_rows": n,
     "capacity_zero_stations": int(status.loc[capacity == 0, "station_code"].nunique()),
     "bikes_docks_ne_capacity_share": float((gap.dropna() != 0).mean()) if n else None,
-    "rejected_records": len(rejected),
-    "unmapped_id_records": int(placeholder.sum()),
+    "rejected_topic_records": len(rejected),
+    "unmapped_id_status_rows": int(placeholder.sum()),
     "unmapped_id_stations": unmapped_stations,
     **res.metrics(),
 }
@@ -233,7 +236,7 @@ observed = {
     **res.summary(),
     "failed_polls": int((~ok).sum()),
     "stations_per_poll_median": float(listed.median()) if len(listed) else None,
-    "disappeared_stations": int(gone.sum()),
+    "disappearance_events": int(gone.sum()),
     "stale_alerts": len(went_unknown),
 }
 tables.write_json(observed, root / metrics_dir / "observation.json")

@@ -137,7 +137,7 @@ def write_metrics(summary: RunSummary, path: Path) -> dict[str, Any]:
     """
     ing, rows = summary.ingest, summary.stream.get("rows", {})
     metrics = {
-        "records": ing.emitted,
+        "topic_records": ing.emitted,
         "dead_lettered": ing.dead_lettered,
         "stations": summary.dataset.get("stations", 0),
         "first": summary.dataset.get("first"),

@@ -45,6 +45,11 @@ COLORS = {
     "weekday": "#76b7b2",
     "weekend": "#b07aa1",
     "stations_known": "#737373",
+    # the poll log (05's observation.png): polls as the poll ticks under every series
+    # (0.15 grey), a failed poll and a station gone from one poll to the next apart
+    "polls": "#262626",
+    "failed_polls": "#edc948",
+    "disappeared": "#9c755f",
 }
 # gids, so tests find what a helper drew
 COVERAGE_GID = "coverage"
@@ -285,7 +290,9 @@ def coverage_grid(
         strip.set_ylim(0, 105)
         strip.set_yticks([0, 100])
         if polls is not None and len(polls):
-            strip.vlines(_local(pd.Index(polls)), 0, 15, color="0.15", linewidth=0.5, gid=POLLS_GID)
+            strip.vlines(
+                _local(pd.Index(polls)), 0, 15, color=COLORS["polls"], linewidth=0.5, gid=POLLS_GID
+            )
         for ax in (top, strip):
             time_axis(ax, maxticks=6)
             ax.tick_params(labelsize=8)
@@ -356,7 +363,9 @@ def _coverage_panel(bottom: Axes, coverage: Coverage, colours: list[str]) -> Non
 
 def _poll_ticks(bottom: Axes, polls: pd.Series) -> None:
     """A tick per poll at the foot of the coverage panel."""
-    ticks = bottom.vlines(_local(pd.Index(polls)), 0, 8, color="0.15", linewidth=0.6, gid=POLLS_GID)
+    ticks = bottom.vlines(
+        _local(pd.Index(polls)), 0, 8, color=COLORS["polls"], linewidth=0.6, gid=POLLS_GID
+    )
     ticks.set_label("polls")
     bottom.text(
         1.0,

@@ -408,7 +408,7 @@ def test_data_quality_says_none_rejected_or_shows_the_reasons(
     assert figcheck.empty_axes(fig) == [] and figcheck.texts_outside(fig) == []
     found = metrics(project, "data_quality.json")
     assert "stale_report_share" not in found
-    assert found["unmapped_id_records"] > 0 and 0 < found["unmapped_id_stations"] < 100
+    assert found["unmapped_id_status_rows"] > 0 and 0 < found["unmapped_id_stations"] < 100
     unmapped = titles["Without a station code"]
     assert any(
         t.get_text().endswith(f" {found['unmapped_id_stations']} of 1414") for t in unmapped.texts
@@ -448,7 +448,7 @@ def test_data_quality_says_none_rejected_or_shows_the_reasons(
     (panel,) = [ax for ax in fig.axes if ax.get_title().startswith("Records rejected")]
     assert len(figcheck.bars(panel)) == 2
     assert {t.get_text() for t in panel.get_yticklabels()} == {"invalid", "unparseable JSON"}
-    assert metrics(root, "data_quality.json")["rejected_records"] == 2
+    assert metrics(root, "data_quality.json")["rejected_topic_records"] == 2
     plt.close("all")
 
 

@@ -80,7 +80,7 @@ def test_run_chain_agrees_across_kafka_csv_and_parquet(
     assert spark.read.parquet(str(tmp_path / "run" / "stream" / "status")).count() == len(produced)
 
     written = json.loads(metrics.read_text())
-    assert written["records"] == len(produced)
+    assert written["topic_records"] == len(produced)
     assert written["stations"] == len({r.station_code for r in produced})
     assert len(written) <= 8, "dvc metrics show must stay readable"
     details = json.loads(metrics.with_name("stream_details.json").read_text())
