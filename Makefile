@@ -113,16 +113,18 @@ metrics: $(PY_RESEARCH) ## Every metric, one key per line (fits 120 columns), an
 broker: $(call py,core) $(JARS_STAMP) ## A local Kafka broker in the foreground (Ctrl-C stops it)
 	$(BIN)/velib broker
 
-lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, dvc.lock not stale, the docs' numbers their metrics (no Java needed)
+lint: $(PY_LINT) $(PY_RESEARCH) ## ruff (with the complexity rules), format check, mypy, dvc.lock not stale, the docs' numbers their metrics, docs/figures the reproduced ones (no Java needed)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python tools/dvc_fresh.py
 	$(BIN)/python tools/docs_numbers.py --check
+	$(BIN)/python tools/docs_figures.py --check
 
 # After make repro: every number the README and docs/ quote, rewritten from reports/metrics/.
-docs: $(PY_LINT) ## Render the README's and docs/' quoted numbers from reports/metrics (after make repro)
+docs: $(PY_LINT) ## Render the README's and docs/' quoted numbers from reports/metrics and copy the reproduced figures (after make repro)
 	$(BIN)/python tools/docs_numbers.py
+	$(BIN)/python tools/docs_figures.py
 
 format: $(PY_LINT) ## ruff format and safe fixes
 	$(BIN)/ruff check --fix .
