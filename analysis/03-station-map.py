@@ -23,6 +23,7 @@
 processed_dir = "data/processed"
 figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
+over_half = 0.5
 
 # %%
 import matplotlib.pyplot as plt
@@ -168,7 +169,9 @@ metrics = {
     "occupancy_median": stations.loc[~unmapped, "occupancy_mean"].median(),
     # over half of the observed time, as hotspots.json's ranked_stations_empty_over_half,
     # but over every station with a station code (closed ones too), not the ranked ones
-    "mapped_stations_empty_over_half": int((stations.loc[~unmapped, "empty_share"] > 0.5).sum()),
+    "mapped_stations_empty_over_half": int(
+        (stations.loc[~unmapped, "empty_share"] > over_half).sum()
+    ),
     "arrondissement_most_empty": (
         int(by_arr["empty_share"].idxmax()) if by_arr["empty_share"].notna().any() else None
     ),

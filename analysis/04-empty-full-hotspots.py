@@ -33,6 +33,7 @@ figures_dir = "reports/figures"
 metrics_dir = "reports/metrics"
 top_n = 15
 hotspot_min_hours = 6
+over_half = 0.5
 
 # %%
 import matplotlib.pyplot as plt
@@ -196,8 +197,8 @@ metrics = {
     "stations_closed": int((~in_service).sum()),
     # over half of the observed time, as station_map.json's mapped_stations_empty_over_half,
     # but over the ranked stations only (the rule above)
-    "ranked_stations_empty_over_half": int((ranked["empty_share"] > 0.5).sum()),
-    "ranked_stations_full_over_half": int((ranks["full_share"]["full_share"] > 0.5).sum()),
+    "ranked_stations_empty_over_half": int((ranked["empty_share"] > over_half).sum()),
+    "ranked_stations_full_over_half": int((ranks["full_share"]["full_share"] > over_half).sum()),
     "arrondissement_most_empty": most("empty_share"),
     "arrondissement_most_full": most("full_share"),
     "observed_share": observed_share,

@@ -33,7 +33,7 @@ common = evaluate.common(scored)
 start, end = scored["issued_at"].min(), scored["target_at"].max()
 days = sorted(scored["issue_day"].unique())
 observed = observation.resolution(tables.read_table(root / processed_dir, "polls"))
-COLORS = {"model": "#4c72b0", "persistence": "#dd8452", "climatology": "#8c8c8c"}
+COLORS = figures.COLORS  # one colour per concept: model, each baseline, each horizon
 top = details[details["by"] == "all"].set_index("horizon")
 print(f"held-out days: {', '.join(days)}; scored targets {len(scored)}, common {len(common)}")
 print(
@@ -116,7 +116,7 @@ for k, event in enumerate(("empty", "full")):
     for j, (name, col, color) in enumerate(
         (
             ("model", f"p_{event}", COLORS["model"]),
-            ("smoothed persistence", f"spers_p_{event}", COLORS["persistence"]),
+            ("smoothed persistence", f"spers_p_{event}", COLORS["smoothed_persistence"]),
         )
     ):
         rel = metrics.reliability(at_last[event], at_last[col])
@@ -235,8 +235,8 @@ _ = tables.save_figure(fig, fig_dir / "by_arrondissement.png", close=False)
 res = evaluate.resolution(scored)
 fig, ax = plt.subplots(figsize=(10, 4.6), layout="constrained")
 bins = np.arange(0, 241, 10)
-for h, color, dash in zip(horizons, ("#55a868", "#4c72b0", "#c44e52"), ("--", "-", "-"),
-                          strict=False):  # fmt: skip
+for h, dash in zip(horizons, ("--", "-", "-"), strict=False):
+    color = COLORS[f"horizon_{h}"]
     lead = scored.loc[scored["horizon_min"] == h, "lead_min"].dropna()
     counts, _ = np.histogram(lead.clip(upper=239), bins=bins)
     label = f"+{h} min: median lead {lead.median():.0f} min"

@@ -12,7 +12,8 @@ key, and optionally a format after a ``|``:
 * a JSON file and one of its keys (dotted when nested):
   ``may2022-hourly/episodes.json empty_episodes``, ``stream_details.json ingest.polls``;
 * a CSV file, a column and the row where every ``column=value`` holds:
-  ``resolution.csv per_1000_station_hours view=nov2024-5min condition=empty``;
+  ``resolution.csv per_1000_station_hours view=nov2024-5min condition=empty``
+  (a value with a space in quotes: ``group="outside Paris"``);
 * a format: a Python format spec (``|,.0f``, ``|.1%``), or ``|minutes`` (a
   duration in words: ``59 min``, ``3.2 h``), ``|x100`` (a share as a number of
   percent, ``24``; ``|x100:.1f`` for ``24.2``).
@@ -29,6 +30,7 @@ import csv
 import json
 import math
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def _load(path: Path) -> Any:
 
 def lookup(spec: str, root: Path = ROOT) -> Any:
     """The value a marker's spec (``FILE KEY [column=value ...]``) points at."""
-    words = spec.split("|", 1)[0].split()
+    words = shlex.split(spec.split("|", 1)[0])  # a quoted value may hold spaces
     if len(words) < 2:
         raise ValueError(f"marker {spec!r}: expected FILE KEY")
     path = root / METRICS / words[0]

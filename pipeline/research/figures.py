@@ -50,6 +50,16 @@ COLORS = {
     "polls": "#262626",
     "failed_polls": "#edc948",
     "disappeared": "#9c755f",
+    # the forecasts (07): the model dark, persistence and its smoothed variant one olive
+    # family (never drawn together), climatology a warm grey; the horizons a ramp of one
+    # hue, lighter for shorter (+15 min, +30, +60). None is near an availability concept.
+    "model": "#6a3d9a",
+    "persistence": "#8f7f1f",
+    "smoothed_persistence": "#d9c47a",
+    "climatology": "#bab0ac",
+    "horizon_15": "#f7b6d2",
+    "horizon_30": "#d6619b",
+    "horizon_60": "#8e1d5b",
 }
 # gids, so tests find what a helper drew
 COVERAGE_GID = "coverage"

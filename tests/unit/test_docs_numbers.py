@@ -33,7 +33,9 @@ def project(tmp_path: Path) -> Path:
     metrics = tmp_path / "reports" / "metrics" / "rec"
     metrics.mkdir(parents=True)
     (metrics / "obs.json").write_text(json.dumps({"polls": 309, "gap": 59.4167, "share": 0.242}))
-    (metrics / "t.csv").write_text("view,condition,rate\nhourly,empty,1.25\nfine,empty,3.5\n")
+    (metrics / "t.csv").write_text(
+        "view,condition,rate\nhourly,empty,1.25\nfine,empty,3.5\nall areas,empty,2\n"
+    )
     return tmp_path
 
 
@@ -59,7 +61,12 @@ def test_a_marker_that_names_nothing_is_an_error(project):
     for spec, message in (
         ("rec/none.json polls", "no metrics file"),
         ("rec/obs.json nope", "no key nope"),
-        ("rec/t.csv rate condition=empty", "2 rows of rec/t.csv match"),
+        ("rec/t.csv rate condition=empty", "3 rows of rec/t.csv match"),
     ):
         with pytest.raises(ValueError, match=message):
             docs_numbers.render(f"<!--m {spec}-->1<!--/m-->", project)
+
+
+def test_a_quoted_csv_value_may_hold_spaces(project):
+    text = '<!--m rec/t.csv rate view="all areas" condition=empty | .1f-->0<!--/m-->'
+    assert docs_numbers.render(text, project) == text.replace("-->0<", "-->2.0<")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -273,3 +274,22 @@ def test_coverage_grid_one_panel_per_area_on_one_scale_with_its_coverage():
     assert figcheck.by_gid(fig, figures.NO_DATA_GID), "the low-coverage windows are gaps"
     assert figcheck.texts_outside(fig) == [] and figcheck.empty_axes(fig) == []
     plt.close(fig)
+
+
+def test_each_concept_has_a_colour_of_its_own():
+    by_colour: dict[str, list[str]] = {}
+    for concept, colour in figures.COLORS.items():
+        by_colour.setdefault(colour.lower(), []).append(concept)
+    assert {c: names for c, names in by_colour.items() if len(names) > 1} == {}
+
+
+def test_notebooks_take_their_colours_from_the_one_palette():
+    """A hex colour written in a notebook is a concept's second colour (07 had its own blue)."""
+    root = Path(__file__).resolve().parents[3]
+    literal = re.compile(r"#[0-9a-fA-F]{6}\b")
+    found = {
+        path.name: literal.findall(path.read_text(encoding="utf-8"))
+        for path in sorted((root / "analysis").glob("*.py"))
+    }
+    assert {name: colours for name, colours in found.items() if colours} == {}
+    assert (root / "analysis" / "07-forecast.py").is_file()  # the glob found the notebooks
