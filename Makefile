@@ -8,6 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 JARS_STAMP := jvm/lib/.resolved
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2  # make test: pytest-xdist workers, each with its own broker and SparkSession
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,7 +75,7 @@ soak: $(PY_TEST) $(JARS_STAMP) ## Soak the live chain for DAYS simulated days at
 	$(BIN)/python -m soak --days $(DAYS) --speed $(SPEED) $(SOAK_ARGS)
 
 test: $(PY_TEST) $(JARS_STAMP) ## The whole test suite (unit, property, integration on a real broker and Spark)
-	$(BIN)/pytest -rs --durations=25 $(PYTEST_ARGS)
+	$(BIN)/pytest -rs --durations=25 -n $(TEST_WORKERS) --dist load --maxschedchunk 1 $(PYTEST_ARGS)
 
 test-fast: $(PY_TEST) ## Unit and property tests only (no Java needed)
 	$(BIN)/pytest -rs -m "not integration and not spark and not slow" $(PYTEST_ARGS)

@@ -29,6 +29,22 @@ settings.load_profile("ci" if os.getenv("CI") else os.getenv("HYPOTHESIS_PROFILE
 log = logging.getLogger(__name__)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that declare a long timeout first, the longest first; the rest as collected.
+
+    Those are whole chains (``dvc repro`` in two clones, the soak, the standalone
+    cluster, the kill -9 runs). ``make test`` hands tests to two workers in this order
+    (pytest-xdist, ``--maxschedchunk 1``): started early, a chain overlaps everything
+    else; started last, it would leave one worker idle for minutes at the end.
+    """
+
+    def declared_s(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("timeout")
+        return float(marker.args[0]) if marker and marker.args else 0.0
+
+    items.sort(key=lambda item: -declared_s(item))  # stable: ties keep collection order
+
+
 def _unavailable(reason: str) -> None:
     """Fail under REQUIRE_KAFKA=1, else skip with the reason shown by -rs."""
     if os.getenv("REQUIRE_KAFKA") == "1":

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 POLLS, SINGLES = 2, 1
 
 
+@pytest.mark.timeout(1200)  # every bench stage, each with its own broker or Spark
 def test_bench_runs_every_stage_at_a_tiny_size(java, tmp_path):
     out = tmp_path / "bench.json"
     argv = [
