@@ -78,7 +78,7 @@ test: $(PY_TEST) $(JARS_STAMP) ## The whole test suite (unit, property, integrat
 	$(BIN)/pytest -rs --durations=25 -n $(TEST_WORKERS) --dist load --maxschedchunk 1 $(PYTEST_ARGS)
 
 test-fast: $(PY_TEST) ## Unit and property tests only (no Java needed)
-	$(BIN)/pytest -rs -m "not integration and not spark and not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -rs -m "not integration and not spark and not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(PY_TEST) $(JARS_STAMP) ## Throughput and memory ratios; writes reports/bench/latest.json
 	$(BIN)/python -m bench

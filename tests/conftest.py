@@ -1,4 +1,4 @@
-"""Shared fixtures: one real Kafka broker and one SparkSession per test run.
+"""Shared fixtures: one real Kafka broker and one SparkSession per test run (per xdist worker).
 
 Kafka comes from, in order: ``KAFKA_BOOTSTRAP_SERVERS`` (an existing cluster),
 Testcontainers' ``KafkaContainer`` when a Docker engine answers, or the
