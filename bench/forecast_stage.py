@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +55,18 @@ def stage_forecast(p: dict[str, Any]) -> dict[str, Any]:
     member = train.fit_member(base, parts, cutoff, settings)
     train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     log.info("trained on %d days, %d rows, in %.0f s", len(days), len(base), train_wall)
-    # forecasting the last day needs a member fitted before it: the one of the day before
-    day = days[-1]
+    # the last day whose issue times all fall inside the recording (its last Paris date holds
+    # only the hours after its last midnight), forecast by a member fitted before that day
+    day = last_whole_day(days, obs["observed_at"].max())
     before = train.fit_member(base, parts, paris_midnight(day), settings)
-    wall, cpu, rows = [], [], 0
+    wall, cpu, rows = [], [], []
     for hh in ISSUE_TIMES:
         t = pd.Timestamp(f"{day} {hh}", tz=PARIS).tz_convert("UTC")
         w0, k0 = time.perf_counter(), time.process_time()
         out = predict.issue(obs, polls["observed_at"], [t], before)
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - k0)
-        rows = len(out)
+        rows.append(len(out))
     return {
         "days": len(days),
         "observations": len(obs),
@@ -75,12 +76,23 @@ def stage_forecast(p: dict[str, Any]) -> dict[str, Any]:
         "threads": settings.threads,
         "train_seconds": round(train_wall, 1),
         "train_cpu_seconds": round(train_cpu, 1),
-        "predict_rows": rows,
+        "predict_day": day.isoformat(),
+        "predict_rows": min(rows),  # the fewest rows of an issue time (stations x horizons)
         "predict_seconds_median": round(statistics.median(wall), 3),
         "predict_seconds_max": round(max(wall), 3),
         "predict_cpu_seconds_median": round(statistics.median(cpu), 3),
         "issue_times": len(ISSUE_TIMES),
     }
+
+
+def last_whole_day(days: list[date], last_seen: pd.Timestamp) -> date:
+    """The last Paris date whose last issue time is before the recording's last observation."""
+    from pipeline.clock import PARIS
+
+    whole = [d for d in days if pd.Timestamp(f"{d} {ISSUE_TIMES[-1]}", tz=PARIS) < last_seen]
+    if not whole:
+        raise ValueError(f"no day of the recording reaches {ISSUE_TIMES[-1]} Paris time")
+    return whole[-1]
 
 
 def _settings() -> Any:
